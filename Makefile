@@ -1,0 +1,48 @@
+# osv: PGXS build of the Open Study Volt data-layer extension.
+#
+# The install script osv--$(EXTVERSION).sql is concatenated from the domain
+# files in src/sql in the order of SQL_SOURCES (later files use objects of
+# earlier ones).  Released upgrade scripts osv--A--B.sql are written by hand.
+#
+# Tests: "test/run" builds, installs into a private copy of the PostgreSQL
+# installation and runs every suite; "make installcheck" runs the pg_regress
+# suite against the system installation (after "make install").
+
+EXTENSION  = osv
+EXTVERSION = 1.0
+MODULE_big = osv
+
+OBJS = \
+	src/osv.o \
+	src/soft_delete.o
+
+SQL_SOURCES = \
+	src/sql/core.sql \
+	src/sql/users.sql \
+	src/sql/documents.sql \
+	src/sql/quiz.sql \
+	src/sql/rooms.sql \
+	src/sql/activity.sql \
+	src/sql/gamification.sql
+
+DATA_built = osv--$(EXTVERSION).sql
+DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
+
+REGRESS = schema soft_delete errors
+REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
+
+PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)
+SHLIB_LINK  = $(shell pkg-config --libs libcurl json-c)
+
+EXTRA_CLEAN = tmp_check tmp_check_iso results output_iso regression.diffs regression.out
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+osv--$(EXTVERSION).sql: $(SQL_SOURCES)
+	cat $^ > $@
+
+# Lets scripts read the test lists: make -s print-REGRESS
+print-%:
+	@echo $($*)

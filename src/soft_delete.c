@@ -1,0 +1,410 @@
+/*-------------------------------------------------------------------------
+ *
+ * soft_delete.c
+ *		Row triggers of osv's soft deletes and of updated_at.
+ *
+ * Runs in the backend of whichever session writes a content table; both
+ * triggers are BEFORE ROW triggers, so they run inside the writing
+ * statement's transaction and never start or commit one.
+ *
+ * osv.soft_delete_guard() keeps the invariant that a live row never hangs
+ * under a trashed row, and does the bookkeeping that lets a restore undo
+ * exactly the cascade that trashed a row.  Each soft-deletable table has
+ * deleted_at and trash_batch: a row trashed directly gets a fresh batch
+ * number from osv.trash_batch_seq; the statement trigger
+ * osv.cascade_soft_delete() (PL/pgSQL, src/sql/core.sql) trashes the live
+ * children of trashed rows with the parent's batch number and, on restore,
+ * brings back the children carrying the parent's old batch.  It marks such
+ * a cascaded restore by setting trash_batch to the negated batch number;
+ * this trigger then either clears the batch (every parent is live) or, when
+ * another parent is still trashed, keeps the row trashed and re-attributes
+ * it to that parent's batch, so that restoring that parent later brings it
+ * back.  A direct restore under a trashed parent is an error.
+ *
+ * Locks: to check a parent, the guard reads it with FOR SHARE.  That
+ * conflicts with the FOR NO KEY UPDATE lock of a concurrent soft delete of
+ * the parent, so an insert and a trash of its parent serialize: either the
+ * insert waits and then sees the parent trashed (and fails), or the trash
+ * waits and its cascade, run after the insert commits, sees the new row.
+ *
+ * osv.touch_updated_at() sets updated_at to the transaction's start time
+ * unless the statement set it itself (Laravel sets its own timestamps).
+ *
+ * Copyright (c) 2026, Open Study Volt
+ *
+ * IDENTIFICATION
+ *		src/soft_delete.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "commands/sequence.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+/* A prepared "read the parent row and lock it" query, one per parent table. */
+typedef struct ParentQuery
+{
+	Oid			parent_relid;	/* hash key */
+	SPIPlanPtr	plan;
+} ParentQuery;
+
+static HTAB *parent_queries = NULL;
+
+/* What the guard learned about a trashed parent. */
+typedef struct TrashedParent
+{
+	const char *fk_column;
+	const char *parent_table;
+	int64		parent_id;
+	int64		parent_batch;
+} TrashedParent;
+
+/*
+ * Raise the standard error unless we were called as a BEFORE ROW trigger
+ * for one of the given events.
+ */
+static TriggerData *
+check_row_trigger(FunctionCallInfo fcinfo, const char *funcname, bool allow_insert)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by trigger manager",
+						funcname)));
+	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
+		  (allow_insert && TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired BEFORE %s FOR EACH ROW",
+						funcname, allow_insert ? "INSERT or UPDATE" : "UPDATE")));
+	return trigdata;
+}
+
+/* Attribute number of a column that the trigger requires, or an error. */
+static int
+required_column(Relation rel, const char *column, Oid expected_type)
+{
+	int			attno = SPI_fnumber(RelationGetDescr(rel), column);
+
+	if (attno <= 0 ||
+		TupleDescAttr(RelationGetDescr(rel), attno - 1)->atttypid != expected_type)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("table \"%s\" has no column \"%s\" of type %s",
+						RelationGetRelationName(rel), column,
+						format_type_be(expected_type))));
+	return attno;
+}
+
+/*
+ * The prepared query that reads (deleted_at, trash_batch) of one parent row
+ * by id and locks it FOR SHARE.  Plans live for the life of the backend;
+ * the plan cache revalidates them after DDL.  Must be called with SPI
+ * connected.
+ */
+static SPIPlanPtr
+parent_query(const char *parent_table)
+{
+	Oid			relid;
+	ParentQuery *entry;
+	bool		found;
+
+	relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(parent_table)),
+							 NoLock, false);
+	if (parent_queries == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(ParentQuery);
+		ctl.hcxt = CacheMemoryContext;
+		parent_queries = hash_create("osv soft delete parent queries", 16, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	entry = hash_search(parent_queries, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		char	   *query;
+		Oid			argtypes[1] = {INT8OID};
+		SPIPlanPtr	plan;
+
+		entry->plan = NULL;
+		query = psprintf("SELECT deleted_at, trash_batch FROM %s "
+						 "WHERE id OPERATOR(pg_catalog.=) $1 FOR SHARE",
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													get_rel_name(relid)));
+		plan = SPI_prepare(query, 1, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+				 query, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		entry->plan = plan;
+	}
+	else if (entry->plan == NULL)
+		elog(ERROR, "parent query of \"%s\" was not prepared", parent_table);
+	return entry->plan;
+}
+
+/*
+ * Find the first trashed parent of "tuple" among the (fk column, parent
+ * table) pairs of the trigger's arguments.  With an old_tuple (an UPDATE of
+ * a live row), only the foreign keys that changed are looked at.  Every
+ * parent looked at is locked FOR SHARE.  Must be called with SPI not yet
+ * connected; connects and disconnects itself.  Returns false when every referenced parent is live (or
+ * missing, which the foreign key reports later).
+ */
+static bool
+find_trashed_parent(Relation rel, Trigger *trigger, HeapTuple tuple,
+					HeapTuple old_tuple, TrashedParent *result)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	bool		found_trashed = false;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	for (int i = 0; i + 1 < trigger->tgnargs && !found_trashed; i += 2)
+	{
+		const char *fk_column = trigger->tgargs[i];
+		const char *parent_table = trigger->tgargs[i + 1];
+		int			attno = required_column(rel, fk_column, INT8OID);
+		bool		isnull;
+		Datum		fk_value = heap_getattr(tuple, attno, tupdesc, &isnull);
+		Datum		args[1];
+		int			rc;
+
+		if (isnull)
+			continue;
+		if (old_tuple != NULL)
+		{
+			bool		old_isnull;
+			Datum		old_value = heap_getattr(old_tuple, attno, tupdesc, &old_isnull);
+
+			if (!old_isnull && DatumGetInt64(old_value) == DatumGetInt64(fk_value))
+				continue;
+		}
+
+		args[0] = fk_value;
+		rc = SPI_execute_plan(parent_query(parent_table), args, NULL, false, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+		if (SPI_processed == 1)
+		{
+			bool		deleted_isnull;
+			bool		batch_isnull;
+			Datum		batch;
+
+			(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+								 &deleted_isnull);
+			batch = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
+								  &batch_isnull);
+			if (!deleted_isnull)
+			{
+				found_trashed = true;
+				result->fk_column = fk_column;
+				result->parent_table = parent_table;
+				result->parent_id = DatumGetInt64(fk_value);
+				result->parent_batch = batch_isnull ? 0 : DatumGetInt64(batch);
+			}
+		}
+	}
+
+	SPI_finish();
+	return found_trashed;
+}
+
+/* A new batch number for a row trashed directly. */
+static int64
+next_trash_batch(void)
+{
+	Oid			nspid = get_namespace_oid("osv", false);
+	Oid			seqid = get_relname_relid("trash_batch_seq", nspid);
+
+	if (!OidIsValid(seqid))
+		elog(ERROR, "sequence \"osv.trash_batch_seq\" does not exist");
+	return DatumGetInt64(DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seqid)));
+}
+
+static int64
+row_id(Relation rel, HeapTuple tuple)
+{
+	bool		isnull;
+	Datum		id = heap_getattr(tuple, required_column(rel, "id", INT8OID),
+								  RelationGetDescr(rel), &isnull);
+
+	return isnull ? 0 : DatumGetInt64(id);
+}
+
+/*
+ * osv.soft_delete_guard() trigger function
+ *
+ * BEFORE INSERT OR UPDATE OF deleted_at, trash_batch, <fk columns> FOR EACH
+ * ROW.  Arguments: pairs of (foreign key column, parent table), for example
+ * ('user_id', 'osv.users', 'document_id', 'osv.documents').
+ */
+PG_FUNCTION_INFO_V1(osv_soft_delete_guard);
+Datum
+osv_soft_delete_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = check_row_trigger(fcinfo, "soft_delete_guard", true);
+	Relation	rel = trigdata->tg_relation;
+	Trigger    *trigger = trigdata->tg_trigger;
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	bool		is_insert = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event);
+	HeapTuple	new_tuple = is_insert ? trigdata->tg_trigtuple : trigdata->tg_newtuple;
+	HeapTuple	old_tuple = is_insert ? NULL : trigdata->tg_trigtuple;
+	int			deleted_attno = required_column(rel, "deleted_at", TIMESTAMPTZOID);
+	int			batch_attno = required_column(rel, "trash_batch", INT8OID);
+	bool		new_deleted_null;
+	bool		old_deleted_null = true;
+	bool		new_batch_null;
+	bool		old_batch_null = true;
+	Datum		new_batch;
+	Datum		old_batch = (Datum) 0;
+	Datum		old_deleted = (Datum) 0;
+	int			cols[2];
+	Datum		values[2];
+	bool		nulls[2];
+	int			ncols = 0;
+	TrashedParent parent;
+
+	if (trigger->tgnargs % 2 != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" must have pairs of foreign key column and parent table as arguments",
+						trigger->tgname)));
+
+	(void) heap_getattr(new_tuple, deleted_attno, tupdesc, &new_deleted_null);
+	new_batch = heap_getattr(new_tuple, batch_attno, tupdesc, &new_batch_null);
+	if (old_tuple != NULL)
+	{
+		old_deleted = heap_getattr(old_tuple, deleted_attno, tupdesc, &old_deleted_null);
+		old_batch = heap_getattr(old_tuple, batch_attno, tupdesc, &old_batch_null);
+	}
+
+	if (!new_deleted_null)
+	{
+		/*
+		 * The row is trashed (or stays so).  A direct trash gets a batch of
+		 * its own; a cascaded one arrives with its parent's batch.
+		 */
+		if (old_deleted_null &&
+			(new_batch_null ||
+			 (!old_batch_null && DatumGetInt64(new_batch) == DatumGetInt64(old_batch))))
+		{
+			cols[ncols] = batch_attno;
+			values[ncols] = Int64GetDatum(next_trash_batch());
+			nulls[ncols++] = false;
+		}
+	}
+	else if (!old_deleted_null)
+	{
+		/* A restore: every parent must be live. */
+		bool		cascaded = !new_batch_null && !old_batch_null &&
+			DatumGetInt64(new_batch) == -DatumGetInt64(old_batch);
+
+		if (find_trashed_parent(rel, trigger, new_tuple, NULL, &parent))
+		{
+			if (!cascaded)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("cannot restore row %lld of \"%s\" because row %lld of \"%s\" is trashed",
+								(long long) row_id(rel, new_tuple),
+								RelationGetRelationName(rel),
+								(long long) parent.parent_id, parent.parent_table),
+						 errdetail("Column \"%s\" refers to a trashed row.", parent.fk_column),
+						 errhint("Restore the row of \"%s\" first.", parent.parent_table)));
+
+			/* Stay trashed, now waiting for the parent that is still trashed. */
+			cols[ncols] = deleted_attno;
+			values[ncols] = old_deleted;
+			nulls[ncols++] = false;
+			cols[ncols] = batch_attno;
+			values[ncols] = Int64GetDatum(parent.parent_batch);
+			nulls[ncols++] = false;
+		}
+		else
+		{
+			cols[ncols] = batch_attno;
+			values[ncols] = (Datum) 0;
+			nulls[ncols++] = true;
+		}
+	}
+	else
+	{
+		/* A live row inserted or updated: its parents must be live. */
+		if (find_trashed_parent(rel, trigger, new_tuple, old_tuple, &parent))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 is_insert ?
+					 errmsg("cannot insert into \"%s\" a row that refers to trashed row %lld of \"%s\"",
+							RelationGetRelationName(rel),
+							(long long) parent.parent_id, parent.parent_table) :
+					 errmsg("cannot make row %lld of \"%s\" refer to trashed row %lld of \"%s\"",
+							(long long) row_id(rel, new_tuple),
+							RelationGetRelationName(rel),
+							(long long) parent.parent_id, parent.parent_table),
+					 errdetail("Column \"%s\" refers to a trashed row.", parent.fk_column),
+					 errhint("Restore the row of \"%s\" first.", parent.parent_table)));
+		if (!new_batch_null)
+		{
+			cols[ncols] = batch_attno;
+			values[ncols] = (Datum) 0;
+			nulls[ncols++] = true;
+		}
+	}
+
+	if (ncols > 0)
+		new_tuple = heap_modify_tuple_by_cols(new_tuple, tupdesc, ncols, cols,
+											  values, nulls);
+	return PointerGetDatum(new_tuple);
+}
+
+/*
+ * osv.touch_updated_at() trigger function
+ *
+ * BEFORE UPDATE FOR EACH ROW: sets updated_at to now() unless the statement
+ * changed it itself.
+ */
+PG_FUNCTION_INFO_V1(osv_touch_updated_at);
+Datum
+osv_touch_updated_at(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = check_row_trigger(fcinfo, "touch_updated_at", false);
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	HeapTuple	new_tuple = trigdata->tg_newtuple;
+	int			attno = required_column(rel, "updated_at", TIMESTAMPTZOID);
+	bool		new_null;
+	bool		old_null;
+	Datum		new_value = heap_getattr(new_tuple, attno, tupdesc, &new_null);
+	Datum		old_value = heap_getattr(trigdata->tg_trigtuple, attno, tupdesc, &old_null);
+
+	if (new_null == old_null &&
+		(new_null || DatumGetTimestampTz(new_value) == DatumGetTimestampTz(old_value)))
+	{
+		int			cols[1] = {attno};
+		Datum		values[1] = {TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
+		bool		nulls[1] = {false};
+
+		new_tuple = heap_modify_tuple_by_cols(new_tuple, tupdesc, 1, cols,
+											  values, nulls);
+	}
+	return PointerGetDatum(new_tuple);
+}

@@ -1,0 +1,194 @@
+/* src/sql/core.sql: schema osv and the machinery shared by every domain */
+
+\echo Use "CREATE EXTENSION osv" to load this file. \quit
+
+/*
+ * The control file installs osv into pg_catalog (so this script runs with a
+ * safe search_path) and the script creates schema osv as a member of the
+ * extension: DROP EXTENSION removes it with everything in it.  Every object
+ * is written schema-qualified.
+ */
+CREATE SCHEMA osv;
+COMMENT ON SCHEMA osv IS 'Open Study Volt data layer: tables, soft deletes, retention, vector sync, search, gamification, GDPR';
+
+CREATE FUNCTION osv.setting_interval(name text)
+RETURNS interval
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'osv_setting_interval';
+COMMENT ON FUNCTION osv.setting_interval(text) IS 'value of an interval-valued osv setting, such as osv.trash_retention';
+
+/* ------------------------------------------------------------------------
+ * updated_at
+ * ------------------------------------------------------------------------
+ */
+CREATE FUNCTION osv.touch_updated_at()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'osv_touch_updated_at';
+COMMENT ON FUNCTION osv.touch_updated_at() IS 'trigger: set updated_at to now() unless the statement set it';
+
+/* ------------------------------------------------------------------------
+ * Soft deletes (DESIGN.md section 4)
+ *
+ * A row is trashed by setting deleted_at.  Each soft-deletable table has a
+ * trash_batch column: the number of the soft delete that trashed the row.
+ * A row trashed directly gets a new number; the rows trashed by the
+ * cascade from it share that number.  A restore brings back exactly the
+ * children that carry the parent's number.  The BEFORE ROW trigger
+ * osv.soft_delete_guard() (C) assigns numbers and checks parents; the
+ * statement trigger osv.cascade_soft_delete() below walks the ownership
+ * tree, which mirrors the ON DELETE CASCADE foreign keys.
+ * ------------------------------------------------------------------------
+ */
+CREATE SEQUENCE osv.trash_batch_seq AS bigint;
+COMMENT ON SEQUENCE osv.trash_batch_seq IS 'numbers of soft deletes; rows trashed by one cascade share one number';
+
+CREATE FUNCTION osv.soft_delete_guard()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'osv_soft_delete_guard';
+COMMENT ON FUNCTION osv.soft_delete_guard() IS 'trigger: number soft deletes and keep live rows from referring to trashed rows';
+
+/*
+ * AFTER UPDATE FOR EACH STATEMENT, with transition tables old_rows and
+ * new_rows.  Arguments: pairs of (child table in schema osv, foreign key
+ * column of the child referring to this table).  Three transitions of a
+ * parent row are passed on to its children:
+ *   trash:      live children get the parent's deleted_at and batch;
+ *   restore:    children with the parent's old batch are restored (the
+ *               guard may keep one trashed if another parent is trashed);
+ *   re-attribution: a trashed row whose batch changed (the guard kept it
+ *               trashed for another parent) passes the new batch on to the
+ *               children that carried its old one.
+ * The nested UPDATEs fire the children's own triggers, so the cascade walks
+ * the whole tree.
+ */
+CREATE FUNCTION osv.cascade_soft_delete()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	child text;
+	fk text;
+BEGIN
+	IF NOT EXISTS (SELECT FROM new_rows n JOIN old_rows o ON o.id = n.id
+				   WHERE (o.deleted_at IS NULL) <> (n.deleted_at IS NULL)
+					  OR o.trash_batch IS DISTINCT FROM n.trash_batch) THEN
+		RETURN NULL;
+	END IF;
+
+	FOR i IN 0 .. TG_NARGS / 2 - 1 LOOP
+		child := TG_ARGV[2 * i];
+		fk := TG_ARGV[2 * i + 1];
+
+		EXECUTE format($q$
+			UPDATE osv.%1$I c
+			   SET deleted_at = n.deleted_at, trash_batch = n.trash_batch
+			  FROM old_rows o JOIN new_rows n ON n.id = o.id
+			 WHERE o.deleted_at IS NULL AND n.deleted_at IS NOT NULL
+			   AND c.%2$I = n.id AND c.deleted_at IS NULL$q$, child, fk);
+
+		EXECUTE format($q$
+			UPDATE osv.%1$I c
+			   SET deleted_at = NULL, trash_batch = -c.trash_batch
+			  FROM old_rows o JOIN new_rows n ON n.id = o.id
+			 WHERE o.deleted_at IS NOT NULL AND n.deleted_at IS NULL
+			   AND c.%2$I = n.id AND c.trash_batch = o.trash_batch$q$, child, fk);
+
+		EXECUTE format($q$
+			UPDATE osv.%1$I c
+			   SET trash_batch = n.trash_batch
+			  FROM old_rows o JOIN new_rows n ON n.id = o.id
+			 WHERE o.deleted_at IS NOT NULL AND n.deleted_at IS NOT NULL
+			   AND o.trash_batch <> n.trash_batch
+			   AND c.%2$I = n.id AND c.trash_batch = o.trash_batch$q$, child, fk);
+	END LOOP;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION osv.cascade_soft_delete() IS 'trigger: pass trash, restore and re-attribution of rows on to their children';
+
+/*
+ * The soft-deletable tables, in the order of the ownership tree.  Filled by
+ * the domain files; osv.soft_delete() and osv.restore() accept only these.
+ */
+CREATE TABLE osv.soft_delete_tables (
+	table_name regclass PRIMARY KEY,
+	position integer NOT NULL UNIQUE
+);
+COMMENT ON TABLE osv.soft_delete_tables IS 'tables of osv that support soft deletes, parents before children';
+COMMENT ON COLUMN osv.soft_delete_tables.table_name IS 'the soft-deletable table';
+COMMENT ON COLUMN osv.soft_delete_tables.position IS 'place in the ownership tree: parents have smaller numbers than their children';
+
+/* Raise the error of an unsupported table, or return its qualified name. */
+CREATE FUNCTION osv.soft_delete_table(tbl regclass)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF tbl IS NULL THEN
+		RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT EXISTS (SELECT FROM osv.soft_delete_tables t WHERE t.table_name = tbl) THEN
+		RAISE EXCEPTION 'table "%" does not support soft deletes', tbl
+			USING ERRCODE = 'wrong_object_type',
+				  HINT = 'Soft deletes apply to the content tables of schema osv, such as osv.documents.';
+	END IF;
+	RETURN tbl::text;
+END
+$$;
+COMMENT ON FUNCTION osv.soft_delete_table(regclass) IS 'check that a table supports soft deletes and return its name';
+
+CREATE FUNCTION osv.soft_delete(tbl regclass, id bigint)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	name text := osv.soft_delete_table(tbl);
+	was_live boolean;
+BEGIN
+	IF id IS NULL THEN
+		RAISE EXCEPTION 'id must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	EXECUTE format('SELECT deleted_at IS NULL FROM %s WHERE id = $1 FOR NO KEY UPDATE', name)
+		INTO was_live USING id;
+	IF was_live IS NULL THEN
+		RAISE EXCEPTION 'row % of "%" does not exist', id, name USING ERRCODE = 'no_data_found';
+	END IF;
+	IF NOT was_live THEN
+		RETURN false;
+	END IF;
+	EXECUTE format('UPDATE %s SET deleted_at = pg_catalog.now() WHERE id = $1', name) USING id;
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION osv.soft_delete(regclass, bigint) IS 'trash a row and everything it owns; false if it was trashed already';
+
+CREATE FUNCTION osv.restore(tbl regclass, id bigint)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	name text := osv.soft_delete_table(tbl);
+	was_live boolean;
+BEGIN
+	IF id IS NULL THEN
+		RAISE EXCEPTION 'id must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	EXECUTE format('SELECT deleted_at IS NULL FROM %s WHERE id = $1 FOR NO KEY UPDATE', name)
+		INTO was_live USING id;
+	IF was_live IS NULL THEN
+		RAISE EXCEPTION 'row % of "%" does not exist', id, name USING ERRCODE = 'no_data_found';
+	END IF;
+	IF was_live THEN
+		RETURN false;
+	END IF;
+	EXECUTE format('UPDATE %s SET deleted_at = NULL WHERE id = $1', name) USING id;
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION osv.restore(regclass, bigint) IS 'restore a trashed row and what its soft delete trashed with it; false if it was live';
