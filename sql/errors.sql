@@ -4,6 +4,7 @@
 SET client_min_messages = warning;
 TRUNCATE osv.users, osv.badges CASCADE;
 RESET client_min_messages;
+\set VERBOSITY terse
 INSERT INTO osv.users (auth0_id, email) VALUES ('auth0|eve', 'eve@example.org');
 
 -- users

@@ -241,6 +241,14 @@ next_trash_batch(void)
 	return DatumGetInt64(DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seqid)));
 }
 
+/* The schema-qualified name of a relation, for messages. */
+static char *
+qualified_name(Relation rel)
+{
+	return psprintf("%s.%s", get_namespace_name(RelationGetNamespace(rel)),
+					RelationGetRelationName(rel));
+}
+
 static int64
 row_id(Relation rel, HeapTuple tuple)
 {
@@ -326,7 +334,7 @@ osv_soft_delete_guard(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						 errmsg("cannot restore row %lld of \"%s\" because row %lld of \"%s\" is trashed",
 								(long long) row_id(rel, new_tuple),
-								RelationGetRelationName(rel),
+								qualified_name(rel),
 								(long long) parent.parent_id, parent.parent_table),
 						 errdetail("Column \"%s\" refers to a trashed row.", parent.fk_column),
 						 errhint("Restore the row of \"%s\" first.", parent.parent_table)));
@@ -354,11 +362,11 @@ osv_soft_delete_guard(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 is_insert ?
 					 errmsg("cannot insert into \"%s\" a row that refers to trashed row %lld of \"%s\"",
-							RelationGetRelationName(rel),
+							qualified_name(rel),
 							(long long) parent.parent_id, parent.parent_table) :
 					 errmsg("cannot make row %lld of \"%s\" refer to trashed row %lld of \"%s\"",
 							(long long) row_id(rel, new_tuple),
-							RelationGetRelationName(rel),
+							qualified_name(rel),
 							(long long) parent.parent_id, parent.parent_table),
 					 errdetail("Column \"%s\" refers to a trashed row.", parent.fk_column),
 					 errhint("Restore the row of \"%s\" first.", parent.parent_table)));

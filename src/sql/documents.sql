@@ -95,6 +95,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	SELECT d.user_id INTO NEW.user_id FROM osv.documents d WHERE d.id = NEW.document_id;
+	IF NOT FOUND AND NEW.document_id IS NOT NULL THEN
+		/* Say what the foreign key would say, rather than "user_id is null". */
+		RAISE EXCEPTION 'insert or update on table "summaries" violates foreign key constraint "summaries_document_id_fkey"'
+			USING ERRCODE = 'foreign_key_violation',
+				  DETAIL = pg_catalog.format('Key (document_id)=(%s) is not present in table "documents".', NEW.document_id),
+				  CONSTRAINT = 'summaries_document_id_fkey', TABLE = 'summaries', SCHEMA = 'osv';
+	END IF;
 	RETURN NEW;
 END
 $$;
