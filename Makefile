@@ -14,7 +14,10 @@ MODULE_big = osv
 
 OBJS = \
 	src/osv.o \
-	src/soft_delete.o
+	src/soft_delete.o \
+	src/http.o \
+	src/qdrant.o \
+	src/vector_sync.o
 
 SQL_SOURCES = \
 	src/sql/core.sql \
@@ -23,7 +26,8 @@ SQL_SOURCES = \
 	src/sql/quiz.sql \
 	src/sql/rooms.sql \
 	src/sql/activity.sql \
-	src/sql/gamification.sql
+	src/sql/gamification.sql \
+	src/sql/vector.sql
 
 DATA_built = osv--$(EXTVERSION).sql
 DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))

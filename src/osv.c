@@ -26,12 +26,16 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
 #include "osv.h"
+#include "vector_sync.h"
 
 PG_MODULE_MAGIC;
 
@@ -65,6 +69,10 @@ char	   *osv_recommendation_ttl = NULL;
 int			osv_retention_batch_size = 10000;
 
 bool		osv_preloaded = false;
+
+/* Chained shared memory hooks (preloaded only). */
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* Longest Qdrant collection name we accept (Qdrant's own limit is 255). */
 #define OSV_MAX_COLLECTION_NAME 255
@@ -185,6 +193,25 @@ define_interval_setting(const char *name, const char *short_desc,
 							   check_positive_interval, NULL, NULL);
 }
 
+/* Reserve osv's shared memory (the vector sync worker's latch). */
+static void
+osv_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(vector_sync_shmem_size());
+}
+
+static void
+osv_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	vector_sync_shmem_init();
+	LWLockRelease(AddinShmemInitLock);
+}
+
 /*
  * Module load callback.
  */
@@ -284,6 +311,13 @@ _PG_init(void)
 								 "Starts the background worker that runs the retention jobs.",
 								 NULL, &osv_scheduler_worker, true,
 								 PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+		prev_shmem_request_hook = shmem_request_hook;
+		shmem_request_hook = osv_shmem_request;
+		prev_shmem_startup_hook = shmem_startup_hook;
+		shmem_startup_hook = osv_shmem_startup;
+		if (osv_vector_sync_worker)
+			vector_sync_register_worker();
 	}
 
 	MarkGUCPrefixReserved("osv");

@@ -1,0 +1,234 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.c
+ *		Blocking HTTP requests over one kept-alive libcurl handle.
+ *
+ * The only file of osv that includes <curl/curl.h>.  Every process that
+ * talks to Qdrant (a backend running osv.vector_sync() or a search, the
+ * vector sync worker) keeps one easy handle for its lifetime, so that
+ * consecutive requests reuse the connection (HTTP keep-alive).  libcurl is
+ * initialized lazily on the first request, never in the postmaster, and
+ * cleaned up from an on_proc_exit callback.
+ *
+ * libcurl's memory is malloc-owned and invisible to memory contexts; its
+ * callbacks never raise errors (an ereport would longjmp through libcurl):
+ * the write callback stops at OSV_HTTP_MAX_RESPONSE by returning 0, the
+ * progress callback aborts the transfer when an interrupt is pending, and
+ * the caller maps the outcome to an HttpResponse after curl returns, then
+ * calls CHECK_FOR_INTERRUPTS().  A request is bounded by
+ * osv.qdrant_connect_timeout and osv.qdrant_timeout.  No locks, no
+ * transactions.
+ *
+ * Copyright (c) 2026, Open Study Volt
+ *
+ * IDENTIFICATION
+ *		src/http.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+
+#include <curl/curl.h>
+
+#include "http.h"
+#include "osv.h"
+
+/* The process's handle, created on first use. */
+static CURL *http_handle = NULL;
+
+/* Response body being received, malloc-owned (callbacks must not palloc). */
+typedef struct HttpBuffer
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+	bool		too_large;
+} HttpBuffer;
+
+static void
+http_cleanup(int code, Datum arg)
+{
+	if (http_handle != NULL)
+		curl_easy_cleanup(http_handle);
+	http_handle = NULL;
+	curl_global_cleanup();
+}
+
+/*
+ * Write callback: append to the buffer; returning less than the size
+ * given aborts the transfer (CURLE_WRITE_ERROR), which is how the size cap
+ * and an allocation failure stop it.
+ */
+static size_t
+http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	HttpBuffer *buf = (HttpBuffer *) userdata;
+	size_t		n = size * nmemb;
+
+	if (buf->len + n + 1 > OSV_HTTP_MAX_RESPONSE)
+	{
+		buf->too_large = true;
+		return 0;
+	}
+	if (buf->len + n + 1 > buf->cap)
+	{
+		size_t		cap = Max(buf->cap * 2, buf->len + n + 1);
+		char	   *data;
+
+		cap = Max(cap, 8192);
+		data = realloc(buf->data, cap);
+		if (data == NULL)
+			return 0;
+		buf->data = data;
+		buf->cap = cap;
+	}
+	memcpy(buf->data + buf->len, ptr, n);
+	buf->len += n;
+	buf->data[buf->len] = '\0';
+	return n;
+}
+
+/* Progress callback: abort the transfer when an interrupt is pending. */
+static int
+http_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
+			  curl_off_t ultotal, curl_off_t ulnow)
+{
+	return InterruptPending ? 1 : 0;
+}
+
+static CURL *
+http_get_handle(void)
+{
+	if (http_handle == NULL)
+	{
+		static bool global_done = false;
+
+		if (!global_done)
+		{
+			if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+				ereport(ERROR,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("could not initialize libcurl")));
+			global_done = true;
+			on_proc_exit(http_cleanup, (Datum) 0);
+		}
+		http_handle = curl_easy_init();
+		if (http_handle == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not create a libcurl handle")));
+	}
+	return http_handle;
+}
+
+/*
+ * Send one request and wait for its answer.  "body" may be NULL (no body).
+ * Fills *response with palloc'd memory of the current context; transport
+ * failures (connection refused, timeouts, a response over the size cap)
+ * are reported in the response, not raised.  Raises an ERROR only for
+ * process-level failures (libcurl cannot start) and, through
+ * CHECK_FOR_INTERRUPTS, for a query cancel or termination.
+ */
+void
+http_request(const char *method, const char *url,
+			 const char *body, size_t body_len,
+			 const char *api_key, HttpResponse *response)
+{
+	CURL	   *h = http_get_handle();
+	struct curl_slist *volatile headers = NULL;
+	HttpBuffer	buf = {NULL, 0, 0, false};
+	char		errbuf[CURL_ERROR_SIZE];
+	CURLcode	rc;
+	curl_off_t	retry_after = -1;
+	char	   *key_header = NULL;
+
+	memset(response, 0, sizeof(*response));
+	response->retry_after_ms = -1;
+	errbuf[0] = '\0';
+
+	if (api_key != NULL && api_key[0] != '\0')
+		key_header = psprintf("api-key: %s", api_key);
+
+	/* Build everything that can fail with an ERROR before curl runs. */
+	headers = curl_slist_append(headers, "Content-Type: application/json");
+	headers = curl_slist_append(headers, "Accept: application/json");
+	/* No "Expect: 100-continue" round trip for large bodies. */
+	headers = curl_slist_append(headers, "Expect:");
+	if (key_header != NULL)
+		headers = curl_slist_append(headers, key_header);
+
+	curl_easy_reset(h);			/* keeps the connection cache */
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) osv_qdrant_timeout);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) osv_qdrant_connect_timeout);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &buf);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, http_progress);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "osv");
+	if (body != NULL)
+	{
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) body_len);
+	}
+	else if (strcmp(method, "GET") == 0)
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+
+	rc = curl_easy_perform(h);
+
+	if (rc == CURLE_OK)
+	{
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response->status);
+		curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after);
+	}
+	/* Detach the caller's memory from the handle before anything raises. */
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	curl_slist_free_all(headers);
+
+	PG_TRY();
+	{
+		if (rc == CURLE_OK)
+		{
+			response->transport_ok = true;
+			response->body_len = buf.len;
+			response->body = palloc(buf.len + 1);
+			if (buf.len > 0)
+				memcpy(response->body, buf.data, buf.len);
+			response->body[buf.len] = '\0';
+			if (retry_after >= 0)
+				response->retry_after_ms = (long) Min(retry_after, (curl_off_t) 86400) * 1000;
+		}
+		else
+		{
+			response->too_large = buf.too_large;
+			if (buf.too_large)
+				response->error = psprintf("the response is larger than %d bytes",
+										   OSV_HTTP_MAX_RESPONSE);
+			else
+				response->error = pstrdup(errbuf[0] ? errbuf : curl_easy_strerror(rc));
+			response->body = pstrdup("");
+		}
+	}
+	PG_FINALLY();
+	{
+		free(buf.data);
+	}
+	PG_END_TRY();
+
+	/* The progress callback stopped the transfer for this. */
+	CHECK_FOR_INTERRUPTS();
+}

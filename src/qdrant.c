@@ -1,0 +1,700 @@
+/*-------------------------------------------------------------------------
+ *
+ * qdrant.c
+ *		REST client of Qdrant: collection, points, query, scroll.
+ *
+ * Runs in any process that talks to Qdrant: a backend (osv.vector_sync(),
+ * osv.vector_reconcile(), osv.qdrant_search()) or the vector sync worker.
+ * Requests go through http.c; this file is osv's only json-c user.  It
+ * takes no locks and opens no transactions, and it can run with no
+ * transaction at all (the worker calls it between its claim and record
+ * transactions), so it reads settings only from GUC variables.
+ *
+ * Calls return false and fill a QdrantError rather than raising, because
+ * the sync must record a failure instead of losing it; qdrant_raise()
+ * turns one into an ereport for the SQL-facing callers.  Qdrant's error
+ * envelope {"status": {"error": "..."}} becomes the reason in the message.
+ * json-c objects are malloc-owned: every value needed is copied out before
+ * json_object_put(), and nothing raises while an object is held (except
+ * palloc running out of memory, which leaks it; XXX).
+ *
+ * Vectors are written with PostgreSQL's shortest round-trip float4
+ * formatting (Ryu, as float4out), so Qdrant parses back exactly the float4
+ * stored in the database.  The upsert body is assembled in a StringInfo
+ * (json-c writes each point's payload) because a batch holds hundreds of
+ * thousands of numbers and one json-c object per number costs more than
+ * the HTTP round trip.
+ *
+ * Copyright (c) 2026, Open Study Volt
+ *
+ * IDENTIFICATION
+ *		src/qdrant.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/shortest_dec.h"
+#include "lib/stringinfo.h"
+#include "utils/memutils.h"
+
+#include <json-c/json.h>
+
+#include "http.h"
+#include "osv.h"
+#include "qdrant.h"
+
+/* Settings for which the collection was last checked, or NULL. */
+static char *ensured_for = NULL;
+
+bool
+qdrant_configured(void)
+{
+	return osv_qdrant_url != NULL && osv_qdrant_url[0] != '\0';
+}
+
+/* Make the next call check (and if needed create) the collection again. */
+void
+qdrant_forget_collection(void)
+{
+	if (ensured_for != NULL)
+		pfree(ensured_for);
+	ensured_for = NULL;
+}
+
+static char *
+qdrant_url(const char *fmt,...) pg_attribute_printf(1, 2);
+
+/* Base URL (without a trailing slash) followed by a formatted path. */
+static char *
+qdrant_url(const char *fmt,...)
+{
+	StringInfoData buf;
+	size_t		len = strlen(osv_qdrant_url);
+	va_list		args;
+
+	while (len > 0 && osv_qdrant_url[len - 1] == '/')
+		len--;
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, osv_qdrant_url, len);
+	for (;;)
+	{
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	return buf.data;
+}
+
+/* Parse a JSON text of known length; NULL when it is not JSON. */
+static json_object *
+parse_json(const char *text, size_t len)
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *obj;
+
+	if (tok == NULL)
+		return NULL;
+	obj = json_tokener_parse_ex(tok, text, (int) len);
+	if (obj != NULL && json_tokener_get_error(tok) != json_tokener_success)
+	{
+		json_object_put(obj);
+		obj = NULL;
+	}
+	/* Trailing bytes after a complete value: not a valid answer either. */
+	if (obj != NULL && json_tokener_get_parse_end(tok) < len)
+	{
+		size_t		rest = json_tokener_get_parse_end(tok);
+
+		while (rest < len && (text[rest] == ' ' || text[rest] == '\n' ||
+							  text[rest] == '\r' || text[rest] == '\t'))
+			rest++;
+		if (rest < len)
+		{
+			json_object_put(obj);
+			obj = NULL;
+		}
+	}
+	json_tokener_free(tok);
+	return obj;
+}
+
+/* Make a printable one-line excerpt of a response body. */
+static char *
+excerpt(const char *text, size_t len)
+{
+	size_t		n = Min(len, 200);
+	char	   *out = palloc(n + 4);
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = (text[i] < ' ' || text[i] == 0x7f) ? ' ' : text[i];
+	if (len > n)
+		memcpy(out + n, "...", 4);
+	else
+		out[n] = '\0';
+	return out;
+}
+
+static void
+set_error(QdrantError *err, QdrantErrorKind kind, int sqlstate, long status,
+		  long retry_after_ms, char *message, char *detail, char *hint)
+{
+	err->kind = kind;
+	err->sqlstate = sqlstate;
+	err->http_status = status;
+	err->retry_after_ms = retry_after_ms;
+	err->message = message;
+	err->detail = detail;
+	err->hint = hint;
+}
+
+/*
+ * Send a request and classify the answer.  On success (HTTP 2xx with a
+ * JSON body) returns the parsed body, which the caller must put; otherwise
+ * returns NULL and fills *err.  "what" names the operation for messages,
+ * as in "upsert points into Qdrant collection \"c\"".
+ */
+static json_object *
+qdrant_call(const char *method, const char *url, const char *body,
+			size_t body_len, const char *what, QdrantError *err)
+{
+	HttpResponse resp;
+	json_object *root;
+	char	   *reason = NULL;
+	long		status;
+
+	http_request(method, url, body, body_len, osv_qdrant_api_key, &resp);
+
+	if (!resp.transport_ok)
+	{
+		set_error(err, QDRANT_RETRY, ERRCODE_CONNECTION_FAILURE, 0, -1,
+				  psprintf("could not %s: %s", what, resp.error),
+				  psprintf("The request was %s %s.", method, url),
+				  NULL);
+		return NULL;
+	}
+
+	status = resp.status;
+	root = parse_json(resp.body, resp.body_len);
+	if (status >= 200 && status < 300)
+	{
+		if (root == NULL)
+			set_error(err, QDRANT_RETRY, ERRCODE_INVALID_JSON_TEXT, status, -1,
+					  psprintf("could not %s: the answer of Qdrant is not valid JSON", what),
+					  psprintf("Qdrant answered HTTP status %ld to %s %s with \"%s\".",
+							   status, method, url,
+							   excerpt(resp.body, resp.body_len)),
+					  NULL);
+		return root;
+	}
+
+	/* An error: take Qdrant's own words from its envelope if there is one. */
+	if (root != NULL)
+	{
+		json_object *st;
+		json_object *e;
+
+		if (json_object_object_get_ex(root, "status", &st) &&
+			json_object_is_type(st, json_type_object) &&
+			json_object_object_get_ex(st, "error", &e) &&
+			json_object_is_type(e, json_type_string))
+			reason = pstrdup(json_object_get_string(e));
+		json_object_put(root);
+	}
+	if (reason == NULL)
+		reason = resp.body_len > 0 ? excerpt(resp.body, resp.body_len)
+			: pstrdup("empty response");
+
+	{
+		char	   *message = psprintf("could not %s: %s (HTTP status %ld)",
+									   what, reason, status);
+		char	   *detail = psprintf("The request was %s %s.", method, url);
+
+		if (status == 401 || status == 403)
+			set_error(err, QDRANT_AUTH, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+					  status, resp.retry_after_ms, message, detail,
+					  pstrdup("Check that osv.qdrant_api_key is the API key of the Qdrant server."));
+		else if (status == 404)
+			set_error(err, QDRANT_GONE, ERRCODE_UNDEFINED_OBJECT, status,
+					  resp.retry_after_ms, message, detail,
+					  pstrdup("The collection is created again on the next attempt."));
+		else if (status == 408 || status == 429 || status >= 500)
+			set_error(err, QDRANT_RETRY, ERRCODE_CONNECTION_FAILURE, status,
+					  resp.retry_after_ms, message, detail, NULL);
+		else
+			set_error(err, QDRANT_REJECTED, ERRCODE_INVALID_PARAMETER_VALUE, status,
+					  resp.retry_after_ms, message, detail, NULL);
+	}
+	return NULL;
+}
+
+/* Like qdrant_call, for calls whose successful answer is not needed. */
+static bool
+qdrant_call_ok(const char *method, const char *url, const char *body,
+			   size_t body_len, const char *what, QdrantError *err)
+{
+	json_object *root = qdrant_call(method, url, body, body_len, what, err);
+
+	if (root == NULL)
+		return false;
+	json_object_put(root);
+	return true;
+}
+
+/* result.<path...> of a parsed answer, or NULL. */
+static json_object *
+get_path(json_object *obj, const char *const *path)
+{
+	for (; *path != NULL; path++)
+	{
+		if (obj == NULL || !json_object_is_type(obj, json_type_object) ||
+			!json_object_object_get_ex(obj, *path, &obj))
+			return NULL;
+	}
+	return obj;
+}
+
+static char *
+collection_what(const char *verb)
+{
+	return psprintf("%s Qdrant collection \"%s\"", verb, osv_qdrant_collection);
+}
+
+static void
+bad_answer(QdrantError *err, const char *what, const char *why)
+{
+	set_error(err, QDRANT_RETRY, ERRCODE_INVALID_JSON_TEXT, 200, -1,
+			  psprintf("could not %s: %s", what, why), NULL, NULL);
+}
+
+/*
+ * Make sure the collection exists with osv.vector_dimensions dimensions
+ * and cosine distance, and that it has the payload indexes osv filters on.
+ * Checked once per process and settings; qdrant_forget_collection()
+ * forces a new check.  An existing collection of another size or distance
+ * is a QDRANT_CONFIG error: osv never drops data it did not create.
+ */
+bool
+qdrant_ensure_collection(QdrantError *err)
+{
+	char	   *key = psprintf("%s\n%s\n%d", osv_qdrant_url, osv_qdrant_collection,
+							   osv_vector_dimensions);
+	char	   *url = qdrant_url("/collections/%s", osv_qdrant_collection);
+	char	   *what = collection_what("check");
+	json_object *root;
+	static const char *const size_path[] = {"result", "config", "params", "vectors", "size", NULL};
+	static const char *const dist_path[] = {"result", "config", "params", "vectors", "distance", NULL};
+	static const char *const index_fields[][2] = {
+		{"user_id", "integer"}, {"topic", "keyword"}, {"created_at", "datetime"}
+	};
+	bool		created = false;
+
+	if (ensured_for != NULL && strcmp(ensured_for, key) == 0)
+		return true;
+
+	for (int round = 0; round < 2; round++)
+	{
+		root = qdrant_call("GET", url, NULL, 0, what, err);
+		if (root != NULL)
+		{
+			json_object *size = get_path(root, size_path);
+			json_object *dist = get_path(root, dist_path);
+			int64		n = -1;
+			char	   *distance = NULL;
+
+			if (size != NULL && json_object_is_type(size, json_type_int))
+				n = json_object_get_int64(size);
+			if (dist != NULL && json_object_is_type(dist, json_type_string))
+				distance = pstrdup(json_object_get_string(dist));
+			json_object_put(root);
+
+			if (n < 0 || distance == NULL)
+			{
+				set_error(err, QDRANT_CONFIG, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, 200, -1,
+						  psprintf("Qdrant collection \"%s\" has no single unnamed dense vector",
+								   osv_qdrant_collection),
+						  pstrdup("osv stores one unnamed vector per point."),
+						  pstrdup("Set osv.qdrant_collection to a collection created by osv, or to a new name."));
+				return false;
+			}
+			if (n != osv_vector_dimensions || strcmp(distance, "Cosine") != 0)
+			{
+				set_error(err, QDRANT_CONFIG, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, 200, -1,
+						  psprintf("Qdrant collection \"%s\" does not match osv.vector_dimensions",
+								   osv_qdrant_collection),
+						  psprintf("The collection holds vectors of %lld dimensions with %s distance; osv.vector_dimensions is %d with Cosine distance.",
+								   (long long) n, distance, osv_vector_dimensions),
+						  pstrdup("Set osv.vector_dimensions to the size of the collection, or set osv.qdrant_collection to a new name and run osv.vector_resync()."));
+				return false;
+			}
+			break;
+		}
+		if (err->kind != QDRANT_GONE || round > 0)
+			return false;
+
+		/* The collection does not exist: create it. */
+		{
+			char	   *body = psprintf("{\"vectors\":{\"size\":%d,\"distance\":\"Cosine\"}}",
+										osv_vector_dimensions);
+			QdrantError cerr;
+
+			if (!qdrant_call_ok("PUT", url, body, strlen(body),
+								collection_what("create"), &cerr))
+			{
+				/* 409: someone else created it meanwhile; check it again. */
+				if (cerr.http_status != 409)
+				{
+					*err = cerr;
+					return false;
+				}
+			}
+			else
+				created = true;
+		}
+	}
+
+	/* Payload indexes (creating an existing one again is harmless). */
+	for (int i = 0; i < lengthof(index_fields); i++)
+	{
+		json_object *body = json_object_new_object();
+		char	   *text;
+
+		json_object_object_add(body, "field_name", json_object_new_string(index_fields[i][0]));
+		json_object_object_add(body, "field_schema", json_object_new_string(index_fields[i][1]));
+		text = pstrdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
+		json_object_put(body);
+		if (!qdrant_call_ok("PUT", qdrant_url("/collections/%s/index?wait=true", osv_qdrant_collection),
+							text, strlen(text),
+							psprintf("create payload index \"%s\" of Qdrant collection \"%s\"",
+									 index_fields[i][0], osv_qdrant_collection),
+							err))
+			return false;
+	}
+
+	if (created)
+		elog(DEBUG1, "created Qdrant collection \"%s\"", osv_qdrant_collection);
+	ensured_for = MemoryContextStrdup(TopMemoryContext, key);
+	return true;
+}
+
+/* Delete the whole collection (after a TRUNCATE of the summaries). */
+bool
+qdrant_drop_collection(QdrantError *err)
+{
+	qdrant_forget_collection();
+	return qdrant_call_ok("DELETE", qdrant_url("/collections/%s", osv_qdrant_collection),
+						  NULL, 0, collection_what("delete"), err);
+}
+
+static void
+append_float(StringInfo buf, float4 value)
+{
+	char		tmp[32];
+	int			len = float_to_shortest_decimal_bufn(value, tmp);
+
+	appendBinaryStringInfo(buf, tmp, len);
+}
+
+/*
+ * Upsert points (wait=true: the call returns once Qdrant applied them).
+ * Vectors must be finite and have osv.vector_dimensions elements; the
+ * caller checks that.
+ */
+bool
+qdrant_upsert(const QdrantPoint *points, int npoints, QdrantError *err)
+{
+	StringInfoData buf;
+	bool		ok;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"points\":[");
+	for (int i = 0; i < npoints; i++)
+	{
+		const QdrantPoint *p = &points[i];
+		json_object *payload = json_object_new_object();
+
+		if (i > 0)
+			appendStringInfoChar(&buf, ',');
+		appendStringInfo(&buf, "{\"id\":" INT64_FORMAT ",\"vector\":[", p->id);
+		for (int d = 0; d < p->dimensions; d++)
+		{
+			if (d > 0)
+				appendStringInfoChar(&buf, ',');
+			append_float(&buf, p->vector[d]);
+		}
+		appendStringInfoString(&buf, "],\"payload\":");
+		json_object_object_add(payload, "summary_id", json_object_new_int64(p->id));
+		json_object_object_add(payload, "user_id", json_object_new_int64(p->user_id));
+		if (p->topic != NULL)
+			json_object_object_add(payload, "topic", json_object_new_string(p->topic));
+		json_object_object_add(payload, "created_at", json_object_new_string(p->created_at));
+		json_object_object_add(payload, "version", json_object_new_int64(p->version));
+		appendStringInfoString(&buf, json_object_to_json_string_ext(payload, JSON_C_TO_STRING_PLAIN));
+		json_object_put(payload);
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoString(&buf, "]}");
+
+	ok = qdrant_call_ok("PUT", qdrant_url("/collections/%s/points?wait=true", osv_qdrant_collection),
+						buf.data, buf.len,
+						psprintf("upsert points into Qdrant collection \"%s\"", osv_qdrant_collection),
+						err);
+	pfree(buf.data);
+	return ok;
+}
+
+/* Delete points by id (missing ids are not an error). */
+bool
+qdrant_delete_ids(const int64 *ids, int nids, QdrantError *err)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"points\":[");
+	for (int i = 0; i < nids; i++)
+		appendStringInfo(&buf, "%s" INT64_FORMAT, i > 0 ? "," : "", ids[i]);
+	appendStringInfoString(&buf, "]}");
+	return qdrant_call_ok("POST", qdrant_url("/collections/%s/points/delete?wait=true", osv_qdrant_collection),
+						  buf.data, buf.len,
+						  psprintf("delete points from Qdrant collection \"%s\"", osv_qdrant_collection),
+						  err);
+}
+
+static json_object *
+match_condition(const char *key, json_object *value)
+{
+	json_object *cond = json_object_new_object();
+	json_object *match = json_object_new_object();
+
+	json_object_object_add(match, "value", value);
+	json_object_object_add(cond, "key", json_object_new_string(key));
+	json_object_object_add(cond, "match", match);
+	return cond;
+}
+
+/* Delete every point of a user (GDPR erasure). */
+bool
+qdrant_delete_user(int64 user_id, QdrantError *err)
+{
+	json_object *body = json_object_new_object();
+	json_object *filter = json_object_new_object();
+	json_object *must = json_object_new_array();
+	char	   *text;
+
+	json_object_array_add(must, match_condition("user_id", json_object_new_int64(user_id)));
+	json_object_object_add(filter, "must", must);
+	json_object_object_add(body, "filter", filter);
+	text = pstrdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
+	json_object_put(body);
+	return qdrant_call_ok("POST", qdrant_url("/collections/%s/points/delete?wait=true", osv_qdrant_collection),
+						  text, strlen(text),
+						  psprintf("delete points from Qdrant collection \"%s\"", osv_qdrant_collection),
+						  err);
+}
+
+/* A point id of an answer: an unsigned integer that fits in int64. */
+static bool
+get_point_id(json_object *obj, int64 *id)
+{
+	if (obj == NULL || !json_object_is_type(obj, json_type_int))
+		return false;
+	errno = 0;
+	*id = json_object_get_int64(obj);
+	return errno == 0 && *id >= 0;
+}
+
+/*
+ * Nearest neighbours by cosine similarity, best first, optionally filtered
+ * by owner and topic and excluding one point.  *hits is palloc'd.
+ */
+bool
+qdrant_query(const float4 *vector, int dimensions, int limit,
+			 const int64 *user_id, const char *topic, const int64 *exclude_id,
+			 QdrantHit **hits, int *nhits, QdrantError *err)
+{
+	StringInfoData buf;
+	json_object *root;
+	json_object *points;
+	char	   *what = psprintf("query Qdrant collection \"%s\"", osv_qdrant_collection);
+	static const char *const points_path[] = {"result", "points", NULL};
+	int			n;
+
+	*hits = NULL;
+	*nhits = 0;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"query\":[");
+	for (int d = 0; d < dimensions; d++)
+	{
+		if (d > 0)
+			appendStringInfoChar(&buf, ',');
+		append_float(&buf, vector[d]);
+	}
+	appendStringInfo(&buf, "],\"limit\":%d,\"with_payload\":false,\"with_vector\":false", limit);
+	if (user_id != NULL || topic != NULL || exclude_id != NULL)
+	{
+		json_object *filter = json_object_new_object();
+
+		if (user_id != NULL || topic != NULL)
+		{
+			json_object *must = json_object_new_array();
+
+			if (user_id != NULL)
+				json_object_array_add(must, match_condition("user_id", json_object_new_int64(*user_id)));
+			if (topic != NULL)
+				json_object_array_add(must, match_condition("topic", json_object_new_string(topic)));
+			json_object_object_add(filter, "must", must);
+		}
+		if (exclude_id != NULL)
+		{
+			json_object *must_not = json_object_new_array();
+			json_object *has_id = json_object_new_object();
+			json_object *ids = json_object_new_array();
+
+			json_object_array_add(ids, json_object_new_int64(*exclude_id));
+			json_object_object_add(has_id, "has_id", ids);
+			json_object_array_add(must_not, has_id);
+			json_object_object_add(filter, "must_not", must_not);
+		}
+		appendStringInfoString(&buf, ",\"filter\":");
+		appendStringInfoString(&buf, json_object_to_json_string_ext(filter, JSON_C_TO_STRING_PLAIN));
+		json_object_put(filter);
+	}
+	appendStringInfoChar(&buf, '}');
+
+	root = qdrant_call("POST", qdrant_url("/collections/%s/points/query", osv_qdrant_collection),
+					   buf.data, buf.len, what, err);
+	pfree(buf.data);
+	if (root == NULL)
+		return false;
+
+	points = get_path(root, points_path);
+	if (points == NULL || !json_object_is_type(points, json_type_array))
+	{
+		json_object_put(root);
+		bad_answer(err, what, "the answer has no list of points");
+		return false;
+	}
+	n = (int) json_object_array_length(points);
+	*hits = palloc0(sizeof(QdrantHit) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		json_object *pt = json_object_array_get_idx(points, i);
+		json_object *id = NULL;
+		json_object *score = NULL;
+
+		if (!json_object_is_type(pt, json_type_object) ||
+			!json_object_object_get_ex(pt, "id", &id) ||
+			!json_object_object_get_ex(pt, "score", &score) ||
+			!get_point_id(id, &(*hits)[i].id) ||
+			!(json_object_is_type(score, json_type_double) ||
+			  json_object_is_type(score, json_type_int)))
+		{
+			json_object_put(root);
+			bad_answer(err, what, "a point of the answer has no valid id or score");
+			return false;
+		}
+		(*hits)[i].score = (float4) json_object_get_double(score);
+	}
+	json_object_put(root);
+	*nhits = n;
+	return true;
+}
+
+/*
+ * One page of the collection in id order, starting at *offset (NULL: from
+ * the start), with each point's payload "version".  Arrays are palloc'd.
+ */
+bool
+qdrant_scroll(const int64 *offset, int limit, QdrantScrollPage *page,
+			  QdrantError *err)
+{
+	char	   *what = psprintf("scroll Qdrant collection \"%s\"", osv_qdrant_collection);
+	char	   *body;
+	json_object *root;
+	json_object *points;
+	json_object *next;
+	static const char *const points_path[] = {"result", "points", NULL};
+	static const char *const next_path[] = {"result", "next_page_offset", NULL};
+	int			n;
+
+	memset(page, 0, sizeof(*page));
+	if (offset != NULL)
+		body = psprintf("{\"limit\":%d,\"offset\":" INT64_FORMAT ",\"with_payload\":[\"version\"],\"with_vector\":false}",
+						limit, *offset);
+	else
+		body = psprintf("{\"limit\":%d,\"with_payload\":[\"version\"],\"with_vector\":false}", limit);
+
+	root = qdrant_call("POST", qdrant_url("/collections/%s/points/scroll", osv_qdrant_collection),
+					   body, strlen(body), what, err);
+	if (root == NULL)
+		return false;
+	points = get_path(root, points_path);
+	next = get_path(root, next_path);
+	if (points == NULL || !json_object_is_type(points, json_type_array))
+	{
+		json_object_put(root);
+		bad_answer(err, what, "the answer has no list of points");
+		return false;
+	}
+	n = (int) json_object_array_length(points);
+	page->ids = palloc0(sizeof(int64) * Max(n, 1));
+	page->versions = palloc0(sizeof(int64) * Max(n, 1));
+	page->has_version = palloc0(sizeof(bool) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		json_object *pt = json_object_array_get_idx(points, i);
+		json_object *id = NULL;
+		json_object *payload = NULL;
+		json_object *version = NULL;
+
+		if (!json_object_is_type(pt, json_type_object) ||
+			!json_object_object_get_ex(pt, "id", &id) ||
+			!get_point_id(id, &page->ids[i]))
+		{
+			/* A UUID point was not written by osv: report it. */
+			json_object_put(root);
+			bad_answer(err, what, "a point of the collection has no integer id");
+			return false;
+		}
+		if (json_object_object_get_ex(pt, "payload", &payload) &&
+			json_object_is_type(payload, json_type_object) &&
+			json_object_object_get_ex(payload, "version", &version) &&
+			json_object_is_type(version, json_type_int))
+		{
+			page->versions[i] = json_object_get_int64(version);
+			page->has_version[i] = true;
+		}
+	}
+	page->npoints = n;
+	if (next != NULL && !json_object_is_type(next, json_type_null))
+	{
+		if (!get_point_id(next, &page->next_offset))
+		{
+			json_object_put(root);
+			bad_answer(err, what, "the next page offset is not an integer id");
+			return false;
+		}
+		page->has_next = true;
+	}
+	json_object_put(root);
+	return true;
+}
+
+/* Report a failed call at the given level. */
+void
+qdrant_raise(int elevel, const QdrantError *err)
+{
+	ereport(elevel,
+			(errcode(err->sqlstate),
+			 errmsg_internal("%s", err->message),
+			 err->detail ? errdetail_internal("%s", err->detail) : 0,
+			 err->hint ? errhint("%s", err->hint) : 0));
+}

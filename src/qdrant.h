@@ -1,0 +1,81 @@
+/*-------------------------------------------------------------------------
+ *
+ * qdrant.h
+ *		REST client of Qdrant: collection, points, query, scroll.
+ *
+ * Copyright (c) 2026, Open Study Volt
+ *
+ * IDENTIFICATION
+ *		src/qdrant.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef OSV_QDRANT_H
+#define OSV_QDRANT_H
+
+/* How a failed call should be handled. */
+typedef enum QdrantErrorKind
+{
+	QDRANT_OK = 0,
+	QDRANT_RETRY,				/* transport, 408, 429, 5xx, unreadable answer */
+	QDRANT_AUTH,				/* 401 or 403: the API key is wrong */
+	QDRANT_GONE,				/* 404: the collection does not exist */
+	QDRANT_REJECTED,			/* 400, 422 ...: Qdrant refuses this content */
+	QDRANT_CONFIG				/* the collection does not fit osv's settings */
+} QdrantErrorKind;
+
+typedef struct QdrantError
+{
+	QdrantErrorKind kind;
+	int			sqlstate;
+	long		http_status;	/* 0 when there was no HTTP answer */
+	long		retry_after_ms; /* Retry-After, -1 when not given */
+	char	   *message;		/* primary message, palloc'd */
+	char	   *detail;			/* or NULL */
+	char	   *hint;			/* or NULL */
+} QdrantError;
+
+/* A point to upsert; the strings and the vector belong to the caller. */
+typedef struct QdrantPoint
+{
+	int64		id;
+	const float4 *vector;
+	int			dimensions;
+	int64		user_id;
+	const char *topic;			/* NULL: no topic */
+	const char *created_at;		/* RFC 3339 */
+	int64		version;
+} QdrantPoint;
+
+typedef struct QdrantHit
+{
+	int64		id;
+	float4		score;
+} QdrantHit;
+
+typedef struct QdrantScrollPage
+{
+	int			npoints;
+	int64	   *ids;
+	int64	   *versions;
+	bool	   *has_version;
+	bool		has_next;
+	int64		next_offset;
+} QdrantScrollPage;
+
+extern bool qdrant_configured(void);
+extern void qdrant_forget_collection(void);
+extern bool qdrant_ensure_collection(QdrantError *err);
+extern bool qdrant_drop_collection(QdrantError *err);
+extern bool qdrant_upsert(const QdrantPoint *points, int npoints, QdrantError *err);
+extern bool qdrant_delete_ids(const int64 *ids, int nids, QdrantError *err);
+extern bool qdrant_delete_user(int64 user_id, QdrantError *err);
+extern bool qdrant_query(const float4 *vector, int dimensions, int limit,
+						 const int64 *user_id, const char *topic,
+						 const int64 *exclude_id,
+						 QdrantHit **hits, int *nhits, QdrantError *err);
+extern bool qdrant_scroll(const int64 *offset, int limit,
+						  QdrantScrollPage *page, QdrantError *err);
+extern void qdrant_raise(int elevel, const QdrantError *err);
+
+#endif							/* OSV_QDRANT_H */

@@ -1,0 +1,149 @@
+
+/* src/sql/vector.sql: the vector layer's transactional outbox and sync to Qdrant (DESIGN.md section 5) */
+
+/*
+ * The outbox holds at most one row per summary: the summary needs to be
+ * brought up to date in Qdrant.  It says nothing about what to send; the
+ * sender derives the point's desired state from the summary row when it
+ * sends (a live summary with an embedding is upserted, anything else,
+ * including a summary that no longer exists, is deleted), so coalescing
+ * many changes into one row is always correct.  Every change bumps
+ * version; a sender records the version it claimed and deletes the row on
+ * success only if the version is still the same, so a change made while a
+ * batch is in flight stays pending.  summary_id 0 is the TRUNCATE marker:
+ * drop the collection's content, then send every live summary again.
+ *
+ * Rows are written by the trigger osv.vector_enqueue() (C) in the writing
+ * transaction, and claimed and recorded by osv.vector_sync() and the vector
+ * sync worker (src/vector_sync.c).  In the embedded mode (osv.qdrant_url
+ * empty) nothing is enqueued; osv.vector_resync() backfills once Qdrant is
+ * configured, and the worker runs it by itself when it sees a new URL.
+ */
+CREATE TABLE osv.vector_outbox (
+	summary_id bigint NOT NULL,
+	version bigint NOT NULL DEFAULT 1,
+	state text NOT NULL DEFAULT 'pending',
+	attempts integer NOT NULL DEFAULT 0,
+	enqueued_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	next_attempt_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	claim_id bigint,
+	claimed_version bigint,
+	lease_until timestamptz,
+	last_attempt_at timestamptz,
+	last_error text,
+	CONSTRAINT vector_outbox_pkey PRIMARY KEY (summary_id),
+	CONSTRAINT vector_outbox_state_check CHECK (state OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'failed'])),
+	CONSTRAINT vector_outbox_summary_id_check CHECK (summary_id OPERATOR(pg_catalog.>=) 0),
+	CONSTRAINT vector_outbox_attempts_check CHECK (attempts OPERATOR(pg_catalog.>=) 0)
+);
+COMMENT ON TABLE osv.vector_outbox IS 'summaries whose Qdrant point must be brought up to date (transactional outbox, one row per summary)';
+COMMENT ON COLUMN osv.vector_outbox.summary_id IS 'summary (and Qdrant point id) to sync; 0 marks a TRUNCATE of the summaries';
+COMMENT ON COLUMN osv.vector_outbox.version IS 'number of changes coalesced into the row; a sync deletes the row only if it is unchanged';
+COMMENT ON COLUMN osv.vector_outbox.state IS 'pending (to be sent) or failed (parked after too many attempts; a new change makes it pending again)';
+COMMENT ON COLUMN osv.vector_outbox.attempts IS 'attempts to send the current version, counted when claimed';
+COMMENT ON COLUMN osv.vector_outbox.enqueued_at IS 'when the oldest change of the row was enqueued';
+COMMENT ON COLUMN osv.vector_outbox.next_attempt_at IS 'earliest time of the next attempt (backoff)';
+COMMENT ON COLUMN osv.vector_outbox.claim_id IS 'batch that claimed the row while it is in flight; NULL otherwise';
+COMMENT ON COLUMN osv.vector_outbox.claimed_version IS 'version sent by the batch in flight';
+COMMENT ON COLUMN osv.vector_outbox.lease_until IS 'when a claim of a batch that never recorded its outcome expires';
+COMMENT ON COLUMN osv.vector_outbox.last_attempt_at IS 'when the row was last claimed';
+COMMENT ON COLUMN osv.vector_outbox.last_error IS 'error of the last failed attempt';
+
+CREATE INDEX vector_outbox_next_attempt_at_idx ON osv.vector_outbox (next_attempt_at) WHERE state OPERATOR(pg_catalog.=) 'pending';
+
+CREATE SEQUENCE osv.vector_outbox_claim_seq AS bigint;
+COMMENT ON SEQUENCE osv.vector_outbox_claim_seq IS 'numbers of claimed outbox batches';
+
+/*
+ * The sync target (the configured Qdrant collection): failures that concern
+ * the target as a whole rather than one entry (Qdrant unreachable, wrong API
+ * key, 429, 5xx) are recorded here and hold back every entry until
+ * retry_at, without counting as attempts of the entries.
+ */
+CREATE TABLE osv.vector_sync_targets (
+	target text NOT NULL,
+	retry_at timestamptz,
+	consecutive_failures integer NOT NULL DEFAULT 0,
+	last_error text,
+	last_error_at timestamptz,
+	last_success_at timestamptz,
+	synced_url text,
+	CONSTRAINT vector_sync_targets_pkey PRIMARY KEY (target)
+);
+COMMENT ON TABLE osv.vector_sync_targets IS 'state of each target of the vector sync (Qdrant)';
+COMMENT ON COLUMN osv.vector_sync_targets.target IS 'name of the target';
+COMMENT ON COLUMN osv.vector_sync_targets.retry_at IS 'no batch is sent before this time (backoff after a failure of the whole target)';
+COMMENT ON COLUMN osv.vector_sync_targets.consecutive_failures IS 'failures of the whole target since the last success';
+COMMENT ON COLUMN osv.vector_sync_targets.last_error IS 'error of the last failure of the whole target; NULL after a success';
+COMMENT ON COLUMN osv.vector_sync_targets.last_error_at IS 'when the last failure of the whole target happened';
+COMMENT ON COLUMN osv.vector_sync_targets.last_success_at IS 'when a batch last reached the target';
+COMMENT ON COLUMN osv.vector_sync_targets.synced_url IS 'osv.qdrant_url the outbox was last backfilled for (by osv.vector_resync())';
+INSERT INTO osv.vector_sync_targets (target) VALUES ('qdrant');
+
+CREATE FUNCTION osv.vector_enqueue()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'osv_vector_enqueue';
+COMMENT ON FUNCTION osv.vector_enqueue() IS 'trigger: enqueue summaries whose Qdrant point changes into osv.vector_outbox';
+
+/*
+ * A row trigger sees every change of a summary, also those made by the
+ * soft-delete cascades of documents and users (they UPDATE
+ * summaries.deleted_at); it enqueues only when the point's desired state
+ * changes (visibility, embedding, user_id, topic, created_at).
+ */
+CREATE TRIGGER vector_enqueue AFTER INSERT OR UPDATE OR DELETE ON osv.summaries
+	FOR EACH ROW EXECUTE FUNCTION osv.vector_enqueue();
+CREATE TRIGGER vector_enqueue_truncate AFTER TRUNCATE ON osv.summaries
+	FOR EACH STATEMENT EXECUTE FUNCTION osv.vector_enqueue();
+
+CREATE FUNCTION osv.vector_sync(max_entries integer DEFAULT NULL)
+RETURNS bigint
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'osv_vector_sync';
+COMMENT ON FUNCTION osv.vector_sync(integer) IS 'send pending outbox entries to Qdrant in this session; returns the entries completed';
+
+CREATE FUNCTION osv.vector_resync()
+RETURNS bigint
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'osv_vector_resync';
+COMMENT ON FUNCTION osv.vector_resync() IS 'enqueue every live summary that has an embedding; returns how many';
+
+CREATE FUNCTION osv.vector_reconcile()
+RETURNS bigint
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'osv_vector_reconcile';
+COMMENT ON FUNCTION osv.vector_reconcile() IS 'compare Qdrant with the summaries and enqueue every point that is orphaned, missing or stale; returns how many';
+
+CREATE FUNCTION osv.qdrant_search(query real[], k integer, user_id bigint, topic text, exclude_summary_id bigint)
+RETURNS TABLE (summary_id bigint, score real)
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'osv_qdrant_search';
+COMMENT ON FUNCTION osv.qdrant_search(real[], integer, bigint, text, bigint) IS 'nearest live summaries by cosine similarity, from Qdrant; NULL filters are not applied';
+
+CREATE FUNCTION osv.qdrant_delete_user_points(user_id bigint)
+RETURNS void
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'osv_qdrant_delete_user_points';
+COMMENT ON FUNCTION osv.qdrant_delete_user_points(bigint) IS 'delete every Qdrant point of a user now (GDPR erasure); nothing in the embedded mode';
+
+REVOKE ALL ON FUNCTION osv.vector_sync(integer), osv.vector_resync(), osv.vector_reconcile(),
+	osv.qdrant_delete_user_points(bigint) FROM PUBLIC;
+
+CREATE VIEW osv.vector_sync_status AS
+SELECT t.target,
+	   (SELECT pg_catalog.count(*) FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending') AS pending,
+	   (SELECT pg_catalog.count(*) FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'failed') AS failed,
+	   (SELECT pg_catalog.count(*) FROM osv.vector_outbox o WHERE o.claim_id IS NOT NULL) AS in_flight,
+	   pg_catalog.now() OPERATOR(pg_catalog.-)
+		   (SELECT pg_catalog.min(o.enqueued_at) FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending') AS oldest_pending_age,
+	   COALESCE(t.last_error,
+				(SELECT o.last_error FROM osv.vector_outbox o
+				  WHERE o.state OPERATOR(pg_catalog.=) 'failed'
+				  ORDER BY o.last_attempt_at DESC NULLS LAST LIMIT 1)) AS last_error,
+	   t.last_error_at,
+	   t.last_success_at,
+	   t.retry_at,
+	   t.consecutive_failures
+  FROM osv.vector_sync_targets t;
+COMMENT ON VIEW osv.vector_sync_status IS 'state of the vector sync: pending and failed entries, age of the oldest pending change, last error';
