@@ -32,7 +32,7 @@ SQL_SOURCES = \
 DATA_built = osv--$(EXTVERSION).sql
 DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
 
-REGRESS = schema soft_delete errors
+REGRESS = schema soft_delete errors vector_outbox
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)

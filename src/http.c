@@ -219,7 +219,8 @@ http_request(const char *method, const char *url,
 				response->error = psprintf("the response is larger than %d bytes",
 										   OSV_HTTP_MAX_RESPONSE);
 			else
-				response->error = pstrdup(errbuf[0] ? errbuf : curl_easy_strerror(rc));
+				response->error = pstrdup(curl_easy_strerror(rc));
+			response->error_detail = pstrdup(errbuf[0] ? errbuf : curl_easy_strerror(rc));
 			response->body = pstrdup("");
 		}
 	}

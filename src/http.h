@@ -24,6 +24,7 @@ typedef struct HttpResponse
 	size_t		body_len;
 	long		retry_after_ms; /* Retry-After header, -1 when absent */
 	char	   *error;			/* palloc'd transport error message */
+	char	   *error_detail;	/* palloc'd libcurl's details of it */
 	bool		too_large;		/* the response exceeded the size cap */
 } HttpResponse;
 

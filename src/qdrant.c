@@ -176,7 +176,8 @@ qdrant_call(const char *method, const char *url, const char *body,
 	{
 		set_error(err, QDRANT_RETRY, ERRCODE_CONNECTION_FAILURE, 0, -1,
 				  psprintf("could not %s: %s", what, resp.error),
-				  psprintf("The request was %s %s.", method, url),
+				  psprintf("libcurl reported: %s. The request was %s %s.",
+						   resp.error_detail, method, url),
 				  NULL);
 		return NULL;
 	}

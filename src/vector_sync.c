@@ -1060,6 +1060,88 @@ osv_vector_sync(PG_FUNCTION_ARGS)
 }
 
 /*
+ * osv.vector_sync_claim(max_entries integer)
+ * RETURNS TABLE (claim_id bigint, summary_id bigint, version bigint,
+ *				  upsert boolean)
+ *
+ * The claim step on its own, for external drainers and for tests of the
+ * outbox's concurrency: claims up to max_entries due entries exactly as
+ * osv.vector_sync() does and returns them with their desired state.
+ */
+PG_FUNCTION_INFO_V1(osv_vector_sync_claim);
+Datum
+osv_vector_sync_claim(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int32		limit = PG_GETARG_INT32(0);
+	VsBatch		batch;
+
+	if (limit < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_entries must be positive"),
+				 errdetail("max_entries is %d.", limit)));
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	(void) vs_claim(limit, &batch, rsinfo->econtext->ecxt_per_query_memory);
+	SPI_finish();
+	for (int i = 0; i < batch.n; i++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = Int64GetDatum(batch.claim_id);
+		values[1] = Int64GetDatum(batch.entries[i].summary_id);
+		values[2] = Int64GetDatum(batch.entries[i].version);
+		values[3] = BoolGetDatum(batch.entries[i].upsert);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * osv.vector_sync_complete(claim_id bigint, summary_ids bigint[])
+ * RETURNS bigint
+ *
+ * The record step on its own: the listed entries of the claim reached
+ * Qdrant (they are deleted unless changed meanwhile), the others of the
+ * claim are released.  Returns the entries completed.
+ */
+PG_FUNCTION_INFO_V1(osv_vector_sync_complete);
+Datum
+osv_vector_sync_complete(PG_FUNCTION_ARGS)
+{
+	int64		claim_id = PG_GETARG_INT64(0);
+	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	VsBatch		batch;
+	uint64		completed;
+
+	deconstruct_array(ids, INT8OID, 8, true, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+	memset(&batch, 0, sizeof(batch));
+	batch.claim_id = claim_id;
+	batch.n = 0;
+	batch.entries = palloc0(sizeof(VsEntry) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("summary_ids must not contain NULL elements")));
+		batch.entries[batch.n].summary_id = DatumGetInt64(elems[i]);
+		batch.entries[batch.n].outcome = VS_DONE;
+		batch.n++;
+	}
+	batch.any_sent = n > 0;
+	SPI_connect();
+	completed = vs_record(&batch);
+	SPI_finish();
+	PG_RETURN_INT64((int64) completed);
+}
+
+/*
  * osv.vector_resync() RETURNS bigint
  *
  * Enqueues every live summary that has an embedding (a backfill after
@@ -1235,6 +1317,7 @@ osv_qdrant_search(PG_FUNCTION_ARGS)
 	int			nhits;
 	int			returned = 0;
 
+	require_qdrant();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -1262,7 +1345,6 @@ osv_qdrant_search(PG_FUNCTION_ARGS)
 		topic = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	if (!PG_ARGISNULL(4))
 		exclude_id = PG_GETARG_INT64(4);
-	require_qdrant();
 
 	InitMaterializedSRF(fcinfo, 0);
 

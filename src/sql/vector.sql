@@ -127,6 +127,19 @@ LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'osv_qdrant_delete_user_points';
 COMMENT ON FUNCTION osv.qdrant_delete_user_points(bigint) IS 'delete every Qdrant point of a user now (GDPR erasure); nothing in the embedded mode';
 
+CREATE FUNCTION osv.vector_sync_claim(max_entries integer)
+RETURNS TABLE (claim_id bigint, summary_id bigint, version bigint, upsert boolean)
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'osv_vector_sync_claim';
+COMMENT ON FUNCTION osv.vector_sync_claim(integer) IS 'claim due outbox entries as osv.vector_sync() does (for external drainers and tests)';
+
+CREATE FUNCTION osv.vector_sync_complete(claim_id bigint, summary_ids bigint[])
+RETURNS bigint
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'osv_vector_sync_complete';
+COMMENT ON FUNCTION osv.vector_sync_complete(bigint, bigint[]) IS 'record that claimed entries reached Qdrant and release the rest of the claim; returns the entries completed';
+
+REVOKE ALL ON FUNCTION osv.vector_sync_claim(integer), osv.vector_sync_complete(bigint, bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION osv.vector_sync(integer), osv.vector_resync(), osv.vector_reconcile(),
 	osv.qdrant_delete_user_points(bigint) FROM PUBLIC;
 
@@ -147,3 +160,13 @@ SELECT t.target,
 	   t.consecutive_failures
   FROM osv.vector_sync_targets t;
 COMMENT ON VIEW osv.vector_sync_status IS 'state of the vector sync: pending and failed entries, age of the oldest pending change, last error';
+COMMENT ON COLUMN osv.vector_sync_status.target IS 'name of the sync target';
+COMMENT ON COLUMN osv.vector_sync_status.pending IS 'outbox entries waiting to be sent';
+COMMENT ON COLUMN osv.vector_sync_status.failed IS 'outbox entries parked after too many failed attempts';
+COMMENT ON COLUMN osv.vector_sync_status.in_flight IS 'outbox entries claimed by a batch being sent';
+COMMENT ON COLUMN osv.vector_sync_status.oldest_pending_age IS 'age of the oldest pending change; NULL when nothing is pending';
+COMMENT ON COLUMN osv.vector_sync_status.last_error IS 'last failure of the target, else the error of the last parked entry';
+COMMENT ON COLUMN osv.vector_sync_status.last_error_at IS 'when the target last failed';
+COMMENT ON COLUMN osv.vector_sync_status.last_success_at IS 'when a batch last reached the target';
+COMMENT ON COLUMN osv.vector_sync_status.retry_at IS 'no batch is sent before this time (backoff of the target)';
+COMMENT ON COLUMN osv.vector_sync_status.consecutive_failures IS 'failures of the target since its last success';
