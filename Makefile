@@ -34,6 +34,7 @@ DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
 
 REGRESS = schema soft_delete errors vector_outbox
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
+ISOLATION = vector_outbox
 
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)
 SHLIB_LINK  = $(shell pkg-config --libs libcurl json-c)
