@@ -1,0 +1,242 @@
+# The vector sync worker against the Qdrant-compatible test server: it
+# starts, syncs (woken at commit), reloads on SIGHUP, survives SIGKILL
+# mid-batch, holds the queue through an outage, honours Retry-After, parks a
+# poison entry without blocking others, reports a wrong API key, and
+# reconcile and TRUNCATE converge.  After every scenario Qdrant's content
+# must equal the live summaries with an embedding.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+use OsvTest;
+
+my $q = start_qdrant(api_key => 'secret-key');
+
+my $node = PostgreSQL::Test::Cluster->new('vecsync');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'osv'
+osv.database = 'postgres'
+osv.scheduler_worker = off
+# A SIGKILLed worker makes the postmaster reinitialize; it must come back.
+restart_after_crash = on
+osv.qdrant_url = '$q->{url}'
+osv.qdrant_api_key = 'secret-key'
+osv.vector_dimensions = 8
+# Wake-ups must come from commits: the fallback poll is far away.
+osv.vector_sync_naptime = '60s'
+osv.vector_sync_backoff = '100ms'
+osv.vector_sync_backoff_max = '1s'
+osv.qdrant_timeout = '5s'
+osv.qdrant_connect_timeout = '1s'
+});
+$node->start;
+
+sub worker_pid
+{
+	return $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'osv vector sync'");
+}
+
+sub converged
+{
+	my ($name) = @_;
+	ok(wait_synced($node), "$name: outbox drained");
+	my @diff = compare_points($q, $node);
+	is_deeply(\@diff, [], "$name: Qdrant equals the database")
+	  or diag(join("\n", @diff[0 .. ($#diff > 10 ? 10 : $#diff)]));
+}
+
+sub set_and_reload
+{
+	my (%settings) = @_;
+	for my $k (sort keys %settings)
+	{
+		my $v = $settings{$k};
+		$node->safe_psql('postgres',
+			defined $v ? "ALTER SYSTEM SET $k = '$v'" : "ALTER SYSTEM RESET $k");
+	}
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+	usleep(300_000);			# let the worker process the SIGHUP
+}
+
+sub add_faults
+{
+	my (@faults) = @_;
+	my ($status) = qdrant_request($q, 'POST', '/__test/faults', { faults => \@faults });
+	die "could not add faults: $status" unless $status == 200;
+}
+
+sub put_points_requests
+{
+	my (undef, $log) = qdrant_request($q, 'GET', '/__test/requests');
+	return grep { $_->{method} eq 'PUT' && $_->{path} =~ m{/points$} } @{ $log->{result} };
+}
+
+# --- The worker runs, also where the extension does not exist yet. -------
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'osv vector sync'"),
+	'worker visible in pg_stat_activity');
+my $pid = worker_pid();
+usleep(500_000);
+is(worker_pid(), $pid, 'worker idles where the extension is absent');
+
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION osv;
+	CREATE FUNCTION emb(seed bigint) RETURNS real[] LANGUAGE sql IMMUTABLE
+		AS $$ SELECT ARRAY(SELECT sin(seed * 7 + i)::real FROM generate_series(1, 8) i) $$;
+	INSERT INTO osv.users (auth0_id, email)
+		SELECT 'auth0|t' || g, 't' || g || '@example.org' FROM generate_series(1, 5) g;
+	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
+		SELECT 1 + (g % 5), 'pdf', 'doc ' || g, 'tap-bucket', 'tap/' || g FROM generate_series(1, 400) g;
+});
+
+sub add_summaries
+{
+	my ($from, $to) = @_;
+	$node->safe_psql('postgres', qq{
+		INSERT INTO osv.summaries (document_id, topic, content, embedding)
+		SELECT d.id, CASE WHEN d.id % 3 = 0 THEN NULL ELSE 'topic' || (d.id % 4) END, 'summary ' || d.id,
+			   CASE WHEN d.id % 10 = 0 THEN NULL ELSE emb(d.id) END
+		  FROM osv.documents d WHERE d.id BETWEEN $from AND $to});
+}
+
+# --- First sync, woken at commit. -------------------------------------------
+my $t0 = time();
+add_summaries(1, 200);
+converged('initial sync');
+ok(time() - $t0 < 20, 'woken at commit, not by the 60 s naptime');
+is(worker_pid(), $pid, 'same worker process');
+
+# --- Changes of every kind. --------------------------------------------------
+$node->safe_psql('postgres', q{
+	SELECT osv.soft_delete('osv.documents', 5);
+	UPDATE osv.users SET deleted_at = now() WHERE id = 2;
+	UPDATE osv.summaries SET topic = 'changed' WHERE id % 7 = 0;
+	UPDATE osv.summaries SET embedding = emb(id + 1000) WHERE id % 11 = 0;
+	UPDATE osv.summaries SET embedding = emb(id) WHERE embedding IS NULL AND id % 20 = 0;
+	DELETE FROM osv.summaries WHERE id % 13 = 0;
+});
+converged('trash, update, delete');
+$node->safe_psql('postgres', q{SELECT osv.restore('osv.users', 2)});
+converged('restore of a user');
+
+is($node->safe_psql('postgres',
+		q{SELECT summary_id FROM osv.qdrant_search(emb(1), 1, NULL, NULL, NULL)}),
+	'1', 'search finds the summary itself first');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM osv.qdrant_search(emb(1), 10, NULL, NULL, 1) WHERE summary_id = 1}),
+	'0', 'search excludes the given summary');
+is($node->safe_psql('postgres', q{
+		SELECT count(*) FROM osv.qdrant_search(emb(1), 50, 3, 'topic1', NULL) q
+		  JOIN osv.summaries s ON s.id = q.summary_id WHERE s.user_id <> 3 OR s.topic <> 'topic1'}),
+	'0', 'search filters by user and topic');
+
+# --- SIGHUP reloads the batch size. -----------------------------------------
+set_and_reload('osv.vector_sync_batch_size' => 7);
+qdrant_request($q, 'DELETE', '/__test/requests');
+add_summaries(201, 230);
+converged('after SIGHUP');
+cmp_ok(scalar(put_points_requests()), '>=', 4, 'batch size reloaded on SIGHUP');
+
+# --- SIGKILL in the middle of a batch. ---------------------------------------
+add_faults({ method => 'PUT', path => '/points$', count => 1,
+	action => { type => 'delay', ms => 3000 } });
+add_summaries(231, 250);
+ok($node->poll_query_until('postgres', 'SELECT in_flight > 0 FROM osv.vector_sync_status'),
+	'a batch is in flight');
+my $log_offset = -s $node->logfile;
+kill 'KILL', worker_pid();
+$node->wait_for_log(qr/terminated by signal 9/, $log_offset);
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'osv vector sync'"),
+	'worker back after the crash');
+converged('after SIGKILL mid-batch');
+ok($node->log_contains(qr/released \d+ outbox entries claimed before a restart/, $log_offset),
+	'claims of the killed worker released');
+
+# --- An outage: the queue is held, no entry is parked. ----------------------
+# 6 s instead of 30: the worker retries every backoff_max (1 s), so a longer
+# outage only adds more failed rounds of the same kind; what matters is that
+# more failures than osv.vector_sync_max_attempts park nothing.
+set_and_reload('osv.vector_sync_max_attempts' => 2);
+qdrant_request($q, 'POST', '/__test/outage', { seconds => 6 });
+add_summaries(251, 270);
+ok($node->poll_query_until('postgres',
+		'SELECT consecutive_failures >= 3 FROM osv.vector_sync_status'),
+	'outage: repeated failures');
+is($node->safe_psql('postgres', q{
+		SELECT failed || ' ' || (pending > 0) || ' ' || (last_error LIKE 'could not%')
+		  FROM osv.vector_sync_status}),
+	'0 true true', 'outage: queue held, nothing parked, error reported');
+converged('after the outage');
+is($node->safe_psql('postgres', 'SELECT failed FROM osv.vector_sync_status'), '0',
+	'outage: nothing parked');
+
+# --- 429 with Retry-After. ----------------------------------------------------
+qdrant_request($q, 'DELETE', '/__test/requests');
+add_faults({ method => 'PUT', path => '/points$', count => 1,
+	action => { type => 'status', status => 429, retry_after => 2 } });
+add_summaries(271, 275);
+converged('after 429');
+my @puts = put_points_requests();
+ok(@puts >= 2 && $puts[0]{status} == 429, '429 answered first');
+cmp_ok($puts[1]{time} - $puts[0]{time}, '>=', 1.9, 'Retry-After of 2 s honoured');
+
+# --- A poison entry is parked; the others get through. ----------------------
+set_and_reload('osv.vector_sync_max_attempts' => 1);
+add_faults({ method => 'PUT', path => '/points$', count => 2,
+	action => { type => 'status', status => 400 } });
+add_summaries(276, 279);
+ok(wait_synced($node), 'poison: outbox drained');
+is($node->safe_psql('postgres', 'SELECT failed FROM osv.vector_sync_status'), '1',
+	'poison: one entry parked');
+like($node->safe_psql('postgres', 'SELECT last_error FROM osv.vector_sync_status'),
+	qr/HTTP status 400/, 'poison: its error is shown');
+my @diff = compare_points($q, $node);
+is(scalar(@diff), 1, 'poison: only the parked entry is missing in Qdrant');
+like($diff[0] // '', qr/missing in Qdrant/, 'poison: the difference is the parked summary');
+set_and_reload('osv.vector_sync_max_attempts' => undef);
+$node->safe_psql('postgres', 'SELECT osv.vector_resync()');
+converged('after resync of the parked entry');
+
+# --- A wrong API key. ----------------------------------------------------------
+$log_offset = -s $node->logfile;
+set_and_reload('osv.qdrant_api_key' => 'wrong-key');
+add_summaries(280, 285);
+ok($node->poll_query_until('postgres',
+		q{SELECT last_error LIKE '%Invalid API key%HTTP status 401%' FROM osv.vector_sync_status}),
+	'wrong API key: reported in vector_sync_status');
+ok($node->wait_for_log(qr/Invalid API key.*\n.*\n?.*HINT:\s+Check that osv\.qdrant_api_key/, $log_offset),
+	'wrong API key: logged with a hint');
+set_and_reload('osv.qdrant_api_key' => undef);
+converged('after fixing the API key');
+
+# --- Reconcile: orphaned, missing and stale points. --------------------------
+qdrant_request($q, 'PUT', '/collections/osv_summaries/points?wait=true',
+	{ points => [ { id => 999999, vector => [ 1, 0, 0, 0, 0, 0, 0, 0 ], payload => {} } ] });
+qdrant_request($q, 'POST', '/collections/osv_summaries/points/delete?wait=true', { points => [1] });
+qdrant_request($q, 'POST', '/collections/osv_summaries/points/payload?wait=true',
+	{ payload => { topic => 'tampered', version => 1 }, points => [2] });
+is($node->safe_psql('postgres', 'SELECT osv.vector_reconcile()'), '3',
+	'reconcile enqueues the orphan, the missing and the stale point');
+converged('after reconcile');
+is($node->safe_psql('postgres', 'SELECT osv.vector_reconcile()'), '0',
+	'reconcile finds nothing more');
+
+# --- TRUNCATE. ----------------------------------------------------------------
+$node->safe_psql('postgres', 'TRUNCATE osv.summaries CASCADE');
+add_summaries(300, 320);
+converged('after TRUNCATE');
+
+# --- The worker survives DROP EXTENSION. ------------------------------------
+$pid = worker_pid();
+$node->safe_psql('postgres', 'DROP EXTENSION osv CASCADE');
+usleep(500_000);
+is(worker_pid(), $pid, 'worker idles after DROP EXTENSION');
+
+$node->stop;
+done_testing();
