@@ -31,6 +31,9 @@ DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
 REGRESS = schema soft_delete errors
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 
+ISOLATION = soft_delete_race
+ISOLATION_OPTS = --inputdir=test --temp-config=test/osv_isolation.conf --temp-instance=./tmp_check_iso --load-extension=osv
+
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)
 SHLIB_LINK  = $(shell pkg-config --libs libcurl json-c)
 

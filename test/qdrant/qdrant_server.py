@@ -1554,10 +1554,11 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "delay":
             app.stopped.wait(action["ms"] / 1000)
         elif fault in ("drop", "hang"):
+            finish(None, fault)  # logged now: a hang would show up only a minute later
             if fault == "hang":
                 app.stopped.wait(HANG_SECONDS)
             self.close_connection = True
-            return finish(None, fault)
+            return None
         elif fault == "garbage":
             self.send(200, b"this is not JSON {", JSON_TYPE)
             return finish(200, fault)
