@@ -1075,8 +1075,6 @@ class App:
                 self.store.sink_ops[req.name] = op_id
             return self.ok(req, {"operation_id": op_id,
                                  "status": "completed" if wait else "acknowledged"})
-        wait = req.wait()
-        coll = self.collection(req.name)
         body = req.body
         if not isinstance(body, dict):
             raise untagged("PointInsertOperations")
@@ -1106,12 +1104,14 @@ class App:
             raise format_error(f"unknown variant `{mode}`, expected one of "
                                "`upsert`, `insert_only`, `update_only`")
         update_filter = compile_filter(body.get("update_filter"))
-        points = []
-        for raw_id, raw_vector, payload in items:
-            pid = parse_point_id(raw_id)
+        for _, _, payload in items:
             if payload is not None:
                 expect(payload, dict, "a map")
-            points.append((pid, coll.vector_from_json(raw_vector), payload or {}))
+        ids = [parse_point_id(raw_id) for raw_id, _, _ in items]
+        wait = req.wait()
+        coll = self.collection(req.name)  # the body's shape is checked first, as in Qdrant
+        points = [(pid, coll.vector_from_json(raw_vector), payload or {})
+                  for pid, (_, raw_vector, payload) in zip(ids, items)]
 
         def apply(op_id):
             for pid, vector, payload in points:
