@@ -23,12 +23,13 @@ SQL_SOURCES = \
 	src/sql/quiz.sql \
 	src/sql/rooms.sql \
 	src/sql/activity.sql \
-	src/sql/gamification.sql
+	src/sql/gamification.sql \
+	src/sql/compliance.sql
 
 DATA_built = osv--$(EXTVERSION).sql
 DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
 
-REGRESS = schema soft_delete errors
+REGRESS = schema soft_delete errors compliance
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 
 ISOLATION = soft_delete_race
