@@ -27,14 +27,17 @@ SQL_SOURCES = \
 	src/sql/rooms.sql \
 	src/sql/activity.sql \
 	src/sql/gamification.sql \
-	src/sql/vector.sql
+	src/sql/vector.sql \
+	src/sql/compliance.sql
 
 DATA_built = osv--$(EXTVERSION).sql
 DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
 
-REGRESS = schema soft_delete errors vector_outbox
+REGRESS = schema soft_delete errors compliance vector_outbox
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
-ISOLATION = vector_outbox
+
+ISOLATION = soft_delete_race vector_outbox
+ISOLATION_OPTS = --inputdir=test --temp-config=test/osv_isolation.conf --temp-instance=./tmp_check_iso --load-extension=osv
 
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)
 SHLIB_LINK  = $(shell pkg-config --libs libcurl json-c)

@@ -5,15 +5,18 @@ No real Qdrant can run where osv's tests run, so this stand-in speaks the REST
 API of Qdrant 1.19 (as described by its OpenAPI document) for the parts a sync
 client needs: collections, payload indexes, points (upsert, retrieve, delete,
 payload operations, scroll, count) and dense-vector search (universal query
-API, query batch and the legacy search endpoint), with filters.
+API and query batch, plus the legacy POST .../points/search, which the 1.19
+document no longer lists), with filters.
 
 How faithful it is:
   * Envelopes, status codes and error texts follow Qdrant's source: success is
     {"result", "status": "ok", "time"}; errors are {"status": {"error"}, "time"}
     with "Not found: ..." (404), "Wrong input: ..." (400, 409 for an existing
     collection), "Format error in JSON body: ..." (400, serde wording, time
-    0.0), "Validation error in JSON body: [...]" (422), plain-text 401 bodies
-    for a missing or wrong API key, and an empty 404 for an unknown route.
+    0.0; serde's " at line L column C" suffix is only given for JSON syntax
+    errors), "Validation error in JSON body: [...]" (422), plain-text 401
+    bodies for a missing or wrong API key, and an empty 404 for an unknown
+    route or method.
   * Unwaited updates (wait absent/false) answer "acknowledged" and are applied
     by a background applier after --apply-delay-ms, in order per collection;
     wait=true first applies everything queued before it. Errors found while
@@ -451,42 +454,35 @@ def compile_condition(cond):
 
 
 def compile_field_condition(cond):
+    """Like Qdrant's FieldCondition::check: values_count, else is_empty, else
+    is_null, else match/range on each value (array elements included)."""
     path = parse_json_path(cond["key"])
     for geo in ("geo_radius", "geo_bounding_box", "geo_polygon"):
         if cond.get(geo) is not None:
             raise unsupported("Geo filtering")
-    checks = []
-    if cond.get("match") is not None:
-        checks.append(_flat(compile_match(cond["match"])))
-    if cond.get("range") is not None:
-        checks.append(_flat(compile_range(cond["range"])))
-    count = cond.get("values_count")
+    count, is_empty, is_null = cond.get("values_count"), cond.get("is_empty"), cond.get("is_null")
     if count is not None:
         count_ok = compile_bounds(count, is_number)
-        checks.append(lambda v: count_ok(len(v) if isinstance(v, list) else 1))
-    is_empty, is_null = cond.get("is_empty"), cond.get("is_null")
-    if is_empty is not None:
-        expect(is_empty, bool, "a boolean")
-        checks.append(lambda v: (v is None or v == []) == is_empty)
-    if is_null is not None:
-        expect(is_null, bool, "a boolean")
-        checks.append(lambda v: (v is None or (isinstance(v, list) and None in v)) == is_null)
-    if not checks:
-        raise ApiError(422, "Validation error in JSON body: "
-                       "[filter: At least one field condition must be specified]", timed=False)
-    # A missing field: only is_empty/is_null/values_count can hold (Qdrant's check_empty).
-    if count is not None:
-        when_missing = compile_bounds(count, is_number)(0)
+        check, when_missing = (lambda v: count_ok(len(v) if isinstance(v, list) else 1)), count_ok(0)
     elif is_empty is not None:
-        when_missing = is_empty
+        expect(is_empty, bool, "a boolean")
+        check, when_missing = (lambda v: (v is None or v == []) == is_empty), is_empty
+    elif is_null is not None:
+        expect(is_null, bool, "a boolean")
+        check = lambda v: (v is None or (isinstance(v, list) and None in v)) == is_null  # noqa: E731
+        when_missing = not is_null
     else:
-        when_missing = is_null is not None and not is_null
+        matchers = [compile_match(cond["match"])] if cond.get("match") is not None else []
+        if cond.get("range") is not None:
+            matchers.append(compile_range(cond["range"]))
+        if not matchers:
+            raise ApiError(422, "Validation error in JSON body: "
+                           "[filter: At least one field condition must be specified]", timed=False)
+        check, when_missing = _flat(lambda v: any(m(v) for m in matchers)), False
 
     def predicate(pid, payload):
         values = path_values(payload, path)
-        if not values:
-            return when_missing
-        return any(check(v) for v in values for check in checks)
+        return any(check(v) for v in values) if values else when_missing
 
     return predicate
 
@@ -581,9 +577,9 @@ class Point:
 
 
 class Collection:
-    def __init__(self, name, size, distance, params):
+    def __init__(self, name, size, distance, echo):
         self.name, self.size, self.distance = name, size, distance
-        self.params = params        # creation parameters echoed by GET
+        self.echo = echo            # creation parameters shown by GET
         self.points = {}            # point id -> Point; payload dicts are never mutated
         self.indexes = {}           # field name -> PayloadIndexInfo without "points"
         self.pending = deque()      # unwaited updates: (due, operation id, apply)
@@ -621,7 +617,7 @@ class Collection:
     def info(self):
         params = {"vectors": {"size": self.size, "distance": self.distance}, "shard_number": 1,
                   "replication_factor": 1, "write_consistency_factor": 1, "on_disk_payload": True}
-        params.update(self.params.get("params", {}))
+        params.update(self.echo.get("params", {}))
         config = {
             "params": params,
             "hnsw_config": {"m": 16, "ef_construct": 100, "full_scan_threshold": 10000,
@@ -637,7 +633,7 @@ class Collection:
         for section, given in (("hnsw_config", "hnsw_config"),
                                ("optimizer_config", "optimizers_config"),
                                ("wal_config", "wal_config")):
-            config[section].update(self.params.get(given, {}))
+            config[section].update(self.echo.get(given, {}))
         schema = {}
         for field, index in self.indexes.items():
             path = parse_json_path(field)
@@ -696,6 +692,8 @@ class Store:
             apply(op_id)
         except ApiError as err:  # Qdrant too only logs failures of unwaited updates
             self.log(f"operation {op_id} on `{coll.name}` failed: {err.message}")
+        except Exception:  # a bug here must not stop the applier
+            self.log(f"operation {op_id} on `{coll.name}` crashed:\n{traceback.format_exc()}")
 
     def _applier(self):
         with self.cond:
@@ -923,6 +921,11 @@ class App:
             q="?" + entry["query"] if entry["query"] else "",
             outcome=entry["status"] if entry["status"] is not None else entry["fault"]))
 
+    def clear_log(self):
+        with self.meta_lock:
+            self.requests.clear()
+            self.stats.clear()
+
     def close(self):
         self.stopped.set()
         self.store.stop()
@@ -1036,16 +1039,19 @@ class App:
         except ApiError:
             raise format_error(f"Invalid JSON path `{field}`") from None
         schema = body.get("field_schema")
-        wait = req.wait()
-        coll = self.collection(req.name)
         if schema is None:
-            raise bad_request("Can't auto-detect field type, please specify `field_schema` in the request")
-        if isinstance(schema, str) and schema in PAYLOAD_SCHEMA_TYPES:
+            index = None
+        elif isinstance(schema, str) and schema in PAYLOAD_SCHEMA_TYPES:
             index = {"data_type": schema}
         elif isinstance(schema, dict) and schema.get("type") in PAYLOAD_SCHEMA_TYPES:
             index = {"data_type": schema["type"], "params": schema}
         else:
             raise untagged("PayloadFieldSchema")
+        wait = req.wait()
+        coll = self.collection(req.name)
+        if index is None:
+            raise bad_request("Can't auto-detect field type, "
+                              "please specify `field_schema` in the request")
 
         def apply(op_id):
             coll.indexes[field] = index
@@ -1069,8 +1075,6 @@ class App:
                 self.store.sink_ops[req.name] = op_id
             return self.ok(req, {"operation_id": op_id,
                                  "status": "completed" if wait else "acknowledged"})
-        wait = req.wait()
-        coll = self.collection(req.name)
         body = req.body
         if not isinstance(body, dict):
             raise untagged("PointInsertOperations")
@@ -1100,12 +1104,14 @@ class App:
             raise format_error(f"unknown variant `{mode}`, expected one of "
                                "`upsert`, `insert_only`, `update_only`")
         update_filter = compile_filter(body.get("update_filter"))
-        points = []
-        for raw_id, raw_vector, payload in items:
-            pid = parse_point_id(raw_id)
+        for _, _, payload in items:
             if payload is not None:
                 expect(payload, dict, "a map")
-            points.append((pid, coll.vector_from_json(raw_vector), payload or {}))
+        ids = [parse_point_id(raw_id) for raw_id, _, _ in items]
+        wait = req.wait()
+        coll = self.collection(req.name)  # the body's shape is checked first, as in Qdrant
+        points = [(pid, coll.vector_from_json(raw_vector), payload or {})
+                  for pid, (_, raw_vector, payload) in zip(ids, items)]
 
         def apply(op_id):
             for pid, vector, payload in points:
@@ -1405,9 +1411,7 @@ class App:
             return self.ok(req, list(self.requests))
 
     def test_clear_requests(self, req):
-        with self.meta_lock:
-            self.requests.clear()
-            self.stats.clear()
+        self.clear_log()
         return self.ok(req, True)
 
     def test_stats(self, req):
@@ -1418,7 +1422,7 @@ class App:
         self.store.reset()
         self.faults.clear()
         self.outage_until = 0.0
-        self.test_clear_requests(req)
+        self.clear_log()
         return self.ok(req, True)
 
     def test_dump(self, req):
@@ -1439,10 +1443,21 @@ class BadFraming(Exception):
     """The request body could not be read (bad Content-Length or chunking)."""
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # socketserver's 5 is too small for a burst of clients
+
+    def __init__(self, address, app):
+        super().__init__(address, Handler)
+        self.app = app
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_version = "qdrant-test-server"
-    sys_version = ""
+    disable_nagle_algorithm = True  # headers and body go out in two writes
+
+    def version_string(self):
+        return "qdrant-test-server"
 
     def log_request(self, code="-", size="-"):
         pass  # App.record logs every request
@@ -1524,44 +1539,39 @@ class Handler(BaseHTTPRequestHandler):
         entry = {"method": self.command, "path": path, "query": url.query, "status": None,
                  "body_size": 0, "time": time.time(), "duration_ms": 0.0, "fault": None}
         route = find_route(self.command, path)
-        stats_key = f"{self.command} {route[0] if route else path}"
+        reply, fault = self.produce(app, route, path, url.query, started, is_test, entry)
+        if not is_test:  # logged before answering: a client never gets ahead of the log
+            entry.update(status=reply[0] if reply else None, fault=fault,
+                         duration_ms=(time.monotonic() - started) * 1000)
+            app.record(entry, f"{self.command} {route[0] if route else path}")
+        if reply:
+            self.send(*reply)
+            return
+        if fault == "hang":
+            app.stopped.wait(HANG_SECONDS)
+        self.close_connection = True  # outage, drop or hang: no answer at all
 
-        def finish(status, fault=None):
-            if not is_test:
-                entry.update(status=status, fault=fault,
-                             duration_ms=(time.monotonic() - started) * 1000)
-                app.record(entry, stats_key)
-
+    def produce(self, app, route, path, query, started, is_test, entry):
+        """(reply or None for no answer, name of the fault applied or None)."""
         if not is_test and time.monotonic() < app.outage_until:
-            self.close_connection = True
-            return finish(None, "outage")
+            return None, "outage"
         discard = app.sink and route is not None and route[1] == SINK_ROUTE
         try:
             body, entry["body_size"] = self.read_body(discard)
         except BadFraming:
             self.close_connection = True
-            self.send(400, b"", None)
-            return finish(400)
+            return (400, b"", None, ()), None
         if len(body or b"") > MAX_JSON_BODY and route and route[2]:
-            body = None
-            reply = App.error(ApiError(400, f"JSON payload ({entry['body_size']} bytes) is larger "
-                                            f"than allowed (limit: {MAX_JSON_BODY} bytes).",
-                                       timed=False), started)
-            self.send(*reply)
-            return finish(reply[0])
+            return App.error(ApiError(400, f"JSON payload ({entry['body_size']} bytes) is larger "
+                                           f"than allowed (limit: {MAX_JSON_BODY} bytes).",
+                                      timed=False), started), None
         action = None if is_test else app.faults.take(self.command, path)
         fault = action["type"] if action else None
-        if fault == "delay":
-            app.stopped.wait(action["ms"] / 1000)
-        elif fault in ("drop", "hang"):
-            if fault == "hang":
-                app.stopped.wait(HANG_SECONDS)
-            self.close_connection = True
-            return finish(None, fault)
-        elif fault == "garbage":
-            self.send(200, b"this is not JSON {", JSON_TYPE)
-            return finish(200, fault)
-        elif fault == "status":
+        if fault in ("drop", "hang"):
+            return None, fault
+        if fault == "garbage":
+            return (200, b"this is not JSON {", JSON_TYPE, ()), fault
+        if fault == "status":
             status = action["status"]
             if "body" in action:
                 payload = dumps(action["body"])
@@ -1571,11 +1581,10 @@ class Handler(BaseHTTPRequestHandler):
             headers = ()
             if action.get("retry_after") is not None:
                 headers = (("Retry-After", str(math.ceil(action["retry_after"]))),)
-            self.send(status, payload, JSON_TYPE, headers)
-            return finish(status, fault)
-        reply = self.dispatch(app, route, path, url.query, body, started, is_test)
-        self.send(*reply)
-        finish(reply[0], fault)
+            return (status, payload, JSON_TYPE, headers), fault
+        if fault == "delay":
+            app.stopped.wait(action["ms"] / 1000)
+        return self.dispatch(app, route, path, query, body, started, is_test), fault
 
     def dispatch(self, app, route, path, query, body, started, is_test):
         if not is_test:
@@ -1614,9 +1623,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     app = App(args.api_key, args.sink, args.apply_delay_ms / 1000, args.log)
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
-    server.daemon_threads = True
-    server.app = app
+    server = Server((args.host, args.port), app)
     port = server.server_address[1]
     if args.port_file:
         temporary = f"{args.port_file}.{os.getpid()}.tmp"
