@@ -37,12 +37,13 @@ CREATE TEMP VIEW outbox AS
 SELECT d.storage_key AS doc, o.version, o.state, o.attempts
   FROM osv.vector_outbox o LEFT JOIN osv.summaries s ON s.id = o.summary_id
   LEFT JOIN osv.documents d ON d.id = s.document_id
+ WHERE d.storage_key LIKE 'vo/%'
  ORDER BY d.storage_key;
 
 -- Inserts enqueue only summaries with an embedding.
 INSERT INTO osv.summaries (document_id, topic, content, embedding)
 SELECT d.id, CASE WHEN d.storage_key IN ('vo/1', 'vo/4') THEN 'math' ELSE 'bio' END,
-	   'summary of ' || d.title,
+	   'vo summary of ' || d.title,
 	   CASE WHEN d.storage_key = 'vo/6' THEN NULL ELSE ARRAY[right(d.storage_key, 1)::real, 1, 0] END
   FROM osv.documents d WHERE d.storage_key LIKE 'vo/%';
 SELECT * FROM outbox;
@@ -55,10 +56,10 @@ SELECT * FROM outbox;
 
 -- Changes that do not matter to Qdrant enqueue nothing.
 TRUNCATE osv.vector_outbox;
-UPDATE osv.summaries SET content = content || '.' WHERE content LIKE 'summary of doc%';
+UPDATE osv.summaries SET content = content || '.' WHERE content LIKE 'vo summary of doc%';
 UPDATE osv.documents SET title = title || '!' WHERE storage_key LIKE 'vo/%';
-UPDATE osv.summaries SET topic = 'still none' WHERE embedding IS NULL AND content LIKE 'summary of doc%';
-UPDATE osv.summaries SET embedding = embedding WHERE content LIKE 'summary of doc%';
+UPDATE osv.summaries SET topic = 'still none' WHERE embedding IS NULL AND content LIKE 'vo summary of doc%';
+UPDATE osv.summaries SET embedding = embedding WHERE content LIKE 'vo summary of doc%';
 SELECT count(*) AS outbox_rows FROM osv.vector_outbox;
 
 -- Changes that matter coalesce into one row per summary, bumping its version.
@@ -67,7 +68,7 @@ UPDATE osv.summaries SET embedding = '{1,2,3}' WHERE content LIKE '%doc 1.%';
 UPDATE osv.summaries SET user_id = (SELECT id FROM osv.users WHERE auth0_id = 'auth0|vo1')
  WHERE content LIKE '%doc 4.%';
 UPDATE osv.summaries SET created_at = created_at - interval '1 day' WHERE content LIKE '%doc 5.%';
-UPDATE osv.summaries SET embedding = '{0,0,1}' WHERE embedding IS NULL AND content LIKE 'summary of doc%';
+UPDATE osv.summaries SET embedding = '{0,0,1}' WHERE embedding IS NULL AND content LIKE 'vo summary of doc%';
 SELECT * FROM outbox;
 
 -- Trash and restore through the soft-delete cascades of documents and users.
@@ -78,7 +79,7 @@ UPDATE osv.users SET deleted_at = now() WHERE auth0_id = 'auth0|vo2';
 SELECT * FROM outbox;
 -- A second trash of trashed rows changes nothing for Qdrant.
 TRUNCATE osv.vector_outbox;
-UPDATE osv.summaries SET deleted_at = now() WHERE deleted_at IS NOT NULL AND content LIKE 'summary of doc%';
+UPDATE osv.summaries SET deleted_at = now() WHERE deleted_at IS NOT NULL AND content LIKE 'vo summary of doc%';
 SELECT count(*) AS outbox_rows FROM osv.vector_outbox;
 SELECT osv.restore('osv.users', (SELECT id FROM osv.users WHERE auth0_id = 'auth0|vo2'));
 SELECT * FROM outbox;
@@ -89,13 +90,20 @@ UPDATE osv.summaries SET embedding = NULL WHERE content LIKE '%doc 3.%';
 DELETE FROM osv.summaries WHERE content LIKE '%doc 5.%';
 SELECT count(*) AS outbox_rows, count(*) FILTER (WHERE s.id IS NULL) AS deleted_summaries
   FROM osv.vector_outbox o LEFT JOIN osv.summaries s ON s.id = o.summary_id;
+SELECT * FROM outbox;
 -- Deleting a trashed summary does not (its point is gone already).
 TRUNCATE osv.vector_outbox;
 DELETE FROM osv.summaries WHERE content LIKE '%doc 2.%';
 SELECT count(*) AS outbox_rows FROM osv.vector_outbox;
 
--- osv.vector_resync() enqueues every live summary with an embedding.
-SELECT osv.vector_resync();
+-- osv.vector_resync() enqueues every live summary with an embedding (also
+-- those of other tests).
+SELECT osv.vector_resync() = (SELECT count(*) FROM osv.summaries WHERE deleted_at IS NULL AND embedding IS NOT NULL)
+	AS every_live_summary;
+SELECT * FROM outbox;
+-- From here on only this test's live summaries are pending.
+TRUNCATE osv.vector_outbox;
+UPDATE osv.summaries SET topic = topic || '+' WHERE content LIKE 'vo summary of doc%' AND embedding IS NOT NULL;
 SELECT * FROM outbox;
 
 -- The status view.
@@ -148,7 +156,7 @@ SELECT count(*) AS left_over, count(*) FILTER (WHERE claim_id IS NOT NULL) AS in
 	   max(attempts) AS max_attempts FROM osv.vector_outbox;
 
 -- A change made while a batch is in flight stays pending.
-SELECT osv.vector_resync();
+UPDATE osv.summaries SET topic = topic || '+' WHERE content LIKE 'vo summary of doc%' AND embedding IS NOT NULL;
 CREATE TEMP TABLE claimed AS SELECT * FROM osv.vector_sync_claim(100);
 UPDATE osv.summaries SET topic = 'changed in flight' WHERE id = (SELECT min(summary_id) FROM claimed);
 SELECT osv.vector_sync_complete((SELECT min(claim_id) FROM claimed), ARRAY(SELECT summary_id FROM claimed));
