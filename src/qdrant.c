@@ -415,6 +415,10 @@ qdrant_upsert(const QdrantPoint *points, int npoints, QdrantError *err)
 	bool		ok;
 
 	initStringInfo(&buf);
+	/* Room for the whole body at once: no copying while it grows. */
+	if (npoints > 0)
+		enlargeStringInfo(&buf, Min((size_t) npoints * (points[0].dimensions * 14 + 256),
+									(size_t) MaxAllocSize / 2));
 	appendStringInfoString(&buf, "{\"points\":[");
 	for (int i = 0; i < npoints; i++)
 	{

@@ -139,6 +139,55 @@ static const char enqueue_set_clause[] =
 "next_attempt_at = pg_catalog.now(), last_error = NULL, "
 "enqueued_at = CASE WHEN o.state OPERATOR(pg_catalog.=) 'failed' THEN pg_catalog.now() ELSE o.enqueued_at END";
 
+/*
+ * Plans of the statements the sync runs for every batch, prepared once
+ * per process and kept (the plan cache replans them after DDL, such as a
+ * DROP and CREATE EXTENSION).  Keyed by the address of the SQL literal.
+ */
+typedef struct CachedStatement
+{
+	const char *sql;
+	SPIPlanPtr	plan;
+} CachedStatement;
+
+static CachedStatement cached_statements[32];
+static int	n_cached_statements = 0;
+
+/*
+ * SPI_execute_with_args() with a kept plan; "sql" must be a string
+ * literal.  SPI connected.
+ */
+static int
+exec_cached(const char *sql, int nargs, Oid *argtypes, Datum *values,
+			bool read_only, long tcount)
+{
+	SPIPlanPtr	plan = NULL;
+
+	for (int i = 0; i < n_cached_statements; i++)
+	{
+		if (cached_statements[i].sql == sql)
+		{
+			plan = cached_statements[i].plan;
+			break;
+		}
+	}
+	if (plan == NULL)
+	{
+		plan = SPI_prepare(sql, nargs, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (n_cached_statements < lengthof(cached_statements))
+		{
+			if (SPI_keepplan(plan) != 0)
+				elog(ERROR, "SPI_keepplan failed");
+			cached_statements[n_cached_statements].sql = sql;
+			cached_statements[n_cached_statements].plan = plan;
+			n_cached_statements++;
+		}
+	}
+	return SPI_execute_plan(plan, values, NULL, read_only, tcount);
+}
+
 /* ------------------------------------------------------------------------
  * Shared memory and wake-ups
  * ------------------------------------------------------------------------
@@ -340,8 +389,8 @@ set_synced_url(void)
 	Datum		arg = CStringGetTextDatum(target_url());
 	int			rc;
 
-	rc = SPI_execute_with_args("UPDATE osv.vector_sync_targets SET synced_url = $1 WHERE target = 'qdrant'",
-							   1, &argtype, &arg, NULL, false, 0);
+	rc = exec_cached("UPDATE osv.vector_sync_targets SET synced_url = $1 WHERE target = 'qdrant'",
+							   1, &argtype, &arg, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 }
@@ -387,8 +436,7 @@ osv_vector_enqueue(PG_FUNCTION_ARGS)
 		int			rc;
 
 		SPI_connect();
-		rc = SPI_execute("DELETE FROM osv.vector_outbox WHERE summary_id OPERATOR(pg_catalog.<>) 0",
-						 false, 0);
+		rc = exec_cached("DELETE FROM osv.vector_outbox WHERE summary_id OPERATOR(pg_catalog.<>) 0", 0, NULL, NULL, false, 0);
 		if (rc != SPI_OK_DELETE)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		enqueue_summary(0);
@@ -575,9 +623,8 @@ target_backing_off(long *wait_ms)
 	Datum		d;
 
 	*wait_ms = 0;
-	rc = SPI_execute("SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', t.retry_at OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) * 1000)::bigint "
-					 "FROM osv.vector_sync_targets t WHERE t.target = 'qdrant' AND t.retry_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()",
-					 true, 1);
+	rc = exec_cached("SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', t.retry_at OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) * 1000)::bigint "
+					 "FROM osv.vector_sync_targets t WHERE t.target = 'qdrant' AND t.retry_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()", 0, NULL, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
@@ -608,7 +655,7 @@ vs_claim(int limit, VsBatch *batch, MemoryContext mcxt)
 
 	memset(batch, 0, sizeof(*batch));
 
-	rc = SPI_execute("SELECT pg_catalog.nextval('osv.vector_outbox_claim_seq')", false, 1);
+	rc = exec_cached("SELECT pg_catalog.nextval('osv.vector_outbox_claim_seq')", 0, NULL, NULL, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	{
@@ -623,21 +670,21 @@ vs_claim(int limit, VsBatch *batch, MemoryContext mcxt)
 	claim_values[0] = Int32GetDatum(limit);
 	claim_values[1] = Int64GetDatum(batch->claim_id);
 	claim_values[2] = Int64GetDatum(lease_ms);
-	rc = SPI_execute_with_args(
-							   "WITH due AS ("
-							   " SELECT o.summary_id FROM osv.vector_outbox o"
-							   " WHERE o.state OPERATOR(pg_catalog.=) 'pending'"
-							   "   AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
-							   "   AND (o.claim_id IS NULL OR o.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())"
-							   " ORDER BY o.next_attempt_at, o.summary_id LIMIT $1"
-							   " FOR UPDATE SKIP LOCKED)"
+	/* The ids go through an array, so that the update probes the primary key. */
+	rc = exec_cached(
 							   " UPDATE osv.vector_outbox o"
 							   " SET claim_id = $2, claimed_version = o.version,"
 							   "     lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $3 OPERATOR(pg_catalog./) 1000.0),"
 							   "     attempts = o.attempts OPERATOR(pg_catalog.+) 1, last_attempt_at = pg_catalog.now()"
-							   " FROM due WHERE o.summary_id OPERATOR(pg_catalog.=) due.summary_id"
+							   " WHERE o.summary_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+							   "   SELECT d.summary_id FROM osv.vector_outbox d"
+							   "   WHERE d.state OPERATOR(pg_catalog.=) 'pending'"
+							   "     AND d.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+							   "     AND (d.claim_id IS NULL OR d.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())"
+							   "   ORDER BY d.next_attempt_at, d.summary_id LIMIT $1"
+							   "   FOR UPDATE SKIP LOCKED))"
 							   " RETURNING o.summary_id, o.version",
-							   3, claim_types, claim_values, NULL, false, 0);
+							   3, claim_types, claim_values, false, 0);
 	if (rc != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	n = (int) SPI_processed;
@@ -657,11 +704,13 @@ vs_claim(int limit, VsBatch *batch, MemoryContext mcxt)
 	read_values[1] = PointerGetDatum(construct_array(versions, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
 
 	/* A new statement, so a new snapshot: it sees what the claim waited for. */
-	rc = SPI_execute_with_args("SELECT c.summary_id, c.version, " POINT_COLUMNS
+	/* LATERAL: one primary key probe per entry, never a scan of all rows. */
+	rc = exec_cached("SELECT c.summary_id, c.version, " POINT_COLUMNS
 							   " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS c(summary_id, version)"
-							   " LEFT JOIN osv.summaries s ON s.id OPERATOR(pg_catalog.=) c.summary_id"
+							   " LEFT JOIN LATERAL (SELECT * FROM osv.summaries s1"
+							   "   WHERE s1.id OPERATOR(pg_catalog.=) c.summary_id) s ON true"
 							   " ORDER BY c.summary_id",
-							   2, read_types, read_values, NULL, false, 0);
+							   2, read_types, read_values, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 
@@ -863,7 +912,7 @@ vs_record(VsBatch *batch)
 		values[1] = Int32GetDatum(osv_vector_sync_backoff);
 		values[2] = Int32GetDatum(osv_vector_sync_backoff_max);
 		values[3] = Int64GetDatum(batch->target_error.retry_after_ms);
-		rc = SPI_execute_with_args("UPDATE osv.vector_sync_targets t SET"
+		rc = exec_cached("UPDATE osv.vector_sync_targets t SET"
 								   " consecutive_failures = t.consecutive_failures OPERATOR(pg_catalog.+) 1,"
 								   " last_error = $1, last_error_at = pg_catalog.clock_timestamp(),"
 								   " retry_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
@@ -871,15 +920,15 @@ vs_record(VsBatch *batch)
 								   "            OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) 0.5 OPERATOR(pg_catalog.*) pg_catalog.random()),"
 								   "            $4::float8) OPERATOR(pg_catalog./) 1000.0)"
 								   " WHERE t.target = 'qdrant'",
-								   4, types, values, NULL, false, 0);
+								   4, types, values, false, 0);
 		if (rc != SPI_OK_UPDATE)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	}
 	else if (batch->any_sent)
 	{
-		rc = SPI_execute("UPDATE osv.vector_sync_targets SET consecutive_failures = 0,"
+		rc = exec_cached("UPDATE osv.vector_sync_targets SET consecutive_failures = 0,"
 						 " last_error = NULL, retry_at = NULL, last_success_at = pg_catalog.clock_timestamp()"
-						 " WHERE target = 'qdrant'", false, 0);
+						 " WHERE target = 'qdrant'", 0, NULL, NULL, false, 0);
 		if (rc != SPI_OK_UPDATE)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	}
@@ -892,11 +941,11 @@ vs_record(VsBatch *batch)
 
 		values[0] = claim;
 		values[1] = PointerGetDatum(construct_array(done, ndone, INT8OID, 8, true, TYPALIGN_DOUBLE));
-		rc = SPI_execute_with_args("DELETE FROM osv.vector_outbox o"
+		rc = exec_cached("DELETE FROM osv.vector_outbox o"
 								   " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
 								   "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)"
 								   "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version",
-								   2, types, values, NULL, false, 0);
+								   2, types, values, false, 0);
 		if (rc != SPI_OK_DELETE)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		completed = SPI_processed;
@@ -910,12 +959,12 @@ vs_record(VsBatch *batch)
 
 		values[0] = claim;
 		values[1] = PointerGetDatum(construct_array(unsent, nunsent, INT8OID, 8, true, TYPALIGN_DOUBLE));
-		rc = SPI_execute_with_args("UPDATE osv.vector_outbox o"
+		rc = exec_cached("UPDATE osv.vector_outbox o"
 								   " SET attempts = GREATEST(o.attempts OPERATOR(pg_catalog.-) 1, 0)"
 								   " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
 								   "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)"
 								   "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version",
-								   2, types, values, NULL, false, 0);
+								   2, types, values, false, 0);
 		if (rc != SPI_OK_UPDATE)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	}
@@ -936,14 +985,14 @@ vs_record(VsBatch *batch)
 		values[4] = Int32GetDatum(osv_vector_sync_max_attempts);
 		values[5] = Int32GetDatum(osv_vector_sync_backoff);
 		values[6] = Int32GetDatum(osv_vector_sync_backoff_max);
-		rc = SPI_execute_with_args("UPDATE osv.vector_outbox o SET last_error = $3,"
+		rc = exec_cached("UPDATE osv.vector_outbox o SET last_error = $3,"
 								   " state = CASE WHEN $4 OR o.attempts OPERATOR(pg_catalog.>=) $5 THEN 'failed' ELSE 'pending' END,"
 								   " next_attempt_at = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
 								   "   LEAST($7::float8, $6 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(o.attempts OPERATOR(pg_catalog.-) 1, 30)))"
 								   "   OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) 0.5 OPERATOR(pg_catalog.*) pg_catalog.random()) OPERATOR(pg_catalog./) 1000.0)"
 								   " WHERE o.claim_id OPERATOR(pg_catalog.=) $1 AND o.summary_id OPERATOR(pg_catalog.=) $2"
 								   "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version",
-								   7, types, values, NULL, false, 0);
+								   7, types, values, false, 0);
 		if (rc != SPI_OK_UPDATE)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		if (SPI_processed > 0)
@@ -951,14 +1000,25 @@ vs_record(VsBatch *batch)
 					(errmsg_internal("%s", e->error)));
 	}
 
-	/* Release whatever is left of the claim (changed while in flight too). */
+	/*
+	 * Release whatever is left of the claim (changed while in flight too);
+	 * the ids let the primary key find the rows.
+	 */
+	if (batch->n > 0)
 	{
-		Oid			types[1] = {INT8OID};
+		Oid			types[2] = {INT8OID, INT8ARRAYOID};
+		Datum		values[2];
+		Datum	   *all = palloc(sizeof(Datum) * batch->n);
 
-		rc = SPI_execute_with_args("UPDATE osv.vector_outbox o"
+		for (int i = 0; i < batch->n; i++)
+			all[i] = Int64GetDatum(batch->entries[i].summary_id);
+		values[0] = claim;
+		values[1] = PointerGetDatum(construct_array(all, batch->n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		rc = exec_cached("UPDATE osv.vector_outbox o"
 								   " SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
-								   " WHERE o.claim_id OPERATOR(pg_catalog.=) $1",
-								   1, types, &claim, NULL, false, 0);
+								   " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
+								   "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)",
+								   2, types, values, false, 0);
 		if (rc != SPI_OK_UPDATE)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	}
@@ -1222,11 +1282,11 @@ osv_vector_reconcile(PG_FUNCTION_ARGS)
 			seen[nseen++] = page.ids[i];
 		}
 		arg = PointerGetDatum(construct_array(page_ids, page.npoints, INT8OID, 8, true, TYPALIGN_DOUBLE));
-		rc = SPI_execute_with_args("SELECT s.id, " POINT_COLUMNS " FROM osv.summaries s"
+		rc = exec_cached("SELECT s.id, " POINT_COLUMNS " FROM osv.summaries s"
 								   " WHERE s.id OPERATOR(pg_catalog.=) ANY ($1)"
 								   "   AND s.deleted_at IS NULL AND s.embedding IS NOT NULL"
 								   " ORDER BY s.id",
-								   1, &argtype, &arg, NULL, true, 0);
+								   1, &argtype, &arg, true, 0);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 
@@ -1369,10 +1429,10 @@ osv_qdrant_search(PG_FUNCTION_ARGS)
 			ids[i] = Int64GetDatum(hits[i].id);
 		arg = PointerGetDatum(construct_array(ids, nhits, INT8OID, 8, true, TYPALIGN_DOUBLE));
 		SPI_connect();
-		rc = SPI_execute_with_args("SELECT u.ord::int4 FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(id, ord)"
+		rc = exec_cached("SELECT u.ord::int4 FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(id, ord)"
 								   " JOIN osv.summaries s ON s.id OPERATOR(pg_catalog.=) u.id"
 								   " WHERE s.deleted_at IS NULL AND s.embedding IS NOT NULL",
-								   1, &argtype, &arg, NULL, true, 0);
+								   1, &argtype, &arg, true, 0);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		live = palloc0(sizeof(bool) * nhits);
@@ -1487,9 +1547,8 @@ next_due_ms(void)
 	bool		isnull;
 	Datum		d;
 
-	rc = SPI_execute("SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', pg_catalog.min(o.next_attempt_at) OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) * 1000)::bigint"
-					 " FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending'",
-					 true, 1);
+	rc = exec_cached("SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', pg_catalog.min(o.next_attempt_at) OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) * 1000)::bigint"
+					 " FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending'", 0, NULL, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -1510,6 +1569,9 @@ worker_round(MemoryContext loop_cxt, bool *leases_released)
 	long		wait_ms;
 	int			n;
 	bool		idle = false;
+	TimestampTz t_claim = GetCurrentTimestamp();
+	TimestampTz t_send;
+	TimestampTz t_record;
 
 	worker_begin("osv vector sync: claiming");
 	if (!OidIsValid(get_extension_oid("osv", true)) || !qdrant_configured())
@@ -1525,8 +1587,8 @@ worker_round(MemoryContext loop_cxt, bool *leases_released)
 		int			rc;
 
 		/* Claims committed by a worker that died are ours to retry now. */
-		rc = SPI_execute("UPDATE osv.vector_outbox SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
-						 " WHERE claim_id IS NOT NULL", false, 0);
+		rc = exec_cached("UPDATE osv.vector_outbox SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
+						 " WHERE claim_id IS NOT NULL", 0, NULL, NULL, false, 0);
 		if (rc != SPI_OK_UPDATE)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		if (SPI_processed > 0)
@@ -1541,9 +1603,9 @@ worker_round(MemoryContext loop_cxt, bool *leases_released)
 		Datum		arg = CStringGetTextDatum(target_url());
 		int			rc;
 
-		rc = SPI_execute_with_args("SELECT FROM osv.vector_sync_targets"
+		rc = exec_cached("SELECT FROM osv.vector_sync_targets"
 								   " WHERE target = 'qdrant' AND synced_url IS DISTINCT FROM $1",
-								   1, &argtype, &arg, NULL, true, 1);
+								   1, &argtype, &arg, true, 1);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		if (SPI_processed > 0)
@@ -1573,14 +1635,19 @@ worker_round(MemoryContext loop_cxt, bool *leases_released)
 		return wait_ms;
 
 	pgstat_report_activity(STATE_RUNNING, "osv vector sync: sending");
+	t_send = GetCurrentTimestamp();
 	vs_send(&batch);
 
+	t_record = GetCurrentTimestamp();
 	worker_begin("osv vector sync: recording");
 	{
 		uint64		completed = vs_record(&batch);
 
-		elog(DEBUG1, "osv vector sync: batch %lld of %d entries, %llu completed",
-			 (long long) batch.claim_id, n, (unsigned long long) completed);
+		elog(DEBUG1, "osv vector sync: batch %lld of %d entries, %llu completed (claim %ld ms, send %ld ms, record %ld ms)",
+			 (long long) batch.claim_id, n, (unsigned long long) completed,
+			 (long) TimestampDifferenceMilliseconds(t_claim, t_send),
+			 (long) TimestampDifferenceMilliseconds(t_send, t_record),
+			 (long) TimestampDifferenceMilliseconds(t_record, GetCurrentTimestamp()));
 	}
 	worker_end(loop_cxt);
 

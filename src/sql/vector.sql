@@ -49,7 +49,7 @@ COMMENT ON COLUMN osv.vector_outbox.lease_until IS 'when a claim of a batch that
 COMMENT ON COLUMN osv.vector_outbox.last_attempt_at IS 'when the row was last claimed';
 COMMENT ON COLUMN osv.vector_outbox.last_error IS 'error of the last failed attempt';
 
-CREATE INDEX vector_outbox_next_attempt_at_idx ON osv.vector_outbox (next_attempt_at) WHERE state OPERATOR(pg_catalog.=) 'pending';
+CREATE INDEX vector_outbox_next_attempt_at_idx ON osv.vector_outbox (next_attempt_at, summary_id) WHERE state OPERATOR(pg_catalog.=) 'pending';
 
 CREATE SEQUENCE osv.vector_outbox_claim_seq AS bigint;
 COMMENT ON SEQUENCE osv.vector_outbox_claim_seq IS 'numbers of claimed outbox batches';

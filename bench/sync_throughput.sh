@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# bench/sync_throughput.sh: how fast the sync worker moves embeddings to Qdrant.
+#
+# N summaries (default 100,000) of 384 dimensions go through the vector sync
+# worker to the Qdrant-compatible test server in --sink mode (upsert bodies
+# are read and discarded), against a plain libcurl client (bench/sync_client.c,
+# built here) that sends the same upsert batches, pre-built, to the same sink
+# over one kept-alive connection.  Rounds alternate; the median of each side
+# is kept.  The worker's time runs from the reload that points osv.qdrant_url
+# at the sink (the outbox is filled beforehand) until the outbox is empty.
+# Target: the worker reaches at least 0.8 of the client's rate.
+. "$(dirname "$0")/lib.sh"
+
+N=${N:-100000}
+BATCH=${BATCH:-256}
+ROUNDS=${ROUNDS:-3}
+
+bench_start sync_throughput.sh "osv.vector_sync_worker = on
+osv.vector_dimensions = 384
+osv.vector_sync_batch_size = $BATCH"
+
+QDIR="$BENCH_DIR/qdrant"
+mkdir -p "$QDIR"
+python3 "$OSV_ROOT/test/qdrant/qdrant_server.py" --port 0 --port-file "$QDIR/port" --sink >"$QDIR/out" 2>&1 &
+QPID=$!
+trap 'kill $QPID 2>/dev/null; bench_stop' EXIT
+for _ in $(seq 1 100); do [ -s "$QDIR/port" ] && break; sleep 0.1; done
+URL="http://127.0.0.1:$(cat "$QDIR/port")"
+
+gcc -O2 -o "$BENCH_DIR/sync_client" "$OSV_ROOT/bench/sync_client.c" $(pkg-config --cflags --libs libcurl)
+
+osv_log "loading $N summaries of 384 dimensions"
+bench_psql -q <<SQL
+INSERT INTO osv.users (auth0_id, email)
+SELECT 'auth0|s' || g, 's' || g || '@example.org' FROM generate_series(1, 100) g;
+INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
+SELECT 1 + g % 100, 'text', 'doc ' || g, 'bench-docs', 'sync/' || g FROM generate_series(1, $N) g;
+INSERT INTO osv.summaries (document_id, topic, content, embedding)
+SELECT d.id, 'topic ' || (d.id % 20), 'summary ' || d.id,
+	   (SELECT array_agg((random() * 2 - 1)::real) FROM generate_series(1, 384) WHERE d.id > 0)
+  FROM osv.documents d;
+VACUUM ANALYZE;
+SQL
+
+# The baseline's bodies: what osv sends, batch by batch.
+bench_psql -q <<SQL
+COPY (
+	SELECT '{"points":[' || string_agg(
+		'{"id":' || s.id || ',"vector":[' || array_to_string(s.embedding, ',') || '],"payload":'
+		|| json_build_object('summary_id', s.id, 'user_id', s.user_id, 'topic', s.topic,
+							 'created_at', to_char(timezone('UTC', s.created_at), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+							 'version', (random() * 9e18)::bigint)::text || '}', ',' ORDER BY s.id) || ']}'
+	  FROM (SELECT s.*, (row_number() OVER (ORDER BY s.id) - 1) / $BATCH AS batch FROM osv.summaries s) s
+	 GROUP BY s.batch ORDER BY s.batch
+) TO '$BENCH_DIR/bodies.jsonl';
+SQL
+
+# Wait for the worker (it starts before database "bench" exists and retries).
+until [ "$(bench_psql -At -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'osv vector sync'")" = 1 ]; do
+	sleep 0.5
+done
+
+worker_round() {
+	bench_psql -q <<SQL >/dev/null
+ALTER SYSTEM RESET osv.qdrant_url;
+SELECT pg_reload_conf();
+SELECT pg_sleep(1);
+INSERT INTO osv.vector_outbox (summary_id) SELECT id FROM osv.summaries;
+UPDATE osv.vector_sync_targets SET synced_url = '$URL|osv_summaries';
+ALTER SYSTEM SET osv.qdrant_url = '$URL';
+SQL
+	# Poll from separate sessions: one long statement would hold back the
+	# xmin horizon, so the outbox's dead index entries could never be killed.
+	local t0 t1
+	t0=$(date +%s.%N)
+	bench_psql -q -c 'SELECT pg_reload_conf()' >/dev/null
+	until [ "$(bench_psql -At -c 'SELECT NOT EXISTS (SELECT FROM osv.vector_outbox)')" = t ]; do
+		sleep 0.1
+	done
+	t1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
+}
+
+client_round() {
+	"$BENCH_DIR/sync_client" "$URL" osv_summaries "$BENCH_DIR/bodies.jsonl" 2>/dev/null
+}
+
+: >"$BENCH_DIR/worker.txt"
+: >"$BENCH_DIR/client.txt"
+for round in $(seq 1 "$ROUNDS"); do
+	w=$(worker_round)
+	c=$(client_round)
+	echo "$w" >>"$BENCH_DIR/worker.txt"
+	echo "$c" >>"$BENCH_DIR/client.txt"
+	osv_log "round $round: worker $w s, plain libcurl client $c s"
+done
+w=$(bench_median <"$BENCH_DIR/worker.txt")
+c=$(bench_median <"$BENCH_DIR/client.txt")
+failed=$(bench_psql -At -c 'SELECT failed FROM osv.vector_sync_status')
+awk -v n="$N" -v w="$w" -v c="$c" -v f="$failed" 'BEGIN {
+	printf "sync throughput, %d summaries x 384 dims, median of rounds:\n", n
+	printf "  osv sync worker:      %8.3f s  %9.0f summaries/s\n", w, n / w
+	printf "  plain libcurl client: %8.3f s  %9.0f summaries/s\n", c, n / c
+	printf "  ratio (worker / client rate): %.2f (target >= 0.8); parked entries: %s\n", c / w, f
+}'
