@@ -1197,6 +1197,19 @@ osv_vector_sync_complete(PG_FUNCTION_ARGS)
 	batch.any_sent = n > 0;
 	SPI_connect();
 	completed = vs_record(&batch);
+	/* The entries of the claim that were not listed are released as they are. */
+	{
+		Oid			argtype = INT8OID;
+		Datum		arg = Int64GetDatum(claim_id);
+		int			rc;
+
+		rc = exec_cached("UPDATE osv.vector_outbox o"
+						 " SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
+						 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1",
+						 1, &argtype, &arg, false, 0);
+		if (rc != SPI_OK_UPDATE)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	}
 	SPI_finish();
 	PG_RETURN_INT64((int64) completed);
 }
