@@ -109,3 +109,38 @@ $$;
 COMMENT ON FUNCTION osv.create_activity_log_partitions(integer, date) IS 'create the daily activity_logs partitions from first_day (default today, UTC) to days_ahead days later';
 
 SELECT osv.create_activity_log_partitions(14);
+
+/*
+ * osv.log_activity(user_id, event_type, properties): record an event, now.
+ *
+ * Returns the id of the new row, or NULL, storing nothing, when the user
+ * opted out of logging (users.logging_opt_out) or is trashed (their data
+ * is on its way out; logging must not fail the request that calls it).
+ * An unknown user is an error, as the foreign key would say.  Meant to be
+ * called on every request: one index lookup of the user and one insert.
+ */
+CREATE FUNCTION osv.log_activity(user_id bigint, event_type text, properties jsonb DEFAULT '{}')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	skip boolean;
+	log_id bigint;
+BEGIN
+	SELECT u.logging_opt_out OR u.deleted_at IS NOT NULL INTO skip FROM osv.users u WHERE u.id = log_activity.user_id;
+	IF skip IS NULL THEN
+		IF user_id IS NULL THEN
+			RAISE EXCEPTION 'user_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+		END IF;
+		RAISE EXCEPTION 'user % does not exist', user_id USING ERRCODE = 'foreign_key_violation';
+	ELSIF skip THEN
+		RETURN NULL;
+	END IF;
+	INSERT INTO osv.activity_logs (user_id, event_type, properties)
+	VALUES (log_activity.user_id, log_activity.event_type, coalesce(log_activity.properties, '{}'))
+	RETURNING id INTO log_id;
+	RETURN log_id;
+END
+$$;
+COMMENT ON FUNCTION osv.log_activity(bigint, text, jsonb) IS 'record an activity event of a user and return its id; NULL, storing nothing, when the user opted out of logging or is trashed';
