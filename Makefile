@@ -28,7 +28,7 @@ SQL_SOURCES = \
 DATA_built = osv--$(EXTVERSION).sql
 DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
 
-REGRESS = schema soft_delete errors
+REGRESS = schema soft_delete errors users_api uploads quiz rooms activity gamification
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)
