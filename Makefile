@@ -30,6 +30,8 @@ DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
 
 REGRESS = schema soft_delete errors users_api uploads quiz rooms activity gamification
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
+ISOLATION = award_points join_room upsert_auth0_user
+ISOLATION_OPTS = --inputdir=test --load-extension=osv
 
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)
 SHLIB_LINK  = $(shell pkg-config --libs libcurl json-c)
