@@ -28,7 +28,7 @@ SQL_SOURCES = \
 DATA_built = osv--$(EXTVERSION).sql
 DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
 
-REGRESS = schema soft_delete errors users_api uploads quiz rooms activity gamification
+REGRESS = schema soft_delete errors users_api uploads quiz rooms activity gamification sample_data
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 ISOLATION = award_points join_room upsert_auth0_user
 ISOLATION_OPTS = --inputdir=test --load-extension=osv

@@ -112,3 +112,21 @@ SELECT count(*) AS answers FROM osv.answers;
 SELECT osv.restore('osv.quizzes', :quiz);
 INSERT INTO osv.answers (quiz_id, user_id, responses, score, max_score, passed, rewarded)
 VALUES (:quiz, :sam, '{}', 6, 6, true, true);
+
+-- osv.create_quiz(): the checked and logged way to write a quiz
+SELECT osv.restore('osv.users', :kim);
+SELECT osv.register_upload(:tess, 'osv-docs', 'tess/notes.pdf', 'application/pdf', 10, repeat('a', 64)) AS doc \gset
+SELECT osv.create_quiz(:tess, ' From notes ', pg_temp.q('{}'), :doc, 50) AS made \gset
+SELECT title, document_id = :doc AS on_doc, pass_percent, jsonb_array_length(questions) AS questions FROM osv.quizzes WHERE id = :made;
+SELECT event_type, properties->'questions' AS questions FROM osv.activity_logs WHERE event_type = 'quiz.created';
+SELECT osv.create_quiz(:tess, 'Bad', pg_temp.q('{"points": -1}'));
+SELECT osv.create_quiz(:tess, 'No', NULL);
+SELECT osv.create_quiz(:tess, '  ', '[]');
+SELECT osv.create_quiz(999999, 'No user', '[]');
+SELECT osv.create_quiz(:tess, 'No document', '[]', 999999);
+SELECT osv.create_quiz(:tess, 'Bad pass mark', '[]', NULL, 101);
+SELECT osv.soft_delete('osv.documents', :doc);
+SELECT osv.create_quiz(:tess, 'Trashed document', '[]', :doc);
+SELECT osv.soft_delete('osv.users', :tess);
+SELECT osv.create_quiz(:tess, 'Trashed user', '[]');
+SELECT count(*) AS quizzes FROM osv.quizzes;

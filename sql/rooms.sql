@@ -72,3 +72,13 @@ SELECT osv.join_room(:room, :bob);
 SELECT osv.soft_delete('osv.users', :ada);
 SELECT osv.join_room(:room, :ada);
 SELECT count(*) FILTER (WHERE deleted_at IS NULL) AS live, count(*) AS participations FROM osv.room_participations;
+
+-- osv.create_room()
+SELECT osv.restore('osv.users', :ada);
+SELECT osv.create_room(:ada, ' Geometry ') AS geometry \gset
+SELECT name, user_id = :ada AS owned, last_activity_at > now() - interval '1 hour' AS active FROM osv.rooms WHERE id = :geometry;
+SELECT osv.create_room(:ada, ' ');
+SELECT osv.create_room(:ada, NULL);
+SELECT osv.create_room(999999, 'x');
+SELECT osv.create_room(:bob, 'x');
+SELECT count(*) AS rooms FROM osv.rooms;

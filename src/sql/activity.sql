@@ -128,6 +128,18 @@ DECLARE
 	skip boolean;
 	log_id bigint;
 BEGIN
+	/* Checked here too, so that the error does not name a partition. */
+	IF event_type IS NULL THEN
+		RAISE EXCEPTION 'event_type must not be null' USING ERRCODE = 'null_value_not_allowed';
+	ELSIF event_type !~ '^[A-Za-z][A-Za-z0-9_.:/-]{0,99}$' THEN
+		RAISE EXCEPTION 'invalid event type "%"', event_type
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'An event type starts with a letter and has up to 100 letters, digits and _.:/- characters, such as quiz.submitted.';
+	END IF;
+	IF jsonb_typeof(properties) <> 'object' THEN
+		RAISE EXCEPTION 'properties of an activity must be a JSON object'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
 	SELECT u.logging_opt_out OR u.deleted_at IS NOT NULL INTO skip FROM osv.users u WHERE u.id = log_activity.user_id;
 	IF skip IS NULL THEN
 		IF user_id IS NULL THEN

@@ -358,3 +358,48 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION osv.submit_answer(bigint, bigint, jsonb) IS 'grade and store an attempt at a quiz; the first passing attempt earns points';
+
+/*
+ * osv.create_quiz(): write a quiz for a live user (and a live document of
+ * theirs or anyone's, when given); the trigger checks the questions.
+ * Returns the quiz id.  Plain INSERTs work as well; this is the checked
+ * and logged path.
+ */
+CREATE FUNCTION osv.create_quiz(user_id bigint, title text, questions jsonb,
+								document_id bigint DEFAULT NULL, pass_percent integer DEFAULT 60)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	trashed boolean;
+	new_id bigint;
+BEGIN
+	IF user_id IS NULL OR title IS NULL OR questions IS NULL OR pass_percent IS NULL THEN
+		RAISE EXCEPTION 'user_id, title, questions and pass_percent must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT u.deleted_at IS NOT NULL INTO trashed FROM osv.users u WHERE u.id = create_quiz.user_id;
+	IF trashed IS NULL THEN
+		RAISE EXCEPTION 'user % does not exist', user_id USING ERRCODE = 'foreign_key_violation';
+	ELSIF trashed THEN
+		RAISE EXCEPTION 'user % is trashed', user_id USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF document_id IS NOT NULL THEN
+		SELECT d.deleted_at IS NOT NULL INTO trashed FROM osv.documents d WHERE d.id = create_quiz.document_id;
+		IF trashed IS NULL THEN
+			RAISE EXCEPTION 'document % does not exist', document_id USING ERRCODE = 'foreign_key_violation';
+		ELSIF trashed THEN
+			RAISE EXCEPTION 'document % is trashed', document_id USING ERRCODE = 'object_not_in_prerequisite_state';
+		END IF;
+	END IF;
+	INSERT INTO osv.quizzes (user_id, document_id, title, questions, pass_percent)
+	VALUES (create_quiz.user_id, create_quiz.document_id, btrim(create_quiz.title), create_quiz.questions,
+			create_quiz.pass_percent)
+	RETURNING id INTO new_id;
+	PERFORM osv.log_activity(create_quiz.user_id, 'quiz.created',
+							 jsonb_build_object('quiz_id', new_id, 'questions', jsonb_array_length(create_quiz.questions)));
+	RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION osv.create_quiz(bigint, text, jsonb, bigint, integer) IS 'write a quiz for a live user, checking its questions, and return its id';

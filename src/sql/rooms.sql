@@ -188,3 +188,30 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION osv.room_heartbeat(bigint, bigint) IS 'record that a user is still present in a room; false if the user is not present (join again)';
+
+/* osv.create_room(): open a room owned by a live user; returns its id. */
+CREATE FUNCTION osv.create_room(user_id bigint, name text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	trashed boolean;
+	new_id bigint;
+BEGIN
+	IF user_id IS NULL OR name IS NULL THEN
+		RAISE EXCEPTION 'user_id and name must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT u.deleted_at IS NOT NULL INTO trashed FROM osv.users u WHERE u.id = create_room.user_id;
+	IF trashed IS NULL THEN
+		RAISE EXCEPTION 'user % does not exist', user_id USING ERRCODE = 'foreign_key_violation';
+	ELSIF trashed THEN
+		RAISE EXCEPTION 'user % is trashed', user_id USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	INSERT INTO osv.rooms (user_id, name) VALUES (create_room.user_id, btrim(create_room.name))
+	RETURNING id INTO new_id;
+	PERFORM osv.log_activity(create_room.user_id, 'room.created', jsonb_build_object('room_id', new_id));
+	RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION osv.create_room(bigint, text) IS 'open a study room owned by a live user and return its id';

@@ -136,7 +136,6 @@ DECLARE
 	new_picture text;
 	new_role text;
 	user_id bigint;
-	trashed_id bigint;
 	other_id bigint;
 BEGIN
 	IF profile IS NULL OR jsonb_typeof(profile) <> 'object' THEN
@@ -170,6 +169,10 @@ BEGIN
 				  HINT = 'osv needs an e-mail address for every user; request the "email" scope.';
 	END IF;
 	new_email := btrim(profile->>'email', E' \t\r\n');
+	IF new_email !~ '^[^@[:space:]]+@[^@[:space:]]+$' OR length(new_email) > 320 THEN
+		RAISE EXCEPTION 'Auth0 profile of user "%" has invalid email "%"', identity, new_email
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
 	IF jsonb_typeof(profile->'email_verified') NOT IN ('boolean', 'null') THEN
 		RAISE EXCEPTION 'email_verified of an Auth0 profile must be a boolean'
 			USING ERRCODE = 'invalid_parameter_value';
@@ -201,32 +204,46 @@ BEGIN
 			USING ERRCODE = 'unique_violation', CONSTRAINT = 'users_email_key';
 	END IF;
 
-	/* A trashed user signing in again is restored. */
-	IF NOT EXISTS (SELECT FROM osv.users u WHERE u.auth0_id = identity AND u.deleted_at IS NULL) THEN
-		SELECT u.id INTO trashed_id FROM osv.users u
-		WHERE u.auth0_id = identity AND u.deleted_at IS NOT NULL
-		ORDER BY u.deleted_at DESC, u.id DESC LIMIT 1;
-		IF FOUND THEN
-			PERFORM osv.restore('osv.users', trashed_id);
-		END IF;
+	/* A live user: update what changed. */
+	SELECT u.id INTO user_id FROM osv.users u WHERE u.auth0_id = identity AND u.deleted_at IS NULL;
+	IF FOUND THEN
+		UPDATE osv.users u
+		   SET email = new_email, email_verified = new_verified,
+			   name = coalesce(new_name, u.name), picture_url = coalesce(new_picture, u.picture_url),
+			   role = coalesce(new_role, u.role)
+		 WHERE u.id = user_id
+		   AND (u.email, u.email_verified, u.name, u.picture_url, u.role)
+			   IS DISTINCT FROM (new_email, new_verified, coalesce(new_name, u.name),
+								 coalesce(new_picture, u.picture_url), coalesce(new_role, u.role));
+		RETURN user_id;
 	END IF;
 
+	/* A trashed user signing in again is restored. */
+	SELECT u.id INTO user_id FROM osv.users u
+	WHERE u.auth0_id = identity AND u.deleted_at IS NOT NULL
+	ORDER BY u.deleted_at DESC, u.id DESC LIMIT 1;
+	IF FOUND THEN
+		/*
+		 * Restore and update in one statement, so that the restored row
+		 * carries the new address at once; cascade_soft_delete brings back
+		 * what the soft delete trashed with the user.
+		 */
+		UPDATE osv.users u
+		   SET deleted_at = NULL, email = new_email, email_verified = new_verified,
+			   name = coalesce(new_name, u.name), picture_url = coalesce(new_picture, u.picture_url),
+			   role = coalesce(new_role, u.role)
+		 WHERE u.id = user_id;
+		RETURN user_id;
+	END IF;
+
+	/* A new user.  ON CONFLICT covers rows inserted by plain DML meanwhile. */
 	INSERT INTO osv.users AS u (auth0_id, email, email_verified, name, picture_url, role)
 	VALUES (identity, new_email, new_verified, new_name, new_picture, coalesce(new_role, 'student'))
 	ON CONFLICT (auth0_id) WHERE deleted_at IS NULL DO UPDATE
-		SET email = EXCLUDED.email,
-			email_verified = EXCLUDED.email_verified,
-			name = coalesce(new_name, u.name),
-			picture_url = coalesce(new_picture, u.picture_url),
+		SET email = EXCLUDED.email, email_verified = EXCLUDED.email_verified,
+			name = coalesce(new_name, u.name), picture_url = coalesce(new_picture, u.picture_url),
 			role = coalesce(new_role, u.role)
-		WHERE (u.email, u.email_verified, u.name, u.picture_url, u.role)
-			IS DISTINCT FROM (EXCLUDED.email, EXCLUDED.email_verified, coalesce(new_name, u.name),
-							  coalesce(new_picture, u.picture_url), coalesce(new_role, u.role))
 	RETURNING u.id INTO user_id;
-	IF user_id IS NULL THEN
-		/* Nothing changed: ON CONFLICT ... WHERE returned no row. */
-		SELECT u.id INTO STRICT user_id FROM osv.users u WHERE u.auth0_id = identity AND u.deleted_at IS NULL;
-	END IF;
 	RETURN user_id;
 END
 $$;
