@@ -297,7 +297,10 @@ BEGIN
 		RAISE EXCEPTION 'user % is trashed', user_id USING ERRCODE = 'object_not_in_prerequisite_state';
 	END IF;
 
-	/* Grade every response in one pass; the first problem (by question id) wins. */
+	/*
+	 * Grade every response in one statement.  Of several problems the least
+	 * message (in C order) is reported, so the error is deterministic.
+	 */
 	SELECT min(g.problem COLLATE "C"), coalesce(sum(g.earned), 0)
 	INTO problem, earned
 	FROM (
