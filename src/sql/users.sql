@@ -72,10 +72,11 @@ INSERT INTO osv.soft_delete_tables VALUES ('osv.users', 1);
  * the same row and changes nothing more.
  *
  * A trashed user who signs in again is restored, with everything the soft
- * delete trashed along with them (osv.restore), as if the pending account
- * deletion were cancelled: trashing is reversible until the purge, and
- * someone who must stay out is blocked in Auth0.  A purged user signing in
- * again is a new user.
+ * delete trashed along with them (the same cascade as osv.restore), as if
+ * the pending account deletion were cancelled: trashing is reversible until
+ * the purge, and someone who must stay out is blocked in Auth0.  If another
+ * live user took the address meanwhile, the sign-in is refused and the user
+ * stays trashed.  A purged user signing in again is a new user.
  *
  * Concurrency: calls for the same identity are serialized by a
  * transaction-level advisory lock on the identity, so two first sign-ins at
@@ -247,4 +248,4 @@ BEGIN
 	RETURN user_id;
 END
 $$;
-COMMENT ON FUNCTION osv.upsert_auth0_user(jsonb) IS 'create or update a user from an Auth0 profile and return its id; restores a trashed user who signs in again';
+COMMENT ON FUNCTION osv.upsert_auth0_user(jsonb) IS 'create or update a user from an Auth0 profile and return its id; a trashed user who signs in again is restored with what was trashed with them';
