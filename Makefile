@@ -23,15 +23,17 @@ SQL_SOURCES = \
 	src/sql/quiz.sql \
 	src/sql/rooms.sql \
 	src/sql/activity.sql \
-	src/sql/gamification.sql
+	src/sql/gamification.sql \
+	src/sql/compliance.sql
 
 DATA_built = osv--$(EXTVERSION).sql
 DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
 
-REGRESS = schema soft_delete errors users_api uploads quiz rooms activity gamification sample_data
+REGRESS = schema soft_delete errors compliance users_api uploads quiz rooms activity gamification sample_data
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
-ISOLATION = award_points join_room upsert_auth0_user
-ISOLATION_OPTS = --inputdir=test --load-extension=osv
+
+ISOLATION = soft_delete_race award_points join_room upsert_auth0_user
+ISOLATION_OPTS = --inputdir=test --temp-config=test/osv_isolation.conf --temp-instance=./tmp_check_iso --load-extension=osv
 
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)
 SHLIB_LINK  = $(shell pkg-config --libs libcurl json-c)
