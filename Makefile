@@ -14,7 +14,8 @@ MODULE_big = osv
 
 OBJS = \
 	src/osv.o \
-	src/soft_delete.o
+	src/soft_delete.o \
+	src/domain.o
 
 SQL_SOURCES = \
 	src/sql/core.sql \
