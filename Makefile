@@ -14,7 +14,8 @@ MODULE_big = osv
 
 OBJS = \
 	src/osv.o \
-	src/soft_delete.o
+	src/soft_delete.o \
+	src/domain.o
 
 SQL_SOURCES = \
 	src/sql/core.sql \
@@ -29,10 +30,10 @@ SQL_SOURCES = \
 DATA_built = osv--$(EXTVERSION).sql
 DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
 
-REGRESS = schema soft_delete errors compliance
+REGRESS = schema soft_delete errors compliance users_api uploads quiz rooms activity gamification sample_data
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 
-ISOLATION = soft_delete_race
+ISOLATION = soft_delete_race award_points join_room upsert_auth0_user
 ISOLATION_OPTS = --inputdir=test --temp-config=test/osv_isolation.conf --temp-instance=./tmp_check_iso --load-extension=osv
 
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)
