@@ -14,7 +14,8 @@ MODULE_big = osv
 
 OBJS = \
 	src/osv.o \
-	src/soft_delete.o
+	src/soft_delete.o \
+	src/embedding.o
 
 SQL_SOURCES = \
 	src/sql/core.sql \
@@ -23,12 +24,13 @@ SQL_SOURCES = \
 	src/sql/quiz.sql \
 	src/sql/rooms.sql \
 	src/sql/activity.sql \
-	src/sql/gamification.sql
+	src/sql/gamification.sql \
+	src/sql/search.sql
 
 DATA_built = osv--$(EXTVERSION).sql
 DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
 
-REGRESS = schema soft_delete errors
+REGRESS = schema soft_delete errors embedding search
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)
