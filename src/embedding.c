@@ -249,7 +249,7 @@ osv_embed_text(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot embed a text without words"),
-				 errdetail("The text has %d bytes and none of them is a letter or a digit.", len),
+				 errdetail("Words are runs of letters and digits; the text (%d bytes) has none.", len),
 				 errhint("A zero vector cannot be compared by cosine similarity; store a NULL embedding instead.")));
 
 	for (int d = 0; d < dims; d++)

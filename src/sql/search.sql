@@ -175,8 +175,8 @@ COMMENT ON FUNCTION osv.similar_summaries(bigint, integer) IS 'live summaries mo
  * 20, each weighing the same).  One search around the centroid rather than
  * one per summary: it finds what is close to the user's recent interests
  * as a whole, costs one scan, and cannot be dominated by one summary's
- * near duplicates.  The new set replaces the user's live unrevoked set,
- * which is revoked (kept for history, not deleted), in one transaction.
+ * near duplicates.  The new set replaces the user's unrevoked set, which
+ * is revoked (kept for history, not deleted), in one transaction.
  * Concurrent refreshes of one user are serialized by an advisory lock.
  */
 CREATE FUNCTION osv.refresh_recommendations(user_id bigint, k integer DEFAULT 10)
@@ -222,8 +222,12 @@ BEGIN
 		  ORDER BY s.created_at DESC, s.id DESC
 		  LIMIT 20) r;
 
+	/*
+	 * Trashed ones too: were they restored later (with the summary they
+	 * point to), they would come back as part of a set that was replaced.
+	 */
 	UPDATE osv.recommendations r SET revoked_at = now()
-	WHERE r.user_id = target AND r.revoked_at IS NULL AND r.deleted_at IS NULL;
+	WHERE r.user_id = target AND r.revoked_at IS NULL;
 
 	IF centroid IS NULL THEN
 		RETURN 0;
