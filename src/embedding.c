@@ -22,11 +22,14 @@
  * osv.search_embedded() is the exact cosine top-k search of the embedded
  * mode: a sequential scan of osv.summaries (or, with a user filter, a scan
  * of the user's rows through an index whose first column is user_id) under
- * the active snapshot, holding AccessShareLock on the table and its index.
- * It reads the embedding in place in the shared buffer whenever the array
- * is stored inline and uncompressed (src/sql/search.sql sets the column's
- * storage to MAIN so that it is, at 384 dimensions), computes dot product
- * and norm in one pass, and keeps the best k rows in a bounded heap.  Only
+ * the active snapshot, holding AccessShareLock on the table and its index
+ * until the end of the transaction.  The sequential scan is our own page
+ * loop (scan_heap()) rather than heap_getnext(), to read pages ahead and
+ * keep the table in shared buffers.  It reads the embedding in place in
+ * the shared buffer whenever the array is stored inline and uncompressed
+ * (src/sql/search.sql sets the column's storage to MAIN so that it is, at
+ * 384 dimensions), computes dot product and norm in one pass, and keeps
+ * the best k rows in a bounded heap.  Only
  * live summaries count: deleted_at IS NULL on the summary is enough, since
  * the soft-delete invariant (src/sql/core.sql) keeps live summaries under
  * live documents and users.  As it bypasses the executor, it checks the
@@ -50,7 +53,6 @@
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
-#include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
