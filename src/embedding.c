@@ -669,7 +669,7 @@ tuple_attr_isnull(HeapTuple tuple, AttrNumber attno)
 }
 
 /*
- * Ask the CPU to start loading the whole tuple area of a page.  The scan
+ * Ask the CPU to start loading a whole page.  The scan
  * reads a page's tuples one after another, each a separate run of cache
  * lines (and in decreasing address order), which the hardware prefetchers
  * pick up late; asking for the whole page at once turns a chain of cache
@@ -680,13 +680,11 @@ prefetch_page(Page page)
 {
 #if defined(__GNUC__) || defined(__clang__)
 	/*
-	 * NB: read without the content lock, so pd_upper may be changing under
-	 * a concurrent insert: only a hint, clamped to the page.
+	 * The whole page, free space included: reading pd_upper to skip the
+	 * free space would wait for that cache line first.  Backwards, since
+	 * the scan's first tuples lie at the end of the page.
 	 */
-	int			upper = Max(((PageHeader) page)->pd_upper, SizeOfPageHeaderData);
-
-	/* The first tuples of the scan lie at the end of the page. */
-	for (int off = BLCKSZ - 64; off > upper - 64; off -= 64)
+	for (int off = BLCKSZ - 64; off >= 0; off -= 64)
 		__builtin_prefetch((char *) page + off);
 #endif
 }
@@ -945,6 +943,10 @@ search_embedded(ArrayType *query, double query_norm, int k,
 				 errhint("Search as a role to which the table's policies do not apply.")));
 
 	rel = table_open(relid, NoLock);
+	if (rel->rd_rel->relam != HEAP_TABLE_AM_OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the embedded search supports only the heap access method for table \"osv.summaries\"")));
 
 	memset(&st, 0, sizeof(st));
 	st.desc = RelationGetDescr(rel);
