@@ -81,6 +81,20 @@ UPDATE osv.summaries SET deleted_at = NULL WHERE content LIKE 'quantum%';
 UPDATE osv.summaries SET embedding = osv.embed_text(content) WHERE content LIKE 'napoleon%';
 SELECT s.content FROM osv.search_summaries(osv.embed_text('quantum mechanics napoleon'), 2) WITH ORDINALITY r(summary_id, score, rank) JOIN s ON s.id = r.summary_id ORDER BY r.rank;
 
+-- the transaction's snapshot: its own new summary is found, another's uncommitted one is not
+BEGIN;
+INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
+SELECT id, 'text', 'uncommitted', 'osv-docs', 'ada/uncommitted' FROM u WHERE name = 'ada';
+INSERT INTO osv.summaries (document_id, content, embedding)
+SELECT id, 'glaciers carve valleys', osv.embed_text('glaciers carve valleys') FROM osv.documents WHERE title = 'uncommitted';
+SELECT s.content FROM osv.search_summaries(osv.embed_text('glaciers'), 1) WITH ORDINALITY r(summary_id, score, rank) JOIN s ON s.id = r.summary_id ORDER BY r.rank;
+ROLLBACK;
+SELECT count(*) AS found FROM osv.search_summaries(osv.embed_text('glaciers'), 1000) r JOIN s ON s.id = r.summary_id
+WHERE s.content LIKE 'glaciers%';
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT count(*) AS serializable_found FROM osv.search_summaries(osv.embed_text('glaciers'), 1000);
+COMMIT;
+
 -- bad arguments
 SELECT * FROM osv.search_summaries(osv.embed_text('cell'), 0);
 SELECT * FROM osv.search_summaries(osv.embed_text('cell'), 1001);
