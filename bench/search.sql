@@ -23,6 +23,14 @@ SELECT q AS n,
 					WHERE q IS NOT NULL) g) n) AS v
 FROM generate_series(1, greatest(:queries, :sql_queries)) q;
 CREATE TEMP TABLE timings (engine text, n integer, ms float8, top integer[]);
+-- CPU time of this backend (user + system, in clock ticks of 1/100 s), from
+-- /proc: unlike the wall clock it leaves out the time spent waiting for a
+-- CPU on a busy machine.
+CREATE FUNCTION pg_temp.cpu_ticks() RETURNS bigint LANGUAGE sql AS $$
+	SELECT f[12]::bigint + f[13]::bigint
+	FROM (SELECT string_to_array(split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ') ', 2), ' ') AS f) x
+$$;
+CREATE TEMP TABLE cpu (engine text, queries integer, ticks bigint);
 
 -- warm-up: the table into shared buffers
 SELECT count(*) AS warm_up FROM osv.search_summaries((SELECT v FROM queries WHERE n = 1), 10);
@@ -35,11 +43,13 @@ DECLARE
 	t0 timestamptz;
 	top integer[];
 BEGIN
+	INSERT INTO cpu VALUES ('osv', current_setting('bench.queries')::integer, -pg_temp.cpu_ticks());
 	FOR r IN SELECT * FROM queries WHERE n <= current_setting('bench.queries')::integer ORDER BY n LOOP
 		t0 := clock_timestamp();
 		SELECT array_agg(summary_id) INTO top FROM osv.search_summaries(r.v, 10);
 		INSERT INTO timings VALUES ('osv', r.n, extract(epoch FROM clock_timestamp() - t0) * 1000, top);
 	END LOOP;
+	UPDATE cpu SET ticks = ticks + pg_temp.cpu_ticks() WHERE engine = 'osv';
 END
 $$;
 
@@ -50,6 +60,7 @@ DECLARE
 	t0 timestamptz;
 	top integer[];
 BEGIN
+	INSERT INTO cpu VALUES ('sql', current_setting('bench.sql_queries')::integer, -pg_temp.cpu_ticks());
 	FOR r IN SELECT * FROM queries WHERE n <= current_setting('bench.sql_queries')::integer ORDER BY n LOOP
 		t0 := clock_timestamp();
 		SELECT array_agg(id) INTO top FROM (
@@ -62,6 +73,7 @@ BEGIN
 			LIMIT 10) x;
 		INSERT INTO timings VALUES ('sql', r.n, extract(epoch FROM clock_timestamp() - t0) * 1000, top);
 	END LOOP;
+	UPDATE cpu SET ticks = ticks + pg_temp.cpu_ticks() WHERE engine = 'sql';
 END
 $$;
 
@@ -79,6 +91,19 @@ SELECT round(((SELECT avg(ms) FROM timings WHERE engine = 'sql') /
 			  (SELECT avg(ms) FROM timings WHERE engine = 'osv'))::numeric, 1) AS speedup_mean,
 	   round(((SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FROM timings WHERE engine = 'sql') /
 			  (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FROM timings WHERE engine = 'osv'))::numeric, 1) AS speedup_median;
+
+-- CPU time of this backend per query (the plain-SQL figure leaves out its
+-- parallel workers, if any ran)
+SELECT engine, round(ticks * 10.0 / queries, 1) AS backend_cpu_ms_per_query FROM cpu ORDER BY engine;
+-- the plain-SQL plan (a Gather would mean parallel workers helped it)
+EXPLAIN (COSTS OFF)
+SELECT s.id
+FROM osv.summaries s,
+	 LATERAL (SELECT sum(a * b) / sqrt(sum(a * a) * sum(b * b)) AS score
+			  FROM unnest(s.embedding, (SELECT v FROM queries WHERE n = 1)) t(a, b)) c
+WHERE s.deleted_at IS NULL AND s.embedding IS NOT NULL
+ORDER BY c.score DESC, s.id
+LIMIT 10;
 
 -- for information: one user's memory (about 100 summaries, through the user_id index)
 DO $$
