@@ -10,7 +10,7 @@
 #
 #   bench/search.sh [rows [queries [sql_queries]]]     defaults 100000 100 5
 #
-# The cluster gets shared_buffers = 1GB so that the table (about 215 MB)
+# The cluster gets shared_buffers = 512MB so that the table (about 215 MB)
 # stays in shared buffers, as it should in production; PostgreSQL's other
 # settings are left at their defaults (the plain-SQL search may use
 # parallel workers).
@@ -30,7 +30,7 @@ trap 'osv_stop_cluster "$work/data" "$bin"; rm -rf "$work"' EXIT
 osv_build
 bin=$(osv_private_install "$work/install")
 port=$(osv_free_port)
-printf 'shared_buffers = 1GB\n' >"$work/bench.conf"
+printf 'shared_buffers = 512MB\n' >"$work/bench.conf"
 osv_start_cluster "$work/data" "$port" "$bin" "$work/bench.conf"
 
 psql() { "$bin/psql" -X -q -h "$work/data" -p "$port" -U postgres -v ON_ERROR_STOP=1 "$@"; }
