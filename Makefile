@@ -15,7 +15,8 @@ MODULE_big = osv
 OBJS = \
 	src/osv.o \
 	src/soft_delete.o \
-	src/domain.o
+	src/domain.o \
+	src/embedding.o
 
 SQL_SOURCES = \
 	src/sql/core.sql \
@@ -25,15 +26,33 @@ SQL_SOURCES = \
 	src/sql/rooms.sql \
 	src/sql/activity.sql \
 	src/sql/gamification.sql \
+	src/sql/search.sql \
 	src/sql/compliance.sql
 
 DATA_built = osv--$(EXTVERSION).sql
 DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
 
-REGRESS = schema soft_delete errors compliance users_api uploads quiz rooms activity gamification sample_data
+REGRESS = \
+	schema \
+	soft_delete \
+	errors \
+	compliance \
+	users_api \
+	uploads \
+	quiz \
+	rooms \
+	activity \
+	gamification \
+	sample_data \
+	embedding \
+	search
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 
-ISOLATION = soft_delete_race award_points join_room upsert_auth0_user
+ISOLATION = \
+	soft_delete_race \
+	award_points \
+	join_room \
+	upsert_auth0_user
 ISOLATION_OPTS = --inputdir=test --temp-config=test/osv_isolation.conf --temp-instance=./tmp_check_iso --load-extension=osv
 
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)
