@@ -15,6 +15,8 @@ MODULE_big = osv
 OBJS = \
 	src/osv.o \
 	src/soft_delete.o \
+	src/domain.o \
+	src/embedding.o \
 	src/http.o \
 	src/qdrant.o \
 	src/vector_sync.o
@@ -28,15 +30,35 @@ SQL_SOURCES = \
 	src/sql/activity.sql \
 	src/sql/gamification.sql \
 	src/sql/vector.sql \
+	src/sql/search.sql \
 	src/sql/compliance.sql
 
 DATA_built = osv--$(EXTVERSION).sql
 DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
 
-REGRESS = schema soft_delete errors compliance vector_outbox
+REGRESS = \
+	schema \
+	soft_delete \
+	errors \
+	compliance \
+	users_api \
+	uploads \
+	quiz \
+	rooms \
+	activity \
+	gamification \
+	sample_data \
+	embedding \
+	search \
+	vector_outbox
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 
-ISOLATION = soft_delete_race vector_outbox
+ISOLATION = \
+	soft_delete_race \
+	award_points \
+	join_room \
+	upsert_auth0_user \
+	vector_outbox
 ISOLATION_OPTS = --inputdir=test --temp-config=test/osv_isolation.conf --temp-instance=./tmp_check_iso --load-extension=osv
 
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)
