@@ -14,7 +14,7 @@ SELECT u.id, 'pdf', 'doc ' || g, 'vo-bucket', 'vo/' || g
 -- Embedded mode (osv.qdrant_url empty): nothing is enqueued, the sync refuses.
 SHOW osv.qdrant_url;
 INSERT INTO osv.summaries (document_id, topic, content, embedding)
-SELECT d.id, 'embedded', 'embedded mode', '{1,0,0}'
+SELECT d.id, 'embedded', 'embedded mode', array_fill(0.5::real, ARRAY[384])
   FROM osv.documents d WHERE d.storage_key = 'vo/6';
 SELECT count(*) AS outbox_rows FROM osv.vector_outbox;
 SELECT osv.vector_sync();
