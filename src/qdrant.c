@@ -281,9 +281,10 @@ bad_answer(QdrantError *err, const char *what, const char *why)
  * Checked once per process and settings; qdrant_forget_collection()
  * forces a new check.  An existing collection of another size or distance
  * is a QDRANT_CONFIG error: osv never drops data it did not create.
+ * *created tells whether this call created the collection.
  */
 bool
-qdrant_ensure_collection(QdrantError *err)
+qdrant_ensure_collection(bool *created_out, QdrantError *err)
 {
 	char	   *key = psprintf("%s\n%s\n%d", osv_qdrant_url, osv_qdrant_collection,
 							   osv_vector_dimensions);
@@ -297,6 +298,7 @@ qdrant_ensure_collection(QdrantError *err)
 	};
 	bool		created = false;
 
+	*created_out = false;
 	if (ensured_for != NULL && strcmp(ensured_for, key) == 0)
 		return true;
 
@@ -382,6 +384,7 @@ qdrant_ensure_collection(QdrantError *err)
 	if (created)
 		elog(DEBUG1, "created Qdrant collection \"%s\"", osv_qdrant_collection);
 	ensured_for = MemoryContextStrdup(TopMemoryContext, key);
+	*created_out = created;
 	return true;
 }
 

@@ -739,17 +739,18 @@ vs_claim(int limit, VsBatch *batch, MemoryContext mcxt)
 	return batch->n;
 }
 
+/*
+ * Record a failure of the whole target.  A 404 from a points call means the
+ * collection vanished after it was checked: forget the check, so the next
+ * attempt creates it again (and then sends every live summary again).
+ */
 static void
 target_failure(VsBatch *batch, const QdrantError *err)
 {
 	batch->target_failed = true;
 	batch->target_error = *err;
 	if (err->kind == QDRANT_GONE)
-	{
-		/* The points went with the collection: send everything again. */
 		qdrant_forget_collection();
-		batch->resync = true;
-	}
 }
 
 /* Send upserts of entries [from, to) of "list"; splits on rejection. */
@@ -825,15 +826,27 @@ vs_send(VsBatch *batch)
 			target_failure(batch, &err);
 			return;
 		}
+		/* The ensure below creates it again, which resends every summary. */
 		e->outcome = VS_DONE;
-		batch->resync = true;
 		batch->any_sent = true;
 	}
 
-	if (!qdrant_ensure_collection(&err))
 	{
-		target_failure(batch, &err);
-		return;
+		bool		created;
+
+		if (!qdrant_ensure_collection(&created, &err))
+		{
+			target_failure(batch, &err);
+			return;
+		}
+
+		/*
+		 * A collection osv had to create holds none of the points sent
+		 * before (a first sync, a TRUNCATE, or a collection lost while the
+		 * process did not look): send every live summary again.
+		 */
+		if (created)
+			batch->resync = true;
 	}
 
 	for (int i = 0; i < batch->n; i++)
@@ -1261,8 +1274,12 @@ osv_vector_reconcile(PG_FUNCTION_ARGS)
 	Datum	   *seen_datums;
 
 	require_qdrant();
-	if (!qdrant_ensure_collection(&err))
-		qdrant_raise(ERROR, &err);
+	{
+		bool		created;
+
+		if (!qdrant_ensure_collection(&created, &err))
+			qdrant_raise(ERROR, &err);
+	}
 
 	SPI_connect();
 	for (;;)
@@ -1421,14 +1438,21 @@ osv_qdrant_search(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 
-	if (!qdrant_ensure_collection(&err))
-		qdrant_raise(ERROR, &err);
+	/*
+	 * No check of the collection here: a search must not create it (the
+	 * sync does, and resends everything when it does); a collection that
+	 * does not exist yet holds nothing.
+	 */
 	if (!qdrant_query((float4 *) ARR_DATA_PTR(query), ARR_DIMS(query)[0],
 					  Min(k + 10, OSV_MAX_K),
 					  PG_ARGISNULL(2) ? NULL : &user_id, topic,
 					  PG_ARGISNULL(4) ? NULL : &exclude_id,
 					  &hits, &nhits, &err))
-		qdrant_raise(ERROR, &err);
+	{
+		if (err.kind != QDRANT_GONE)
+			qdrant_raise(ERROR, &err);
+		nhits = 0;
+	}
 
 	if (nhits > 0)
 	{

@@ -227,6 +227,21 @@ converged('after reconcile');
 is($node->safe_psql('postgres', 'SELECT osv.vector_reconcile()'), '0',
 	'reconcile finds nothing more');
 
+# --- The collection deleted behind osv's back: created again and refilled. ---
+qdrant_request($q, 'DELETE', '/collections/osv_summaries');
+add_summaries(290, 295);
+converged('after the collection was deleted');
+
+# --- The public search functions use Qdrant when it is configured. ----------
+is($node->safe_psql('postgres',
+		q{SELECT summary_id FROM osv.search_summaries(emb(3), 1)}),
+	'3', 'search_summaries through Qdrant');
+is($node->safe_psql('postgres', q{
+		SELECT count(*) FROM osv.similar_summaries(3, 5) r
+		  JOIN osv.summaries s ON s.id = r.summary_id
+		 WHERE s.deleted_at IS NOT NULL OR s.embedding IS NULL OR r.summary_id = 3}),
+	'0', 'similar_summaries through Qdrant: live neighbours only, itself excluded');
+
 # --- TRUNCATE. ----------------------------------------------------------------
 $node->safe_psql('postgres', 'TRUNCATE osv.summaries CASCADE');
 add_summaries(300, 320);
