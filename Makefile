@@ -23,12 +23,13 @@ SQL_SOURCES = \
 	src/sql/quiz.sql \
 	src/sql/rooms.sql \
 	src/sql/activity.sql \
-	src/sql/gamification.sql
+	src/sql/gamification.sql \
+	src/sql/retention.sql
 
 DATA_built = osv--$(EXTVERSION).sql
 DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
 
-REGRESS = schema soft_delete errors
+REGRESS = schema soft_delete errors retention
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)
