@@ -14,7 +14,8 @@ MODULE_big = osv
 
 OBJS = \
 	src/osv.o \
-	src/soft_delete.o
+	src/soft_delete.o \
+	src/scheduler.o
 
 SQL_SOURCES = \
 	src/sql/core.sql \

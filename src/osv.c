@@ -284,6 +284,9 @@ _PG_init(void)
 								 "Starts the background worker that runs the retention jobs.",
 								 NULL, &osv_scheduler_worker, true,
 								 PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+		if (osv_scheduler_worker)
+			scheduler_register();
 	}
 
 	MarkGUCPrefixReserved("osv");

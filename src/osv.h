@@ -48,4 +48,7 @@ extern int	osv_retention_batch_size;
 /* Whether _PG_init ran from shared_preload_libraries. */
 extern bool osv_preloaded;
 
+/* scheduler.c: the retention scheduler worker. */
+extern void scheduler_register(void);
+
 #endif							/* OSV_H */
