@@ -33,6 +33,8 @@ DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
 REGRESS = schema soft_delete errors retention
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 
+ISOLATION = archive_twice archive_inserts
+
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)
 SHLIB_LINK  = $(shell pkg-config --libs libcurl json-c)
 

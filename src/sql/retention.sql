@@ -311,8 +311,9 @@ COMMENT ON FUNCTION osv.move_logs_to_archive(regclass, timestamptz, integer) IS 
  *
  * Step 1 runs first so that the ACCESS EXCLUSIVE lock that the first
  * DETACH takes on activity_logs is held for as short a time as possible.
- * The DETACH waits at most lock_timeout (1 s); when that expires, the job
- * stops, keeps what it archived and leaves the rest for the next run.
+ * The DETACH waits at most lock_timeout (1 s when lock_timeout is 0, the
+ * default); when that expires, the job stops, keeps what it archived and
+ * leaves the rest for the next run.
  * Concurrent inserts either commit before the DETACH (their rows move with
  * the partition) or wait for the job's commit and then land in the default
  * partition (archived by the next run): nothing is lost or doubled.
@@ -321,7 +322,6 @@ CREATE FUNCTION osv.archive_activity_logs(older_than interval DEFAULT '90 days')
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-SET lock_timeout = '1s'
 AS $$
 DECLARE
 	started timestamptz := clock_timestamp();
@@ -332,11 +332,16 @@ DECLARE
 	p record;
 	part_name text;
 	new_name text;
+	caller_lock_timeout text := current_setting('lock_timeout');
 BEGIN
 	PERFORM osv.check_job_interval('older_than', older_than);
 	cutoff := date_trunc('day', (now() - older_than) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
 	IF NOT osv.try_job_lock('archive_activity_logs') THEN
 		RETURN osv.record_job_run('archive_activity_logs', started, 0, 'skipped');
+	END IF;
+	/* Never wait without bound for a lock (restored at the end). */
+	IF caller_lock_timeout = '0' THEN
+		PERFORM set_config('lock_timeout', '1s', true);
 	END IF;
 
 	/* 1. Boundary rows. */
@@ -390,6 +395,7 @@ BEGIN
 		moved := moved + n;
 	END LOOP;
 
+	PERFORM set_config('lock_timeout', caller_lock_timeout, true);
 	RETURN osv.record_job_run('archive_activity_logs', started, moved, 'succeeded');
 END
 $$;
