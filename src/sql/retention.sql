@@ -318,7 +318,8 @@ COMMENT ON FUNCTION osv.move_logs_to_archive(regclass, timestamptz, integer) IS 
  * the partition) or wait for the job's commit and then land in the default
  * partition (archived by the next run): nothing is lost or doubled.
  */
-CREATE FUNCTION osv.archive_activity_logs(older_than interval DEFAULT '90 days')
+CREATE FUNCTION osv.archive_activity_logs(older_than interval DEFAULT '90 days',
+										  max_partitions integer DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -333,8 +334,13 @@ DECLARE
 	part_name text;
 	new_name text;
 	caller_lock_timeout text := current_setting('lock_timeout');
+	detached integer := 0;
+	archive_ranges tstzrange[];
 BEGIN
 	PERFORM osv.check_job_interval('older_than', older_than);
+	IF max_partitions < 1 THEN
+		RAISE EXCEPTION 'max_partitions must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
 	cutoff := date_trunc('day', (now() - older_than) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
 	IF NOT osv.try_job_lock('archive_activity_logs') THEN
 		RETURN osv.record_job_run('archive_activity_logs', started, 0, 'skipped');
@@ -352,10 +358,19 @@ BEGIN
 		moved := moved + osv.move_logs_to_archive(p.partition, cutoff, batch);
 	END LOOP;
 
-	/* 2. Whole partitions. */
+	/*
+	 * 2. Whole partitions.  The ranges of the archive's partitions are read
+	 * before the first DETACH, to keep the work under its lock short; only
+	 * this job (under its advisory lock) changes them, and the partitions
+	 * attached below do not overlap each other.
+	 */
+	archive_ranges := ARRAY(SELECT tstzrange(a.lower_bound, a.upper_bound)
+							  FROM osv.partitions_of('osv.activity_logs_archive') a WHERE NOT a.is_default);
 	FOR p IN SELECT * FROM osv.partitions_of('osv.activity_logs')
 			 WHERE NOT is_default AND upper_bound <= cutoff
 	LOOP
+		EXIT WHEN detached >= max_partitions;
+		detached := detached + 1;
 		SELECT c.relname INTO part_name FROM pg_catalog.pg_class c WHERE c.oid = p.partition;
 		BEGIN
 			EXECUTE format('ALTER TABLE osv.activity_logs DETACH PARTITION %s', p.partition);
@@ -365,10 +380,7 @@ BEGIN
 		END;
 		EXECUTE format('SELECT count(*) FROM ONLY %s', p.partition) INTO n;
 
-		IF EXISTS (SELECT FROM osv.partitions_of('osv.activity_logs_archive') a
-				   WHERE NOT a.is_default
-					 AND (a.upper_bound IS NULL OR p.lower_bound IS NULL OR a.upper_bound > p.lower_bound)
-					 AND (a.lower_bound IS NULL OR a.lower_bound < p.upper_bound)) THEN
+		IF EXISTS (SELECT FROM unnest(archive_ranges) r WHERE r && tstzrange(p.lower_bound, p.upper_bound)) THEN
 			/* Part of the range is archived already: move row by row. */
 			moved := moved + osv.move_logs_to_archive(p.partition, 'infinity', batch);
 			EXECUTE format('DROP TABLE %s', p.partition);
@@ -399,7 +411,45 @@ BEGIN
 	RETURN osv.record_job_run('archive_activity_logs', started, moved, 'succeeded');
 END
 $$;
-COMMENT ON FUNCTION osv.archive_activity_logs(interval) IS 'move activity logs of UTC days that ended at least older_than ago to osv.activity_logs_archive; returns rows moved';
+COMMENT ON FUNCTION osv.archive_activity_logs(interval, integer) IS 'move activity logs of UTC days that ended at least older_than ago to osv.activity_logs_archive (at most max_partitions whole partitions); returns rows moved';
+
+/*
+ * CALL osv.archive_activity_logs_stepwise(older_than)
+ *
+ * The same archive, one whole partition per transaction: it calls
+ * osv.archive_activity_logs(older_than, 1) and commits until no partition
+ * older than the cutoff is left (or one could not be locked in time).
+ * Writers of activity_logs then wait at most for one partition's DETACH and
+ * ATTACH at a time, instead of for the whole catch-up, which is what a
+ * backlog of many days (after the jobs did not run for a while) needs.
+ * CALL it outside a transaction block; it returns the rows moved.  (No SET
+ * clause: a procedure with one cannot commit; every name is qualified.)
+ */
+CREATE PROCEDURE osv.archive_activity_logs_stepwise(older_than interval DEFAULT '90 days',
+												   INOUT archived bigint DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+	remaining integer;
+	previous integer;
+BEGIN
+	PERFORM osv.check_job_interval('older_than', older_than);
+	archived := 0;
+	LOOP
+		archived := archived OPERATOR(pg_catalog.+) osv.archive_activity_logs(older_than, 1);
+		COMMIT;
+		SELECT pg_catalog.count(*) INTO remaining
+		  FROM osv.partitions_of('osv.activity_logs') p
+		 WHERE NOT p.is_default
+		   AND p.upper_bound OPERATOR(pg_catalog.<=)
+			   pg_catalog.timezone('UTC', pg_catalog.date_trunc('day', pg_catalog.timezone('UTC',
+				   pg_catalog.now() OPERATOR(pg_catalog.-) older_than)));
+		EXIT WHEN remaining OPERATOR(pg_catalog.=) 0 OR remaining OPERATOR(pg_catalog.>=) previous;
+		previous := remaining;
+	END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE osv.archive_activity_logs_stepwise(interval, bigint) IS 'archive like osv.archive_activity_logs(), committing after each partition so that writers never wait long';
 
 /* ------------------------------------------------------------------------
  * Rooms, recommendations, trash, run records
@@ -670,7 +720,8 @@ END
 $$;
 COMMENT ON FUNCTION osv.run_retention() IS 'run every retention job with its setting, recording each run in osv.job_runs';
 
-REVOKE ALL ON FUNCTION osv.archive_activity_logs(interval), osv.delete_abandoned_rooms(interval),
+REVOKE ALL ON PROCEDURE osv.archive_activity_logs_stepwise(interval, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION osv.archive_activity_logs(interval, integer), osv.delete_abandoned_rooms(interval),
 	osv.revoke_expired_recommendations(), osv.purge_trashed(interval), osv.clean_job_runs(interval),
 	osv.run_job(text), osv.run_retention(), osv.record_job_run(text, timestamptz, bigint, text, text),
 	osv.move_logs_to_archive(regclass, timestamptz, integer), osv.prepare_archive_days(regclass, timestamptz)
