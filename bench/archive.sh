@@ -96,7 +96,7 @@ run_with_writer() {
 	pid=$!
 	sleep 3
 	start=$(now)
-	psql -d "$db" -c "$sql" >"$work/$label.out"
+	psql -At -d "$db" -c "$sql" >"$work/$label.out"
 	end=$(now)
 	sleep 3
 	# Ending its connections ends pgbench with its logs complete (SIGINT
@@ -150,7 +150,7 @@ single_moved=$(psql -At -d bench_single -c 'SELECT count(*) FROM osv.activity_lo
 osv_log "by partition, a transaction per partition: CALL osv.archive_activity_logs_stepwise('90 days')"
 part_time=$(run_with_writer bench_partition partition "CALL osv.archive_activity_logs_stepwise('90 days')")
 part_moved=$(psql -At -d bench_partition -c 'SELECT count(*) FROM osv.activity_logs_archive')
-part_returned=$(grep -Eo '[0-9]+' "$work/partition.out" | tail -1)
+part_returned=$(tail -1 "$work/partition.out")
 
 echo
 echo "archive of the logs older than 90 days: $expected of $ROWS rows over $DAYS days; writer: pgbench -R $RATE -c 2"

@@ -200,6 +200,26 @@ SELECT count(*) AS archived_left FROM osv.activity_logs_archive;
 ROLLBACK;
 
 --
+-- 5b. The same archive, a transaction per partition
+--
+SELECT osv.archive_activity_logs('90 days', 0);
+TRUNCATE osv.job_runs;
+SELECT osv.create_activity_log_partitions(2, (now() AT TIME ZONE 'UTC')::date - 95) AS partitions;
+INSERT INTO osv.activity_logs (user_id, event_type, occurred_at)
+SELECT (SELECT id FROM u WHERE name = 'Ret One'), 'test.stepwise', now() - interval '95 days' + g * interval '1 day'
+FROM generate_series(0, 2) g;
+CALL osv.archive_activity_logs_stepwise('90 days');
+SELECT job, affected, outcome FROM osv.job_runs ORDER BY id;
+SELECT count(*) AS archived FROM osv.activity_logs_archive WHERE event_type = 'test.stepwise';
+CALL osv.archive_activity_logs_stepwise('90 days');
+\set VERBOSITY terse
+CALL osv.archive_activity_logs_stepwise(NULL);
+BEGIN;
+CALL osv.archive_activity_logs_stepwise('90 days');
+ROLLBACK;
+\set VERBOSITY default
+
+--
 -- 6. Run records, failures, cleanup
 --
 TRUNCATE osv.job_runs;
@@ -227,8 +247,8 @@ DROP FUNCTION pg_temp.refuse();
 -- privileges: the jobs are for superusers and those granted them
 SELECT p.oid::regprocedure AS job, has_function_privilege('public', p.oid, 'EXECUTE') AS public_can_run
 FROM pg_proc p WHERE p.pronamespace = 'osv'::regnamespace
-  AND p.proname IN ('archive_activity_logs', 'delete_abandoned_rooms', 'revoke_expired_recommendations',
-					'purge_trashed', 'clean_job_runs', 'run_job', 'run_retention')
+  AND p.proname IN ('archive_activity_logs', 'archive_activity_logs_stepwise', 'delete_abandoned_rooms',
+					'revoke_expired_recommendations', 'purge_trashed', 'clean_job_runs', 'run_job', 'run_retention')
 ORDER BY 1::text;
 
 SET client_min_messages = warning;

@@ -193,9 +193,14 @@ CREATE INDEX activity_logs_archive_occurred_at_idx ON osv.activity_logs_archive 
  * The partitions of a range-partitioned table of osv with their bounds
  * (lower NULL for MINVALUE, upper NULL for MAXVALUE) and whether each is
  * the default partition.  The bounds are read back from
- * pg_get_expr(relpartbound), printed and parsed in the same session.
+ * pg_get_expr(relpartbound), printed and parsed in the same session.  With
+ * "below" given, daily partitions whose name (..._pYYYYMMDD, as
+ * osv.create_activity_log_partitions() and the archive name them) says
+ * they start at or after the UTC day of "below" are left out without
+ * deparsing their bounds: the archive job needs only the partitions that
+ * start before its cutoff, and deparsing is most of its cost.
  */
-CREATE FUNCTION osv.partitions_of(parent regclass)
+CREATE FUNCTION osv.partitions_of(parent regclass, below timestamptz DEFAULT NULL)
 RETURNS TABLE (partition regclass, lower_bound timestamptz, upper_bound timestamptz, is_default boolean)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -209,9 +214,11 @@ BEGIN ATOMIC
 	  CROSS JOIN LATERAL (SELECT pg_catalog.pg_get_expr(p.relpartbound, p.oid) AS bound) b
 	  LEFT JOIN LATERAL (SELECT regexp_match(b.bound, '^FOR VALUES FROM \((.*)\) TO \((.*)\)$') AS m) r ON true
 	 WHERE i.inhparent = parent
+	   AND (below IS NULL OR p.relname !~ '_p[0-9]{8}$'
+			OR right(p.relname, 8) < to_char(below AT TIME ZONE 'UTC', 'YYYYMMDD'))
 	 ORDER BY 2 NULLS FIRST;
 END;
-COMMENT ON FUNCTION osv.partitions_of(regclass) IS 'partitions of a table partitioned by a timestamptz range, with their bounds';
+COMMENT ON FUNCTION osv.partitions_of(regclass, timestamptz) IS 'partitions of a table partitioned by a timestamptz range, with their bounds (only those starting before "below" when given)';
 
 /*
  * Make sure the archive has a partition for every UTC day of the rows of
@@ -335,7 +342,6 @@ DECLARE
 	new_name text;
 	caller_lock_timeout text := current_setting('lock_timeout');
 	detached integer := 0;
-	archive_ranges tstzrange[];
 BEGIN
 	PERFORM osv.check_job_interval('older_than', older_than);
 	IF max_partitions < 1 THEN
@@ -351,22 +357,15 @@ BEGIN
 	END IF;
 
 	/* 1. Boundary rows. */
-	FOR p IN SELECT * FROM osv.partitions_of('osv.activity_logs')
+	FOR p IN SELECT * FROM osv.partitions_of('osv.activity_logs', cutoff)
 			 WHERE is_default OR ((lower_bound IS NULL OR lower_bound < cutoff)
 								  AND (upper_bound IS NULL OR upper_bound > cutoff))
 	LOOP
 		moved := moved + osv.move_logs_to_archive(p.partition, cutoff, batch);
 	END LOOP;
 
-	/*
-	 * 2. Whole partitions.  The ranges of the archive's partitions are read
-	 * before the first DETACH, to keep the work under its lock short; only
-	 * this job (under its advisory lock) changes them, and the partitions
-	 * attached below do not overlap each other.
-	 */
-	archive_ranges := ARRAY(SELECT tstzrange(a.lower_bound, a.upper_bound)
-							  FROM osv.partitions_of('osv.activity_logs_archive') a WHERE NOT a.is_default);
-	FOR p IN SELECT * FROM osv.partitions_of('osv.activity_logs')
+	/* 2. Whole partitions. */
+	FOR p IN SELECT * FROM osv.partitions_of('osv.activity_logs', cutoff)
 			 WHERE NOT is_default AND upper_bound <= cutoff
 	LOOP
 		EXIT WHEN detached >= max_partitions;
@@ -379,17 +378,21 @@ BEGIN
 			EXIT;
 		END;
 		EXECUTE format('SELECT count(*) FROM ONLY %s', p.partition) INTO n;
-
-		IF EXISTS (SELECT FROM unnest(archive_ranges) r WHERE r && tstzrange(p.lower_bound, p.upper_bound)) THEN
-			/* Part of the range is archived already: move row by row. */
-			moved := moved + osv.move_logs_to_archive(p.partition, 'infinity', batch);
-			EXECUTE format('DROP TABLE %s', p.partition);
-			CONTINUE;
-		END IF;
-
 		EXECUTE format('ALTER TABLE %s ADD COLUMN archived_at timestamptz NOT NULL DEFAULT %L',
 					   p.partition, now());
 		EXECUTE format('ALTER TABLE %s ALTER COLUMN archived_at DROP DEFAULT', p.partition);
+		BEGIN
+			EXECUTE format('ALTER TABLE osv.activity_logs_archive ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%L)',
+						   p.partition, coalesce(quote_literal(p.lower_bound), 'MINVALUE'), p.upper_bound);
+		EXCEPTION WHEN invalid_object_definition THEN
+			/*
+			 * An archive partition overlaps (rows of the range were archived
+			 * one by one before): move the rows one by one too.
+			 */
+			moved := moved + osv.move_logs_to_archive(p.partition, 'infinity', batch);
+			EXECUTE format('DROP TABLE %s', p.partition);
+			CONTINUE;
+		END;
 		IF part_name ~ '^activity_logs_p[0-9]{8}$' THEN
 			new_name := 'activity_logs_archive_' || substr(part_name, 15);
 			EXECUTE format('ALTER TABLE osv.%I RENAME TO %I', part_name, new_name);
@@ -400,10 +403,7 @@ BEGIN
 			END IF;
 			EXECUTE format('COMMENT ON TABLE osv.%I IS %L', new_name,
 						   'archived activity logs of ' || to_char(p.lower_bound AT TIME ZONE 'UTC', 'YYYY-MM-DD') || ' (UTC)');
-			part_name := new_name;
 		END IF;
-		EXECUTE format('ALTER TABLE osv.activity_logs_archive ATTACH PARTITION osv.%I FOR VALUES FROM (%s) TO (%L)',
-					   part_name, coalesce(quote_literal(p.lower_bound), 'MINVALUE'), p.upper_bound);
 		moved := moved + n;
 	END LOOP;
 
@@ -430,6 +430,7 @@ CREATE PROCEDURE osv.archive_activity_logs_stepwise(older_than interval DEFAULT 
 LANGUAGE plpgsql
 AS $$
 DECLARE
+	cutoff timestamptz;
 	remaining integer;
 	previous integer;
 BEGIN
@@ -438,12 +439,11 @@ BEGIN
 	LOOP
 		archived := archived OPERATOR(pg_catalog.+) osv.archive_activity_logs(older_than, 1);
 		COMMIT;
+		cutoff := pg_catalog.timezone('UTC', pg_catalog.date_trunc('day', pg_catalog.timezone('UTC',
+					  pg_catalog.now() OPERATOR(pg_catalog.-) older_than)));
 		SELECT pg_catalog.count(*) INTO remaining
-		  FROM osv.partitions_of('osv.activity_logs') p
-		 WHERE NOT p.is_default
-		   AND p.upper_bound OPERATOR(pg_catalog.<=)
-			   pg_catalog.timezone('UTC', pg_catalog.date_trunc('day', pg_catalog.timezone('UTC',
-				   pg_catalog.now() OPERATOR(pg_catalog.-) older_than)));
+		  FROM osv.partitions_of('osv.activity_logs', cutoff) p
+		 WHERE NOT p.is_default AND p.upper_bound OPERATOR(pg_catalog.<=) cutoff;
 		EXIT WHEN remaining OPERATOR(pg_catalog.=) 0 OR remaining OPERATOR(pg_catalog.>=) previous;
 		previous := remaining;
 	END LOOP;
