@@ -202,7 +202,9 @@ ROLLBACK;
 --
 -- 5b. The same archive, a transaction per partition
 --
+\set VERBOSITY terse
 SELECT osv.archive_activity_logs('90 days', 0);
+\set VERBOSITY default
 TRUNCATE osv.job_runs;
 SELECT osv.create_activity_log_partitions(2, (now() AT TIME ZONE 'UTC')::date - 95) AS partitions;
 INSERT INTO osv.activity_logs (user_id, event_type, occurred_at)

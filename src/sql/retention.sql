@@ -14,6 +14,10 @@
  *   osv.purge_trashed(older_than)           long-trashed rows are deleted
  *   osv.clean_job_runs(older_than)          old records of osv.job_runs go
  *
+ * osv.run_retention() runs them all with their settings (osv.run_job() runs
+ * one by name), and CALL osv.archive_activity_logs_stepwise() archives a
+ * backlog of many days one partition per transaction.
+ *
  * Each job takes a transaction-level advisory lock of its own with
  * pg_try_advisory_xact_lock: a second run of the same job while the first
  * is in progress returns 0 at once, records itself as skipped and changes
@@ -316,8 +320,10 @@ COMMENT ON FUNCTION osv.move_logs_to_archive(regclass, timestamptz, integer) IS 
  *    that day were archived one by one before), its rows move one by one
  *    and the empty table is dropped.
  *
- * Step 1 runs first so that the ACCESS EXCLUSIVE lock that the first
- * DETACH takes on activity_logs is held for as short a time as possible.
+ * Step 1, and the counting of the rows of step 2, run first so that the
+ * ACCESS EXCLUSIVE lock that the first DETACH takes on activity_logs is
+ * held for as short a time as possible: only catalog changes happen under
+ * it (about 5 ms per partition).
  * The DETACH waits at most lock_timeout (1 s when lock_timeout is 0, the
  * default); when that expires, the job stops, keeps what it archived and
  * leaves the rest for the next run.
@@ -341,7 +347,10 @@ DECLARE
 	part_name text;
 	new_name text;
 	caller_lock_timeout text := current_setting('lock_timeout');
-	detached integer := 0;
+	parts regclass[] := '{}';
+	lowers timestamptz[] := '{}';
+	uppers timestamptz[] := '{}';
+	counts bigint[] := '{}';
 BEGIN
 	PERFORM osv.check_job_interval('older_than', older_than);
 	IF max_partitions < 1 THEN
@@ -364,33 +373,50 @@ BEGIN
 		moved := moved + osv.move_logs_to_archive(p.partition, cutoff, batch);
 	END LOOP;
 
-	/* 2. Whole partitions. */
+	/*
+	 * 2. Whole partitions.  First each is locked in SHARE mode (readers go
+	 * on; only writers of those old days wait) and its rows are counted, so
+	 * that the counting, the only part that reads rows, happens before the
+	 * ACCESS EXCLUSIVE lock on activity_logs that the first DETACH takes.
+	 */
 	FOR p IN SELECT * FROM osv.partitions_of('osv.activity_logs', cutoff)
 			 WHERE NOT is_default AND upper_bound <= cutoff
 	LOOP
-		EXIT WHEN detached >= max_partitions;
-		detached := detached + 1;
-		SELECT c.relname INTO part_name FROM pg_catalog.pg_class c WHERE c.oid = p.partition;
+		EXIT WHEN cardinality(parts) >= max_partitions;
 		BEGIN
-			EXECUTE format('ALTER TABLE osv.activity_logs DETACH PARTITION %s', p.partition);
+			EXECUTE format('LOCK TABLE ONLY %s IN SHARE MODE', p.partition);
+		EXCEPTION WHEN lock_not_available THEN
+			RAISE LOG 'osv: archive_activity_logs could not lock partition %', p.partition;
+			EXIT;
+		END;
+		EXECUTE format('SELECT count(*) FROM ONLY %s', p.partition) INTO n;
+		parts := parts || p.partition;
+		lowers := lowers || p.lower_bound;
+		uppers := uppers || p.upper_bound;
+		counts := counts || n;
+	END LOOP;
+
+	FOR i IN 1 .. cardinality(parts) LOOP
+		SELECT c.relname INTO part_name FROM pg_catalog.pg_class c WHERE c.oid = parts[i];
+		BEGIN
+			EXECUTE format('ALTER TABLE osv.activity_logs DETACH PARTITION %s', parts[i]);
 		EXCEPTION WHEN lock_not_available THEN
 			RAISE LOG 'osv: archive_activity_logs stopped after % rows: could not lock osv.activity_logs', moved;
 			EXIT;
 		END;
-		EXECUTE format('SELECT count(*) FROM ONLY %s', p.partition) INTO n;
 		EXECUTE format('ALTER TABLE %s ADD COLUMN archived_at timestamptz NOT NULL DEFAULT %L',
-					   p.partition, now());
-		EXECUTE format('ALTER TABLE %s ALTER COLUMN archived_at DROP DEFAULT', p.partition);
+					   parts[i], now());
+		EXECUTE format('ALTER TABLE %s ALTER COLUMN archived_at DROP DEFAULT', parts[i]);
 		BEGIN
 			EXECUTE format('ALTER TABLE osv.activity_logs_archive ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%L)',
-						   p.partition, coalesce(quote_literal(p.lower_bound), 'MINVALUE'), p.upper_bound);
+						   parts[i], coalesce(quote_literal(lowers[i]), 'MINVALUE'), uppers[i]);
 		EXCEPTION WHEN invalid_object_definition THEN
 			/*
 			 * An archive partition overlaps (rows of the range were archived
 			 * one by one before): move the rows one by one too.
 			 */
-			moved := moved + osv.move_logs_to_archive(p.partition, 'infinity', batch);
-			EXECUTE format('DROP TABLE %s', p.partition);
+			moved := moved + osv.move_logs_to_archive(parts[i], 'infinity', batch);
+			EXECUTE format('DROP TABLE %s', parts[i]);
 			CONTINUE;
 		END;
 		IF part_name ~ '^activity_logs_p[0-9]{8}$' THEN
@@ -402,9 +428,9 @@ BEGIN
 							   new_name, part_name || '_bounds', new_name || '_bounds');
 			END IF;
 			EXECUTE format('COMMENT ON TABLE osv.%I IS %L', new_name,
-						   'archived activity logs of ' || to_char(p.lower_bound AT TIME ZONE 'UTC', 'YYYY-MM-DD') || ' (UTC)');
+						   'archived activity logs of ' || to_char(lowers[i] AT TIME ZONE 'UTC', 'YYYY-MM-DD') || ' (UTC)');
 		END IF;
-		moved := moved + n;
+		moved := moved + counts[i];
 	END LOOP;
 
 	PERFORM set_config('lock_timeout', caller_lock_timeout, true);
