@@ -347,6 +347,7 @@ DECLARE
 	part_name text;
 	new_name text;
 	caller_lock_timeout text := current_setting('lock_timeout');
+	caller_enable_seqscan text := current_setting('enable_seqscan');
 	parts regclass[] := '{}';
 	lowers timestamptz[] := '{}';
 	uppers timestamptz[] := '{}';
@@ -389,7 +390,18 @@ BEGIN
 			RAISE LOG 'osv: archive_activity_logs could not lock partition %', p.partition;
 			EXIT;
 		END;
+		/*
+		 * On a partition that VACUUM marked all-visible (old partitions
+		 * are), an index-only scan counts from the index, a fraction of the
+		 * heap's size; the planner prefers the heap when it thinks it is
+		 * cached, which old logs are not.
+		 */
+		IF EXISTS (SELECT FROM pg_catalog.pg_class c
+				   WHERE c.oid = p.partition AND c.relpages > 0 AND c.relallvisible >= c.relpages) THEN
+			PERFORM set_config('enable_seqscan', 'off', true);
+		END IF;
 		EXECUTE format('SELECT count(*) FROM ONLY %s', p.partition) INTO n;
+		PERFORM set_config('enable_seqscan', caller_enable_seqscan, true);
 		parts := parts || p.partition;
 		lowers := lowers || p.lower_bound;
 		uppers := uppers || p.upper_bound;
