@@ -15,6 +15,8 @@ MODULE_big = osv
 OBJS = \
 	src/osv.o \
 	src/soft_delete.o \
+	src/domain.o \
+	src/embedding.o \
 	src/scheduler.o
 
 SQL_SOURCES = \
@@ -25,15 +27,38 @@ SQL_SOURCES = \
 	src/sql/rooms.sql \
 	src/sql/activity.sql \
 	src/sql/gamification.sql \
+	src/sql/search.sql \
+	src/sql/compliance.sql \
 	src/sql/retention.sql
 
 DATA_built = osv--$(EXTVERSION).sql
 DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
 
-REGRESS = schema soft_delete errors retention
+REGRESS = \
+	schema \
+	soft_delete \
+	errors \
+	compliance \
+	users_api \
+	uploads \
+	quiz \
+	rooms \
+	activity \
+	gamification \
+	sample_data \
+	embedding \
+	search \
+	retention
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 
-ISOLATION = archive_twice archive_inserts
+ISOLATION = \
+	soft_delete_race \
+	award_points \
+	join_room \
+	upsert_auth0_user \
+	archive_twice \
+	archive_inserts
+ISOLATION_OPTS = --inputdir=test --temp-config=test/osv_isolation.conf --temp-instance=./tmp_check_iso --load-extension=osv
 
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)
 SHLIB_LINK  = $(shell pkg-config --libs libcurl json-c)

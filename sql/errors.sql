@@ -40,8 +40,9 @@ INSERT INTO osv.summaries (document_id, content) SELECT id, '' FROM osv.document
 -- quizzes, answers, rooms, activity, gamification
 INSERT INTO osv.quizzes (user_id, title, questions) SELECT id, 'q', '{}' FROM osv.users;
 INSERT INTO osv.rooms (user_id, name) SELECT id, '' FROM osv.users;
-INSERT INTO osv.activity_logs (user_id, event_type) SELECT id, 'no spaces allowed' FROM osv.users;
-INSERT INTO osv.activity_logs (user_id, event_type, properties) SELECT id, 'page.view', '[1]' FROM osv.users;
+-- (an old date, so the message names the default partition whatever the day)
+INSERT INTO osv.activity_logs (user_id, event_type, occurred_at) SELECT id, 'no spaces allowed', '2001-01-01' FROM osv.users;
+INSERT INTO osv.activity_logs (user_id, event_type, properties, occurred_at) SELECT id, 'page.view', '[1]', '2001-01-01' FROM osv.users;
 INSERT INTO osv.badges (slug, name) VALUES ('First Quiz', 'First quiz');
 INSERT INTO osv.points (user_id, amount, reason) SELECT id, 0, 'nothing' FROM osv.users;
 

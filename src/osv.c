@@ -64,6 +64,9 @@ char	   *osv_job_runs_retention = NULL;
 char	   *osv_recommendation_ttl = NULL;
 int			osv_retention_batch_size = 10000;
 
+/* Domain settings. */
+char	   *osv_auth0_roles_claim = NULL;
+
 bool		osv_preloaded = false;
 
 /* Longest Qdrant collection name we accept (Qdrant's own limit is 255). */
@@ -269,6 +272,11 @@ _PG_init(void)
 							"Sets the number of rows a retention job changes in one batch.",
 							NULL, &osv_retention_batch_size, 10000, 1, 1000000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("osv.auth0_roles_claim",
+							   "Sets the name of the top-level claim of an Auth0 profile that lists the user's roles.",
+							   "Empty means that roles are read from app_metadata.roles only.",
+							   &osv_auth0_roles_claim, "",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
 
 	if (osv_preloaded)
 	{

@@ -45,6 +45,9 @@ extern char *osv_job_runs_retention;
 extern char *osv_recommendation_ttl;
 extern int	osv_retention_batch_size;
 
+/* Domain settings. */
+extern char *osv_auth0_roles_claim;
+
 /* Whether _PG_init ran from shared_preload_libraries. */
 extern bool osv_preloaded;
 

@@ -52,10 +52,17 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
-/* A prepared "read the parent row and lock it" query, one per parent table. */
+/* Longest parent table argument: a schema-qualified name. */
+#define PARENT_NAME_LEN (2 * NAMEDATALEN + 1)
+
+/*
+ * A prepared "read the parent row and lock it" query, one per parent table,
+ * keyed by the trigger argument naming the table, so that the hot path does
+ * no catalog lookup.
+ */
 typedef struct ParentQuery
 {
-	Oid			parent_relid;	/* hash key */
+	char		parent_table[PARENT_NAME_LEN];	/* hash key */
 	SPIPlanPtr	plan;
 } ParentQuery;
 
@@ -114,36 +121,44 @@ required_column(Relation rel, const char *column, Oid expected_type)
 /*
  * The prepared query that reads (deleted_at, trash_batch) of one parent row
  * by id and locks it FOR SHARE.  Plans live for the life of the backend;
- * the plan cache revalidates them after DDL.  Must be called with SPI
- * connected.
+ * the plan cache revalidates them after DDL (the query names the table, so
+ * a table dropped and created again, as by DROP and CREATE EXTENSION, is
+ * found again).  Must be called with SPI connected.
  */
 static SPIPlanPtr
 parent_query(const char *parent_table)
 {
-	Oid			relid;
+	char		key[PARENT_NAME_LEN];
 	ParentQuery *entry;
 	bool		found;
 
-	relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(parent_table)),
-							 NoLock, false);
+	if (strlen(parent_table) >= PARENT_NAME_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("parent table name \"%s\" is too long", parent_table)));
 	if (parent_queries == NULL)
 	{
 		HASHCTL		ctl;
 
-		ctl.keysize = sizeof(Oid);
+		ctl.keysize = PARENT_NAME_LEN;
 		ctl.entrysize = sizeof(ParentQuery);
 		ctl.hcxt = CacheMemoryContext;
 		parent_queries = hash_create("osv soft delete parent queries", 16, &ctl,
-									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+									 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
-	entry = hash_search(parent_queries, &relid, HASH_ENTER, &found);
-	if (!found)
+	memset(key, 0, sizeof(key));
+	strlcpy(key, parent_table, sizeof(key));
+	entry = hash_search(parent_queries, key, HASH_ENTER, &found);
+	if (!found || entry->plan == NULL)
 	{
+		Oid			relid;
 		char	   *query;
 		Oid			argtypes[1] = {INT8OID};
 		SPIPlanPtr	plan;
 
 		entry->plan = NULL;
+		relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(parent_table)),
+								 NoLock, false);
 		query = psprintf("SELECT deleted_at, trash_batch FROM %s "
 						 "WHERE id OPERATOR(pg_catalog.=) $1 FOR SHARE",
 						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
@@ -156,8 +171,6 @@ parent_query(const char *parent_table)
 			elog(ERROR, "SPI_keepplan failed");
 		entry->plan = plan;
 	}
-	else if (entry->plan == NULL)
-		elog(ERROR, "parent query of \"%s\" was not prepared", parent_table);
 	return entry->plan;
 }
 

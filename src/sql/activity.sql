@@ -109,3 +109,23 @@ $$;
 COMMENT ON FUNCTION osv.create_activity_log_partitions(integer, date) IS 'create the daily activity_logs partitions from first_day (default today, UTC) to days_ahead days later';
 
 SELECT osv.create_activity_log_partitions(14);
+
+/*
+ * osv.log_activity(user_id, event_type, properties): record an event, now.
+ *
+ * Returns the id of the new row, or NULL, storing nothing, when the user
+ * opted out of logging (users.logging_opt_out) or is trashed (their data
+ * is on its way out; logging must not fail the request that calls it).
+ * An unknown user is an error, as the foreign key would say; so are a
+ * null user or event type, an event type that activity_logs_event_type_check
+ * would refuse, and properties that are not a JSON object (NULL means {}).
+ * Meant to be called on every request, hence in C (src/domain.c): one
+ * prepared INSERT ... SELECT that reads the user's row by primary key and
+ * stores the event (bench/domain_log_activity.sh compares it with a plain
+ * INSERT).
+ */
+CREATE FUNCTION osv.log_activity(user_id bigint, event_type text, properties jsonb DEFAULT '{}')
+RETURNS bigint
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'osv_log_activity';
+COMMENT ON FUNCTION osv.log_activity(bigint, text, jsonb) IS 'record an activity event of a user and return its id; NULL, storing nothing, when the user opted out of logging or is trashed';

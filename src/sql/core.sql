@@ -121,12 +121,18 @@ COMMENT ON TABLE osv.soft_delete_tables IS 'tables of osv that support soft dele
 COMMENT ON COLUMN osv.soft_delete_tables.table_name IS 'the soft-deletable table';
 COMMENT ON COLUMN osv.soft_delete_tables.position IS 'place in the ownership tree: parents have smaller numbers than their children';
 
-/* Raise the error of an unsupported table, or return its qualified name. */
-CREATE FUNCTION osv.soft_delete_table(tbl regclass)
-RETURNS text
-LANGUAGE plpgsql STABLE
+/*
+ * Trash (trash = true) or restore one row of a soft-deletable table, by the
+ * same UPDATE of deleted_at that an app would run, so the triggers do the
+ * rest.  Returns false when the row already was in the wanted state.
+ */
+CREATE FUNCTION osv.set_trashed(tbl regclass, id bigint, trash boolean)
+RETURNS boolean
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	was_trashed boolean;
 BEGIN
 	IF tbl IS NULL THEN
 		RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -136,59 +142,32 @@ BEGIN
 			USING ERRCODE = 'wrong_object_type',
 				  HINT = 'Soft deletes apply to the content tables of schema osv, such as osv.documents.';
 	END IF;
-	RETURN tbl::text;
-END
-$$;
-COMMENT ON FUNCTION osv.soft_delete_table(regclass) IS 'check that a table supports soft deletes and return its name';
-
-CREATE FUNCTION osv.soft_delete(tbl regclass, id bigint)
-RETURNS boolean
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	name text := osv.soft_delete_table(tbl);
-	was_live boolean;
-BEGIN
 	IF id IS NULL THEN
 		RAISE EXCEPTION 'id must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	EXECUTE format('SELECT deleted_at IS NULL FROM %s WHERE id = $1 FOR NO KEY UPDATE', name)
-		INTO was_live USING id;
-	IF was_live IS NULL THEN
-		RAISE EXCEPTION 'row % of "%" does not exist', id, name USING ERRCODE = 'no_data_found';
+	EXECUTE format('SELECT deleted_at IS NOT NULL FROM %s WHERE id = $1 FOR NO KEY UPDATE', tbl)
+		INTO was_trashed USING id;
+	IF was_trashed IS NULL THEN
+		RAISE EXCEPTION 'row % of "%" does not exist', id, tbl USING ERRCODE = 'no_data_found';
 	END IF;
-	IF NOT was_live THEN
+	IF was_trashed = trash THEN
 		RETURN false;
 	END IF;
-	EXECUTE format('UPDATE %s SET deleted_at = pg_catalog.now() WHERE id = $1', name) USING id;
+	EXECUTE format('UPDATE %s SET deleted_at = CASE WHEN $2 THEN pg_catalog.now() END WHERE id = $1', tbl)
+		USING id, trash;
 	RETURN true;
 END
 $$;
+COMMENT ON FUNCTION osv.set_trashed(regclass, bigint, boolean) IS 'trash or restore one row; false if it already was in that state';
+
+CREATE FUNCTION osv.soft_delete(tbl regclass, id bigint)
+RETURNS boolean
+LANGUAGE sql
+RETURN osv.set_trashed(tbl, id, true);
 COMMENT ON FUNCTION osv.soft_delete(regclass, bigint) IS 'trash a row and everything it owns; false if it was trashed already';
 
 CREATE FUNCTION osv.restore(tbl regclass, id bigint)
 RETURNS boolean
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	name text := osv.soft_delete_table(tbl);
-	was_live boolean;
-BEGIN
-	IF id IS NULL THEN
-		RAISE EXCEPTION 'id must not be null' USING ERRCODE = 'null_value_not_allowed';
-	END IF;
-	EXECUTE format('SELECT deleted_at IS NULL FROM %s WHERE id = $1 FOR NO KEY UPDATE', name)
-		INTO was_live USING id;
-	IF was_live IS NULL THEN
-		RAISE EXCEPTION 'row % of "%" does not exist', id, name USING ERRCODE = 'no_data_found';
-	END IF;
-	IF was_live THEN
-		RETURN false;
-	END IF;
-	EXECUTE format('UPDATE %s SET deleted_at = NULL WHERE id = $1', name) USING id;
-	RETURN true;
-END
-$$;
+LANGUAGE sql
+RETURN osv.set_trashed(tbl, id, false);
 COMMENT ON FUNCTION osv.restore(regclass, bigint) IS 'restore a trashed row and what its soft delete trashed with it; false if it was live';

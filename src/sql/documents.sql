@@ -156,3 +156,91 @@ CREATE INDEX recommendations_expires_at_idx ON osv.recommendations (expires_at)
 CREATE TRIGGER soft_delete_guard BEFORE INSERT OR UPDATE OF deleted_at, trash_batch, user_id, summary_id ON osv.recommendations
 	FOR EACH ROW EXECUTE FUNCTION osv.soft_delete_guard('user_id', 'osv.users', 'summary_id', 'osv.summaries');
 INSERT INTO osv.soft_delete_tables VALUES ('osv.recommendations', 4);
+
+/* ------------------------------------------------------------------------
+ * Registering uploads
+ *
+ * The app stores the file in object storage (MinIO) first, then calls
+ * osv.register_upload() with where it put it.  The document's type is
+ * derived from the content type unless given:
+ *   application/pdf -> pdf;  audio/... -> audio;  video/... -> video;
+ *   image/... -> image;  text/..., application/json, application/xml,
+ *   application/rtf, application/x-tex -> text;  anything else -> other.
+ * ------------------------------------------------------------------------
+ */
+
+/* The document type of a MIME type. */
+CREATE FUNCTION osv.document_type_of(content_type text)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN CASE
+	WHEN pg_catalog.split_part(pg_catalog.lower(content_type), ';', 1) OPERATOR(pg_catalog.~) '^\s*application/pdf\s*$' THEN 'pdf'
+	WHEN pg_catalog.lower(content_type) OPERATOR(pg_catalog.~) '^\s*audio/' THEN 'audio'
+	WHEN pg_catalog.lower(content_type) OPERATOR(pg_catalog.~) '^\s*video/' THEN 'video'
+	WHEN pg_catalog.lower(content_type) OPERATOR(pg_catalog.~) '^\s*image/' THEN 'image'
+	WHEN pg_catalog.lower(content_type) OPERATOR(pg_catalog.~) '^\s*(text/|application/(json|xml|rtf|x-tex)\s*(;|$))' THEN 'text'
+	ELSE 'other'
+END;
+COMMENT ON FUNCTION osv.document_type_of(text) IS 'document type (pdf, audio, video, image, text or other) of a MIME content type';
+
+CREATE FUNCTION osv.register_upload(user_id bigint, storage_bucket text, storage_key text,
+									content_type text, size_bytes bigint, checksum_sha256 text,
+									title text DEFAULT NULL, type text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	owner_trashed boolean;
+	doc_title text;
+	doc_type text;
+	doc_id bigint;
+BEGIN
+	IF user_id IS NULL OR storage_bucket IS NULL OR storage_key IS NULL OR content_type IS NULL
+		OR size_bytes IS NULL OR checksum_sha256 IS NULL THEN
+		RAISE EXCEPTION 'user_id, storage_bucket, storage_key, content_type, size_bytes and checksum_sha256 must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT u.deleted_at IS NOT NULL INTO owner_trashed FROM osv.users u WHERE u.id = register_upload.user_id;
+	IF owner_trashed IS NULL THEN
+		RAISE EXCEPTION 'user % does not exist', user_id USING ERRCODE = 'foreign_key_violation';
+	ELSIF owner_trashed THEN
+		RAISE EXCEPTION 'user % is trashed', user_id USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF content_type !~ '^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\s*(;.*)?$' THEN
+		RAISE EXCEPTION 'invalid content type "%"', content_type
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A content type is a MIME type such as application/pdf.';
+	END IF;
+	IF size_bytes < 0 THEN
+		RAISE EXCEPTION 'size_bytes must not be negative' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF checksum_sha256 !~ '^[0-9A-Fa-f]{64}$' THEN
+		RAISE EXCEPTION 'invalid SHA-256 checksum "%"', checksum_sha256
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A SHA-256 checksum is 64 hexadecimal digits.';
+	END IF;
+	doc_type := coalesce(type, osv.document_type_of(content_type));
+	IF doc_type <> ALL (ARRAY['pdf', 'audio', 'video', 'image', 'text', 'other']) THEN
+		RAISE EXCEPTION 'invalid document type "%"', doc_type
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Document types are pdf, audio, video, image, text and other.';
+	END IF;
+	/* Default title: the last segment of the key. */
+	doc_title := coalesce(nullif(btrim(title), ''), nullif(btrim(regexp_replace(storage_key, '^.*/', '')), ''), storage_key);
+	IF EXISTS (SELECT FROM osv.documents d
+			   WHERE d.storage_bucket = register_upload.storage_bucket
+				 AND d.storage_key = register_upload.storage_key AND d.deleted_at IS NULL) THEN
+		RAISE EXCEPTION 'object "%" of bucket "%" is registered already', storage_key, storage_bucket
+			USING ERRCODE = 'unique_violation', CONSTRAINT = 'documents_storage_object_key';
+	END IF;
+
+	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key, content_type, size_bytes, checksum_sha256)
+	VALUES (user_id, doc_type, doc_title, storage_bucket, storage_key, btrim(content_type), size_bytes, lower(checksum_sha256))
+	RETURNING id INTO doc_id;
+	PERFORM osv.log_activity(user_id, 'document.uploaded',
+							 jsonb_build_object('document_id', doc_id, 'type', doc_type, 'size_bytes', size_bytes));
+	RETURN doc_id;
+END
+$$;
+COMMENT ON FUNCTION osv.register_upload(bigint, text, text, text, bigint, text, text, text) IS 'register a file stored in object storage as a document of a user and return the document id';

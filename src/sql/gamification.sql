@@ -64,3 +64,250 @@ COMMENT ON COLUMN osv.points.reason IS 'why the points were given, such as quiz:
 COMMENT ON COLUMN osv.points.created_at IS 'when the entry was written';
 
 CREATE INDEX points_user_id_created_at_idx ON osv.points (user_id, created_at);
+
+/* ------------------------------------------------------------------------
+ * Badge criteria
+ *
+ * badges.criteria is a JSON object of conditions, all of which must hold:
+ *   points_at_least          the user's point total
+ *   quizzes_passed_at_least  live quizzes the user passed (osv.answers.passed)
+ *   documents_at_least       live documents the user owns
+ *   rooms_joined_at_least    live rooms the user ever joined
+ * each a non-negative integer.  Other keys are refused.  {} is awarded on
+ * the first fact of any kind.  Badges are evaluated for a user whenever one
+ * of their facts changes (points awarded, a quiz passed, a document
+ * registered, a room joined), by triggers on those tables, and awarded once
+ * (awards_user_id_badge_id_key).  Awards stay when the facts later change.
+ * ------------------------------------------------------------------------
+ */
+CREATE FUNCTION osv.badges_check_criteria()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	k text;
+	v jsonb;
+BEGIN
+	IF jsonb_typeof(NEW.criteria) IS DISTINCT FROM 'object' THEN
+		RETURN NEW;		/* left to badges_criteria_check */
+	END IF;
+	FOR k, v IN SELECT e.key, e.value FROM jsonb_each(NEW.criteria) e ORDER BY e.key LOOP
+		IF k NOT IN ('points_at_least', 'quizzes_passed_at_least', 'documents_at_least', 'rooms_joined_at_least') THEN
+			RAISE EXCEPTION 'unrecognized criterion "%" of badge "%"', k, NEW.slug
+				USING ERRCODE = 'check_violation', TABLE = 'badges', COLUMN = 'criteria',
+					  HINT = 'Criteria are points_at_least, quizzes_passed_at_least, documents_at_least and rooms_joined_at_least.';
+		END IF;
+		IF jsonb_typeof(v) <> 'number' OR v::numeric < 0 OR v::numeric <> trunc(v::numeric) OR v::numeric > 9223372036854775807 THEN
+			RAISE EXCEPTION 'criterion "%" of badge "%" must be a non-negative integer', k, NEW.slug
+				USING ERRCODE = 'check_violation', TABLE = 'badges', COLUMN = 'criteria';
+		END IF;
+	END LOOP;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION osv.badges_check_criteria() IS 'trigger: refuse badge criteria with unrecognized keys or values that are not non-negative integers';
+
+CREATE TRIGGER check_criteria BEFORE INSERT OR UPDATE OF criteria ON osv.badges
+	FOR EACH ROW EXECUTE FUNCTION osv.badges_check_criteria();
+
+/* ------------------------------------------------------------------------
+ * Point totals
+ *
+ * osv.points is an append-only ledger: UPDATE is refused, and DELETE is
+ * refused unless it is the foreign key cascade of deleting the user (a
+ * hard delete or GDPR erasure); the trigger tells them apart by whether
+ * the user row still exists.  TRUNCATE is left to administrators.
+ * osv.point_totals holds each user's sum, kept by a row trigger on the
+ * ledger with INSERT ... ON CONFLICT DO UPDATE, which locks the user's
+ * total row: concurrent awards to one user queue there and stay exact.
+ * ------------------------------------------------------------------------
+ */
+CREATE TABLE osv.point_totals (
+	user_id bigint NOT NULL,
+	points bigint NOT NULL DEFAULT 0,
+	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CONSTRAINT point_totals_pkey PRIMARY KEY (user_id),
+	CONSTRAINT point_totals_user_id_fkey FOREIGN KEY (user_id) REFERENCES osv.users (id) ON DELETE CASCADE
+);
+COMMENT ON TABLE osv.point_totals IS 'each user''s point total, the sum of their ledger entries in osv.points, kept by trigger';
+COMMENT ON COLUMN osv.point_totals.user_id IS 'user (osv.users)';
+COMMENT ON COLUMN osv.point_totals.points IS 'sum of the user''s entries in osv.points';
+COMMENT ON COLUMN osv.point_totals.updated_at IS 'when the total last changed';
+
+CREATE INDEX point_totals_points_idx ON osv.point_totals (points DESC, user_id);
+
+CREATE FUNCTION osv.points_append_only()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		IF NOT EXISTS (SELECT FROM osv.users u WHERE u.id = OLD.user_id) THEN
+			RETURN OLD;		/* the cascade of deleting the user */
+		END IF;
+		RAISE EXCEPTION 'cannot delete from the points ledger'
+			USING ERRCODE = 'prohibited_sql_statement_attempted',
+				  DETAIL = 'osv.points is append-only; entries go away only with their user.',
+				  HINT = 'Award negative points with osv.award_points() to correct a total.';
+	END IF;
+	RAISE EXCEPTION 'cannot update the points ledger'
+		USING ERRCODE = 'prohibited_sql_statement_attempted',
+			  DETAIL = 'osv.points is append-only.',
+			  HINT = 'Award negative points with osv.award_points() to correct a total.';
+END
+$$;
+COMMENT ON FUNCTION osv.points_append_only() IS 'trigger: refuse updates of the points ledger and deletes other than the cascade of deleting a user';
+
+CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON osv.points
+	FOR EACH ROW EXECUTE FUNCTION osv.points_append_only();
+
+/*
+ * Award the badges whose criteria the user now meets.  Only badges naming
+ * the fact that changed (or no fact at all) are considered; NULL means all.
+ * Returns the number of badges awarded.
+ */
+CREATE FUNCTION osv.evaluate_badges(user_id bigint, fact text DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	awarded integer;
+BEGIN
+	WITH candidates AS (
+		SELECT b.id, b.criteria FROM osv.badges b
+		WHERE (fact IS NULL OR b.criteria ? fact OR b.criteria = '{}')
+		  AND NOT EXISTS (SELECT FROM osv.awards a WHERE a.user_id = evaluate_badges.user_id AND a.badge_id = b.id)
+	), ins AS (
+		INSERT INTO osv.awards (user_id, badge_id)
+		SELECT evaluate_badges.user_id, c.id FROM candidates c
+		WHERE (NOT c.criteria ? 'points_at_least'
+			   OR (c.criteria->>'points_at_least')::numeric <=
+				  coalesce((SELECT t.points FROM osv.point_totals t WHERE t.user_id = evaluate_badges.user_id), 0))
+		  AND (NOT c.criteria ? 'quizzes_passed_at_least'
+			   OR (c.criteria->>'quizzes_passed_at_least')::numeric <=
+				  (SELECT count(DISTINCT a.quiz_id) FROM osv.answers a
+				   WHERE a.user_id = evaluate_badges.user_id AND a.passed AND a.deleted_at IS NULL))
+		  AND (NOT c.criteria ? 'documents_at_least'
+			   OR (c.criteria->>'documents_at_least')::numeric <=
+				  (SELECT count(*) FROM osv.documents d
+				   WHERE d.user_id = evaluate_badges.user_id AND d.deleted_at IS NULL))
+		  AND (NOT c.criteria ? 'rooms_joined_at_least'
+			   OR (c.criteria->>'rooms_joined_at_least')::numeric <=
+				  (SELECT count(DISTINCT p.room_id) FROM osv.room_participations p
+				   WHERE p.user_id = evaluate_badges.user_id AND p.deleted_at IS NULL))
+		ON CONFLICT (user_id, badge_id) DO NOTHING
+		RETURNING 1
+	)
+	SELECT count(*) INTO awarded FROM ins;
+	RETURN awarded;
+END
+$$;
+COMMENT ON FUNCTION osv.evaluate_badges(bigint, text) IS 'award a user the badges whose criteria they now meet (only those naming fact, when given); returns how many';
+
+CREATE FUNCTION osv.points_after_insert()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	INSERT INTO osv.point_totals AS t (user_id, points) VALUES (NEW.user_id, NEW.amount)
+	ON CONFLICT (user_id) DO UPDATE SET points = t.points + EXCLUDED.points, updated_at = now();
+	IF NEW.amount > 0 THEN
+		PERFORM osv.evaluate_badges(NEW.user_id, 'points_at_least');
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION osv.points_after_insert() IS 'trigger: add a ledger entry to the user''s total and award the badges it earns';
+
+CREATE TRIGGER add_to_total AFTER INSERT ON osv.points
+	FOR EACH ROW EXECUTE FUNCTION osv.points_after_insert();
+
+/* Facts behind the other criteria: evaluate the badges naming them. */
+CREATE FUNCTION osv.evaluate_badges_trigger()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM osv.evaluate_badges(NEW.user_id, TG_ARGV[0]);
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION osv.evaluate_badges_trigger() IS 'trigger: evaluate the badges naming the criterion given as argument for the row''s user';
+
+CREATE TRIGGER evaluate_badges AFTER INSERT ON osv.documents
+	FOR EACH ROW WHEN (NEW.deleted_at IS NULL) EXECUTE FUNCTION osv.evaluate_badges_trigger('documents_at_least');
+CREATE TRIGGER evaluate_badges AFTER INSERT OR UPDATE OF passed ON osv.answers
+	FOR EACH ROW WHEN (NEW.passed AND NEW.deleted_at IS NULL) EXECUTE FUNCTION osv.evaluate_badges_trigger('quizzes_passed_at_least');
+CREATE TRIGGER evaluate_badges AFTER INSERT ON osv.room_participations
+	FOR EACH ROW WHEN (NEW.deleted_at IS NULL) EXECUTE FUNCTION osv.evaluate_badges_trigger('rooms_joined_at_least');
+
+/*
+ * osv.award_points(user_id, amount, reason): write a ledger entry and
+ * return its id; the trigger add_to_total updates the total and awards the
+ * badges it earns.  Negative amounts correct a total.  The user must be
+ * live.
+ */
+CREATE FUNCTION osv.award_points(user_id bigint, amount integer, reason text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	trashed boolean;
+	entry_id bigint;
+BEGIN
+	IF user_id IS NULL OR amount IS NULL OR reason IS NULL THEN
+		RAISE EXCEPTION 'user_id, amount and reason must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF amount = 0 THEN
+		RAISE EXCEPTION 'amount of points must not be zero' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF btrim(reason) = '' THEN
+		RAISE EXCEPTION 'reason for points must not be empty' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT u.deleted_at IS NOT NULL INTO trashed FROM osv.users u WHERE u.id = award_points.user_id;
+	IF trashed IS NULL THEN
+		RAISE EXCEPTION 'user % does not exist', user_id USING ERRCODE = 'foreign_key_violation';
+	ELSIF trashed THEN
+		RAISE EXCEPTION 'user % is trashed', user_id USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	INSERT INTO osv.points (user_id, amount, reason)
+	VALUES (award_points.user_id, award_points.amount, btrim(award_points.reason))
+	RETURNING id INTO entry_id;
+	RETURN entry_id;
+END
+$$;
+COMMENT ON FUNCTION osv.award_points(bigint, integer, text) IS 'add points to a user''s ledger, update the total, award the badges earned; returns the ledger entry id';
+
+/*
+ * osv.leaderboard(k): the k live users with the most points, best first;
+ * users with equal points share a rank (rank(), so ranks may skip) and are
+ * listed by id.  Reads point_totals_points_idx in order and stops after k
+ * live users.
+ */
+CREATE FUNCTION osv.leaderboard(k integer DEFAULT 10)
+RETURNS TABLE (rank bigint, user_id bigint, name text, points bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF k IS NULL OR k < 1 OR k > 1000 THEN
+		RAISE EXCEPTION 'k must be between 1 and 1000' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN QUERY
+	SELECT pg_catalog.rank() OVER (ORDER BY top.points DESC), top.user_id, top.name, top.points
+	FROM (SELECT t.user_id, u.name, t.points
+		  FROM osv.point_totals t JOIN osv.users u ON u.id = t.user_id
+		  WHERE u.deleted_at IS NULL
+		  ORDER BY t.points DESC, t.user_id
+		  LIMIT k) top
+	ORDER BY top.points DESC, top.user_id;
+END
+$$;
+COMMENT ON FUNCTION osv.leaderboard(integer) IS 'top k live users by point total, with rank';

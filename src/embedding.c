@@ -1,0 +1,1152 @@
+/*-------------------------------------------------------------------------
+ *
+ * embedding.c
+ *		Embeddings of summaries and the embedded (in-database) vector search.
+ *
+ * Everything here runs in the backend of the calling session, inside the
+ * caller's transaction; nothing starts or commits a transaction, and
+ * nothing here talks to the network.
+ *
+ * osv.embed_text() is a deterministic, model-free text embedding: feature
+ * hashing of the lower-cased words and word pairs of the text, with a
+ * second hash choosing the sign, L2-normalised.  It reads the setting
+ * osv.vector_dimensions, hence STABLE rather than IMMUTABLE.
+ *
+ * osv.check_embedding() is a BEFORE INSERT OR UPDATE OF embedding row
+ * trigger of osv.summaries: it refuses embeddings that could not be
+ * searched (wrong number of dimensions, NULL elements, NaN or infinite
+ * values, arrays of more than one dimension, the zero vector).  A NULL
+ * embedding means "not indexed" and passes.  The same checks apply to
+ * query vectors.
+ *
+ * osv.search_embedded() is the exact cosine top-k search of the embedded
+ * mode: a sequential scan of osv.summaries (or, with a user filter, a scan
+ * of the user's rows through an index whose first column is user_id) under
+ * the active snapshot, holding AccessShareLock on the table and its index
+ * until the end of the transaction.  The sequential scan is our own page
+ * loop (scan_heap()) rather than heap_getnext(), to read pages ahead and
+ * keep the table in shared buffers.  It reads the embedding in place in
+ * the shared buffer whenever the array is stored inline and uncompressed
+ * (src/sql/search.sql sets the column's storage to MAIN so that it is, at
+ * 384 dimensions), computes dot product and norm in one pass, and keeps
+ * the best k rows in a bounded heap.  Only
+ * live summaries count: deleted_at IS NULL on the summary is enough, since
+ * the soft-delete invariant (src/sql/core.sql) keeps live summaries under
+ * live documents and users.  As it bypasses the executor, it checks the
+ * caller's SELECT privilege on osv.summaries itself and refuses to run
+ * when row-level security applies to the caller.
+ *
+ * osv.embedding_centroid() averages the normalised rows of a
+ * two-dimensional array: the query vector of osv.refresh_recommendations().
+ *
+ * Copyright (c) 2026, Open Study Volt
+ *
+ * IDENTIFICATION
+ *		src/embedding.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "storage/bufmgr.h"
+#include "storage/bufpage.h"
+#include "storage/predicate.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
+
+#include "osv.h"
+
+/* Bounds of k, the number of results of a search. */
+#define OSV_SEARCH_MAX_K	1000
+
+/* 64-bit FNV-1a. */
+#define FNV_OFFSET_BASIS	UINT64CONST(0xcbf29ce484222325)
+#define FNV_PRIME			UINT64CONST(0x100000001b3)
+
+/* What a vector being checked is, for the wording of the errors. */
+typedef enum VectorRole
+{
+	VECTOR_EMBEDDING,			/* osv.summaries.embedding being written */
+	VECTOR_QUERY				/* a query vector passed to a search */
+} VectorRole;
+
+/* One search result. */
+typedef struct SearchHit
+{
+	float4		score;
+	int64		summary_id;
+} SearchHit;
+
+/* The best k hits seen so far: a binary heap whose root is the worst. */
+typedef struct TopK
+{
+	int			k;
+	int			n;
+	SearchHit  *hits;
+} TopK;
+
+/* Filters of one search; a NULL-valued filter is represented by has_* false. */
+typedef struct SearchFilter
+{
+	bool		has_user_id;
+	int64		user_id;
+	bool		has_topic;
+	text	   *topic;
+	bool		has_exclude_summary_id;
+	int64		exclude_summary_id;
+	bool		has_exclude_user_id;
+	int64		exclude_user_id;
+} SearchFilter;
+
+/* Attribute numbers (1-based) of the columns of osv.summaries we read. */
+typedef struct SummaryColumns
+{
+	AttrNumber	id;
+	AttrNumber	user_id;
+	AttrNumber	topic;
+	AttrNumber	embedding;
+	AttrNumber	deleted_at;
+	AttrNumber	last;			/* highest of the columns we deform */
+} SummaryColumns;
+
+/* ------------------------------------------------------------------------
+ * osv.embed_text()
+ * ------------------------------------------------------------------------
+ */
+
+/* Word characters: ASCII letters and digits, and every non-ASCII byte. */
+static inline bool
+is_word_byte(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		(c >= '0' && c <= '9') || c >= 0x80;
+}
+
+static inline unsigned char
+ascii_lower(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+/* Continue an FNV-1a hash over a word, lower-casing ASCII letters. */
+static inline uint64
+fnv1a_word(uint64 h, const unsigned char *word, int len)
+{
+	for (int i = 0; i < len; i++)
+	{
+		h ^= ascii_lower(word[i]);
+		h *= FNV_PRIME;
+	}
+	return h;
+}
+
+/* The 64-bit finalizer of MurmurHash3, so that every output bit mixes. */
+static inline uint64
+fmix64(uint64 h)
+{
+	h ^= h >> 33;
+	h *= UINT64CONST(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	h ^= h >> 33;
+	return h;
+}
+
+/* Add one hashed feature to the vector: a bucket and a sign. */
+static inline void
+add_feature(double *vec, int dims, uint64 h)
+{
+	h = fmix64(h);
+	if (h >> 63)
+		vec[h % (uint64) dims] -= 1.0;
+	else
+		vec[h % (uint64) dims] += 1.0;
+}
+
+/*
+ * osv.embed_text(content text) RETURNS real[]
+ *
+ * Words are maximal runs of ASCII letters and digits and non-ASCII bytes
+ * (so that letters of other scripts, in any server encoding, stay inside
+ * words); ASCII letters are lower-cased, other characters are taken as
+ * written, which keeps the result independent of the database's locale.
+ * Each word and each pair of adjacent words ("w1 w2") is a feature; a
+ * feature adds +1 or -1, chosen by the top bit of its mixed FNV-1a hash, to
+ * the bucket given by the hash modulo osv.vector_dimensions.  The vector is
+ * then L2-normalised.  A text of n words has 2n - 1 features with odd
+ * total count, so some bucket is odd and the vector is never zero; a text
+ * without words is refused.
+ */
+PG_FUNCTION_INFO_V1(osv_embed_text);
+Datum
+osv_embed_text(PG_FUNCTION_ARGS)
+{
+	text	   *content = PG_GETARG_TEXT_PP(0);
+	const unsigned char *p = (const unsigned char *) VARDATA_ANY(content);
+	int			len = VARSIZE_ANY_EXHDR(content);
+	int			dims = osv_vector_dimensions;
+	double	   *vec = palloc0(sizeof(double) * dims);
+	Datum	   *elems = palloc(sizeof(Datum) * dims);
+	const unsigned char *prev = NULL;
+	int			prev_len = 0;
+	int			words = 0;
+	double		norm = 0.0;
+	int			i = 0;
+
+	while (i < len)
+	{
+		int			start;
+
+		while (i < len && !is_word_byte(p[i]))
+			i++;
+		if (i >= len)
+			break;
+		start = i;
+		while (i < len && is_word_byte(p[i]))
+			i++;
+
+		add_feature(vec, dims, fnv1a_word(FNV_OFFSET_BASIS, p + start, i - start));
+		if (prev != NULL)
+		{
+			uint64		h = fnv1a_word(FNV_OFFSET_BASIS, prev, prev_len);
+
+			h = fnv1a_word(h, (const unsigned char *) " ", 1);
+			add_feature(vec, dims, fnv1a_word(h, p + start, i - start));
+		}
+		prev = p + start;
+		prev_len = i - start;
+		words++;
+		if ((words & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+
+	if (words == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot embed a text without words"),
+				 errdetail("Words are runs of letters and digits; the text (%d bytes) has none.", len),
+				 errhint("A zero vector cannot be compared by cosine similarity; store a NULL embedding instead.")));
+
+	for (int d = 0; d < dims; d++)
+		norm += vec[d] * vec[d];
+	norm = sqrt(norm);
+	for (int d = 0; d < dims; d++)
+		elems[d] = Float4GetDatum((float4) (vec[d] / norm));
+
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, dims, FLOAT4OID,
+										  sizeof(float4), true,
+										  TYPALIGN_INT));
+}
+
+/* ------------------------------------------------------------------------
+ * Validation of embeddings and query vectors
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Raise an error unless "arr" is a one-dimensional real[] of
+ * osv.vector_dimensions finite elements, not all zero.  "rel" and "attnum"
+ * (or NULL and 0) name the column being written, for the error fields.
+ * Returns the squared norm.
+ */
+static double
+check_vector(ArrayType *arr, VectorRole role, Relation rel, int attnum)
+{
+	bool		query = (role == VECTOR_QUERY);
+	int			ndim = ARR_NDIM(arr);
+	int			dims = osv_vector_dimensions;
+	int			n;
+	const float4 *v;
+	double		norm = 0.0;
+
+	if (ARR_ELEMTYPE(arr) != FLOAT4OID)
+		elog(ERROR, "expected an array of type real, got element type %u",
+			 ARR_ELEMTYPE(arr));
+	if (ndim > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 query ? errmsg("query vector must be a one-dimensional array")
+				 : errmsg("embedding must be a one-dimensional array"),
+				 errdetail("The array has %d dimensions.", ndim),
+				 rel ? errtablecol(rel, attnum) : 0));
+	n = (ndim == 0) ? 0 : ARR_DIMS(arr)[0];
+	if (n != dims)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 query ? errmsg("query vector has the wrong number of dimensions")
+				 : errmsg("embedding has the wrong number of dimensions"),
+				 errdetail("It has %d elements, but osv.vector_dimensions is %d.", n, dims),
+				 rel ? errtablecol(rel, attnum) : 0));
+	if (ARR_HASNULL(arr))
+	{
+		bits8	   *bitmap = ARR_NULLBITMAP(arr);
+
+		for (int i = 0; i < n; i++)
+		{
+			if (!(bitmap[i / 8] & (1 << (i % 8))))
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 query ? errmsg("query vector must not contain null values")
+						 : errmsg("embedding must not contain null values"),
+						 errdetail("Element %d is null.", i + 1),
+						 rel ? errtablecol(rel, attnum) : 0));
+		}
+	}
+	v = (const float4 *) ARR_DATA_PTR(arr);
+	for (int i = 0; i < n; i++)
+	{
+		if (isnan(v[i]) || isinf(v[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 query ? errmsg("query vector must contain only finite values")
+					 : errmsg("embedding must contain only finite values"),
+					 errdetail("Element %d is %s.", i + 1,
+							   isnan(v[i]) ? "NaN" : (v[i] > 0 ? "Infinity" : "-Infinity")),
+					 rel ? errtablecol(rel, attnum) : 0));
+		norm += (double) v[i] * (double) v[i];
+	}
+	if (norm == 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 query ? errmsg("query vector must not be the zero vector")
+				 : errmsg("embedding must not be the zero vector"),
+				 errdetail("All %d elements are zero; cosine similarity is undefined for the zero vector.", n),
+				 rel ? errtablecol(rel, attnum) : 0));
+	return norm;
+}
+
+/* Raise an error unless k is a sane number of results. */
+static void
+check_k(bool isnull, int32 k)
+{
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("k must not be null")));
+	if (k < 1 || k > OSV_SEARCH_MAX_K)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be between 1 and %d", OSV_SEARCH_MAX_K),
+				 errdetail("k is %d.", k)));
+}
+
+/* Fetch and check the query vector argument; returns its squared norm. */
+static double
+check_query_argument(FunctionCallInfo fcinfo, int argno, ArrayType **query)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("query vector must not be null")));
+	*query = PG_GETARG_ARRAYTYPE_P(argno);
+	return check_vector(*query, VECTOR_QUERY, NULL, 0);
+}
+
+/*
+ * osv.check_embedding() RETURNS trigger
+ *
+ * BEFORE INSERT OR UPDATE OF embedding FOR EACH ROW on osv.summaries.
+ * Refuses embeddings that could not be searched; a NULL embedding passes.
+ */
+PG_FUNCTION_INFO_V1(osv_check_embedding);
+Datum
+osv_check_embedding(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	HeapTuple	tuple;
+	int			attnum;
+	bool		isnull;
+	Datum		value;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by trigger manager",
+						"osv.check_embedding")));
+	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ||
+		  TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired BEFORE INSERT or UPDATE FOR EACH ROW",
+						"osv.check_embedding")));
+
+	rel = trigdata->tg_relation;
+	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+		trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	attnum = SPI_fnumber(RelationGetDescr(rel), "embedding");
+	if (attnum <= 0 ||
+		TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid != FLOAT4ARRAYOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("table \"%s\" has no column \"embedding\" of type real[]",
+						RelationGetRelationName(rel))));
+
+	value = heap_getattr(tuple, attnum, RelationGetDescr(rel), &isnull);
+	if (!isnull)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(value);
+
+		check_vector(arr, VECTOR_EMBEDDING, rel, attnum);
+		if ((Pointer) arr != DatumGetPointer(value))
+			pfree(arr);
+	}
+	return PointerGetDatum(tuple);
+}
+
+/*
+ * osv.check_search_arguments(query real[], k integer) RETURNS void
+ *
+ * The argument checks shared by every search, whichever mode runs it: the
+ * public search functions (src/sql/search.sql) call it before choosing
+ * between Qdrant and the embedded scan, so both report bad input alike.
+ */
+PG_FUNCTION_INFO_V1(osv_check_search_arguments);
+Datum
+osv_check_search_arguments(PG_FUNCTION_ARGS)
+{
+	ArrayType  *query;
+
+	check_query_argument(fcinfo, 0, &query);
+	check_k(PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1));
+	PG_RETURN_VOID();
+}
+
+/* ------------------------------------------------------------------------
+ * The exact top-k scan
+ * ------------------------------------------------------------------------
+ */
+
+/* Whether hit a ranks before hit b: higher score, then lower summary id. */
+static inline bool
+hit_better(float4 score_a, int64 id_a, const SearchHit *b)
+{
+	return score_a > b->score || (score_a == b->score && id_a < b->summary_id);
+}
+
+static void
+topk_sift_down(TopK *top, int i)
+{
+	SearchHit  *h = top->hits;
+
+	for (;;)
+	{
+		int			l = 2 * i + 1;
+		int			r = l + 1;
+		int			worst = i;
+
+		if (l < top->n && hit_better(h[worst].score, h[worst].summary_id, &h[l]))
+			worst = l;
+		if (r < top->n && hit_better(h[worst].score, h[worst].summary_id, &h[r]))
+			worst = r;
+		if (worst == i)
+			break;
+		{
+			SearchHit	tmp = h[i];
+
+			h[i] = h[worst];
+			h[worst] = tmp;
+		}
+		i = worst;
+	}
+}
+
+/* Offer a hit to the top k; the caller has checked it beats the root if full. */
+static void
+topk_add(TopK *top, float4 score, int64 summary_id)
+{
+	SearchHit  *h = top->hits;
+
+	if (top->n < top->k)
+	{
+		int			i = top->n++;
+
+		/* Sift up: parents that rank better than the new hit move down. */
+		while (i > 0)
+		{
+			int			parent = (i - 1) / 2;
+
+			if (!hit_better(h[parent].score, h[parent].summary_id,
+							&(SearchHit) {score, summary_id}))
+				break;
+			h[i] = h[parent];
+			i = parent;
+		}
+		h[i].score = score;
+		h[i].summary_id = summary_id;
+	}
+	else
+	{
+		h[0].score = score;
+		h[0].summary_id = summary_id;
+		topk_sift_down(top, 0);
+	}
+}
+
+/* Whether a hit would enter the top k. */
+static inline bool
+topk_wants(const TopK *top, float4 score, int64 summary_id)
+{
+	return top->n < top->k || hit_better(score, summary_id, &top->hits[0]);
+}
+
+static int
+hit_cmp(const void *a, const void *b)
+{
+	const SearchHit *x = (const SearchHit *) a;
+	const SearchHit *y = (const SearchHit *) b;
+
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	if (x->summary_id != y->summary_id)
+		return x->summary_id < y->summary_id ? -1 : 1;
+	return 0;
+}
+
+/*
+ * Dot product of q and v and squared norm of v, in one pass.  Four
+ * independent 4-float accumulators per sum (GCC/Clang vector extensions,
+ * plain SSE on x86-64, NEON on ARM) keep the loop free of long dependency
+ * chains; the compiler cannot find this itself because it may not
+ * reassociate float additions.  Elements are summed in float, the partial
+ * sums in double.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+typedef float float4x4 __attribute__((vector_size(16)));
+
+static inline float4x4
+load4(const float4 *p)
+{
+	float4x4	v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+#endif
+
+static inline void
+dot_and_norm(const float4 *pg_restrict q, const float4 *pg_restrict v, int n,
+			 double *dot, double *norm)
+{
+	double		dd = 0.0;
+	double		ss = 0.0;
+	int			i = 0;
+
+#if defined(__GNUC__) || defined(__clang__)
+	float4x4	d0 = {0},
+				d1 = {0},
+				d2 = {0},
+				d3 = {0};
+	float4x4	s0 = {0},
+				s1 = {0},
+				s2 = {0},
+				s3 = {0};
+
+	for (; i + 16 <= n; i += 16)
+	{
+		float4x4	v0 = load4(v + i),
+					v1 = load4(v + i + 4),
+					v2 = load4(v + i + 8),
+					v3 = load4(v + i + 12);
+
+		d0 += load4(q + i) * v0;
+		d1 += load4(q + i + 4) * v1;
+		d2 += load4(q + i + 8) * v2;
+		d3 += load4(q + i + 12) * v3;
+		s0 += v0 * v0;
+		s1 += v1 * v1;
+		s2 += v2 * v2;
+		s3 += v3 * v3;
+	}
+	d0 = (d0 + d1) + (d2 + d3);
+	s0 = (s0 + s1) + (s2 + s3);
+	for (int j = 0; j < 4; j++)
+	{
+		dd += d0[j];
+		ss += s0[j];
+	}
+#endif
+	for (; i < n; i++)
+	{
+		dd += (double) q[i] * v[i];
+		ss += (double) v[i] * v[i];
+	}
+	*dot = dd;
+	*norm = ss;
+}
+
+/* Attribute number of a column of osv.summaries with the given type. */
+static AttrNumber
+summaries_column(Relation rel, const char *name, Oid type)
+{
+	int			attno = SPI_fnumber(RelationGetDescr(rel), name);
+
+	if (attno <= 0 || TupleDescAttr(RelationGetDescr(rel), attno - 1)->atttypid != type)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("table \"osv.summaries\" has no column \"%s\" of type %s",
+						name, format_type_be(type))));
+	return (AttrNumber) attno;
+}
+
+/*
+ * Deform the first "natts" attributes of a heap tuple: heap_deform_tuple()
+ * without the trailing columns (content, timestamps) we never look at.
+ * Datums of by-reference types point into the tuple.
+ */
+static void
+deform_prefix(HeapTuple tuple, TupleDesc desc, int natts,
+			  Datum *values, bool *isnull)
+{
+	HeapTupleHeader tup = tuple->t_data;
+	bool		hasnulls = HeapTupleHasNulls(tuple);
+	int			tup_natts = HeapTupleHeaderGetNatts(tup);
+	char	   *tp = (char *) tup + tup->t_hoff;
+	bits8	   *bp = tup->t_bits;
+	uint32		off = 0;
+
+	for (int i = 0; i < natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (i >= tup_natts)
+		{
+			values[i] = getmissingattr(desc, i + 1, &isnull[i]);
+			continue;
+		}
+		if (hasnulls && att_isnull(i, bp))
+		{
+			values[i] = (Datum) 0;
+			isnull[i] = true;
+			continue;
+		}
+		isnull[i] = false;
+		if (att->attlen == -1)
+			off = att_align_pointer(off, att->attalign, -1, tp + off);
+		else
+			off = att_align_nominal(off, att->attalign);
+		values[i] = fetchatt(att, tp + off);
+		off = att_addlength_pointer(off, att->attlen, tp + off);
+	}
+}
+
+/* Whether attribute attno (1-based) of the tuple is NULL, without deforming. */
+static inline bool
+tuple_attr_isnull(HeapTuple tuple, AttrNumber attno)
+{
+	if (attno > HeapTupleHeaderGetNatts(tuple->t_data))
+		return true;			/* added later with no default: NULL */
+	return HeapTupleHasNulls(tuple) && att_isnull(attno - 1, tuple->t_data->t_bits);
+}
+
+/*
+ * Ask the CPU to start loading a whole page.  The scan
+ * reads a page's tuples one after another, each a separate run of cache
+ * lines (and in decreasing address order), which the hardware prefetchers
+ * pick up late; asking for the whole page at once turns a chain of cache
+ * misses into one burst of parallel loads.
+ */
+static inline void
+prefetch_page(Page page)
+{
+#if defined(__GNUC__) || defined(__clang__)
+	/*
+	 * The whole page, free space included: reading pd_upper to skip the
+	 * free space would wait for that cache line first.  Backwards, since
+	 * the scan's first tuples lie at the end of the page.
+	 */
+	for (int off = BLCKSZ - 64; off >= 0; off -= 64)
+		__builtin_prefetch((char *) page + off);
+#endif
+}
+
+/* State of one scan, shared by the sequential and the index path. */
+typedef struct SearchScan
+{
+	TupleDesc	desc;
+	SummaryColumns cols;
+	const SearchFilter *filter;
+	const float4 *query;
+	int			dims;
+	double		query_norm;		/* squared */
+	Datum	   *values;
+	bool	   *isnull;
+	MemoryContext row_context;	/* holds detoasted copies, reset per row */
+	TopK		top;
+} SearchScan;
+
+/* Score one heap tuple and offer it to the top k. */
+static inline void
+scan_tuple(SearchScan *st, HeapTuple tuple)
+{
+	const SummaryColumns *c = &st->cols;
+	const SearchFilter *f = st->filter;
+	struct varlena *raw;
+	ArrayType  *arr;
+	bool		copied = false;
+	int64		id;
+	double		dot;
+	double		norm;
+	float4		score;
+
+	/* Cheap tests first: trashed rows and rows without embedding. */
+	if (!tuple_attr_isnull(tuple, c->deleted_at) ||
+		tuple_attr_isnull(tuple, c->embedding))
+		return;
+
+	deform_prefix(tuple, st->desc, c->last, st->values, st->isnull);
+	id = DatumGetInt64(st->values[c->id - 1]);
+
+	if (f->has_user_id &&
+		(st->isnull[c->user_id - 1] || DatumGetInt64(st->values[c->user_id - 1]) != f->user_id))
+		return;
+	if (f->has_exclude_user_id && !st->isnull[c->user_id - 1] &&
+		DatumGetInt64(st->values[c->user_id - 1]) == f->exclude_user_id)
+		return;
+	if (f->has_exclude_summary_id && id == f->exclude_summary_id)
+		return;
+	if (f->has_topic)
+	{
+		struct varlena *t;
+
+		if (st->isnull[c->topic - 1])
+			return;
+		t = (struct varlena *) DatumGetPointer(st->values[c->topic - 1]);
+		if (VARATT_IS_EXTERNAL(t) || VARATT_IS_COMPRESSED(t))
+		{
+			MemoryContext old = MemoryContextSwitchTo(st->row_context);
+
+			t = pg_detoast_datum_packed(t);
+			MemoryContextSwitchTo(old);
+			copied = true;
+		}
+		if (VARSIZE_ANY_EXHDR(t) != VARSIZE_ANY_EXHDR(f->topic) ||
+			memcmp(VARDATA_ANY(t), VARDATA_ANY(f->topic), VARSIZE_ANY_EXHDR(t)) != 0)
+		{
+			if (copied)
+				MemoryContextReset(st->row_context);
+			return;
+		}
+	}
+
+	/*
+	 * The embedding: read in place when inline and uncompressed (the common
+	 * case), else detoasted into the row context.
+	 */
+	raw = (struct varlena *) DatumGetPointer(st->values[c->embedding - 1]);
+	if (VARATT_IS_EXTENDED(raw))
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->row_context);
+
+		raw = pg_detoast_datum(raw);
+		MemoryContextSwitchTo(old);
+		copied = true;
+	}
+	arr = (ArrayType *) raw;
+
+	/*
+	 * Rows the trigger would refuse cannot be compared; they exist only if
+	 * osv.vector_dimensions changed since they were written, or the trigger
+	 * was disabled.  They are not searchable until rewritten.
+	 */
+	if (ARR_NDIM(arr) == 1 && !ARR_HASNULL(arr) &&
+		ARR_ELEMTYPE(arr) == FLOAT4OID && ARR_DIMS(arr)[0] == st->dims)
+	{
+		dot_and_norm(st->query, (const float4 *) ARR_DATA_PTR(arr), st->dims,
+					 &dot, &norm);
+		if (norm > 0.0)
+		{
+			double		cosine = dot / sqrt(st->query_norm * norm);
+
+			if (!isnan(cosine))
+			{
+				/* Rounding may step just outside [-1, 1]. */
+				cosine = Max(-1.0, Min(1.0, cosine));
+				score = (float4) cosine;
+				if (topk_wants(&st->top, score, id))
+					topk_add(&st->top, score, id);
+			}
+		}
+	}
+	if (copied)
+		MemoryContextReset(st->row_context);
+}
+
+/*
+ * Read every tuple of the table visible to the snapshot and score it: a
+ * sequential scan like heapgettup_pagemode(), with two differences that
+ * make it about twice as fast on a table held in shared buffers.  It pins
+ * the page SCAN_LOOKAHEAD pages ahead and asks the CPU to load it
+ * (prefetch_page()) while it scores the current one, so that memory loads
+ * overlap computation instead of stalling it.  And it uses no bulk-read
+ * buffer ring: searches read the whole table again and again, so it should
+ * stay in shared buffers (size shared_buffers for it), where a ring would
+ * send every search to the kernel's page cache once the table exceeds a
+ * quarter of shared_buffers.  It does not prune pages (searches only read).
+ *
+ * Visibility is decided under the page's share lock, as heapam does, and
+ * the tuples are scored afterwards under the pin alone, which keeps them in
+ * place.  Under SERIALIZABLE the relation is predicate-locked as a whole,
+ * as a sequential scan does.
+ */
+#define SCAN_LOOKAHEAD 2
+
+static void
+scan_heap(SearchScan *st, Relation rel, Snapshot snapshot)
+{
+	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
+	Buffer		ring[SCAN_LOOKAHEAD + 1];
+	HeapTupleData *tuples = palloc(sizeof(HeapTupleData) * MaxHeapTuplesPerPage);
+
+	PredicateLockRelation(rel, snapshot);
+
+	for (BlockNumber blk = 0; blk < nblocks + SCAN_LOOKAHEAD; blk++)
+	{
+		Buffer		buf;
+		Page		page;
+		bool		all_visible;
+		OffsetNumber maxoff;
+		int			ntuples = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (blk < nblocks)
+		{
+			Buffer		ahead = ReadBufferExtended(rel, MAIN_FORKNUM, blk,
+												   RBM_NORMAL, NULL);
+
+			prefetch_page(BufferGetPage(ahead));
+			ring[blk % (SCAN_LOOKAHEAD + 1)] = ahead;
+		}
+		if (blk < SCAN_LOOKAHEAD)
+			continue;
+
+		/* Now score the page read SCAN_LOOKAHEAD iterations ago. */
+		buf = ring[(blk - SCAN_LOOKAHEAD) % (SCAN_LOOKAHEAD + 1)];
+		page = BufferGetPage(buf);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		all_visible = PageIsAllVisible(page) && !snapshot->takenDuringRecovery;
+		maxoff = PageGetMaxOffsetNumber(page);
+		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			ItemId		lp = PageGetItemId(page, off);
+			HeapTuple	tuple = &tuples[ntuples];
+			bool		valid;
+
+			if (!ItemIdIsNormal(lp))
+				continue;
+			tuple->t_data = (HeapTupleHeader) PageGetItem(page, lp);
+			tuple->t_len = ItemIdGetLength(lp);
+			tuple->t_tableOid = RelationGetRelid(rel);
+			ItemPointerSet(&tuple->t_self, blk - SCAN_LOOKAHEAD, off);
+			valid = all_visible || HeapTupleSatisfiesVisibility(tuple, snapshot, buf);
+			HeapCheckForSerializableConflictOut(valid, rel, tuple, buf, snapshot);
+			if (valid)
+				ntuples++;
+		}
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+
+		for (int i = ntuples - 1; i >= 0; i--)
+			scan_tuple(st, &tuples[i]);
+		ReleaseBuffer(buf);
+	}
+	pfree(tuples);
+}
+
+/*
+ * An index of osv.summaries usable for a user filter: a valid, non-partial
+ * btree index whose first key column is user_id.  InvalidOid if none.
+ */
+static Oid
+user_id_index(Relation rel, AttrNumber user_id_attno)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			result = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Oid			indexoid = lfirst_oid(lc);
+		Relation	index = index_open(indexoid, AccessShareLock);
+		bool		usable;
+
+		usable = index->rd_rel->relam == BTREE_AM_OID &&
+			index->rd_index->indisvalid &&
+			index->rd_index->indnkeyatts >= 1 &&
+			index->rd_index->indkey.values[0] == user_id_attno &&
+			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
+		index_close(index, usable ? NoLock : AccessShareLock);
+		if (usable)
+		{
+			result = indexoid;
+			break;
+		}
+	}
+	list_free(indexes);
+	return result;
+}
+
+/*
+ * Run the exact top-k cosine search over the live summaries matching
+ * "filter".  Returns the hits best first in *hits (palloc'd in the current
+ * context) and their number.  Takes AccessShareLock on osv.summaries (and
+ * the index it uses) until the end of the transaction.
+ */
+static int
+search_embedded(ArrayType *query, double query_norm, int k,
+				const SearchFilter *filter, SearchHit **hits)
+{
+	Oid			relid;
+	Relation	rel;
+	AclResult	aclresult;
+	SearchScan	st;
+	Snapshot	snapshot = GetActiveSnapshot();
+	Oid			indexoid = InvalidOid;
+
+	relid = RangeVarGetRelid(makeRangeVar("osv", "summaries", -1),
+							 AccessShareLock, false);
+	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_TABLE, "summaries");
+	if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the embedded search does not support row-level security on table \"osv.summaries\""),
+				 errhint("Search as a role to which the table's policies do not apply.")));
+
+	rel = table_open(relid, NoLock);
+	if (rel->rd_rel->relam != HEAP_TABLE_AM_OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the embedded search supports only the heap access method for table \"osv.summaries\"")));
+
+	memset(&st, 0, sizeof(st));
+	st.desc = RelationGetDescr(rel);
+	st.cols.id = summaries_column(rel, "id", INT8OID);
+	st.cols.user_id = summaries_column(rel, "user_id", INT8OID);
+	st.cols.topic = summaries_column(rel, "topic", TEXTOID);
+	st.cols.embedding = summaries_column(rel, "embedding", FLOAT4ARRAYOID);
+	st.cols.deleted_at = summaries_column(rel, "deleted_at", TIMESTAMPTZOID);
+	st.cols.last = Max(Max(st.cols.id, st.cols.user_id),
+					   Max(st.cols.topic, st.cols.embedding));
+	st.filter = filter;
+	st.query = (const float4 *) ARR_DATA_PTR(query);
+	st.dims = ARR_DIMS(query)[0];
+	st.query_norm = query_norm;
+	st.values = palloc(sizeof(Datum) * st.cols.last);
+	st.isnull = palloc(sizeof(bool) * st.cols.last);
+	st.row_context = AllocSetContextCreate(CurrentMemoryContext,
+										   "osv search row",
+										   ALLOCSET_SMALL_SIZES);
+	st.top.k = k;
+	st.top.n = 0;
+	st.top.hits = palloc(sizeof(SearchHit) * k);
+
+	if (filter->has_user_id)
+		indexoid = user_id_index(rel, st.cols.user_id);
+	if (OidIsValid(indexoid))
+	{
+		/* A user's memory: read only that user's rows, through the index. */
+		Relation	index = index_open(indexoid, NoLock);
+		IndexScanDesc scan;
+		TupleTableSlot *slot = table_slot_create(rel, NULL);
+		ScanKeyData key;
+
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ,
+					Int64GetDatum(filter->user_id));
+		scan = index_beginscan(rel, index, snapshot, 1, 0);
+		index_rescan(scan, &key, 1, NULL, 0);
+		while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			bool		should_free;
+			HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
+
+			CHECK_FOR_INTERRUPTS();
+			scan_tuple(&st, tuple);
+			if (should_free)
+				heap_freetuple(tuple);
+		}
+		index_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		index_close(index, NoLock);
+	}
+	else
+		scan_heap(&st, rel, snapshot);
+
+	table_close(rel, NoLock);
+	MemoryContextDelete(st.row_context);
+
+	qsort(st.top.hits, st.top.n, sizeof(SearchHit), hit_cmp);
+	*hits = st.top.hits;
+	return st.top.n;
+}
+
+/*
+ * osv.search_embedded(query real[], k integer, user_id bigint,
+ *					   topic text, exclude_summary_id bigint,
+ *					   exclude_user_id bigint)
+ * RETURNS TABLE (summary_id bigint, score real)
+ *
+ * The embedded mode's search.  NULL filters do not filter; query and k
+ * must not be NULL.
+ */
+PG_FUNCTION_INFO_V1(osv_search_embedded);
+Datum
+osv_search_embedded(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *query;
+	double		query_norm;
+	SearchFilter filter;
+	SearchHit  *hits;
+	int			nhits;
+
+	query_norm = check_query_argument(fcinfo, 0, &query);
+	check_k(PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1));
+
+	memset(&filter, 0, sizeof(filter));
+	if (!PG_ARGISNULL(2))
+	{
+		filter.has_user_id = true;
+		filter.user_id = PG_GETARG_INT64(2);
+	}
+	if (!PG_ARGISNULL(3))
+	{
+		filter.has_topic = true;
+		filter.topic = PG_GETARG_TEXT_PP(3);
+	}
+	if (!PG_ARGISNULL(4))
+	{
+		filter.has_exclude_summary_id = true;
+		filter.exclude_summary_id = PG_GETARG_INT64(4);
+	}
+	if (!PG_ARGISNULL(5))
+	{
+		filter.has_exclude_user_id = true;
+		filter.exclude_user_id = PG_GETARG_INT64(5);
+	}
+
+	InitMaterializedSRF(fcinfo, 0);
+	nhits = search_embedded(query, query_norm, PG_GETARG_INT32(1), &filter, &hits);
+	for (int i = 0; i < nhits; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = Int64GetDatum(hits[i].summary_id);
+		values[1] = Float4GetDatum(hits[i].score);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * osv.embedding_centroid(embeddings real[]) RETURNS real[]
+ *
+ * Given a two-dimensional array whose rows are embeddings (as array_agg()
+ * builds from one-dimensional arrays of equal length), returns the mean of
+ * the L2-normalised rows, itself normalised, so that every row weighs the
+ * same whatever its norm.  Rows with NULL elements, non-finite values or a
+ * zero norm are skipped.  Returns NULL when no row counts or the mean is
+ * the zero vector (rows that cancel out).
+ */
+PG_FUNCTION_INFO_V1(osv_embedding_centroid);
+Datum
+osv_embedding_centroid(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	int			nrows;
+	int			dims;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	double	   *sum;
+	double		norm = 0.0;
+	int			used = 0;
+	Datum	   *result;
+
+	if (ARR_ELEMTYPE(arr) != FLOAT4OID)
+		elog(ERROR, "expected an array of type real, got element type %u",
+			 ARR_ELEMTYPE(arr));
+	if (ARR_NDIM(arr) == 0)
+		PG_RETURN_NULL();
+	if (ARR_NDIM(arr) != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("embeddings must be a two-dimensional array"),
+				 errdetail("The array has %d dimensions.", ARR_NDIM(arr))));
+	nrows = ARR_DIMS(arr)[0];
+	dims = ARR_DIMS(arr)[1];
+	deconstruct_array(arr, FLOAT4OID, sizeof(float4), true,
+					  TYPALIGN_INT, &elems, &nulls, &nelems);
+	sum = palloc0(sizeof(double) * dims);
+
+	for (int r = 0; r < nrows; r++)
+	{
+		double		row_norm = 0.0;
+		bool		ok = true;
+
+		for (int d = 0; d < dims && ok; d++)
+		{
+			double		x;
+
+			if (nulls[r * dims + d])
+			{
+				ok = false;
+				break;
+			}
+			x = DatumGetFloat4(elems[r * dims + d]);
+			if (isnan(x) || isinf(x))
+				ok = false;
+			row_norm += x * x;
+		}
+		if (!ok || row_norm == 0.0)
+			continue;
+		row_norm = sqrt(row_norm);
+		for (int d = 0; d < dims; d++)
+			sum[d] += DatumGetFloat4(elems[r * dims + d]) / row_norm;
+		used++;
+	}
+	if (used == 0)
+		PG_RETURN_NULL();
+	for (int d = 0; d < dims; d++)
+		norm += sum[d] * sum[d];
+	if (norm == 0.0)
+		PG_RETURN_NULL();
+	norm = sqrt(norm);
+
+	result = palloc(sizeof(Datum) * dims);
+	for (int d = 0; d < dims; d++)
+		result[d] = Float4GetDatum((float4) (sum[d] / norm));
+	PG_RETURN_ARRAYTYPE_P(construct_array(result, dims, FLOAT4OID,
+										  sizeof(float4), true,
+										  TYPALIGN_INT));
+}

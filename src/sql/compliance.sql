@@ -1,0 +1,199 @@
+
+/* src/sql/compliance.sql: GDPR duties (export, erasure) and tokenized analytics */
+
+/*
+ * Analytics see users only through a token: a SHA-256 of the user id keyed
+ * with a secret drawn at install time.  The token is stable (the same user
+ * always has the same token, also across pg_dump and restore, since the
+ * secret is configuration) and cannot be turned back into a user id without
+ * the secret, which only superusers can read.
+ */
+CREATE TABLE osv.analytics_secret (
+	secret bytea NOT NULL,
+	singleton boolean NOT NULL DEFAULT true,
+	CONSTRAINT analytics_secret_pkey PRIMARY KEY (singleton),
+	CONSTRAINT analytics_secret_singleton_check CHECK (singleton),
+	CONSTRAINT analytics_secret_secret_check CHECK (pg_catalog.length(secret) OPERATOR(pg_catalog.>=) 32)
+);
+COMMENT ON TABLE osv.analytics_secret IS 'secret key of the analytics tokens (one row); readable by superusers only';
+COMMENT ON COLUMN osv.analytics_secret.secret IS 'random key mixed into every analytics token';
+COMMENT ON COLUMN osv.analytics_secret.singleton IS 'always true: the table holds one row';
+INSERT INTO osv.analytics_secret (secret)
+SELECT pg_catalog.decode(pg_catalog.replace(pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text, '-', ''), 'hex');
+SELECT pg_catalog.pg_extension_config_dump('osv.analytics_secret', '');
+REVOKE ALL ON osv.analytics_secret FROM PUBLIC;
+
+CREATE FUNCTION osv.analytics_token(user_id bigint)
+RETURNS text
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT pg_catalog.encode(pg_catalog.sha256(s.secret OPERATOR(pg_catalog.||)
+				pg_catalog.convert_to(user_id::text, 'UTF8')), 'hex')
+	FROM osv.analytics_secret s;
+END;
+COMMENT ON FUNCTION osv.analytics_token(bigint) IS 'stable pseudonymous token of a user for analytics';
+REVOKE ALL ON FUNCTION osv.analytics_token(bigint) FROM PUBLIC;
+
+CREATE VIEW osv.analytics_events AS
+SELECT osv.analytics_token(l.user_id) AS user_token,
+	   l.event_type,
+	   l.occurred_at,
+	   l.properties
+FROM osv.activity_logs l
+JOIN osv.users u ON u.id OPERATOR(pg_catalog.=) l.user_id
+WHERE u.deleted_at IS NULL;
+COMMENT ON VIEW osv.analytics_events IS 'activity for analysts, keyed by a per-user token instead of user id or e-mail; trashed users excluded';
+COMMENT ON COLUMN osv.analytics_events.user_token IS 'pseudonymous token of the user (osv.analytics_token)';
+COMMENT ON COLUMN osv.analytics_events.event_type IS 'kind of event';
+COMMENT ON COLUMN osv.analytics_events.occurred_at IS 'when the event happened';
+COMMENT ON COLUMN osv.analytics_events.properties IS 'details of the event as the app logged them';
+
+/*
+ * Files of erased users wait here until the object-storage janitor has
+ * deleted them from MinIO/S3 (the database cannot reach object storage
+ * inside a transaction; a queue keeps the erasure atomic).
+ */
+CREATE TABLE osv.storage_deletions (
+	id bigint GENERATED ALWAYS AS IDENTITY,
+	storage_bucket text NOT NULL,
+	storage_key text NOT NULL,
+	requested_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	deleted_at timestamptz,
+	CONSTRAINT storage_deletions_pkey PRIMARY KEY (id)
+);
+COMMENT ON TABLE osv.storage_deletions IS 'stored files to delete from object storage after an erasure';
+COMMENT ON COLUMN osv.storage_deletions.id IS 'surrogate key';
+COMMENT ON COLUMN osv.storage_deletions.storage_bucket IS 'bucket of the file';
+COMMENT ON COLUMN osv.storage_deletions.storage_key IS 'object key of the file';
+COMMENT ON COLUMN osv.storage_deletions.requested_at IS 'when the erasure asked for the deletion';
+COMMENT ON COLUMN osv.storage_deletions.deleted_at IS 'when the janitor confirmed the deletion; NULL while pending';
+CREATE INDEX storage_deletions_pending_idx ON osv.storage_deletions (requested_at) WHERE deleted_at IS NULL;
+
+CREATE TABLE osv.erasure_receipts (
+	id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+	erased_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	erased jsonb NOT NULL,
+	CONSTRAINT erasure_receipts_pkey PRIMARY KEY (id)
+);
+COMMENT ON TABLE osv.erasure_receipts IS 'proof of each GDPR erasure, holding no personal data';
+COMMENT ON COLUMN osv.erasure_receipts.id IS 'receipt number, returned to the caller';
+COMMENT ON COLUMN osv.erasure_receipts.erased_at IS 'when the erasure committed';
+COMMENT ON COLUMN osv.erasure_receipts.erased IS 'how many rows of each kind were erased';
+
+/* The rows of one table that belong to a user, as a JSON array ordered by id. */
+CREATE FUNCTION osv.user_rows_json(tbl regclass, owner_column text, user_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	rows jsonb;
+BEGIN
+	EXECUTE format('SELECT coalesce(jsonb_agg(to_jsonb(t) - ''trash_batch'' ORDER BY t.id), ''[]'') FROM %s t WHERE t.%I = $1',
+				   tbl, owner_column)
+		INTO rows USING user_id;
+	RETURN rows;
+END
+$$;
+COMMENT ON FUNCTION osv.user_rows_json(regclass, text, bigint) IS 'rows of a table owned by a user, as a JSON array';
+
+/* Raise the error of an unknown user; lock the user row in the given mode. */
+CREATE FUNCTION osv.check_user_exists(user_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF user_id IS NULL THEN
+		RAISE EXCEPTION 'user_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM FROM osv.users u WHERE u.id = user_id FOR KEY SHARE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'user % does not exist', user_id USING ERRCODE = 'no_data_found';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION osv.check_user_exists(bigint) IS 'raise an error unless the user exists';
+
+CREATE FUNCTION osv.data_export(user_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	export jsonb;
+	archived jsonb := '[]';
+BEGIN
+	PERFORM osv.check_user_exists(user_id);
+
+	IF to_regclass('osv.activity_logs_archive') IS NOT NULL THEN
+		archived := osv.user_rows_json('osv.activity_logs_archive', 'user_id', user_id);
+	END IF;
+
+	SELECT jsonb_build_object(
+		'format', 'osv.data_export/1',
+		'exported_at', now(),
+		'user', (SELECT to_jsonb(u) - 'trash_batch' FROM osv.users u WHERE u.id = user_id),
+		'documents', osv.user_rows_json('osv.documents', 'user_id', user_id),
+		'summaries', osv.user_rows_json('osv.summaries', 'user_id', user_id),
+		'recommendations', osv.user_rows_json('osv.recommendations', 'user_id', user_id),
+		'quizzes', osv.user_rows_json('osv.quizzes', 'user_id', user_id),
+		'answers', osv.user_rows_json('osv.answers', 'user_id', user_id),
+		'rooms', osv.user_rows_json('osv.rooms', 'user_id', user_id),
+		'room_participations', osv.user_rows_json('osv.room_participations', 'user_id', user_id),
+		'activity_logs', osv.user_rows_json('osv.activity_logs', 'user_id', user_id),
+		'archived_activity_logs', archived,
+		'awards', (SELECT coalesce(jsonb_agg(jsonb_build_object('badge', b.slug, 'name', b.name, 'awarded_at', a.awarded_at)
+											  ORDER BY a.awarded_at, b.slug), '[]')
+				   FROM osv.awards a JOIN osv.badges b ON b.id = a.badge_id WHERE a.user_id = data_export.user_id),
+		'points', osv.user_rows_json('osv.points', 'user_id', user_id))
+	INTO export;
+	RETURN export;
+END
+$$;
+COMMENT ON FUNCTION osv.data_export(bigint) IS 'everything held about a user, trashed rows included (GDPR art. 15 and 20)';
+
+CREATE FUNCTION osv.data_delete(user_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	erased jsonb;
+	receipt osv.erasure_receipts;
+	files bigint;
+BEGIN
+	PERFORM osv.check_user_exists(user_id);
+	/* Hold the user still: no new content can be added while we count and delete. */
+	PERFORM FROM osv.users u WHERE u.id = user_id FOR UPDATE;
+
+	SELECT jsonb_build_object(
+		'users', 1,
+		'documents', (SELECT count(*) FROM osv.documents d WHERE d.user_id = data_delete.user_id),
+		'summaries', (SELECT count(*) FROM osv.summaries s WHERE s.user_id = data_delete.user_id),
+		'recommendations', (SELECT count(*) FROM osv.recommendations r WHERE r.user_id = data_delete.user_id),
+		'quizzes', (SELECT count(*) FROM osv.quizzes q WHERE q.user_id = data_delete.user_id),
+		'answers', (SELECT count(*) FROM osv.answers a WHERE a.user_id = data_delete.user_id),
+		'rooms', (SELECT count(*) FROM osv.rooms r WHERE r.user_id = data_delete.user_id),
+		'room_participations', (SELECT count(*) FROM osv.room_participations p WHERE p.user_id = data_delete.user_id),
+		'activity_logs', (SELECT count(*) FROM osv.activity_logs l WHERE l.user_id = data_delete.user_id),
+		'awards', (SELECT count(*) FROM osv.awards a WHERE a.user_id = data_delete.user_id),
+		'points', (SELECT count(*) FROM osv.points p WHERE p.user_id = data_delete.user_id))
+	INTO erased;
+
+	INSERT INTO osv.storage_deletions (storage_bucket, storage_key)
+	SELECT d.storage_bucket, d.storage_key FROM osv.documents d WHERE d.user_id = data_delete.user_id;
+	GET DIAGNOSTICS files = ROW_COUNT;
+
+	/* The foreign keys cascade to every row of the user, archived logs too. */
+	DELETE FROM osv.users u WHERE u.id = user_id;
+
+	INSERT INTO osv.erasure_receipts (erased)
+	VALUES (erased || jsonb_build_object('stored_files_queued', files))
+	RETURNING * INTO receipt;
+	RETURN jsonb_build_object('receipt', receipt.id, 'erased_at', receipt.erased_at) || receipt.erased;
+END
+$$;
+COMMENT ON FUNCTION osv.data_delete(bigint) IS 'erase a user everywhere (rows, vectors, stored files); returns a receipt without personal data';
