@@ -17,6 +17,7 @@ OBJS = \
 	src/soft_delete.o \
 	src/domain.o \
 	src/embedding.o \
+	src/scheduler.o \
 	src/http.o \
 	src/qdrant.o \
 	src/vector_sync.o
@@ -31,7 +32,8 @@ SQL_SOURCES = \
 	src/sql/gamification.sql \
 	src/sql/vector.sql \
 	src/sql/search.sql \
-	src/sql/compliance.sql
+	src/sql/compliance.sql \
+	src/sql/retention.sql
 
 DATA_built = osv--$(EXTVERSION).sql
 DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
@@ -50,6 +52,7 @@ REGRESS = \
 	sample_data \
 	embedding \
 	search \
+	retention \
 	vector_outbox
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 
@@ -58,6 +61,8 @@ ISOLATION = \
 	award_points \
 	join_room \
 	upsert_auth0_user \
+	archive_twice \
+	archive_inserts \
 	vector_outbox
 ISOLATION_OPTS = --inputdir=test --temp-config=test/osv_isolation.conf --temp-instance=./tmp_check_iso --load-extension=osv
 

@@ -91,3 +91,13 @@ SELECT key AS part, CASE jsonb_typeof(value) WHEN 'array' THEN jsonb_array_lengt
 FROM jsonb_each(osv.data_export((SELECT id FROM osv.users WHERE auth0_id = 'auth0|barbara'))) ORDER BY key;
 SELECT jsonb_pretty(osv.data_delete((SELECT id FROM osv.users WHERE auth0_id = 'auth0|barbara')) - 'receipt' - 'erased_at') AS receipt;
 SELECT count(*) AS analytics_events, count(DISTINCT user_token) AS pseudonymous_users FROM osv.analytics_events;
+
+\echo
+\echo '== 11. Retention: one run of every job (what the scheduler worker or pg_cron runs every osv.retention_interval), and its record'
+-- an event imported from 100 days ago: older than osv.activity_log_retention (90 days)
+INSERT INTO osv.activity_logs (user_id, event_type, occurred_at)
+SELECT id, 'demo.imported', now() - interval '100 days' FROM osv.users WHERE auth0_id = 'auth0|ada';
+SELECT * FROM osv.run_retention();
+SELECT job, affected, outcome, error, finished_at - started_at < interval '1 minute' AS quick
+FROM (SELECT * FROM osv.job_runs ORDER BY id DESC LIMIT 6) r ORDER BY id;
+SELECT event_type, archived_at IS NOT NULL AS archived FROM osv.activity_logs_archive;

@@ -326,6 +326,8 @@ _PG_init(void)
 		shmem_startup_hook = osv_shmem_startup;
 		if (osv_vector_sync_worker)
 			vector_sync_register_worker();
+		if (osv_scheduler_worker)
+			scheduler_register();
 	}
 
 	MarkGUCPrefixReserved("osv");

@@ -51,4 +51,7 @@ extern char *osv_auth0_roles_claim;
 /* Whether _PG_init ran from shared_preload_libraries. */
 extern bool osv_preloaded;
 
+/* scheduler.c: the retention scheduler worker. */
+extern void scheduler_register(void);
+
 #endif							/* OSV_H */

@@ -1,0 +1,241 @@
+/*-------------------------------------------------------------------------
+ *
+ * scheduler.c
+ *		The "osv scheduler" background worker: runs the retention jobs.
+ *
+ * When osv is in shared_preload_libraries and osv.scheduler_worker is on,
+ * _PG_init registers one static background worker (bgw_type "osv
+ * scheduler", shown as backend_type in pg_stat_activity).  It connects to
+ * osv.database and runs SELECT ... FROM osv.run_retention() once at start
+ * and then every osv.retention_interval seconds, sleeping on its latch in
+ * between; the interval is reloadable, and a changed interval counts from
+ * the start of the last run.  The jobs themselves, their advisory locks and
+ * their records in osv.job_runs live in src/sql/retention.sql.
+ *
+ * Each run is one transaction (with a snapshot and SPI); the transaction
+ * takes only the locks of the jobs, and osv.run_retention() runs each job
+ * in a subtransaction so that one failing job is recorded and does not stop
+ * the others.  An error that escapes anyway (say, osv is of an older
+ * version without run_retention) is logged, the transaction is aborted and
+ * the worker waits for the next run; it does not exit.  Where the
+ * extension is not installed the worker idles quietly.  If osv.database
+ * does not exist, the connection fails (FATAL) and the postmaster starts the
+ * worker again after SCHEDULER_RESTART_TIME seconds; so it does after
+ * SIGTERM (pg_terminate_backend), which ends the worker as "administrator
+ * command".
+ *
+ * Copyright (c) 2026, Open Study Volt
+ *
+ * IDENTIFICATION
+ *		src/scheduler.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "osv.h"
+
+/*
+ * Seconds after which the postmaster restarts the worker when it exits with
+ * an error: long enough that a persistent failure is no hot loop, short
+ * enough that the scheduler is soon back after pg_terminate_backend.
+ */
+#define SCHEDULER_RESTART_TIME 10
+
+PGDLLEXPORT void osv_scheduler_main(Datum main_arg) pg_attribute_noreturn();
+
+/*
+ * The statement of one run: the number of failed jobs and the rows all jobs
+ * affected, for the DEBUG1 line.
+ */
+static const char *const retention_query =
+"SELECT pg_catalog.count(*) FILTER (WHERE affected IS NULL), "
+"COALESCE(pg_catalog.sum(affected), 0)::pg_catalog.int8, "
+"pg_catalog.count(*) "
+"FROM osv.run_retention()";
+
+/*
+ * Register the scheduler worker.  Called by _PG_init in the postmaster
+ * while shared_preload_libraries are loaded.
+ */
+void
+scheduler_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = SCHEDULER_RESTART_TIME;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "osv");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "osv_scheduler_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "osv scheduler");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "osv scheduler");
+	worker.bgw_main_arg = (Datum) 0;
+	worker.bgw_notify_pid = 0;
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * Run the retention jobs once, in a transaction of its own.  Must be called
+ * outside a transaction; errors propagate to the caller, which aborts the
+ * transaction.  Idles (commits an empty transaction) when the extension is
+ * not installed in this database.
+ */
+static void
+run_retention_transaction(void)
+{
+	int			ret;
+	bool		isnull;
+	int64		failed = 0;
+	int64		affected = 0;
+	int64		jobs = 0;
+
+	/*
+	 * Without this, now() would stay at the time the worker started: the
+	 * jobs compute their cutoffs from now().
+	 */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+
+	if (!OidIsValid(get_extension_oid("osv", true)))
+	{
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		ereport(DEBUG1,
+				(errmsg("osv scheduler: extension \"osv\" is not installed in database \"%s\", nothing to do",
+						osv_database)));
+		return;
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	debug_query_string = retention_query;
+	pgstat_report_activity(STATE_RUNNING, retention_query);
+
+	ret = SPI_execute(retention_query, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 1)
+	{
+		failed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		affected = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		jobs = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	}
+
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	debug_query_string = NULL;
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	ereport(DEBUG1,
+			(errmsg("osv scheduler: retention run finished: %lld jobs, %lld failed, %lld rows affected",
+					(long long) jobs, (long long) failed, (long long) affected)));
+}
+
+/*
+ * Run the retention jobs once and survive any error: the error is logged
+ * and the transaction aborted, as PostgresMain does for a failed query.
+ * "context" is the worker's loop context, current again on return.
+ */
+static void
+run_retention(MemoryContext context)
+{
+	PG_TRY();
+	{
+		run_retention_transaction();
+	}
+	PG_CATCH();
+	{
+		HOLD_INTERRUPTS();
+		EmitErrorReport();
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(context);
+		FlushErrorState();
+		debug_query_string = NULL;
+		pgstat_report_activity(STATE_IDLE, NULL);
+		RESUME_INTERRUPTS();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(context);
+}
+
+/*
+ * Entry point of the scheduler worker.
+ */
+void
+osv_scheduler_main(Datum main_arg)
+{
+	MemoryContext context;
+	TimestampTz last_start = 0;
+	TimestampTz next_run;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(osv_database, NULL, 0);
+
+	ereport(LOG,
+			(errmsg("osv scheduler started in database \"%s\"", osv_database),
+			 errdetail("The retention jobs run every %d seconds.", osv_retention_interval)));
+
+	context = AllocSetContextCreate(TopMemoryContext, "osv scheduler",
+									ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(context);
+
+	/* The first run is right after start. */
+	next_run = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		long		timeout;
+
+		MemoryContextReset(context);
+
+		if (GetCurrentTimestamp() >= next_run)
+		{
+			last_start = GetCurrentTimestamp();
+			run_retention(context);
+			next_run = TimestampTzPlusMilliseconds(last_start,
+												   (int64) osv_retention_interval * 1000);
+		}
+
+		timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_run);
+		if (timeout > 0)
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 timeout, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			/* A changed interval counts from the start of the last run. */
+			next_run = TimestampTzPlusMilliseconds(last_start,
+												   (int64) osv_retention_interval * 1000);
+			ereport(DEBUG1,
+					(errmsg("osv scheduler: configuration reloaded, retention interval %d seconds",
+							osv_retention_interval)));
+		}
+	}
+}

@@ -1,0 +1,88 @@
+# The "osv scheduler" background worker: it starts with the server, idles
+# where the extension is absent, runs osv.run_retention() every
+# osv.retention_interval, takes a changed interval on SIGHUP, survives an
+# error of a run, and is started again after pg_terminate_backend.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('scheduler');
+$node->init;
+$node->append_conf('postgresql.conf', q{
+shared_preload_libraries = 'osv'
+osv.database = 'postgres'
+osv.scheduler_worker = on
+osv.vector_sync_worker = off
+osv.retention_interval = 1
+log_min_messages = debug1
+});
+$node->start;
+
+my $pid_query = q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'osv scheduler'};
+
+ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'osv scheduler'"),
+	'the scheduler appears in pg_stat_activity as "osv scheduler"');
+my $pid = $node->safe_psql('postgres', $pid_query);
+ok($node->log_contains(qr/LOG:  osv scheduler started in database "postgres"/), 'start is logged');
+
+# Without the extension the worker idles: it looks, says so at DEBUG1, and stays.
+$node->wait_for_log(qr/osv scheduler: extension "osv" is not installed in database "postgres", nothing to do/);
+my $offset = -s $node->logfile;
+$node->wait_for_log(qr/osv scheduler: extension "osv" is not installed/, $offset);
+is($node->safe_psql('postgres', $pid_query), $pid, 'the scheduler idles where osv is not installed');
+
+# With the extension it runs every job each interval and records the runs.
+$node->safe_psql('postgres', 'CREATE EXTENSION osv');
+$node->safe_psql('postgres', q{
+INSERT INTO osv.users (auth0_id, email) VALUES ('auth0|tap', 'tap@example.org');
+INSERT INTO osv.rooms (user_id, name, last_activity_at)
+SELECT id, 'idle room', now() - interval '31 days' FROM osv.users;
+});
+ok($node->poll_query_until('postgres',
+		q{SELECT count(DISTINCT job) = 6 AND bool_and(outcome = 'succeeded') FROM osv.job_runs}),
+	'every job ran and was recorded in osv.job_runs');
+ok($node->poll_query_until('postgres', q{SELECT deleted_at IS NOT NULL FROM osv.rooms WHERE name = 'idle room'}),
+	'the abandoned room was trashed by the scheduler');
+ok($node->poll_query_until('postgres', q{SELECT count(*) >= 2 FROM osv.job_runs WHERE job = 'clean_job_runs'}),
+	'the scheduler runs again after osv.retention_interval');
+
+# SIGHUP: a long interval stops the runs, a short one brings them back.
+my $runs = q{SELECT count(*) FROM osv.job_runs WHERE job = 'clean_job_runs'};
+$offset = -s $node->logfile;
+$node->safe_psql('postgres', q{ALTER SYSTEM SET osv.retention_interval = '1h'});
+$node->reload;
+$node->wait_for_log(qr/osv scheduler: configuration reloaded, retention interval 3600 seconds/, $offset);
+my $count = $node->safe_psql('postgres', $runs);
+sleep(2);
+is($node->safe_psql('postgres', $runs), $count, 'after SIGHUP with osv.retention_interval = 1h no run follows');
+$node->safe_psql('postgres', q{ALTER SYSTEM SET osv.retention_interval = 1});
+$node->reload;
+ok($node->poll_query_until('postgres', "SELECT ($runs) > $count"), 'after SIGHUP with a 1 s interval the runs resume');
+
+# An error that escapes a run is logged and the worker goes on.
+$offset = -s $node->logfile;
+$node->safe_psql('postgres', 'ALTER FUNCTION osv.run_retention() RENAME TO run_retention_away');
+$node->wait_for_log(qr/ERROR:  function osv\.run_retention\(\) does not exist/, $offset);
+$node->safe_psql('postgres', 'ALTER FUNCTION osv.run_retention_away() RENAME TO run_retention');
+$count = $node->safe_psql('postgres', $runs);
+ok($node->poll_query_until('postgres', "SELECT ($runs) > $count"), 'the runs resume after a failing run');
+is($node->safe_psql('postgres', $pid_query), $pid, 'the worker survived the failing run');
+
+# pg_terminate_backend ends the worker; the postmaster starts it again.
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'osv scheduler' AND pid <> $pid"),
+	'the scheduler is started again after pg_terminate_backend');
+ok($node->log_contains(qr/terminating background worker "osv scheduler" due to administrator command/),
+	'the termination is logged');
+
+# Without osv.scheduler_worker the worker is not started.
+$node->append_conf('postgresql.conf', 'osv.scheduler_worker = off');
+$node->restart;
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'osv scheduler'"),
+	'0', 'osv.scheduler_worker = off starts no scheduler');
+
+$node->stop;
+done_testing();
