@@ -390,7 +390,7 @@ set_synced_url(void)
 	int			rc;
 
 	rc = exec_cached("UPDATE osv.vector_sync_targets SET synced_url = $1 WHERE target = 'qdrant'",
-							   1, &argtype, &arg, false, 0);
+					 1, &argtype, &arg, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 }
@@ -672,19 +672,19 @@ vs_claim(int limit, VsBatch *batch, MemoryContext mcxt)
 	claim_values[2] = Int64GetDatum(lease_ms);
 	/* The ids go through an array, so that the update probes the primary key. */
 	rc = exec_cached(
-							   " UPDATE osv.vector_outbox o"
-							   " SET claim_id = $2, claimed_version = o.version,"
-							   "     lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $3 OPERATOR(pg_catalog./) 1000.0),"
-							   "     attempts = o.attempts OPERATOR(pg_catalog.+) 1, last_attempt_at = pg_catalog.now()"
-							   " WHERE o.summary_id OPERATOR(pg_catalog.=) ANY (ARRAY("
-							   "   SELECT d.summary_id FROM osv.vector_outbox d"
-							   "   WHERE d.state OPERATOR(pg_catalog.=) 'pending'"
-							   "     AND d.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
-							   "     AND (d.claim_id IS NULL OR d.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())"
-							   "   ORDER BY d.next_attempt_at, d.summary_id LIMIT $1"
-							   "   FOR UPDATE SKIP LOCKED))"
-							   " RETURNING o.summary_id, o.version",
-							   3, claim_types, claim_values, false, 0);
+					 " UPDATE osv.vector_outbox o"
+					 " SET claim_id = $2, claimed_version = o.version,"
+					 "     lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $3 OPERATOR(pg_catalog./) 1000.0),"
+					 "     attempts = o.attempts OPERATOR(pg_catalog.+) 1, last_attempt_at = pg_catalog.now()"
+					 " WHERE o.summary_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+					 "   SELECT d.summary_id FROM osv.vector_outbox d"
+					 "   WHERE d.state OPERATOR(pg_catalog.=) 'pending'"
+					 "     AND d.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+					 "     AND (d.claim_id IS NULL OR d.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())"
+					 "   ORDER BY d.next_attempt_at, d.summary_id LIMIT $1"
+					 "   FOR UPDATE SKIP LOCKED))"
+					 " RETURNING o.summary_id, o.version",
+					 3, claim_types, claim_values, false, 0);
 	if (rc != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	n = (int) SPI_processed;
@@ -706,11 +706,11 @@ vs_claim(int limit, VsBatch *batch, MemoryContext mcxt)
 	/* A new statement, so a new snapshot: it sees what the claim waited for. */
 	/* LATERAL: one primary key probe per entry, never a scan of all rows. */
 	rc = exec_cached("SELECT c.summary_id, c.version, " POINT_COLUMNS
-							   " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS c(summary_id, version)"
-							   " LEFT JOIN LATERAL (SELECT * FROM osv.summaries s1"
-							   "   WHERE s1.id OPERATOR(pg_catalog.=) c.summary_id) s ON true"
-							   " ORDER BY c.summary_id",
-							   2, read_types, read_values, false, 0);
+					 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS c(summary_id, version)"
+					 " LEFT JOIN LATERAL (SELECT * FROM osv.summaries s1"
+					 "   WHERE s1.id OPERATOR(pg_catalog.=) c.summary_id) s ON true"
+					 " ORDER BY c.summary_id",
+					 2, read_types, read_values, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 
@@ -926,14 +926,14 @@ vs_record(VsBatch *batch)
 		values[2] = Int32GetDatum(osv_vector_sync_backoff_max);
 		values[3] = Int64GetDatum(batch->target_error.retry_after_ms);
 		rc = exec_cached("UPDATE osv.vector_sync_targets t SET"
-								   " consecutive_failures = t.consecutive_failures OPERATOR(pg_catalog.+) 1,"
-								   " last_error = $1, last_error_at = pg_catalog.clock_timestamp(),"
-								   " retry_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
-								   "   GREATEST(LEAST($3::float8, $2 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(t.consecutive_failures, 30)))"
-								   "            OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) 0.5 OPERATOR(pg_catalog.*) pg_catalog.random()),"
-								   "            $4::float8) OPERATOR(pg_catalog./) 1000.0)"
-								   " WHERE t.target = 'qdrant'",
-								   4, types, values, false, 0);
+						 " consecutive_failures = t.consecutive_failures OPERATOR(pg_catalog.+) 1,"
+						 " last_error = $1, last_error_at = pg_catalog.clock_timestamp(),"
+						 " retry_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
+						 "   GREATEST(LEAST($3::float8, $2 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(t.consecutive_failures, 30)))"
+						 "            OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) 0.5 OPERATOR(pg_catalog.*) pg_catalog.random()),"
+						 "            $4::float8) OPERATOR(pg_catalog./) 1000.0)"
+						 " WHERE t.target = 'qdrant'",
+						 4, types, values, false, 0);
 		if (rc != SPI_OK_UPDATE)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	}
@@ -955,10 +955,10 @@ vs_record(VsBatch *batch)
 		values[0] = claim;
 		values[1] = PointerGetDatum(construct_array(done, ndone, INT8OID, 8, true, TYPALIGN_DOUBLE));
 		rc = exec_cached("DELETE FROM osv.vector_outbox o"
-								   " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
-								   "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)"
-								   "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version",
-								   2, types, values, false, 0);
+						 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
+						 "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)"
+						 "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version",
+						 2, types, values, false, 0);
 		if (rc != SPI_OK_DELETE)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		completed = SPI_processed;
@@ -973,11 +973,11 @@ vs_record(VsBatch *batch)
 		values[0] = claim;
 		values[1] = PointerGetDatum(construct_array(unsent, nunsent, INT8OID, 8, true, TYPALIGN_DOUBLE));
 		rc = exec_cached("UPDATE osv.vector_outbox o"
-								   " SET attempts = GREATEST(o.attempts OPERATOR(pg_catalog.-) 1, 0)"
-								   " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
-								   "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)"
-								   "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version",
-								   2, types, values, false, 0);
+						 " SET attempts = GREATEST(o.attempts OPERATOR(pg_catalog.-) 1, 0)"
+						 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
+						 "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)"
+						 "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version",
+						 2, types, values, false, 0);
 		if (rc != SPI_OK_UPDATE)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	}
@@ -999,13 +999,13 @@ vs_record(VsBatch *batch)
 		values[5] = Int32GetDatum(osv_vector_sync_backoff);
 		values[6] = Int32GetDatum(osv_vector_sync_backoff_max);
 		rc = exec_cached("UPDATE osv.vector_outbox o SET last_error = $3,"
-								   " state = CASE WHEN $4 OR o.attempts OPERATOR(pg_catalog.>=) $5 THEN 'failed' ELSE 'pending' END,"
-								   " next_attempt_at = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
-								   "   LEAST($7::float8, $6 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(o.attempts OPERATOR(pg_catalog.-) 1, 30)))"
-								   "   OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) 0.5 OPERATOR(pg_catalog.*) pg_catalog.random()) OPERATOR(pg_catalog./) 1000.0)"
-								   " WHERE o.claim_id OPERATOR(pg_catalog.=) $1 AND o.summary_id OPERATOR(pg_catalog.=) $2"
-								   "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version",
-								   7, types, values, false, 0);
+						 " state = CASE WHEN $4 OR o.attempts OPERATOR(pg_catalog.>=) $5 THEN 'failed' ELSE 'pending' END,"
+						 " next_attempt_at = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
+						 "   LEAST($7::float8, $6 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(o.attempts OPERATOR(pg_catalog.-) 1, 30)))"
+						 "   OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) 0.5 OPERATOR(pg_catalog.*) pg_catalog.random()) OPERATOR(pg_catalog./) 1000.0)"
+						 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1 AND o.summary_id OPERATOR(pg_catalog.=) $2"
+						 "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version",
+						 7, types, values, false, 0);
 		if (rc != SPI_OK_UPDATE)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		if (SPI_processed > 0)
@@ -1028,10 +1028,10 @@ vs_record(VsBatch *batch)
 		values[0] = claim;
 		values[1] = PointerGetDatum(construct_array(all, batch->n, INT8OID, 8, true, TYPALIGN_DOUBLE));
 		rc = exec_cached("UPDATE osv.vector_outbox o"
-								   " SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
-								   " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
-								   "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)",
-								   2, types, values, false, 0);
+						 " SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
+						 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
+						 "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)",
+						 2, types, values, false, 0);
 		if (rc != SPI_OK_UPDATE)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	}
@@ -1313,10 +1313,10 @@ osv_vector_reconcile(PG_FUNCTION_ARGS)
 		}
 		arg = PointerGetDatum(construct_array(page_ids, page.npoints, INT8OID, 8, true, TYPALIGN_DOUBLE));
 		rc = exec_cached("SELECT s.id, " POINT_COLUMNS " FROM osv.summaries s"
-								   " WHERE s.id OPERATOR(pg_catalog.=) ANY ($1)"
-								   "   AND s.deleted_at IS NULL AND s.embedding IS NOT NULL"
-								   " ORDER BY s.id",
-								   1, &argtype, &arg, true, 0);
+						 " WHERE s.id OPERATOR(pg_catalog.=) ANY ($1)"
+						 "   AND s.deleted_at IS NULL AND s.embedding IS NOT NULL"
+						 " ORDER BY s.id",
+						 1, &argtype, &arg, true, 0);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 
@@ -1467,9 +1467,9 @@ osv_qdrant_search(PG_FUNCTION_ARGS)
 		arg = PointerGetDatum(construct_array(ids, nhits, INT8OID, 8, true, TYPALIGN_DOUBLE));
 		SPI_connect();
 		rc = exec_cached("SELECT u.ord::int4 FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(id, ord)"
-								   " JOIN osv.summaries s ON s.id OPERATOR(pg_catalog.=) u.id"
-								   " WHERE s.deleted_at IS NULL AND s.embedding IS NOT NULL",
-								   1, &argtype, &arg, true, 0);
+						 " JOIN osv.summaries s ON s.id OPERATOR(pg_catalog.=) u.id"
+						 " WHERE s.deleted_at IS NULL AND s.embedding IS NOT NULL",
+						 1, &argtype, &arg, true, 0);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		live = palloc0(sizeof(bool) * nhits);
@@ -1641,8 +1641,8 @@ worker_round(MemoryContext loop_cxt, bool *leases_released)
 		int			rc;
 
 		rc = exec_cached("SELECT FROM osv.vector_sync_targets"
-								   " WHERE target = 'qdrant' AND synced_url IS DISTINCT FROM $1",
-								   1, &argtype, &arg, true, 1);
+						 " WHERE target = 'qdrant' AND synced_url IS DISTINCT FROM $1",
+						 1, &argtype, &arg, true, 1);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		if (SPI_processed > 0)
