@@ -1036,8 +1036,23 @@ vs_record(VsBatch *batch)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	}
 
+	/*
+	 * The entries this batch completed are in the new collection already;
+	 * the others (also those changed while in flight) go again.
+	 */
 	if (batch->resync)
-		(void) enqueue_all_live();
+	{
+		Oid			argtype = INT8ARRAYOID;
+		Datum		arg = PointerGetDatum(construct_array(done, ndone, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		char	   *sql = psprintf("INSERT INTO osv.vector_outbox AS o (summary_id) "
+								   "SELECT s.id FROM osv.summaries s "
+								   "WHERE s.deleted_at IS NULL AND s.embedding IS NOT NULL "
+								   "AND NOT EXISTS (SELECT FROM pg_catalog.unnest($1) AS u(id) WHERE u.id OPERATOR(pg_catalog.=) s.id "
+								   "  AND NOT EXISTS (SELECT FROM osv.vector_outbox p WHERE p.summary_id OPERATOR(pg_catalog.=) s.id)) %s",
+								   enqueue_set_clause);
+
+		(void) run_enqueue_sql(sql, 1, &argtype, &arg);
+	}
 
 	return completed;
 }

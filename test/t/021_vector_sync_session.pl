@@ -1,0 +1,83 @@
+# osv.vector_sync() in a session, with osv not preloaded (no worker, no
+# shared memory): it drains the outbox to the Qdrant-compatible server; a
+# sync whose transaction rolls back is sent again, and Qdrant converges on
+# the database; search and reconcile work too.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use OsvTest;
+
+my $q = start_qdrant();
+
+my $node = PostgreSQL::Test::Cluster->new('session');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+osv.qdrant_url = '$q->{url}'
+osv.vector_dimensions = 8
+osv.vector_sync_batch_size = 16
+});
+$node->start;
+
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION osv;
+	CREATE FUNCTION emb(seed bigint) RETURNS real[] LANGUAGE sql IMMUTABLE
+		AS $$ SELECT ARRAY(SELECT cos(seed * 3 + i)::real FROM generate_series(1, 8) i) $$;
+	INSERT INTO osv.users (auth0_id, email)
+		SELECT 'auth0|s' || g, 's' || g || '@example.org' FROM generate_series(1, 3) g;
+	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
+		SELECT 1 + (g % 3), 'text', 'doc ' || g, 'session-docs', 'session/' || g FROM generate_series(1, 60) g;
+	INSERT INTO osv.summaries (document_id, topic, content, embedding)
+		SELECT d.id, 'topic' || (d.id % 2), 'summary ' || d.id, emb(d.id) FROM osv.documents d;
+});
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'osv vector sync'}),
+	'0', 'no worker without preloading');
+
+sub synced
+{
+	my ($name) = @_;
+	my @diff = compare_points($q, $node);
+	is_deeply(\@diff, [], "$name: Qdrant equals the database")
+	  or diag(join("\n", @diff[0 .. ($#diff > 10 ? 10 : $#diff)]));
+}
+
+is($node->safe_psql('postgres', 'SELECT osv.vector_sync()'), '60', 'vector_sync sends every summary');
+is($node->safe_psql('postgres', 'SELECT pending FROM osv.vector_sync_status'), '0', 'outbox empty');
+synced('first sync');
+
+$node->safe_psql('postgres', q{
+	SELECT osv.soft_delete('osv.documents', 1);
+	UPDATE osv.users SET deleted_at = now() WHERE id = 2;
+	DELETE FROM osv.summaries WHERE id = 3;
+	UPDATE osv.summaries SET topic = 'moved' WHERE id = 4;
+});
+is($node->safe_psql('postgres', 'SELECT osv.vector_sync(5)'), '5', 'max_entries bounds a run');
+$node->safe_psql('postgres', 'SELECT osv.vector_sync()');
+synced('trash, delete, update');
+
+# A sync inside a transaction that rolls back: Qdrant got the new state, the
+# outbox entry comes back with the rollback, and the next sync restores the
+# state the database kept.
+$node->safe_psql('postgres', q{
+	BEGIN;
+	UPDATE osv.summaries SET embedding = emb(1000), topic = 'rolled back' WHERE id = 5;
+	SELECT osv.vector_sync();
+	ROLLBACK;
+});
+is($node->safe_psql('postgres', q{SELECT topic FROM osv.summaries WHERE id = 5}), 'topic1',
+	'the change was rolled back');
+is(qdrant_dump($q)->{5}{payload}{topic}, 'rolled back', 'Qdrant holds the rolled back state for now');
+is($node->safe_psql('postgres', 'SELECT osv.vector_reconcile()'), '1', 'reconcile finds the stale point');
+$node->safe_psql('postgres', 'SELECT osv.vector_sync()');
+synced('after the rolled back sync');
+
+is($node->safe_psql('postgres',
+		q{SELECT summary_id FROM osv.qdrant_search(emb(9), 1, NULL, NULL, NULL)}),
+	'9', 'qdrant_search without preloading');
+is($node->safe_psql('postgres', 'SELECT osv.vector_reconcile()'), '0', 'nothing left to reconcile');
+
+$node->stop;
+done_testing();
