@@ -51,6 +51,23 @@ SELECT erased::text !~ 'gdpr' AS receipt_without_personal_data FROM osv.erasure_
 -- the other user is untouched
 SELECT count(*) AS other_documents FROM osv.documents d JOIN osv.users u ON u.id = d.user_id WHERE u.auth0_id = 'auth0|other';
 
+-- erasure while Qdrant cannot be reached: a warning, the erasure goes through,
+-- and the vector outbox holds the deletion of every point of the user
+UPDATE osv.summaries SET embedding = osv.embed_text(content)
+WHERE user_id = (SELECT id FROM osv.users WHERE auth0_id = 'auth0|other');
+ALTER SYSTEM SET osv.qdrant_url = 'http://127.0.0.1:9';
+ALTER SYSTEM SET osv.qdrant_connect_timeout = '200ms';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.2);
+SELECT r->>'vector_points' AS vector_points, (r->>'summaries')::int AS summaries
+FROM osv.data_delete((SELECT id FROM osv.users WHERE auth0_id = 'auth0|other')) r;
+SELECT count(*) AS outbox_deletions FROM osv.vector_outbox;
+ALTER SYSTEM RESET osv.qdrant_url;
+ALTER SYSTEM RESET osv.qdrant_connect_timeout;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.2);
+TRUNCATE osv.vector_outbox;
+
 -- bad calls
 \set VERBOSITY terse
 SELECT osv.data_export(NULL);

@@ -164,6 +164,8 @@ DECLARE
 	erased jsonb;
 	receipt osv.erasure_receipts;
 	files bigint;
+	sweep text;
+	sweep_error text;
 BEGIN
 	PERFORM osv.check_user_exists(user_id);
 	/* Hold the user still: no new content can be added while we count and delete. */
@@ -187,11 +189,34 @@ BEGIN
 	SELECT d.storage_bucket, d.storage_key FROM osv.documents d WHERE d.user_id = data_delete.user_id;
 	GET DIAGNOSTICS files = ROW_COUNT;
 
-	/* The foreign keys cascade to every row of the user, archived logs too. */
+	/*
+	 * The foreign keys cascade to every row of the user, archived logs too;
+	 * deleting the summaries enqueues the deletion of their Qdrant points
+	 * in the vector outbox, in this transaction.
+	 */
 	DELETE FROM osv.users u WHERE u.id = user_id;
 
+	/*
+	 * Also sweep Qdrant by the user filter now, for points the outbox does
+	 * not know of (written before a restore from backup, say).  A Qdrant
+	 * that cannot be reached must not block an erasure: the outbox still
+	 * deletes every point of the user's summaries once Qdrant answers, and
+	 * osv.vector_reconcile() removes any other orphan.  The call is bounded
+	 * by osv.qdrant_timeout.
+	 */
+	BEGIN
+		PERFORM osv.qdrant_delete_user_points(user_id);
+		sweep := CASE WHEN current_setting('osv.qdrant_url') = '' THEN 'embedded mode: nothing stored outside the database'
+					  ELSE 'deleted by user filter' END;
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS sweep_error = MESSAGE_TEXT;
+		RAISE WARNING 'could not sweep Qdrant points of the erased user: %', sweep_error
+			USING HINT = 'The vector outbox deletes the points of the user''s summaries once Qdrant answers.';
+		sweep := 'queued in the vector outbox (Qdrant did not answer)';
+	END;
+
 	INSERT INTO osv.erasure_receipts (erased)
-	VALUES (erased || jsonb_build_object('stored_files_queued', files))
+	VALUES (erased || jsonb_build_object('stored_files_queued', files, 'vector_points', sweep))
 	RETURNING * INTO receipt;
 	RETURN jsonb_build_object('receipt', receipt.id, 'erased_at', receipt.erased_at) || receipt.erased;
 END
