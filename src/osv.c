@@ -26,6 +26,7 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -216,6 +217,31 @@ osv_shmem_startup(void)
 }
 
 /*
+ * Register one of osv's static background workers (postmaster, while
+ * shared_preload_libraries are loaded).  Both connect to osv.database and
+ * write, so they start once recovery has finished; an exit other than 0
+ * (an escaped ERROR, a crash) restarts them after OSV_WORKER_RESTART_TIME.
+ * The name is also the type that pg_stat_activity.backend_type shows.
+ */
+static void
+register_worker(const char *name, const char *function_name)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = OSV_WORKER_RESTART_TIME;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "osv");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function_name);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", name);
+	worker.bgw_main_arg = (Datum) 0;
+	worker.bgw_notify_pid = 0;
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
  * Module load callback.
  */
 void
@@ -325,9 +351,9 @@ _PG_init(void)
 		prev_shmem_startup_hook = shmem_startup_hook;
 		shmem_startup_hook = osv_shmem_startup;
 		if (osv_vector_sync_worker)
-			vector_sync_register_worker();
+			register_worker("osv vector sync", "osv_vector_sync_main");
 		if (osv_scheduler_worker)
-			scheduler_register();
+			register_worker("osv scheduler", "osv_scheduler_main");
 	}
 
 	MarkGUCPrefixReserved("osv");

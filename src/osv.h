@@ -48,10 +48,16 @@ extern int	osv_retention_batch_size;
 /* Domain settings. */
 extern char *osv_auth0_roles_claim;
 
+/*
+ * Seconds before the postmaster restarts a worker that failed: long enough
+ * that a poison row cannot make a hot crash loop, short enough that an
+ * outage does not hide.
+ */
+#define OSV_WORKER_RESTART_TIME 10
+
 /* Whether _PG_init ran from shared_preload_libraries. */
 extern bool osv_preloaded;
 
 /* scheduler.c: the retention scheduler worker. */
-extern void scheduler_register(void);
 
 #endif							/* OSV_H */

@@ -20,7 +20,7 @@
  * the worker waits for the next run; it does not exit.  Where the
  * extension is not installed the worker idles quietly.  If osv.database
  * does not exist, the connection fails (FATAL) and the postmaster starts the
- * worker again after SCHEDULER_RESTART_TIME seconds; so it does after
+ * worker again after OSV_WORKER_RESTART_TIME seconds; so it does after
  * SIGTERM (pg_terminate_backend), which ends the worker as "administrator
  * command".
  *
@@ -54,7 +54,6 @@
  * an error: long enough that a persistent failure is no hot loop, short
  * enough that the scheduler is soon back after pg_terminate_backend.
  */
-#define SCHEDULER_RESTART_TIME 10
 
 PGDLLEXPORT void osv_scheduler_main(Datum main_arg) pg_attribute_noreturn();
 
@@ -67,28 +66,6 @@ static const char *const retention_query =
 "COALESCE(pg_catalog.sum(affected), 0)::pg_catalog.int8, "
 "pg_catalog.count(*) "
 "FROM osv.run_retention()";
-
-/*
- * Register the scheduler worker.  Called by _PG_init in the postmaster
- * while shared_preload_libraries are loaded.
- */
-void
-scheduler_register(void)
-{
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = SCHEDULER_RESTART_TIME;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "osv");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "osv_scheduler_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "osv scheduler");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "osv scheduler");
-	worker.bgw_main_arg = (Datum) 0;
-	worker.bgw_notify_pid = 0;
-	RegisterBackgroundWorker(&worker);
-}
 
 /*
  * Run the retention jobs once, in a transaction of its own.  Must be called

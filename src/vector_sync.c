@@ -1540,24 +1540,6 @@ osv_qdrant_delete_user_points(PG_FUNCTION_ARGS)
  * The worker
  * ------------------------------------------------------------------------
  */
-void
-vector_sync_register_worker(void)
-{
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = OSV_VECTOR_SYNC_RESTART_TIME;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "osv");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "osv_vector_sync_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "osv vector sync");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "osv vector sync");
-	worker.bgw_main_arg = (Datum) 0;
-	worker.bgw_notify_pid = 0;
-	RegisterBackgroundWorker(&worker);
-}
-
 static void
 worker_unpublish(int code, Datum arg)
 {

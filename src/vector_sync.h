@@ -13,12 +13,8 @@
 #ifndef OSV_VECTOR_SYNC_H
 #define OSV_VECTOR_SYNC_H
 
-/* Seconds before the postmaster restarts a vector sync worker that died. */
-#define OSV_VECTOR_SYNC_RESTART_TIME 10
-
 extern Size vector_sync_shmem_size(void);
 extern void vector_sync_shmem_init(void);
-extern void vector_sync_register_worker(void);
 
 PGDLLEXPORT void osv_vector_sync_main(Datum main_arg) pg_attribute_noreturn();
 
