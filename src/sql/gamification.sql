@@ -240,12 +240,36 @@ END
 $$;
 COMMENT ON FUNCTION osv.evaluate_badges_trigger() IS 'trigger: evaluate the badges naming the criterion given as argument for the row''s user';
 
+/*
+ * The same for inserts of documents and room participations, once per
+ * statement and user (a bulk upload evaluates its owner's badges once, not
+ * once per row), and not at all while no badge names the criterion: those
+ * inserts are hot paths.
+ */
+CREATE FUNCTION osv.evaluate_badges_after_insert()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM osv.badges b WHERE b.criteria ? TG_ARGV[0] OR b.criteria = '{}') THEN
+		RETURN NULL;
+	END IF;
+	PERFORM osv.evaluate_badges(n.user_id, TG_ARGV[0])
+	FROM (SELECT DISTINCT r.user_id FROM new_rows r WHERE r.deleted_at IS NULL ORDER BY r.user_id) n;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION osv.evaluate_badges_after_insert() IS 'trigger: evaluate, once per statement and user, the badges naming the criterion given as argument';
+
 CREATE TRIGGER evaluate_badges AFTER INSERT ON osv.documents
-	FOR EACH ROW WHEN (NEW.deleted_at IS NULL) EXECUTE FUNCTION osv.evaluate_badges_trigger('documents_at_least');
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION osv.evaluate_badges_after_insert('documents_at_least');
 CREATE TRIGGER evaluate_badges AFTER INSERT OR UPDATE OF passed ON osv.answers
 	FOR EACH ROW WHEN (NEW.passed AND NEW.deleted_at IS NULL) EXECUTE FUNCTION osv.evaluate_badges_trigger('quizzes_passed_at_least');
 CREATE TRIGGER evaluate_badges AFTER INSERT ON osv.room_participations
-	FOR EACH ROW WHEN (NEW.deleted_at IS NULL) EXECUTE FUNCTION osv.evaluate_badges_trigger('rooms_joined_at_least');
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION osv.evaluate_badges_after_insert('rooms_joined_at_least');
 
 /*
  * osv.award_points(user_id, amount, reason): write a ledger entry and
