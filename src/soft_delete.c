@@ -52,6 +52,9 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+/* Most (fk column, parent table) pairs a guard trigger may name. */
+#define MAX_PARENTS 8
+
 /* Longest parent table argument: a schema-qualified name. */
 #define PARENT_NAME_LEN (2 * NAMEDATALEN + 1)
 
@@ -119,8 +122,8 @@ required_column(Relation rel, const char *column, Oid expected_type)
 }
 
 /*
- * The prepared query that reads (deleted_at, trash_batch) of one parent row
- * by id and locks it FOR SHARE.  Plans live for the life of the backend;
+ * The prepared query that reads (deleted_at, trash_batch, then the whole
+ * row) of one parent row by id and locks it FOR SHARE.  Plans live for the life of the backend;
  * the plan cache revalidates them after DDL (the query names the table, so
  * a table dropped and created again, as by DROP and CREATE EXTENSION, is
  * found again).  Must be called with SPI connected.
@@ -159,8 +162,8 @@ parent_query(const char *parent_table)
 		entry->plan = NULL;
 		relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(parent_table)),
 								 NoLock, false);
-		query = psprintf("SELECT deleted_at, trash_batch FROM %s "
-						 "WHERE id OPERATOR(pg_catalog.=) $1 FOR SHARE",
+		query = psprintf("SELECT p.deleted_at, p.trash_batch, p.* FROM %s p "
+						 "WHERE p.id OPERATOR(pg_catalog.=) $1 FOR SHARE",
 						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 													get_rel_name(relid)));
 		plan = SPI_prepare(query, 1, argtypes);
@@ -178,9 +181,16 @@ parent_query(const char *parent_table)
  * Find the first trashed parent of "tuple" among the (fk column, parent
  * table) pairs of the trigger's arguments.  With an old_tuple (an UPDATE of
  * a live row), only the foreign keys that changed are looked at.  Every
- * parent looked at is locked FOR SHARE.  Must be called with SPI not yet
- * connected; connects and disconnects itself.  Returns false when every referenced parent is live (or
- * missing, which the foreign key reports later).
+ * parent looked at is locked FOR SHARE.  Returns false when every referenced
+ * parent is live (or missing, which the foreign key reports later).  Must be
+ * called with SPI not yet connected; connects and disconnects itself.
+ *
+ * A live parent vouches for its own parents: when the parent row has a
+ * later pair's fk column with the same value (a summary's document belongs
+ * to the summary's user), that parent is live too, by the very invariant
+ * this trigger keeps, and need not be read.  Nor locked: a soft delete of
+ * it would have to trash the parent we hold FOR SHARE, so it waits for us
+ * and its cascade then sees our row.
  */
 static bool
 find_trashed_parent(Relation rel, Trigger *trigger, HeapTuple tuple,
@@ -188,21 +198,34 @@ find_trashed_parent(Relation rel, Trigger *trigger, HeapTuple tuple,
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	bool		found_trashed = false;
+	int			npairs = trigger->tgnargs / 2;
+	bool		vouched[MAX_PARENTS] = {false};
+
+	if (npairs > MAX_PARENTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" names more than %d parent tables",
+						trigger->tgname, MAX_PARENTS)));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	for (int i = 0; i + 1 < trigger->tgnargs && !found_trashed; i += 2)
+	for (int i = 0; i < npairs && !found_trashed; i++)
 	{
-		const char *fk_column = trigger->tgargs[i];
-		const char *parent_table = trigger->tgargs[i + 1];
+		const char *fk_column = trigger->tgargs[2 * i];
+		const char *parent_table = trigger->tgargs[2 * i + 1];
 		int			attno = required_column(rel, fk_column, INT8OID);
 		bool		isnull;
 		Datum		fk_value = heap_getattr(tuple, attno, tupdesc, &isnull);
 		Datum		args[1];
 		int			rc;
+		bool		deleted_isnull;
+		bool		batch_isnull;
+		Datum		batch;
+		HeapTuple	parent;
+		TupleDesc	parent_desc;
 
-		if (isnull)
+		if (isnull || vouched[i])
 			continue;
 		if (old_tuple != NULL)
 		{
@@ -217,24 +240,41 @@ find_trashed_parent(Relation rel, Trigger *trigger, HeapTuple tuple,
 		rc = SPI_execute_plan(parent_query(parent_table), args, NULL, false, 1);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-		if (SPI_processed == 1)
-		{
-			bool		deleted_isnull;
-			bool		batch_isnull;
-			Datum		batch;
+		if (SPI_processed != 1)
+			continue;
 
-			(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-								 &deleted_isnull);
-			batch = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
-								  &batch_isnull);
-			if (!deleted_isnull)
-			{
-				found_trashed = true;
-				result->fk_column = fk_column;
-				result->parent_table = parent_table;
-				result->parent_id = DatumGetInt64(fk_value);
-				result->parent_batch = batch_isnull ? 0 : DatumGetInt64(batch);
-			}
+		parent = SPI_tuptable->vals[0];
+		parent_desc = SPI_tuptable->tupdesc;
+		(void) SPI_getbinval(parent, parent_desc, 1, &deleted_isnull);
+		batch = SPI_getbinval(parent, parent_desc, 2, &batch_isnull);
+		if (!deleted_isnull)
+		{
+			found_trashed = true;
+			result->fk_column = fk_column;
+			result->parent_table = parent_table;
+			result->parent_id = DatumGetInt64(fk_value);
+			result->parent_batch = batch_isnull ? 0 : DatumGetInt64(batch);
+			break;
+		}
+
+		/* This live parent vouches for the later parents it shares with us. */
+		for (int j = i + 1; j < npairs; j++)
+		{
+			int			parent_attno = SPI_fnumber(parent_desc, trigger->tgargs[2 * j]);
+			int			our_attno = required_column(rel, trigger->tgargs[2 * j], INT8OID);
+			bool		parent_isnull;
+			bool		our_isnull;
+			Datum		parent_value;
+			Datum		our_value;
+
+			if (parent_attno <= 0 ||
+				TupleDescAttr(parent_desc, parent_attno - 1)->atttypid != INT8OID)
+				continue;
+			parent_value = SPI_getbinval(parent, parent_desc, parent_attno, &parent_isnull);
+			our_value = heap_getattr(tuple, our_attno, tupdesc, &our_isnull);
+			if (!parent_isnull && !our_isnull &&
+				DatumGetInt64(parent_value) == DatumGetInt64(our_value))
+				vouched[j] = true;
 		}
 	}
 
