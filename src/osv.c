@@ -10,6 +10,11 @@
  * (PGC_POSTMASTER) exist only when osv is preloaded, because defining them
  * later is an error; every SQL function works either way.
  *
+ * When preloaded, _PG_init also registers the two static background workers
+ * ("osv vector sync", src/vector_sync.c; "osv scheduler", src/scheduler.c)
+ * and installs the shared memory hooks through which the vector sync worker
+ * publishes its latch.
+ *
  * This file also holds osv.setting_interval(), through which the extension's
  * SQL reads its interval-valued settings: calling a C function loads the
  * library, so the settings exist even in a session that has not loaded osv
