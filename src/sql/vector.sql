@@ -18,6 +18,12 @@
  * sync worker (src/vector_sync.c).  In the embedded mode (osv.qdrant_url
  * empty) nothing is enqueued; osv.vector_resync() backfills once Qdrant is
  * configured, and the worker runs it by itself when it sees a new URL.
+ *
+ * fillfactor 50: a claim updates every row it takes (claim_id, lease), and
+ * only room on the row's own page makes that a HOT update; on full pages
+ * each claim added an entry to both indexes, which the next claims then
+ * had to step over (measured with bench/sync_throughput.sh: a claim of 256
+ * rows took 5-16 ms, growing as the outbox drained; with room, 6 ms).
  */
 CREATE TABLE osv.vector_outbox (
 	summary_id bigint NOT NULL,
@@ -35,7 +41,7 @@ CREATE TABLE osv.vector_outbox (
 	CONSTRAINT vector_outbox_state_check CHECK (state OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'failed'])),
 	CONSTRAINT vector_outbox_summary_id_check CHECK (summary_id OPERATOR(pg_catalog.>=) 0),
 	CONSTRAINT vector_outbox_attempts_check CHECK (attempts OPERATOR(pg_catalog.>=) 0)
-);
+) WITH (fillfactor = 50);
 COMMENT ON TABLE osv.vector_outbox IS 'summaries whose Qdrant point must be brought up to date (transactional outbox, one row per summary)';
 COMMENT ON COLUMN osv.vector_outbox.summary_id IS 'summary (and Qdrant point id) to sync; 0 marks a TRUNCATE of the summaries';
 COMMENT ON COLUMN osv.vector_outbox.version IS 'number of changes coalesced into the row; a sync deletes the row only if it is unchanged';
