@@ -191,7 +191,6 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	owner_trashed boolean;
 	doc_title text;
 	doc_type text;
 	doc_id bigint;
@@ -201,12 +200,7 @@ BEGIN
 		RAISE EXCEPTION 'user_id, storage_bucket, storage_key, content_type, size_bytes and checksum_sha256 must not be null'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	SELECT u.deleted_at IS NOT NULL INTO owner_trashed FROM osv.users u WHERE u.id = register_upload.user_id;
-	IF owner_trashed IS NULL THEN
-		RAISE EXCEPTION 'user % does not exist', user_id USING ERRCODE = 'foreign_key_violation';
-	ELSIF owner_trashed THEN
-		RAISE EXCEPTION 'user % is trashed', user_id USING ERRCODE = 'object_not_in_prerequisite_state';
-	END IF;
+	PERFORM osv.require_live_user(register_upload.user_id);
 	IF content_type !~ '^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\s*(;.*)?$' THEN
 		RAISE EXCEPTION 'invalid content type "%"', content_type
 			USING ERRCODE = 'invalid_parameter_value',

@@ -283,7 +283,6 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	trashed boolean;
 	entry_id bigint;
 BEGIN
 	IF user_id IS NULL OR amount IS NULL OR reason IS NULL THEN
@@ -295,12 +294,7 @@ BEGIN
 	IF btrim(reason) = '' THEN
 		RAISE EXCEPTION 'reason for points must not be empty' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	SELECT u.deleted_at IS NOT NULL INTO trashed FROM osv.users u WHERE u.id = award_points.user_id;
-	IF trashed IS NULL THEN
-		RAISE EXCEPTION 'user % does not exist', user_id USING ERRCODE = 'foreign_key_violation';
-	ELSIF trashed THEN
-		RAISE EXCEPTION 'user % is trashed', user_id USING ERRCODE = 'object_not_in_prerequisite_state';
-	END IF;
+	PERFORM osv.require_live_user(award_points.user_id);
 	INSERT INTO osv.points (user_id, amount, reason)
 	VALUES (award_points.user_id, award_points.amount, btrim(award_points.reason))
 	RETURNING id INTO entry_id;

@@ -265,7 +265,6 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	quiz record;
-	user_trashed boolean;
 	problem text;
 	earned integer;
 	available integer;
@@ -290,12 +289,7 @@ BEGIN
 	ELSIF jsonb_array_length(quiz.questions) = 0 THEN
 		RAISE EXCEPTION 'quiz % has no questions', quiz_id USING ERRCODE = 'object_not_in_prerequisite_state';
 	END IF;
-	SELECT u.deleted_at IS NOT NULL INTO user_trashed FROM osv.users u WHERE u.id = submit_answer.user_id;
-	IF user_trashed IS NULL THEN
-		RAISE EXCEPTION 'user % does not exist', user_id USING ERRCODE = 'foreign_key_violation';
-	ELSIF user_trashed THEN
-		RAISE EXCEPTION 'user % is trashed', user_id USING ERRCODE = 'object_not_in_prerequisite_state';
-	END IF;
+	PERFORM osv.require_live_user(submit_answer.user_id);
 
 	/*
 	 * Grade every response in one statement.  Of several problems the least
@@ -382,12 +376,7 @@ BEGIN
 		RAISE EXCEPTION 'user_id, title, questions and pass_percent must not be null'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	SELECT u.deleted_at IS NOT NULL INTO trashed FROM osv.users u WHERE u.id = create_quiz.user_id;
-	IF trashed IS NULL THEN
-		RAISE EXCEPTION 'user % does not exist', user_id USING ERRCODE = 'foreign_key_violation';
-	ELSIF trashed THEN
-		RAISE EXCEPTION 'user % is trashed', user_id USING ERRCODE = 'object_not_in_prerequisite_state';
-	END IF;
+	PERFORM osv.require_live_user(create_quiz.user_id);
 	IF document_id IS NOT NULL THEN
 		SELECT d.deleted_at IS NOT NULL INTO trashed FROM osv.documents d WHERE d.id = create_quiz.document_id;
 		IF trashed IS NULL THEN

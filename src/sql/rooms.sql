@@ -97,18 +97,11 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-	trashed boolean;
 BEGIN
 	IF room_id IS NULL OR user_id IS NULL THEN
 		RAISE EXCEPTION 'room_id and user_id must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	SELECT u.deleted_at IS NOT NULL INTO trashed FROM osv.users u WHERE u.id = touch_room.user_id;
-	IF trashed IS NULL THEN
-		RAISE EXCEPTION 'user % does not exist', user_id USING ERRCODE = 'foreign_key_violation';
-	ELSIF trashed THEN
-		RAISE EXCEPTION 'user % is trashed', user_id USING ERRCODE = 'object_not_in_prerequisite_state';
-	END IF;
+	PERFORM osv.require_live_user(touch_room.user_id);
 	UPDATE osv.rooms r SET last_activity_at = now() WHERE r.id = touch_room.room_id AND r.deleted_at IS NULL;
 	IF NOT FOUND THEN
 		IF EXISTS (SELECT FROM osv.rooms r WHERE r.id = touch_room.room_id) THEN
@@ -196,18 +189,12 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	trashed boolean;
 	new_id bigint;
 BEGIN
 	IF user_id IS NULL OR name IS NULL THEN
 		RAISE EXCEPTION 'user_id and name must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	SELECT u.deleted_at IS NOT NULL INTO trashed FROM osv.users u WHERE u.id = create_room.user_id;
-	IF trashed IS NULL THEN
-		RAISE EXCEPTION 'user % does not exist', user_id USING ERRCODE = 'foreign_key_violation';
-	ELSIF trashed THEN
-		RAISE EXCEPTION 'user % is trashed', user_id USING ERRCODE = 'object_not_in_prerequisite_state';
-	END IF;
+	PERFORM osv.require_live_user(create_room.user_id);
 	INSERT INTO osv.rooms (user_id, name) VALUES (create_room.user_id, btrim(create_room.name))
 	RETURNING id INTO new_id;
 	PERFORM osv.log_activity(create_room.user_id, 'room.created', jsonb_build_object('room_id', new_id));

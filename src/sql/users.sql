@@ -84,6 +84,28 @@ INSERT INTO osv.soft_delete_tables VALUES ('osv.users', 1);
  * ------------------------------------------------------------------------
  */
 
+/*
+ * Raise the error of a user who does not exist or is trashed; the functions
+ * that act for a user call it first.
+ */
+CREATE FUNCTION osv.require_live_user(user_id bigint)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	trashed boolean;
+BEGIN
+	SELECT u.deleted_at IS NOT NULL INTO trashed FROM osv.users u WHERE u.id = require_live_user.user_id;
+	IF trashed IS NULL THEN
+		RAISE EXCEPTION 'user % does not exist', user_id USING ERRCODE = 'foreign_key_violation';
+	ELSIF trashed THEN
+		RAISE EXCEPTION 'user % is trashed', user_id USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION osv.require_live_user(bigint) IS 'raise an error unless the user exists and is live';
+
 /* The role of a list of Auth0 role names; NULL when the list is absent. */
 CREATE FUNCTION osv.auth0_role(roles jsonb)
 RETURNS text
