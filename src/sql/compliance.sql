@@ -99,8 +99,13 @@ END
 $$;
 COMMENT ON FUNCTION osv.user_rows_json(regclass, text, bigint) IS 'rows of a table owned by a user, as a JSON array';
 
-/* Raise the error of an unknown user; lock the user row in the given mode. */
-CREATE FUNCTION osv.check_user_exists(user_id bigint)
+/*
+ * Raise the error of an unknown user (trashed users count: their data is
+ * exported and erased too).  Locks the user row FOR KEY SHARE, or FOR
+ * UPDATE for an erasure, so that no new content can be added under the
+ * user while the erasure counts and deletes.
+ */
+CREATE FUNCTION osv.check_user_exists(user_id bigint, for_erasure boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -109,13 +114,17 @@ BEGIN
 	IF user_id IS NULL THEN
 		RAISE EXCEPTION 'user_id must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	PERFORM FROM osv.users u WHERE u.id = user_id FOR KEY SHARE;
+	IF for_erasure THEN
+		PERFORM FROM osv.users u WHERE u.id = user_id FOR UPDATE;
+	ELSE
+		PERFORM FROM osv.users u WHERE u.id = user_id FOR KEY SHARE;
+	END IF;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'user % does not exist', user_id USING ERRCODE = 'no_data_found';
 	END IF;
 END
 $$;
-COMMENT ON FUNCTION osv.check_user_exists(bigint) IS 'raise an error unless the user exists';
+COMMENT ON FUNCTION osv.check_user_exists(bigint, boolean) IS 'raise an error unless the user exists, trashed or not; lock the user row';
 
 CREATE FUNCTION osv.data_export(user_id bigint)
 RETURNS jsonb
@@ -167,9 +176,7 @@ DECLARE
 	sweep text;
 	sweep_error text;
 BEGIN
-	PERFORM osv.check_user_exists(user_id);
-	/* Hold the user still: no new content can be added while we count and delete. */
-	PERFORM FROM osv.users u WHERE u.id = user_id FOR UPDATE;
+	PERFORM osv.check_user_exists(user_id, for_erasure => true);
 
 	SELECT jsonb_build_object(
 		'users', 1,
