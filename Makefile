@@ -17,8 +17,10 @@ OBJS = \
 	src/soft_delete.o \
 	src/domain.o \
 	src/embedding.o \
+	src/partitions.o \
 	src/scheduler.o \
 	src/http.o \
+	src/json_float.o \
 	src/qdrant.o \
 	src/vector_sync.o
 

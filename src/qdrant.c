@@ -18,12 +18,11 @@
  * json_object_put(), and nothing raises while an object is held (except
  * palloc running out of memory, which leaks it; XXX).
  *
- * Vectors are written with PostgreSQL's shortest round-trip float4
- * formatting (Ryu, as float4out), so Qdrant parses back exactly the float4
- * stored in the database.  The upsert body is assembled in a StringInfo
- * (json-c writes each point's payload) because a batch holds hundreds of
- * thousands of numbers and one json-c object per number costs more than
- * the HTTP round trip.
+ * Vectors are written with nine significant digits (json_float.c), so
+ * Qdrant parses back exactly the float4 stored in the database.  The
+ * upsert body is assembled in a StringInfo (json-c writes each point's
+ * payload) because a batch holds hundreds of thousands of numbers and one
+ * json-c object per number costs more than the HTTP round trip.
  *
  * Copyright (c) 2026, Open Study Volt
  *
@@ -36,13 +35,13 @@
 
 #include <math.h>
 
-#include "common/shortest_dec.h"
 #include "lib/stringinfo.h"
 #include "utils/memutils.h"
 
 #include <json-c/json.h>
 
 #include "http.h"
+#include "json_float.h"
 #include "osv.h"
 #include "qdrant.h"
 
@@ -397,13 +396,25 @@ qdrant_drop_collection(QdrantError *err)
 						  NULL, 0, collection_what("delete"), err);
 }
 
+/* Append a vector as a JSON array; its elements must be finite. */
 static void
-append_float(StringInfo buf, float4 value)
+append_vector(StringInfo buf, const float4 *vector, int dimensions)
 {
-	char		tmp[32];
-	int			len = float_to_shortest_decimal_bufn(value, tmp);
+	char	   *p;
 
-	appendBinaryStringInfo(buf, tmp, len);
+	/* Room for the longest text of every element and its comma at once. */
+	enlargeStringInfo(buf, dimensions * (JSON_FLOAT4_MAX_LEN + 1) + 2);
+	p = buf->data + buf->len;
+	*p++ = '[';
+	for (int d = 0; d < dimensions; d++)
+	{
+		if (d > 0)
+			*p++ = ',';
+		p += json_float4_out(vector[d], p);
+	}
+	*p++ = ']';
+	*p = '\0';
+	buf->len = p - buf->data;
 }
 
 /*
@@ -430,14 +441,9 @@ qdrant_upsert(const QdrantPoint *points, int npoints, QdrantError *err)
 
 		if (i > 0)
 			appendStringInfoChar(&buf, ',');
-		appendStringInfo(&buf, "{\"id\":" INT64_FORMAT ",\"vector\":[", p->id);
-		for (int d = 0; d < p->dimensions; d++)
-		{
-			if (d > 0)
-				appendStringInfoChar(&buf, ',');
-			append_float(&buf, p->vector[d]);
-		}
-		appendStringInfoString(&buf, "],\"payload\":");
+		appendStringInfo(&buf, "{\"id\":" INT64_FORMAT ",\"vector\":", p->id);
+		append_vector(&buf, p->vector, p->dimensions);
+		appendStringInfoString(&buf, ",\"payload\":");
 		json_object_object_add(payload, "summary_id", json_object_new_int64(p->id));
 		json_object_object_add(payload, "user_id", json_object_new_int64(p->user_id));
 		if (p->topic != NULL)
@@ -538,14 +544,9 @@ qdrant_query(const float4 *vector, int dimensions, int limit,
 	*nhits = 0;
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"query\":[");
-	for (int d = 0; d < dimensions; d++)
-	{
-		if (d > 0)
-			appendStringInfoChar(&buf, ',');
-		append_float(&buf, vector[d]);
-	}
-	appendStringInfo(&buf, "],\"limit\":%d,\"with_payload\":false,\"with_vector\":false", limit);
+	appendStringInfoString(&buf, "{\"query\":");
+	append_vector(&buf, vector, dimensions);
+	appendStringInfo(&buf, ",\"limit\":%d,\"with_payload\":false,\"with_vector\":false", limit);
 	if (user_id != NULL || topic != NULL || exclude_id != NULL)
 	{
 		json_object *filter = json_object_new_object();

@@ -12,10 +12,15 @@
  * the start of the last run.  The jobs themselves, their advisory locks and
  * their records in osv.job_runs live in src/sql/retention.sql.
  *
- * Each run is one transaction (with a snapshot and SPI); the transaction
- * takes only the locks of the jobs, and osv.run_retention() runs each job
- * in a subtransaction so that one failing job is recorded and does not stop
- * the others.  An error that escapes anyway (say, osv is of an older
+ * A run first archives the backlog of whole activity-log partitions one
+ * partition per transaction, as CALL osv.archive_activity_logs_stepwise()
+ * does: each of those transactions holds ACCESS EXCLUSIVE on
+ * osv.activity_logs only for one partition's DETACH and ATTACH (about
+ * 10 ms), so writers never wait for a whole backlog.  Then
+ * osv.run_retention() runs in one transaction (with a snapshot and SPI); it
+ * takes only the locks of the jobs (its archive job finds only the rows of
+ * the default partition left), and runs each job in a subtransaction so
+ * that one failing job is recorded and does not stop the others.  An error that escapes anyway (say, osv is of an older
  * version without run_retention) is logged, the transaction is aborted and
  * the worker waits for the next run; it does not exit.  Where the
  * extension is not installed the worker idles quietly.  If osv.database
@@ -66,6 +71,70 @@ static const char *const retention_query =
 "COALESCE(pg_catalog.sum(affected), 0)::pg_catalog.int8, "
 "pg_catalog.count(*) "
 "FROM osv.run_retention()";
+
+/* A step of the archive of a backlog, and what is left of it after. */
+static const char *const archive_step_query =
+"SELECT osv.archive_activity_logs(osv.setting_interval('osv.activity_log_retention'), 1)";
+static const char *const archivable_query =
+"SELECT osv.archivable_partitions(osv.setting_interval('osv.activity_log_retention'))";
+
+/*
+ * Archive one whole partition of activity_logs older than the retention, in
+ * a transaction of its own.  Returns the number of such partitions left, or
+ * -1 when the extension is not installed.  Must be called outside a
+ * transaction; errors propagate to the caller.
+ */
+static int
+archive_step_transaction(void)
+{
+	int			ret;
+	bool		isnull;
+	int			remaining = -1;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (OidIsValid(get_extension_oid("osv", true)))
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		debug_query_string = archive_step_query;
+		pgstat_report_activity(STATE_RUNNING, archive_step_query);
+		ret = SPI_execute(archive_step_query, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		/* A statement of its own: it sees the partition just archived. */
+		ret = SPI_execute(archivable_query, false, 1);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		remaining = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	debug_query_string = NULL;
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return remaining;
+}
+
+/*
+ * Archive the backlog a partition at a time, until none is left or a step
+ * makes no progress (a partition that cannot be locked in time is left for
+ * the next run).
+ */
+static void
+archive_backlog(void)
+{
+	int			previous = INT_MAX;
+	int			remaining;
+
+	while ((remaining = archive_step_transaction()) > 0 && remaining < previous)
+	{
+		previous = remaining;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
 
 /*
  * Run the retention jobs once, in a transaction of its own.  Must be called
@@ -128,16 +197,16 @@ run_retention_transaction(void)
 }
 
 /*
- * Run the retention jobs once and survive any error: the error is logged
- * and the transaction aborted, as PostgresMain does for a failed query.
+ * Run "step" and survive any error: the error is logged and the
+ * transaction aborted, as PostgresMain does for a failed query.
  * "context" is the worker's loop context, current again on return.
  */
 static void
-run_retention(MemoryContext context)
+run_surviving_errors(MemoryContext context, void (*step) (void))
 {
 	PG_TRY();
 	{
-		run_retention_transaction();
+		step();
 	}
 	PG_CATCH();
 	{
@@ -190,7 +259,8 @@ osv_scheduler_main(Datum main_arg)
 		if (GetCurrentTimestamp() >= next_run)
 		{
 			last_start = GetCurrentTimestamp();
-			run_retention(context);
+			run_surviving_errors(context, archive_backlog);
+			run_surviving_errors(context, run_retention_transaction);
 			next_run = TimestampTzPlusMilliseconds(last_start,
 												   (int64) osv_retention_interval * 1000);
 		}

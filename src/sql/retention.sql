@@ -194,34 +194,16 @@ CREATE INDEX activity_logs_archive_event_type_occurred_at_idx ON osv.activity_lo
 CREATE INDEX activity_logs_archive_occurred_at_idx ON osv.activity_logs_archive (occurred_at);
 
 /*
- * The partitions of a range-partitioned table of osv with their bounds
- * (lower NULL for MINVALUE, upper NULL for MAXVALUE) and whether each is
- * the default partition.  The bounds are read back from
- * pg_get_expr(relpartbound), printed and parsed in the same session.  With
- * "below" given, daily partitions whose name (..._pYYYYMMDD, as
- * osv.create_activity_log_partitions() and the archive name them) says
- * they start at or after the UTC day of "below" are left out without
- * deparsing their bounds: the archive job needs only the partitions that
- * start before its cutoff, and deparsing is most of its cost.
+ * The partitions of a table partitioned by a range of timestamptz, with
+ * their bounds (lower NULL for MINVALUE, upper NULL for MAXVALUE; both
+ * NULL for the default partition): the default first, then in the order of
+ * their bounds.  With "below" given, only those that start before it (and
+ * the default).  Read from the relcache (src/partitions.c).
  */
 CREATE FUNCTION osv.partitions_of(parent regclass, below timestamptz DEFAULT NULL)
 RETURNS TABLE (partition regclass, lower_bound timestamptz, upper_bound timestamptz, is_default boolean)
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-	SELECT p.oid::regclass,
-		   CASE WHEN m[1] IS NULL OR m[1] = 'MINVALUE' THEN NULL ELSE btrim(m[1], '''')::timestamptz END,
-		   CASE WHEN m[2] IS NULL OR m[2] = 'MAXVALUE' THEN NULL ELSE btrim(m[2], '''')::timestamptz END,
-		   b.bound = 'DEFAULT'
-	  FROM pg_catalog.pg_inherits i
-	  JOIN pg_catalog.pg_class p ON p.oid = i.inhrelid
-	  CROSS JOIN LATERAL (SELECT pg_catalog.pg_get_expr(p.relpartbound, p.oid) AS bound) b
-	  LEFT JOIN LATERAL (SELECT regexp_match(b.bound, '^FOR VALUES FROM \((.*)\) TO \((.*)\)$') AS m) r ON true
-	 WHERE i.inhparent = parent
-	   AND (below IS NULL OR p.relname !~ '_p[0-9]{8}$'
-			OR right(p.relname, 8) < to_char(below AT TIME ZONE 'UTC', 'YYYYMMDD'))
-	 ORDER BY 2 NULLS FIRST;
-END;
+LANGUAGE C STABLE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'osv_partitions_of';
 COMMENT ON FUNCTION osv.partitions_of(regclass, timestamptz) IS 'partitions of a table partitioned by a timestamptz range, with their bounds (only those starting before "below" when given)';
 
 /*
@@ -296,6 +278,33 @@ $$;
 COMMENT ON FUNCTION osv.move_logs_to_archive(regclass, timestamptz, integer) IS 'move the rows of a table older than a cutoff into the archive, one by one in batches';
 
 /*
+ * The archive's cutoff for older_than: the start (UTC) of the day of
+ * now() - older_than (see osv.archive_activity_logs).
+ */
+CREATE FUNCTION osv.archive_cutoff(older_than interval)
+RETURNS timestamptz
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN date_trunc('day', (now() - older_than) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+COMMENT ON FUNCTION osv.archive_cutoff(interval) IS 'activity logs before this time are archived by osv.archive_activity_logs(older_than)';
+
+/*
+ * The number of whole partitions of activity_logs that
+ * osv.archive_activity_logs(older_than) would archive: what is left of a
+ * backlog that is archived a partition at a time.
+ */
+CREATE FUNCTION osv.archivable_partitions(older_than interval)
+RETURNS integer
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT count(*)::integer
+	  FROM osv.partitions_of('osv.activity_logs', osv.archive_cutoff(older_than)) p
+	 WHERE NOT p.is_default AND p.upper_bound <= osv.archive_cutoff(older_than);
+END;
+COMMENT ON FUNCTION osv.archivable_partitions(interval) IS 'whole partitions of osv.activity_logs older than the archive cutoff of older_than';
+
+/*
  * osv.archive_activity_logs(older_than)
  *
  * Archives the activity logs of every UTC day that ended at least
@@ -357,7 +366,7 @@ BEGIN
 	IF max_partitions < 1 THEN
 		RAISE EXCEPTION 'max_partitions must be at least 1' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	cutoff := date_trunc('day', (now() - older_than) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+	cutoff := osv.archive_cutoff(older_than);
 	IF NOT osv.try_job_lock('archive_activity_logs') THEN
 		RETURN osv.record_job_run('archive_activity_logs', started, 0, 'skipped');
 	END IF;
@@ -468,7 +477,6 @@ CREATE PROCEDURE osv.archive_activity_logs_stepwise(older_than interval DEFAULT 
 LANGUAGE plpgsql
 AS $$
 DECLARE
-	cutoff timestamptz;
 	remaining integer;
 	previous integer;
 BEGIN
@@ -477,11 +485,7 @@ BEGIN
 	LOOP
 		archived := archived OPERATOR(pg_catalog.+) osv.archive_activity_logs(older_than, 1);
 		COMMIT;
-		cutoff := pg_catalog.timezone('UTC', pg_catalog.date_trunc('day', pg_catalog.timezone('UTC',
-					  pg_catalog.now() OPERATOR(pg_catalog.-) older_than)));
-		SELECT pg_catalog.count(*) INTO remaining
-		  FROM osv.partitions_of('osv.activity_logs', cutoff) p
-		 WHERE NOT p.is_default AND p.upper_bound OPERATOR(pg_catalog.<=) cutoff;
+		remaining := osv.archivable_partitions(older_than);
 		EXIT WHEN remaining OPERATOR(pg_catalog.=) 0 OR remaining OPERATOR(pg_catalog.>=) previous;
 		previous := remaining;
 	END LOOP;
@@ -759,6 +763,7 @@ $$;
 COMMENT ON FUNCTION osv.run_retention() IS 'run every retention job with its setting, recording each run in osv.job_runs';
 
 REVOKE ALL ON PROCEDURE osv.archive_activity_logs_stepwise(interval, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION osv.archivable_partitions(interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION osv.archive_activity_logs(interval, integer), osv.delete_abandoned_rooms(interval),
 	osv.revoke_expired_recommendations(), osv.purge_trashed(interval), osv.clean_job_runs(interval),
 	osv.run_job(text), osv.run_retention(), osv.record_job_run(text, timestamptz, bigint, text, text),

@@ -61,6 +61,23 @@ $node->safe_psql('postgres', q{ALTER SYSTEM SET osv.retention_interval = 1});
 $node->reload;
 ok($node->poll_query_until('postgres', "SELECT ($runs) > $count"), 'after SIGHUP with a 1 s interval the runs resume');
 
+# A backlog of whole days is archived a partition per transaction: one
+# recorded archive run per day, never one run holding the lock for all.
+$node->safe_psql('postgres', q{
+SELECT osv.create_activity_log_partitions(3, (now() AT TIME ZONE 'UTC')::date - 100);
+INSERT INTO osv.activity_logs (user_id, event_type, occurred_at)
+SELECT u.id, 'tap.backlog', ((now() AT TIME ZONE 'UTC')::date - 100 + d)::timestamp AT TIME ZONE 'UTC' + h * interval '1 hour'
+  FROM osv.users u, generate_series(0, 2) d, generate_series(1, 2) h;
+});
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) = 6 FROM osv.activity_logs_archive WHERE event_type = 'tap.backlog'}),
+	'the scheduler archives a backlog of three days');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM osv.job_runs WHERE job = 'archive_activity_logs' AND affected = 2}),
+	'3', 'one archive run per day of the backlog (a transaction each)');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM osv.activity_logs WHERE event_type = 'tap.backlog'}),
+	'0', 'nothing of the backlog is left behind');
+
 # An error that escapes a run is logged and the worker goes on.
 $offset = -s $node->logfile;
 $node->safe_psql('postgres', 'ALTER FUNCTION osv.run_retention() RENAME TO run_retention_away');
