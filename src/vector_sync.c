@@ -908,6 +908,16 @@ vs_send(VsBatch *batch)
 	send_upserts(batch, upserts, nupserts);
 }
 
+/* qsort / bsearch comparator of int64 */
+static int
+compare_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
 /*
  * Record the outcome of a batch (SPI connected, in a transaction).
  * Returns the number of entries completed.
@@ -917,6 +927,7 @@ vs_record(VsBatch *batch)
 {
 	Datum	   *done = palloc(sizeof(Datum) * Max(batch->n, 1));
 	Datum	   *unsent = palloc(sizeof(Datum) * Max(batch->n, 1));
+	int64	   *deleted = palloc(sizeof(int64) * Max(batch->n, 1));
 	int			ndone = 0;
 	int			nunsent = 0;
 	uint64		completed = 0;
@@ -975,11 +986,19 @@ vs_record(VsBatch *batch)
 		rc = exec_cached("DELETE FROM osv.vector_outbox o"
 						 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
 						 "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)"
-						 "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version",
+						 "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version"
+						 " RETURNING o.summary_id",
 						 2, types, values, false, 0);
-		if (rc != SPI_OK_DELETE)
+		if (rc != SPI_OK_DELETE_RETURNING)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		completed = SPI_processed;
+		for (uint64 i = 0; i < completed; i++)
+		{
+			bool		isnull;
+
+			deleted[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		qsort(deleted, completed, sizeof(int64), compare_int64);
 	}
 
 	/* Unsent entries (target failure): this was not an attempt of theirs. */
@@ -1032,26 +1051,35 @@ vs_record(VsBatch *batch)
 	}
 
 	/*
-	 * Release whatever is left of the claim (changed while in flight too);
-	 * the ids let the primary key find the rows.
+	 * Release whatever is left of the claim (changed while in flight too):
+	 * every entry but those just deleted, found through the primary key.
 	 */
-	if (batch->n > 0)
 	{
 		Oid			types[2] = {INT8OID, INT8ARRAYOID};
 		Datum		values[2];
-		Datum	   *all = palloc(sizeof(Datum) * batch->n);
+		Datum	   *left = palloc(sizeof(Datum) * Max(batch->n, 1));
+		int			nleft = 0;
 
 		for (int i = 0; i < batch->n; i++)
-			all[i] = Int64GetDatum(batch->entries[i].summary_id);
-		values[0] = claim;
-		values[1] = PointerGetDatum(construct_array(all, batch->n, INT8OID, 8, true, TYPALIGN_DOUBLE));
-		rc = exec_cached("UPDATE osv.vector_outbox o"
-						 " SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
-						 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
-						 "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)",
-						 2, types, values, false, 0);
-		if (rc != SPI_OK_UPDATE)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+		{
+			int64		id = batch->entries[i].summary_id;
+
+			if (completed == 0 ||
+				bsearch(&id, deleted, completed, sizeof(int64), compare_int64) == NULL)
+				left[nleft++] = Int64GetDatum(id);
+		}
+		if (nleft > 0)
+		{
+			values[0] = claim;
+			values[1] = PointerGetDatum(construct_array(left, nleft, INT8OID, 8, true, TYPALIGN_DOUBLE));
+			rc = exec_cached("UPDATE osv.vector_outbox o"
+							 " SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
+							 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
+							 "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)",
+							 2, types, values, false, 0);
+			if (rc != SPI_OK_UPDATE)
+				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+		}
 	}
 
 	/*
@@ -1063,20 +1091,27 @@ vs_record(VsBatch *batch)
 	 * 10 s for 100,000 summaries).  Enqueued are the summaries with no
 	 * entry (completed before, not by this batch), parked ones, and those
 	 * claimed by another batch, which may have gone to the old collection
-	 * (the version bump keeps them pending when that batch completes).
+	 * (the version bump keeps them pending when that batch completes); not
+	 * the entries this batch completed (deleted above).
 	 */
 	if (batch->resync)
 	{
 		Oid			argtype = INT8ARRAYOID;
-		Datum		arg = PointerGetDatum(construct_array(done, ndone, INT8OID, 8, true, TYPALIGN_DOUBLE));
-		char	   *sql = psprintf("INSERT INTO osv.vector_outbox AS o (summary_id) "
-								   "SELECT s.id FROM osv.summaries s "
-								   "WHERE s.deleted_at IS NULL AND s.embedding IS NOT NULL "
-								   "AND NOT EXISTS (SELECT FROM osv.vector_outbox q WHERE q.summary_id OPERATOR(pg_catalog.=) s.id "
-								   "  AND q.state OPERATOR(pg_catalog.=) 'pending' AND q.claim_id IS NULL) "
-								   "AND NOT EXISTS (SELECT FROM pg_catalog.unnest($1) AS u(id) WHERE u.id OPERATOR(pg_catalog.=) s.id "
-								   "  AND NOT EXISTS (SELECT FROM osv.vector_outbox p WHERE p.summary_id OPERATOR(pg_catalog.=) s.id)) %s",
-								   enqueue_set_clause);
+		Datum	   *ids = palloc(sizeof(Datum) * Max(completed, 1));
+		Datum		arg;
+		char	   *sql;
+
+		for (uint64 i = 0; i < completed; i++)
+			ids[i] = Int64GetDatum(deleted[i]);
+		arg = PointerGetDatum(construct_array(ids, (int) completed, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		/* Two plain anti-joins, so that both can be hash joins. */
+		sql = psprintf("INSERT INTO osv.vector_outbox AS o (summary_id) "
+					   "SELECT s.id FROM osv.summaries s "
+					   "WHERE s.deleted_at IS NULL AND s.embedding IS NOT NULL "
+					   "AND NOT EXISTS (SELECT FROM osv.vector_outbox q WHERE q.summary_id OPERATOR(pg_catalog.=) s.id "
+					   "  AND q.state OPERATOR(pg_catalog.=) 'pending' AND q.claim_id IS NULL) "
+					   "AND NOT EXISTS (SELECT FROM pg_catalog.unnest($1) AS u(id) WHERE u.id OPERATOR(pg_catalog.=) s.id) %s",
+					   enqueue_set_clause);
 
 		(void) run_enqueue_sql(sql, 1, &argtype, &arg);
 	}
