@@ -216,6 +216,13 @@ SELECT count(*) AS archived FROM osv.activity_logs_archive WHERE event_type = 't
 CALL osv.archive_activity_logs_stepwise('90 days');
 \set VERBOSITY terse
 CALL osv.archive_activity_logs_stepwise(NULL);
+SELECT * FROM osv.partitions_of('osv.users');
+SELECT * FROM osv.partitions_of(NULL);
+CREATE TABLE ret_by_list (k timestamptz) PARTITION BY LIST (k);
+SELECT * FROM osv.partitions_of('ret_by_list');
+CREATE TABLE ret_by_int (k int) PARTITION BY RANGE (k);
+SELECT * FROM osv.partitions_of('ret_by_int');
+DROP TABLE ret_by_list, ret_by_int;
 BEGIN;
 CALL osv.archive_activity_logs_stepwise('90 days');
 ROLLBACK;
