@@ -54,12 +54,6 @@
 
 #include "osv.h"
 
-/*
- * Seconds after which the postmaster restarts the worker when it exits with
- * an error: long enough that a persistent failure is no hot loop, short
- * enough that the scheduler is soon back after pg_terminate_backend.
- */
-
 PGDLLEXPORT void osv_scheduler_main(Datum main_arg) pg_attribute_noreturn();
 
 /*
@@ -76,7 +70,73 @@ static const char *const retention_query =
 static const char *const archive_step_query =
 "SELECT osv.archive_activity_logs(osv.setting_interval('osv.activity_log_retention'), 1)";
 static const char *const archivable_query =
-"SELECT osv.archivable_partitions(osv.setting_interval('osv.activity_log_retention'))";
+"SELECT osv.archivable_partitions(osv.setting_interval('osv.activity_log_retention'))::pg_catalog.int8";
+
+/*
+ * Start a transaction for a step of a run, with a snapshot and SPI.
+ * Returns false, with the transaction committed again, when the extension
+ * is not installed in this database (and says so at DEBUG1 if "say").  The worker's timestamps move on:
+ * without that, now() would stay at the time the worker started, and the
+ * jobs compute their cutoffs from now().
+ */
+static bool
+step_begin(bool say)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (!OidIsValid(get_extension_oid("osv", true)))
+	{
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		if (say)
+			ereport(DEBUG1,
+					(errmsg("osv scheduler: extension \"osv\" is not installed in database \"%s\", nothing to do",
+							osv_database)));
+		return false;
+	}
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	return true;
+}
+
+/*
+ * Run a query of one result row of bigint columns, shown in
+ * pg_stat_activity; step_column() reads the row.
+ */
+static void
+step_query(const char *query)
+{
+	int			ret;
+
+	debug_query_string = query;
+	pgstat_report_activity(STATE_RUNNING, query);
+	ret = SPI_execute(query, false, 0);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+}
+
+/* Column "col" of the row of the last step_query(), 0 for NULL. */
+static int64
+step_column(int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/* Commit the step's transaction and show the worker idle. */
+static void
+step_end(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	debug_query_string = NULL;
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
 
 /*
  * Archive one whole partition of activity_logs older than the retention, in
@@ -87,34 +147,15 @@ static const char *const archivable_query =
 static int
 archive_step_transaction(void)
 {
-	int			ret;
-	bool		isnull;
-	int			remaining = -1;
+	int			remaining;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (OidIsValid(get_extension_oid("osv", true)))
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		debug_query_string = archive_step_query;
-		pgstat_report_activity(STATE_RUNNING, archive_step_query);
-		ret = SPI_execute(archive_step_query, false, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-		/* A statement of its own: it sees the partition just archived. */
-		ret = SPI_execute(archivable_query, false, 1);
-		if (ret != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-		remaining = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		SPI_finish();
-	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	debug_query_string = NULL;
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
+	if (!step_begin(false))
+		return -1;
+	step_query(archive_step_query);
+	/* A statement of its own: it sees the partition just archived. */
+	step_query(archivable_query);
+	remaining = (int) step_column(1);
+	step_end();
 	return remaining;
 }
 
@@ -139,57 +180,23 @@ archive_backlog(void)
 /*
  * Run the retention jobs once, in a transaction of its own.  Must be called
  * outside a transaction; errors propagate to the caller, which aborts the
- * transaction.  Idles (commits an empty transaction) when the extension is
- * not installed in this database.
+ * transaction.  Idles when the extension is not installed in this
+ * database.
  */
 static void
 run_retention_transaction(void)
 {
-	int			ret;
-	bool		isnull;
-	int64		failed = 0;
-	int64		affected = 0;
-	int64		jobs = 0;
+	int64		failed;
+	int64		affected;
+	int64		jobs;
 
-	/*
-	 * Without this, now() would stay at the time the worker started: the
-	 * jobs compute their cutoffs from now().
-	 */
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-
-	if (!OidIsValid(get_extension_oid("osv", true)))
-	{
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		ereport(DEBUG1,
-				(errmsg("osv scheduler: extension \"osv\" is not installed in database \"%s\", nothing to do",
-						osv_database)));
+	if (!step_begin(true))
 		return;
-	}
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	debug_query_string = retention_query;
-	pgstat_report_activity(STATE_RUNNING, retention_query);
-
-	ret = SPI_execute(retention_query, false, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 1)
-	{
-		failed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		affected = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-		jobs = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	}
-
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	debug_query_string = NULL;
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
+	step_query(retention_query);
+	failed = step_column(1);
+	affected = step_column(2);
+	jobs = step_column(3);
+	step_end();
 
 	ereport(DEBUG1,
 			(errmsg("osv scheduler: retention run finished: %lld jobs, %lld failed, %lld rows affected",
