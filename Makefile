@@ -15,6 +15,7 @@ MODULE_big = osv
 OBJS = \
 	src/osv.o \
 	src/soft_delete.o \
+	src/badges.o \
 	src/domain.o \
 	src/embedding.o \
 	src/partitions.o \
@@ -60,6 +61,7 @@ REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 
 ISOLATION = \
 	soft_delete_race \
+	badge_criteria_cache \
 	award_points \
 	join_room \
 	upsert_auth0_user \

@@ -244,23 +244,24 @@ COMMENT ON FUNCTION osv.evaluate_badges_trigger() IS 'trigger: evaluate the badg
  * The same for inserts of documents and room participations, once per
  * statement and user (a bulk upload evaluates its owner's badges once, not
  * once per row), and not at all while no badge names the criterion: those
- * inserts are hot paths.
+ * inserts are hot paths, so the trigger is in C (src/badges.c) with a
+ * per-backend cache of the criteria in use, which osv.badges_changed()
+ * drops in every backend when osv.badges changes.
  */
 CREATE FUNCTION osv.evaluate_badges_after_insert()
 RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	IF NOT EXISTS (SELECT FROM osv.badges b WHERE b.criteria ? TG_ARGV[0] OR b.criteria = '{}') THEN
-		RETURN NULL;
-	END IF;
-	PERFORM osv.evaluate_badges(n.user_id, TG_ARGV[0])
-	FROM (SELECT DISTINCT r.user_id FROM new_rows r WHERE r.deleted_at IS NULL ORDER BY r.user_id) n;
-	RETURN NULL;
-END
-$$;
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'osv_evaluate_badges_after_insert';
 COMMENT ON FUNCTION osv.evaluate_badges_after_insert() IS 'trigger: evaluate, once per statement and user, the badges naming the criterion given as argument';
+
+CREATE FUNCTION osv.badges_changed()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'osv_badges_changed';
+COMMENT ON FUNCTION osv.badges_changed() IS 'trigger: make every backend read again which criteria badges name';
+
+CREATE TRIGGER badges_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON osv.badges
+	FOR EACH STATEMENT EXECUTE FUNCTION osv.badges_changed();
 
 CREATE TRIGGER evaluate_badges AFTER INSERT ON osv.documents
 	REFERENCING NEW TABLE AS new_rows
