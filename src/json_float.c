@@ -76,23 +76,22 @@ init_pow10(void)
 static inline uint64
 scaled_digits(double v, int e10)
 {
-	return (uint64) (v * pow10_table[8 - e10 - POW10_MIN] + 0.5);
+	return (uint64) (int64) (v * pow10_table[8 - e10 - POW10_MIN] + 0.5);
 }
 
-/* Write the 9 digits of d (1e8 <= d < 1e9) to out. */
+/*
+ * Write the 9 digits of d (1e8 <= d < 1e9) to out.  Each pair comes from
+ * d by its own division by a constant (a multiplication), so that the CPU
+ * computes them side by side rather than one after the other.
+ */
 static inline void
 write_nine_digits(char *out, uint32 d)
 {
-	uint32		hi = d / 10000000;	/* two leading digits */
-	uint32		rest = d % 10000000;
-
-	memcpy(out, &digit_pairs[2 * hi], 2);
-	memcpy(out + 2, &digit_pairs[2 * (rest / 100000)], 2);
-	rest %= 100000;
-	memcpy(out + 4, &digit_pairs[2 * (rest / 1000)], 2);
-	rest %= 1000;
-	memcpy(out + 6, &digit_pairs[2 * (rest / 10)], 2);
-	out[8] = (char) ('0' + rest % 10);
+	memcpy(out, &digit_pairs[2 * (d / 10000000)], 2);
+	memcpy(out + 2, &digit_pairs[2 * (d / 100000 % 100)], 2);
+	memcpy(out + 4, &digit_pairs[2 * (d / 1000 % 100)], 2);
+	memcpy(out + 6, &digit_pairs[2 * (d / 10 % 100)], 2);
+	out[8] = (char) ('0' + d % 10);
 }
 
 /* Digits of nine (1 to 9) left once trailing zeros are dropped. */
@@ -106,25 +105,22 @@ significant_digits(const char *nine)
 	return n;
 }
 
-int
-json_float4_out(float4 value, char *out)
+static inline int
+float4_out(float4 value, char *out)
 {
 	char	   *p = out;
-	double		v = value;
+	double		v = fabs((double) value);
 	uint32		bits;
 	int			e2;
 	int			e10;
 	uint64		d;
 
 	Assert(isfinite(value));
-	if (unlikely(!pow10_ready))
-		init_pow10();
 
-	if (signbit(value))
-	{
-		*p++ = '-';
-		v = -v;
-	}
+	/* The sign without a branch: signs of embeddings are coin flips. */
+	memcpy(&bits, &value, sizeof(bits));
+	*p = '-';
+	p += bits >> 31;
 	if (v == 0)
 	{
 		*p++ = '0';
@@ -133,26 +129,26 @@ json_float4_out(float4 value, char *out)
 
 	/*
 	 * Decimal exponent: v is in [2^(e2-1), 2^e2), so floor(log10(v)) is
-	 * floor((e2 - 1) * log10(2)) or one more; (k * 78913) >> 18 is
-	 * floor(k * log10(2)) for |k| < 1000 (the shift of a negative number
-	 * rounds down too).  e2 comes from the float's exponent field, or from
-	 * frexp() for a subnormal.
+	 * floor((e2 - 1) * log10(2)) or one more, which one comparison with
+	 * the next power of ten tells; (k * 78913) >> 18 is floor(k * log10(2))
+	 * for |k| < 1000 (the shift of a negative number rounds down too).  e2
+	 * comes from the float's exponent field, or from frexp() for a
+	 * subnormal.  The loops after the scaling (each runs at most once)
+	 * catch a power of ten that double does not hold exactly, and
+	 * 9.999999995 rounding up to 10.
 	 */
-	memcpy(&bits, &value, sizeof(bits));
 	if ((bits & 0x7f800000) != 0)
 		e2 = (int) ((bits >> 23) & 0xff) - 126;
 	else
 		(void) frexp(v, &e2);
 	e10 = ((e2 - 1) * 78913) >> 18;
+	e10 += (v >= pow10_table[e10 + 1 - POW10_MIN]);
 	d = scaled_digits(v, e10);
-	if (d >= UINT64CONST(1000000000))
+	while (unlikely(d >= UINT64CONST(1000000000)))
 		d = scaled_digits(v, ++e10);
-	if (d >= UINT64CONST(1000000000))
-	{
-		/* 9.999999995e.. rounded up to the next power of ten */
-		d = UINT64CONST(100000000);
-		e10++;
-	}
+	while (unlikely(d < UINT64CONST(100000000)))
+		d = scaled_digits(v, --e10);
+
 	/*
 	 * The digits are written in place and the point moved in, so that
 	 * every copy has a constant size (a call of memcpy per number would
@@ -209,5 +205,31 @@ json_float4_out(float4 value, char *out)
 		else
 			*p++ = (char) ('0' + e);
 	}
+	return p - out;
+}
+
+int
+json_float4_out(float4 value, char *out)
+{
+	if (unlikely(!pow10_ready))
+		init_pow10();
+	return float4_out(value, out);
+}
+
+int
+json_float4_array_out(const float4 *values, int n, char *out)
+{
+	char	   *p = out;
+
+	if (unlikely(!pow10_ready))
+		init_pow10();
+	*p++ = '[';
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			*p++ = ',';
+		p += float4_out(values[i], p);
+	}
+	*p++ = ']';
 	return p - out;
 }

@@ -23,4 +23,11 @@
  */
 extern int	json_float4_out(float4 value, char *out);
 
+/*
+ * Write finite "values" as a JSON array to out, not terminated; returns
+ * the length.  out must have room for n * (JSON_FLOAT4_MAX_LEN + 1) + 2
+ * bytes.
+ */
+extern int	json_float4_array_out(const float4 *values, int n, char *out);
+
 #endif							/* OSV_JSON_FLOAT_H */

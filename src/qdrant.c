@@ -20,9 +20,10 @@
  *
  * Vectors are written with nine significant digits (json_float.c), so
  * Qdrant parses back exactly the float4 stored in the database.  The
- * upsert body is assembled in a StringInfo (json-c writes each point's
- * payload) because a batch holds hundreds of thousands of numbers and one
- * json-c object per number costs more than the HTTP round trip.
+ * upsert body is written straight into a StringInfo (strings through
+ * PostgreSQL's escape_json), because a batch holds hundreds of thousands
+ * of numbers and one json-c object per number, or even per point, costs
+ * more than the HTTP round trip; json-c parses the answers.
  *
  * Copyright (c) 2026, Open Study Volt
  *
@@ -36,6 +37,7 @@
 #include <math.h>
 
 #include "lib/stringinfo.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 
 #include <json-c/json.h>
@@ -400,21 +402,9 @@ qdrant_drop_collection(QdrantError *err)
 static void
 append_vector(StringInfo buf, const float4 *vector, int dimensions)
 {
-	char	   *p;
-
-	/* Room for the longest text of every element and its comma at once. */
 	enlargeStringInfo(buf, dimensions * (JSON_FLOAT4_MAX_LEN + 1) + 2);
-	p = buf->data + buf->len;
-	*p++ = '[';
-	for (int d = 0; d < dimensions; d++)
-	{
-		if (d > 0)
-			*p++ = ',';
-		p += json_float4_out(vector[d], p);
-	}
-	*p++ = ']';
-	*p = '\0';
-	buf->len = p - buf->data;
+	buf->len += json_float4_array_out(vector, dimensions, buf->data + buf->len);
+	buf->data[buf->len] = '\0';
 }
 
 /*
@@ -437,22 +427,21 @@ qdrant_upsert(const QdrantPoint *points, int npoints, QdrantError *err)
 	for (int i = 0; i < npoints; i++)
 	{
 		const QdrantPoint *p = &points[i];
-		json_object *payload = json_object_new_object();
 
 		if (i > 0)
 			appendStringInfoChar(&buf, ',');
 		appendStringInfo(&buf, "{\"id\":" INT64_FORMAT ",\"vector\":", p->id);
 		append_vector(&buf, p->vector, p->dimensions);
-		appendStringInfoString(&buf, ",\"payload\":");
-		json_object_object_add(payload, "summary_id", json_object_new_int64(p->id));
-		json_object_object_add(payload, "user_id", json_object_new_int64(p->user_id));
+		appendStringInfo(&buf, ",\"payload\":{\"summary_id\":" INT64_FORMAT ",\"user_id\":" INT64_FORMAT,
+						 p->id, p->user_id);
 		if (p->topic != NULL)
-			json_object_object_add(payload, "topic", json_object_new_string(p->topic));
-		json_object_object_add(payload, "created_at", json_object_new_string(p->created_at));
-		json_object_object_add(payload, "version", json_object_new_int64(p->version));
-		appendStringInfoString(&buf, json_object_to_json_string_ext(payload, JSON_C_TO_STRING_PLAIN));
-		json_object_put(payload);
-		appendStringInfoChar(&buf, '}');
+		{
+			appendStringInfoString(&buf, ",\"topic\":");
+			escape_json(&buf, p->topic);
+		}
+		appendStringInfoString(&buf, ",\"created_at\":");
+		escape_json(&buf, p->created_at);
+		appendStringInfo(&buf, ",\"version\":" INT64_FORMAT "}}", p->version);
 	}
 	appendStringInfoString(&buf, "]}");
 
