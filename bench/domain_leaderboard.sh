@@ -7,13 +7,11 @@
 #
 #   bench/domain_leaderboard.sh [calls, default 1000]
 
-OSV_ROOT=$(cd "$(dirname "$0")/.." && pwd)
-. "$OSV_ROOT/tools/lib.sh"
-osv_drop_root bench/domain_leaderboard.sh "$@"
+. "$(dirname "$0")/lib.sh"
+bench_start domain_leaderboard.sh "" "$@"
 n=${1:-1000}
-. "$OSV_ROOT/bench/domain_common.sh"
 
-bench_psql -v n="$n" <<'SQL'
+bench_psql -q -v n="$n" <<'SQL'
 INSERT INTO osv.users (auth0_id, email, name)
 SELECT 'auth0|' || g, 'user' || g || '@example.org', 'User ' || g FROM generate_series(1, 100000) g;
 /*

@@ -9,30 +9,28 @@
 #
 #   bench/domain_log_activity.sh [seconds per run, default 5] [rounds, default 7]
 
-OSV_ROOT=$(cd "$(dirname "$0")/.." && pwd)
-. "$OSV_ROOT/tools/lib.sh"
-osv_drop_root bench/domain_log_activity.sh "$@"
+. "$(dirname "$0")/lib.sh"
+bench_start domain_log_activity.sh "" "$@"
 secs=${1:-5}
 rounds=${2:-7}
-. "$OSV_ROOT/bench/domain_common.sh"
 
 # 1000 users, none opted out: every call stores a row, like the INSERT.
-bench_psql <<'SQL'
+bench_psql -q <<'SQL'
 INSERT INTO osv.users (auth0_id, email, name)
 SELECT 'auth0|' || g, 'user' || g || '@example.org', 'User ' || g FROM generate_series(1, 1000) g;
 SQL
 first=$(bench_psql -Atc 'SELECT min(id) FROM osv.users')
-cat >"$work/insert.sql" <<SQL
+cat >"$BENCH_DIR/insert.sql" <<SQL
 \set uid random($first, $((first + 999)))
 INSERT INTO osv.activity_logs (user_id, event_type, properties) VALUES (:uid, 'page.view', '{"path": "/home"}');
 SQL
-cat >"$work/function.sql" <<SQL
+cat >"$BENCH_DIR/function.sql" <<SQL
 \set uid random($first, $((first + 999)))
 SELECT osv.log_activity(:uid, 'page.view', '{"path": "/home"}');
 SQL
 
 run() {
-	bench_pgbench -n -M prepared -c 2 -j 2 -T "$secs" -f "$work/$1.sql" 2>/dev/null |
+	bench_pgbench -n -M prepared -c 2 -j 2 -T "$secs" -f "$BENCH_DIR/$1.sql" 2>/dev/null |
 		sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
 }
 ins=()
@@ -49,7 +47,7 @@ mi=$(median "${ins[@]}")
 mf=$(median "${fn[@]}")
 echo "median: plain INSERT $mi tps, osv.log_activity $mf tps, ratio $(awk -v f="$mf" -v i="$mi" 'BEGIN { printf "%.1f%%", 100 * f / i }'); median of per-round ratios $(median "${ratios[@]}")%"
 
-bench_psql -v first="$first" <<'SQL'
+bench_psql -q -v first="$first" <<'SQL'
 SET bench.first = :first;
 CREATE TABLE timing (kind text, ms float8);
 DO $$

@@ -1,6 +1,7 @@
 # bench/lib.sh: a throwaway cluster for a benchmark script.
 #
-#   . "$(dirname "$0")/lib.sh"; bench_start NAME; bench_psql -c '...'; (bench_stop runs at exit)
+#   . "$(dirname "$0")/lib.sh"; bench_start NAME [EXTRA_CONF [SCRIPT_ARGS...]]
+#   bench_psql -q -c '...'      (bench_stop runs at exit)
 #
 # Builds osv into the private installation, starts a cluster with osv
 # preloaded (workers off unless the script says otherwise) and creates the
@@ -11,8 +12,10 @@ OSV_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 bench_start() {
 	local script="$1" extra_conf="${2:-}"
+	shift
+	[ $# -eq 0 ] || shift
 	osv_install_packages
-	osv_drop_root "bench/$script"
+	osv_drop_root "bench/$script" "$@"
 	osv_build
 	BENCH_BIN=$(osv_private_install "$OSV_ROOT/tmp_install")
 	BENCH_DIR=$(mktemp -d "${TMPDIR:-/tmp}/osv-bench.XXXXXX")
