@@ -16,10 +16,12 @@
  * registers a relcache invalidation of the table, which PostgreSQL applies
  * in this backend at the next command and in every other backend at commit
  * (and undoes locally at abort), where a relcache callback drops the
- * cache; the trigger accepts pending invalidations before it looks.  A
- * counter of invalidations keeps a read that raced with one from being
- * kept.  (A badge whose creation commits while an insert's trigger runs is
- * evaluated from the user's next insert on.)
+ * cache; the trigger accepts pending invalidations before it looks.  The
+ * read takes a fresh snapshot, and a counter of invalidations keeps a read
+ * that raced with one from being kept.  The invalidating trigger is ENABLE
+ * ALWAYS, so it fires under session_replication_role = replica (logical
+ * replication, restores) too.  (A badge whose creation commits while an
+ * insert's trigger runs is evaluated from the user's next insert on.)
  *
  * Runs in ordinary backends, inside the caller's transaction; no locks
  * beyond those of its queries (AccessShareLock on osv.badges to read it).
@@ -44,6 +46,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(osv_badges_changed);
 PG_FUNCTION_INFO_V1(osv_evaluate_badges_after_insert);
@@ -79,13 +82,21 @@ load_criteria(void)
 	MemoryContext old;
 
 	badges_relid = get_relname_relid("badges", get_namespace_oid("osv", false));
+
+	/*
+	 * A snapshot of its own, taken now: the statement's may be older than
+	 * the invalidation just accepted (a badge committed while the
+	 * statement ran, or at any time in a REPEATABLE READ transaction), and
+	 * a read with it would be kept as valid.
+	 */
+	PushActiveSnapshot(GetLatestSnapshot());
 	rc = SPI_execute("SELECT DISTINCT k.name FROM osv.badges b"
 					 " LEFT JOIN LATERAL pg_catalog.jsonb_object_keys(b.criteria) AS k(name) ON true",
 					 true, 0);
+	PopActiveSnapshot();
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 
-	old = MemoryContextSwitchTo(CacheMemoryContext);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
@@ -93,9 +104,12 @@ load_criteria(void)
 		if (name == NULL)
 			any_empty = true;	/* a badge with criteria {} */
 		else
+		{
+			old = MemoryContextSwitchTo(CacheMemoryContext);
 			names = lappend(names, pstrdup(name));
+			MemoryContextSwitchTo(old);
+		}
 	}
-	MemoryContextSwitchTo(old);
 
 	list_free_deep(criteria_names);
 	criteria_names = names;
@@ -147,7 +161,7 @@ osv_badges_changed(PG_FUNCTION_ARGS)
 		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("osv.badges_changed() must be called as an AFTER ... FOR EACH STATEMENT trigger")));
+				 errmsg("osv.badges_changed() must be fired AFTER ... FOR EACH STATEMENT")));
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
 }
@@ -173,11 +187,11 @@ osv_evaluate_badges_after_insert(PG_FUNCTION_ARGS)
 		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("osv.evaluate_badges_after_insert() must be called as an AFTER INSERT ... FOR EACH STATEMENT trigger")));
+				 errmsg("osv.evaluate_badges_after_insert() must be fired AFTER INSERT ... FOR EACH STATEMENT")));
 	if (trigdata->tg_trigger->tgnargs != 1 || trigdata->tg_trigger->tgnewtable == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("osv.evaluate_badges_after_insert() needs a criterion as its argument and a NEW TABLE")));
+				 errmsg("osv.evaluate_badges_after_insert() must be given a criterion and a NEW TABLE transition relation")));
 	criterion = trigdata->tg_trigger->tgargs[0];
 	new_table = trigdata->tg_trigger->tgnewtable;
 

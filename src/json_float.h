@@ -13,7 +13,7 @@
 #ifndef OSV_JSON_FLOAT_H
 #define OSV_JSON_FLOAT_H
 
-/* Longest text json_float4_out() writes ("-0.0000dddddddddd"), no NUL. */
+/* Longest text json_float4_out() writes ("-0.0000ddddddddd"), no NUL. */
 #define JSON_FLOAT4_MAX_LEN 16
 
 /*

@@ -11,8 +11,10 @@
  * call on 180 days, and most of the stepwise archive's overhead.
  *
  * Takes AccessShareLock on the parent (kept to the end of the transaction,
- * like any read of the table), so the list cannot change under a caller
- * that goes on to archive what it lists, except by its own DDL.
+ * like any read of the table), after checking that the caller may SELECT
+ * from it.  That lock keeps out CREATE TABLE ... PARTITION OF and a plain
+ * DETACH, not ATTACH or DETACH CONCURRENTLY: a caller that acts on the list
+ * must take its own locks (the archive job locks each partition it moves).
  *
  * Copyright (c) 2026, Open Study Volt
  *
@@ -24,12 +26,14 @@
 #include "postgres.h"
 
 #include "access/relation.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
+#include "utils/acl.h"
 #include "utils/lsyscache.h"
 #include "utils/partcache.h"
 #include "utils/rel.h"
@@ -75,6 +79,8 @@ osv_partitions_of(PG_FUNCTION_ARGS)
 	Oid			parent_oid;
 	bool		has_below = !PG_ARGISNULL(1);
 	TimestampTz below = has_below ? PG_GETARG_TIMESTAMPTZ(1) : 0;
+	char	   *name;
+	AclResult	aclresult;
 	Relation	parent;
 	PartitionKey key;
 	PartitionDesc desc;
@@ -83,11 +89,25 @@ osv_partitions_of(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("parent must not be NULL")));
+				 errmsg("parent must not be null")));
 	parent_oid = PG_GETARG_OID(0);
-	InitMaterializedSRF(fcinfo, 0);
 
-	parent = relation_open(parent_oid, AccessShareLock);
+	/* Permission first: no lock on a table the caller may not read. */
+	name = get_rel_name(parent_oid);
+	if (name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", parent_oid)));
+	aclresult = pg_class_aclcheck(parent_oid, GetUserId(), ACL_SELECT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, get_relkind_objtype(get_rel_relkind(parent_oid)), name);
+
+	InitMaterializedSRF(fcinfo, 0);
+	parent = try_relation_open(parent_oid, AccessShareLock);
+	if (parent == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", parent_oid)));
 	if (parent->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -100,7 +120,7 @@ osv_partitions_of(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not partitioned by a range of timestamp with time zone",
 						RelationGetRelationName(parent)),
-				 errdetail("osv.partitions_of() reads partitions by RANGE on one timestamptz column.")));
+				 errdetail("The table must be partitioned by RANGE on a single timestamptz column.")));
 
 	desc = RelationGetPartitionDesc(parent, true);
 	bounds = desc->boundinfo;

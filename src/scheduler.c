@@ -12,17 +12,18 @@
  * the start of the last run.  The jobs themselves, their advisory locks and
  * their records in osv.job_runs live in src/sql/retention.sql.
  *
- * A run first archives the backlog of whole activity-log partitions one
- * partition per transaction, as CALL osv.archive_activity_logs_stepwise()
- * does: each of those transactions holds ACCESS EXCLUSIVE on
- * osv.activity_logs only for one partition's DETACH and ATTACH (about
- * 10 ms), so writers never wait for a whole backlog.  Then
- * osv.run_retention() runs in one transaction (with a snapshot and SPI); it
- * takes only the locks of the jobs (its archive job finds only the rows of
- * the default partition left), and runs each job in a subtransaction so
- * that one failing job is recorded and does not stop the others.  An error that escapes anyway (say, osv is of an older
- * version without run_retention) is logged, the transaction is aborted and
- * the worker waits for the next run; it does not exit.  Where the
+ * A run first archives the backlog of whole activity-log partitions, if
+ * any, one partition per transaction, as CALL
+ * osv.archive_activity_logs_stepwise() does: each of those transactions
+ * holds ACCESS EXCLUSIVE on osv.activity_logs only for one partition's
+ * DETACH and ATTACH (about 10 ms), so writers never wait for a whole
+ * backlog.  Then osv.run_retention() runs in one transaction (with a
+ * snapshot and SPI); it takes only the locks of the jobs (its archive job
+ * finds only the rows of the default partition left), and runs each job
+ * in a subtransaction so that one failing job is recorded and does not
+ * stop the others.  An error that escapes anyway (say, osv is of an older
+ * version without run_retention) is logged, the transaction is aborted
+ * and the worker waits for the next run; it does not exit.  Where the
  * extension is not installed the worker idles quietly.  If osv.database
  * does not exist, the connection fails (FATAL) and the postmaster starts the
  * worker again after OSV_WORKER_RESTART_TIME seconds; so it does after
@@ -139,19 +140,20 @@ step_end(void)
 }
 
 /*
- * Archive one whole partition of activity_logs older than the retention, in
- * a transaction of its own.  Returns the number of such partitions left, or
- * -1 when the extension is not installed.  Must be called outside a
- * transaction; errors propagate to the caller.
+ * In a transaction of its own: archive one whole partition of activity_logs
+ * older than the retention if "archive", then count the ones left.
+ * Returns that count, or -1 when the extension is not installed.  Must be
+ * called outside a transaction; errors propagate to the caller.
  */
 static int
-archive_step_transaction(void)
+archive_step_transaction(bool archive)
 {
 	int			remaining;
 
 	if (!step_begin(false))
 		return -1;
-	step_query(archive_step_query);
+	if (archive)
+		step_query(archive_step_query);
 	/* A statement of its own: it sees the partition just archived. */
 	step_query(archivable_query);
 	remaining = (int) step_column(1);
@@ -162,18 +164,20 @@ archive_step_transaction(void)
 /*
  * Archive the backlog a partition at a time, until none is left or a step
  * makes no progress (a partition that cannot be locked in time is left for
- * the next run).
+ * the next run).  Without a backlog it only counts; osv.run_retention()'s
+ * archive job then does the usual run.
  */
 static void
 archive_backlog(void)
 {
 	int			previous = INT_MAX;
-	int			remaining;
+	int			remaining = archive_step_transaction(false);
 
-	while ((remaining = archive_step_transaction()) > 0 && remaining < previous)
+	while (remaining > 0 && remaining < previous)
 	{
-		previous = remaining;
 		CHECK_FOR_INTERRUPTS();
+		previous = remaining;
+		remaining = archive_step_transaction(true);
 	}
 }
 

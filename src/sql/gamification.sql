@@ -262,6 +262,8 @@ COMMENT ON FUNCTION osv.badges_changed() IS 'trigger: make every backend read ag
 
 CREATE TRIGGER badges_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON osv.badges
 	FOR EACH STATEMENT EXECUTE FUNCTION osv.badges_changed();
+/* Also under session_replication_role = replica (logical replication, restores). */
+ALTER TABLE osv.badges ENABLE ALWAYS TRIGGER badges_changed;
 
 CREATE TRIGGER evaluate_badges AFTER INSERT ON osv.documents
 	REFERENCING NEW TABLE AS new_rows

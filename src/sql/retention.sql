@@ -763,7 +763,7 @@ $$;
 COMMENT ON FUNCTION osv.run_retention() IS 'run every retention job with its setting, recording each run in osv.job_runs';
 
 REVOKE ALL ON PROCEDURE osv.archive_activity_logs_stepwise(interval, bigint) FROM PUBLIC;
-REVOKE ALL ON FUNCTION osv.archivable_partitions(interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION osv.archivable_partitions(interval), osv.partitions_of(regclass, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION osv.archive_activity_logs(interval, integer), osv.delete_abandoned_rooms(interval),
 	osv.revoke_expired_recommendations(), osv.purge_trashed(interval), osv.clean_job_runs(interval),
 	osv.run_job(text), osv.run_retention(), osv.record_job_run(text, timestamptz, bigint, text, text),

@@ -63,11 +63,14 @@ ok($node->poll_query_until('postgres', "SELECT ($runs) > $count"), 'after SIGHUP
 
 # A backlog of whole days is archived a partition per transaction: one
 # recorded archive run per day, never one run holding the lock for all.
+# (One transaction, so that no run comes between the partitions and their rows.)
 $node->safe_psql('postgres', q{
+BEGIN;
 SELECT osv.create_activity_log_partitions(3, (now() AT TIME ZONE 'UTC')::date - 100);
 INSERT INTO osv.activity_logs (user_id, event_type, occurred_at)
 SELECT u.id, 'tap.backlog', ((now() AT TIME ZONE 'UTC')::date - 100 + d)::timestamp AT TIME ZONE 'UTC' + h * interval '1 hour'
   FROM osv.users u, generate_series(0, 2) d, generate_series(1, 2) h;
+COMMIT;
 });
 ok($node->poll_query_until('postgres',
 		q{SELECT count(*) = 6 FROM osv.activity_logs_archive WHERE event_type = 'tap.backlog'}),
