@@ -128,6 +128,25 @@ typedef struct VsBatch
 	bool		any_sent;
 } VsBatch;
 
+/*
+ * Where a claim's scan of the due entries starts: after this key of
+ * vector_outbox_next_attempt_at_idx.  The entries a sync deleted stay in
+ * the index until they can be killed (osv.vector_sync(), which claims
+ * every batch in the caller's transaction: not before it commits; the
+ * worker: not while an older snapshot exists anywhere), so a claim that
+ * started from the beginning each time would walk them all again at every
+ * batch, which made a backfill quadratic.  So a drain resumes after its
+ * last claimed key; the worker goes back to the beginning whenever a claim
+ * comes back short of a full batch (the end of what is due).
+ */
+typedef struct VsClaimCursor
+{
+	TimestampTz next_attempt_at;
+	int64		summary_id;
+} VsClaimCursor;
+
+#define VS_CLAIM_CURSOR_START {DT_NOBEGIN, -1}
+
 /* Per-backend enqueue state. */
 static SPIPlanPtr enqueue_plan = NULL;
 static bool wake_callback_registered = false;
@@ -640,10 +659,10 @@ target_backing_off(long *wait_ms)
  * connected, inside a transaction.  Returns the number claimed.
  */
 static int
-vs_claim(int limit, VsBatch *batch, MemoryContext mcxt)
+vs_claim(int limit, VsClaimCursor *cursor, VsBatch *batch, MemoryContext mcxt)
 {
-	Oid			claim_types[3] = {INT4OID, INT8OID, INT8OID};
-	Datum		claim_values[3];
+	Oid			claim_types[5] = {INT4OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID};
+	Datum		claim_values[5];
 	Oid			read_types[2] = {INT8ARRAYOID, INT8ARRAYOID};
 	Datum		read_values[2];
 	Datum	   *ids;
@@ -671,6 +690,8 @@ vs_claim(int limit, VsBatch *batch, MemoryContext mcxt)
 	claim_values[0] = Int32GetDatum(limit);
 	claim_values[1] = Int64GetDatum(batch->claim_id);
 	claim_values[2] = Int64GetDatum(lease_ms);
+	claim_values[3] = TimestampTzGetDatum(cursor->next_attempt_at);
+	claim_values[4] = Int64GetDatum(cursor->summary_id);
 	/*
 	 * The outbox swings from empty to a backfill of every summary faster
 	 * than autovacuum analyzes it, so its statistics are mostly stale.  With
@@ -698,10 +719,11 @@ vs_claim(int limit, VsBatch *batch, MemoryContext mcxt)
 					 "   WHERE d.state OPERATOR(pg_catalog.=) 'pending'"
 					 "     AND d.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
 					 "     AND (d.claim_id IS NULL OR d.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())"
+					 "     AND (d.next_attempt_at, d.summary_id) OPERATOR(pg_catalog.>) ($4, $5)"
 					 "   ORDER BY d.next_attempt_at, d.summary_id LIMIT $1"
 					 "   FOR UPDATE SKIP LOCKED))"
-					 " RETURNING o.summary_id, o.version",
-					 3, claim_types, claim_values, false, 0);
+					 " RETURNING o.summary_id, o.version, o.next_attempt_at",
+					 5, claim_types, claim_values, false, 0);
 	AtEOXact_GUC(true, save_nestlevel);
 	if (rc != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
@@ -715,8 +737,18 @@ vs_claim(int limit, VsBatch *batch, MemoryContext mcxt)
 	{
 		bool		isnull;
 
+		TimestampTz due;
+
 		ids[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
 		versions[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+		due = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
+		/* The largest key claimed: the next claim of this call starts after it. */
+		if (due > cursor->next_attempt_at ||
+			(due == cursor->next_attempt_at && DatumGetInt64(ids[i]) > cursor->summary_id))
+		{
+			cursor->next_attempt_at = due;
+			cursor->summary_id = DatumGetInt64(ids[i]);
+		}
 	}
 	read_values[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
 	read_values[1] = PointerGetDatum(construct_array(versions, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
@@ -1149,6 +1181,7 @@ osv_vector_sync(PG_FUNCTION_ARGS)
 {
 	int64		remaining = PG_INT64_MAX;
 	uint64		completed = 0;
+	VsClaimCursor cursor = VS_CLAIM_CURSOR_START;
 	MemoryContext batch_cxt;
 	MemoryContext old;
 
@@ -1183,7 +1216,7 @@ osv_vector_sync(PG_FUNCTION_ARGS)
 			MemoryContextSwitchTo(old);
 			break;
 		}
-		n = vs_claim((int) Min(remaining, (int64) osv_vector_sync_batch_size), &batch, batch_cxt);
+		n = vs_claim((int) Min(remaining, (int64) osv_vector_sync_batch_size), &cursor, &batch, batch_cxt);
 		SPI_finish();
 		if (n == 0)
 		{
@@ -1224,6 +1257,7 @@ osv_vector_sync_claim(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int32		limit = PG_GETARG_INT32(0);
+	VsClaimCursor cursor = VS_CLAIM_CURSOR_START;
 	VsBatch		batch;
 
 	if (limit < 1)
@@ -1233,7 +1267,7 @@ osv_vector_sync_claim(PG_FUNCTION_ARGS)
 				 errdetail("max_entries is %d.", limit)));
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	(void) vs_claim(limit, &batch, rsinfo->econtext->ecxt_per_query_memory);
+	(void) vs_claim(limit, &cursor, &batch, rsinfo->econtext->ecxt_per_query_memory);
 	SPI_finish();
 	for (int i = 0; i < batch.n; i++)
 	{
@@ -1659,7 +1693,7 @@ next_due_ms(void)
  * go on at once.
  */
 static long
-worker_round(MemoryContext loop_cxt, bool *leases_released)
+worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_released)
 {
 	VsBatch		batch;
 	long		wait_ms;
@@ -1720,7 +1754,16 @@ worker_round(MemoryContext loop_cxt, bool *leases_released)
 		return Min(wait_ms, (long) osv_vector_sync_naptime);
 	}
 
-	n = vs_claim(osv_vector_sync_batch_size, &batch, loop_cxt);
+	n = vs_claim(osv_vector_sync_batch_size, cursor, &batch, loop_cxt);
+
+	/*
+	 * Short of a full batch, the scan has reached the end of what is due:
+	 * the next one starts from the beginning again, and so picks up the
+	 * entries this pass went by (locked by a writer, released, or
+	 * enqueued by a transaction that began before the last claimed key).
+	 */
+	if (n < osv_vector_sync_batch_size)
+		*cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
 	if (n == 0)
 	{
 		wait_ms = next_due_ms();
@@ -1749,6 +1792,7 @@ worker_round(MemoryContext loop_cxt, bool *leases_released)
 
 	if (batch.target_failed)
 	{
+		*cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
 		qdrant_raise(LOG, &batch.target_error);
 		return 1;				/* the target's retry_at sets the pace */
 	}
@@ -1764,6 +1808,7 @@ osv_vector_sync_main(Datum main_arg)
 	MemoryContext worker_cxt;
 	MemoryContext loop_cxt;
 	bool		leases_released = false;
+	VsClaimCursor cursor = VS_CLAIM_CURSOR_START;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -1798,7 +1843,7 @@ osv_vector_sync_main(Datum main_arg)
 
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
-		wait_ms = worker_round(loop_cxt, &leases_released);
+		wait_ms = worker_round(loop_cxt, &cursor, &leases_released);
 
 		if (wait_ms > 0)
 		{
