@@ -1669,22 +1669,36 @@ worker_end(MemoryContext loop_cxt)
 	MemoryContextSwitchTo(loop_cxt);
 }
 
-/* Milliseconds until the next pending entry is due (SPI connected). */
+/*
+ * How long to sleep after a claim found nothing (SPI connected): until the
+ * next pending entry is due, but at most 1 s while due entries exist that
+ * could not be claimed (row-locked by a writer, whose commit wakes the
+ * worker anyway, or claimed by another drainer), and at most the naptime.
+ */
 static long
 next_due_ms(void)
 {
 	int			rc;
 	bool		isnull;
 	Datum		d;
+	int64		wait_ms = osv_vector_sync_naptime;
 
-	rc = exec_cached("SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', pg_catalog.min(o.next_attempt_at) OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) * 1000)::bigint"
-					 " FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending'", 0, NULL, NULL, true, 1);
+	rc = exec_cached("SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', (SELECT pg_catalog.min(o.next_attempt_at)"
+					 "   FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending'"
+					 "   AND o.next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp())"
+					 "   OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) * 1000)::bigint,"
+					 " EXISTS (SELECT FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending'"
+					 "   AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp())",
+					 0, NULL, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
-		return osv_vector_sync_naptime;
-	return (long) Max(Min(DatumGetInt64(d), (int64) osv_vector_sync_naptime), 1);
+	if (!isnull)
+		wait_ms = Min(wait_ms, DatumGetInt64(d));
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (DatumGetBool(d))
+		wait_ms = Min(wait_ms, 1000);
+	return (long) Max(wait_ms, 1);
 }
 
 /*
@@ -1706,7 +1720,23 @@ worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_release
 	worker_begin("osv vector sync: claiming");
 	if (!OidIsValid(get_extension_oid("osv", true)) || !qdrant_configured())
 	{
-		/* Nothing to do here; the latch or the naptime brings us back. */
+		/*
+		 * Nothing to do here; the latch or the naptime brings us back.  In
+		 * embedded mode (no URL) changes are not queued, so whatever
+		 * target comes next must be filled from scratch: forget which one
+		 * was synced.  (Each reload sets the latch, so a URL emptied and
+		 * set again is seen; a change of both within one round is not,
+		 * and needs osv.vector_resync().)
+		 */
+		if (OidIsValid(get_extension_oid("osv", true)))
+		{
+			int			rc = exec_cached("UPDATE osv.vector_sync_targets SET synced_url = NULL"
+										 " WHERE target = 'qdrant' AND synced_url IS NOT NULL",
+										 0, NULL, NULL, false, 0);
+
+			if (rc != SPI_OK_UPDATE)
+				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+		}
 		worker_end(loop_cxt);
 		*leases_released = false;
 		return osv_vector_sync_naptime;

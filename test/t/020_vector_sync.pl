@@ -142,6 +142,40 @@ add_summaries(201, 230);
 converged('after SIGHUP');
 cmp_ok(scalar(put_points_requests()), '>=', 4, 'batch size reloaded on SIGHUP');
 
+# --- An entry row-locked by another transaction is passed, not waited for. --
+# While Qdrant is out, entries queue up and one of them is locked by an open
+# transaction; after the outage the worker drains the others, goes past the
+# locked one without spinning on it (about a round a second while it stays
+# due), and takes it once the lock is gone, with no commit to wake it.
+qdrant_request($q, 'POST', '/__test/outage', { seconds => 3 });
+add_summaries(301, 330);
+my $locker = $node->background_psql('postgres');
+$locker->query_safe('BEGIN');
+$locker->query_safe(q{SELECT o.summary_id FROM osv.vector_outbox o JOIN osv.summaries s ON s.id = o.summary_id
+	WHERE s.document_id = 311 FOR UPDATE OF o});
+ok($node->poll_query_until('postgres',
+		q{SELECT pending = 1 AND in_flight = 0 FROM osv.vector_sync_status}),
+	'locked entry: everything else is synced');
+my $xacts = q{SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres'};
+my $before = $node->safe_psql('postgres', $xacts);
+sleep(3);
+my $after = $node->safe_psql('postgres', $xacts);
+cmp_ok($after - $before, '<', 100, 'locked entry: the worker does not spin on it');
+$locker->query_safe('COMMIT');
+$locker->quit;
+converged('locked entry, once unlocked');
+
+# --- Embedded mode for a while, then the same Qdrant again. ---------------
+# Nothing is queued without a URL; the worker forgets the synced target,
+# so setting the URL again backfills what changed meanwhile.
+set_and_reload('osv.qdrant_url' => '');
+ok($node->poll_query_until('postgres', q{SELECT synced_url IS NULL FROM osv.vector_sync_targets}),
+	'embedded mode: the synced target is forgotten');
+add_summaries(331, 340);
+$node->safe_psql('postgres', q{UPDATE osv.summaries SET topic = 'embedded' WHERE id % 17 = 0});
+set_and_reload('osv.qdrant_url' => $q->{url});
+converged('embedded mode and back');
+
 # --- SIGKILL in the middle of a batch. ---------------------------------------
 add_faults({ method => 'PUT', path => '/points$', count => 1,
 	action => { type => 'delay', ms => 3000 } });
