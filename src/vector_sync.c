@@ -137,15 +137,24 @@ typedef struct VsBatch
  * started from the beginning each time would walk them all again at every
  * batch, which made a backfill quadratic.  So a drain resumes after its
  * last claimed key; the worker goes back to the beginning whenever a claim
- * comes back short of a full batch (the end of what is due).
+ * comes back short of a full batch (the end of what is due), and after
+ * VS_CLAIMS_PER_PASS claims.
  */
 typedef struct VsClaimCursor
 {
 	TimestampTz next_attempt_at;
 	int64		summary_id;
+	int			claims;			/* claims made since the start */
 } VsClaimCursor;
 
-#define VS_CLAIM_CURSOR_START {DT_NOBEGIN, -1}
+#define VS_CLAIM_CURSOR_START {DT_NOBEGIN, -1, 0}
+
+/*
+ * The worker starts over after this many full claims in a row, so that an
+ * entry it went by (locked by a writer at the time) waits at most that
+ * many batches even while the queue never runs short.
+ */
+#define VS_CLAIMS_PER_PASS 64
 
 /* Per-backend enqueue state. */
 static SPIPlanPtr enqueue_plan = NULL;
@@ -1790,9 +1799,10 @@ worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_release
 	 * Short of a full batch, the scan has reached the end of what is due:
 	 * the next one starts from the beginning again, and so picks up the
 	 * entries this pass went by (locked by a writer, released, or
-	 * enqueued by a transaction that began before the last claimed key).
+	 * enqueued by a transaction that began before the last claimed key);
+	 * so it does after VS_CLAIMS_PER_PASS full ones.
 	 */
-	if (n < osv_vector_sync_batch_size)
+	if (n < osv_vector_sync_batch_size || ++cursor->claims >= VS_CLAIMS_PER_PASS)
 		*cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
 	if (n == 0)
 	{
