@@ -1202,7 +1202,7 @@ osv_vector_sync(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("max_entries must be positive"),
 					 errdetail("max_entries is %lld.", (long long) remaining),
-					 errhint("Pass NULL to drain every due entry.")));
+					 errhint("Pass NULL to drain every due entry that is not locked by another transaction.")));
 	}
 	require_qdrant();
 
@@ -1692,12 +1692,13 @@ next_due_ms(void)
 	Datum		d;
 	int64		wait_ms = osv_vector_sync_naptime;
 
+	/* Due as the claim saw it: at now(), the claim's transaction time. */
 	rc = exec_cached("SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', (SELECT pg_catalog.min(o.next_attempt_at)"
 					 "   FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending'"
-					 "   AND o.next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp())"
+					 "   AND o.next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now())"
 					 "   OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) * 1000)::bigint,"
 					 " EXISTS (SELECT FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending'"
-					 "   AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp())",
+					 "   AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now())",
 					 0, NULL, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
@@ -1800,15 +1801,22 @@ worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_release
 	 * the next one starts from the beginning again, and so picks up the
 	 * entries this pass went by (locked by a writer, released, or
 	 * enqueued by a transaction that began before the last claimed key);
-	 * so it does after VS_CLAIMS_PER_PASS full ones.
+	 * so it does after VS_CLAIMS_PER_PASS full ones.  Nothing found past
+	 * the middle is no reason to sleep: start over at once.
 	 */
-	if (n < osv_vector_sync_batch_size || ++cursor->claims >= VS_CLAIMS_PER_PASS)
+	if (n == 0 && cursor->claims > 0)
+	{
 		*cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
-	if (n == 0)
+		wait_ms = 0;
+		idle = true;
+	}
+	else if (n == 0)
 	{
 		wait_ms = next_due_ms();
 		idle = true;
 	}
+	else if (n < osv_vector_sync_batch_size || ++cursor->claims >= VS_CLAIMS_PER_PASS)
+		*cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
 	worker_end(loop_cxt);
 	if (idle)
 		return wait_ms;

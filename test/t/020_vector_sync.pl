@@ -151,8 +151,17 @@ qdrant_request($q, 'POST', '/__test/outage', { seconds => 3 });
 add_summaries(301, 330);
 my $locker = $node->background_psql('postgres');
 $locker->query_safe('BEGIN');
-$locker->query_safe(q{SELECT o.summary_id FROM osv.vector_outbox o JOIN osv.summaries s ON s.id = o.summary_id
-	WHERE s.document_id = 311 FOR UPDATE OF o});
+# An entry the worker has claimed for a failing attempt is not taken; the
+# next statement tries again once the claim is released.
+my $locked = '';
+for (1 .. 100)
+{
+	$locked = $locker->query_safe(q{SELECT o.summary_id FROM osv.vector_outbox o JOIN osv.summaries s ON s.id = o.summary_id
+		WHERE s.document_id = 311 AND o.claim_id IS NULL FOR UPDATE OF o});
+	last if $locked =~ /^\d+$/;
+	usleep(100_000);
+}
+like($locked, qr/^\d+$/, 'locked entry: one pending entry locked');
 ok($node->poll_query_until('postgres',
 		q{SELECT pending = 1 AND in_flight = 0 FROM osv.vector_sync_status}),
 	'locked entry: everything else is synced');
@@ -174,6 +183,9 @@ ok($node->poll_query_until('postgres', q{SELECT synced_url IS NULL FROM osv.vect
 add_summaries(331, 340);
 $node->safe_psql('postgres', q{UPDATE osv.summaries SET topic = 'embedded' WHERE id % 17 = 0});
 set_and_reload('osv.qdrant_url' => $q->{url});
+ok($node->poll_query_until('postgres',
+		qq{SELECT synced_url = '$q->{url}|osv_summaries' FROM osv.vector_sync_targets}),
+	'embedded mode and back: the target is backfilled');
 converged('embedded mode and back');
 
 # --- SIGKILL in the middle of a batch. ---------------------------------------
