@@ -534,6 +534,13 @@ osv_vector_enqueue(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/* A bigint[] of n elements (Int64GetDatum), as a Datum for SPI. */
+static Datum
+int8_array(Datum *elems, int n)
+{
+	return PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
 /* ------------------------------------------------------------------------
  * Embeddings and fingerprints
  * ------------------------------------------------------------------------
@@ -759,8 +766,8 @@ vs_claim(int limit, VsClaimCursor *cursor, VsBatch *batch, MemoryContext mcxt)
 			cursor->summary_id = DatumGetInt64(ids[i]);
 		}
 	}
-	read_values[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
-	read_values[1] = PointerGetDatum(construct_array(versions, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	read_values[0] = int8_array(ids, n);
+	read_values[1] = int8_array(versions, n);
 
 	/* A new statement, so a new snapshot: it sees what the claim waited for. */
 	/* LATERAL: one primary key probe per entry, never a scan of all rows. */
@@ -1023,7 +1030,7 @@ vs_record(VsBatch *batch)
 		Datum		values[2];
 
 		values[0] = claim;
-		values[1] = PointerGetDatum(construct_array(done, ndone, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		values[1] = int8_array(done, ndone);
 		rc = exec_cached("DELETE FROM osv.vector_outbox o"
 						 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
 						 "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)"
@@ -1049,7 +1056,7 @@ vs_record(VsBatch *batch)
 		Datum		values[2];
 
 		values[0] = claim;
-		values[1] = PointerGetDatum(construct_array(unsent, nunsent, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		values[1] = int8_array(unsent, nunsent);
 		rc = exec_cached("UPDATE osv.vector_outbox o"
 						 " SET attempts = GREATEST(o.attempts OPERATOR(pg_catalog.-) 1, 0)"
 						 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
@@ -1112,7 +1119,7 @@ vs_record(VsBatch *batch)
 		if (nleft > 0)
 		{
 			values[0] = claim;
-			values[1] = PointerGetDatum(construct_array(left, nleft, INT8OID, 8, true, TYPALIGN_DOUBLE));
+			values[1] = int8_array(left, nleft);
 			rc = exec_cached("UPDATE osv.vector_outbox o"
 							 " SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
 							 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
@@ -1144,7 +1151,7 @@ vs_record(VsBatch *batch)
 
 		for (uint64 i = 0; i < completed; i++)
 			ids[i] = Int64GetDatum(deleted[i]);
-		arg = PointerGetDatum(construct_array(ids, (int) completed, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		arg = int8_array(ids, (int) completed);
 		/* Two plain anti-joins, so that both can be hash joins. */
 		sql = psprintf("INSERT INTO osv.vector_outbox AS o (summary_id) "
 					   "SELECT s.id FROM osv.summaries s "
@@ -1431,7 +1438,7 @@ osv_vector_reconcile(PG_FUNCTION_ARGS)
 			page_ids[i] = Int64GetDatum(page.ids[i]);
 			seen[nseen++] = page.ids[i];
 		}
-		arg = PointerGetDatum(construct_array(page_ids, page.npoints, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		arg = int8_array(page_ids, page.npoints);
 		rc = exec_cached("SELECT s.id, " POINT_COLUMNS " FROM osv.summaries s"
 						 " WHERE s.id OPERATOR(pg_catalog.=) ANY ($1)"
 						 "   AND s.deleted_at IS NULL AND s.embedding IS NOT NULL"
@@ -1472,7 +1479,7 @@ osv_vector_reconcile(PG_FUNCTION_ARGS)
 				bad[nbad++] = Int64GetDatum(id);
 		}
 		if (nbad > 0)
-			enqueued += enqueue_array(PointerGetDatum(construct_array(bad, nbad, INT8OID, 8, true, TYPALIGN_DOUBLE)));
+			enqueued += enqueue_array(int8_array(bad, nbad));
 
 		if (!page.has_next)
 			break;
@@ -1486,7 +1493,7 @@ osv_vector_reconcile(PG_FUNCTION_ARGS)
 		seen_datums[i] = Int64GetDatum(seen[i]);
 	{
 		Oid			argtype = INT8ARRAYOID;
-		Datum		arg = PointerGetDatum(construct_array(seen_datums, nseen, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		Datum		arg = int8_array(seen_datums, nseen);
 		char	   *sql = psprintf("INSERT INTO osv.vector_outbox AS o (summary_id) "
 								   "SELECT s.id FROM osv.summaries s "
 								   "WHERE s.deleted_at IS NULL AND s.embedding IS NOT NULL "
@@ -1584,7 +1591,7 @@ osv_qdrant_search(PG_FUNCTION_ARGS)
 
 		for (int i = 0; i < nhits; i++)
 			ids[i] = Int64GetDatum(hits[i].id);
-		arg = PointerGetDatum(construct_array(ids, nhits, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		arg = int8_array(ids, nhits);
 		SPI_connect();
 		rc = exec_cached("SELECT u.ord::int4 FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(id, ord)"
 						 " JOIN osv.summaries s ON s.id OPERATOR(pg_catalog.=) u.id"
