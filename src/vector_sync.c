@@ -183,13 +183,15 @@ static int	n_cached_statements = 0;
 
 /*
  * SPI_execute_with_args() with a kept plan; "sql" must be a string
- * literal.  SPI connected.
+ * literal.  Raises an ERROR unless SPI answers "expected" (such as
+ * SPI_OK_UPDATE).  SPI connected.
  */
-static int
-exec_cached(const char *sql, int nargs, Oid *argtypes, Datum *values,
+static void
+exec_cached(int expected, const char *sql, int nargs, Oid *argtypes, Datum *values,
 			bool read_only, long tcount)
 {
 	SPIPlanPtr	plan = NULL;
+	int			rc;
 
 	for (int i = 0; i < n_cached_statements; i++)
 	{
@@ -213,7 +215,9 @@ exec_cached(const char *sql, int nargs, Oid *argtypes, Datum *values,
 			n_cached_statements++;
 		}
 	}
-	return SPI_execute_plan(plan, values, NULL, read_only, tcount);
+	rc = SPI_execute_plan(plan, values, NULL, read_only, tcount);
+	if (rc != expected)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 }
 
 /* ------------------------------------------------------------------------
@@ -415,12 +419,9 @@ set_synced_url(void)
 {
 	Oid			argtype = TEXTOID;
 	Datum		arg = CStringGetTextDatum(target_url());
-	int			rc;
 
-	rc = exec_cached("UPDATE osv.vector_sync_targets SET synced_url = $1 WHERE target = 'qdrant'",
+	exec_cached(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET synced_url = $1 WHERE target = 'qdrant'",
 					 1, &argtype, &arg, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 }
 
 /*
@@ -461,12 +462,8 @@ osv_vector_enqueue(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(event))
 	{
-		int			rc;
-
 		SPI_connect();
-		rc = exec_cached("DELETE FROM osv.vector_outbox WHERE summary_id OPERATOR(pg_catalog.<>) 0", 0, NULL, NULL, false, 0);
-		if (rc != SPI_OK_DELETE)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+		exec_cached(SPI_OK_DELETE, "DELETE FROM osv.vector_outbox WHERE summary_id OPERATOR(pg_catalog.<>) 0", 0, NULL, NULL, false, 0);
 		enqueue_summary(0);
 		SPI_finish();
 		wake_worker_at_commit();
@@ -653,15 +650,12 @@ read_point(int64 id, uint64 row, int first, QdrantPoint *p, char **problem)
 static bool
 target_backing_off(long *wait_ms)
 {
-	int			rc;
 	bool		isnull;
 	Datum		d;
 
 	*wait_ms = 0;
-	rc = exec_cached("SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', t.retry_at OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) * 1000)::bigint "
+	exec_cached(SPI_OK_SELECT, "SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', t.retry_at OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) * 1000)::bigint "
 					 "FROM osv.vector_sync_targets t WHERE t.target = 'qdrant' AND t.retry_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()", 0, NULL, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
 		return false;
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -683,7 +677,6 @@ vs_claim(int limit, VsClaimCursor *cursor, VsBatch *batch, MemoryContext mcxt)
 	Datum		read_values[2];
 	Datum	   *ids;
 	Datum	   *versions;
-	int			rc;
 	int			n;
 	int64		lease_ms;
 	int			save_nestlevel;
@@ -691,9 +684,7 @@ vs_claim(int limit, VsClaimCursor *cursor, VsBatch *batch, MemoryContext mcxt)
 
 	memset(batch, 0, sizeof(*batch));
 
-	rc = exec_cached("SELECT pg_catalog.nextval('osv.vector_outbox_claim_seq')", 0, NULL, NULL, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	exec_cached(SPI_OK_SELECT, "SELECT pg_catalog.nextval('osv.vector_outbox_claim_seq')", 0, NULL, NULL, false, 1);
 	{
 		bool		isnull;
 
@@ -725,7 +716,7 @@ vs_claim(int limit, VsClaimCursor *cursor, VsBatch *batch, MemoryContext mcxt)
 	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	/* The ids go through an array, so that the update probes the primary key. */
-	rc = exec_cached(
+	exec_cached(SPI_OK_UPDATE_RETURNING,
 					 " UPDATE osv.vector_outbox o"
 					 " SET claim_id = $2, claimed_version = o.version,"
 					 "     lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $3 OPERATOR(pg_catalog./) 1000.0),"
@@ -741,8 +732,6 @@ vs_claim(int limit, VsClaimCursor *cursor, VsBatch *batch, MemoryContext mcxt)
 					 " RETURNING o.summary_id, o.version, o.next_attempt_at",
 					 5, claim_types, claim_values, false, 0);
 	AtEOXact_GUC(true, save_nestlevel);
-	if (rc != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	n = (int) SPI_processed;
 	if (n == 0)
 		return 0;
@@ -771,14 +760,12 @@ vs_claim(int limit, VsClaimCursor *cursor, VsBatch *batch, MemoryContext mcxt)
 
 	/* A new statement, so a new snapshot: it sees what the claim waited for. */
 	/* LATERAL: one primary key probe per entry, never a scan of all rows. */
-	rc = exec_cached("SELECT c.summary_id, c.version, " POINT_COLUMNS
+	exec_cached(SPI_OK_SELECT, "SELECT c.summary_id, c.version, " POINT_COLUMNS
 					 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS c(summary_id, version)"
 					 " LEFT JOIN LATERAL (SELECT * FROM osv.summaries s1"
 					 "   WHERE s1.id OPERATOR(pg_catalog.=) c.summary_id) s ON true"
 					 " ORDER BY c.summary_id",
 					 2, read_types, read_values, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 
 	old = MemoryContextSwitchTo(mcxt);
 	batch->n = (int) SPI_processed;
@@ -979,7 +966,6 @@ vs_record(VsBatch *batch)
 	int			ndone = 0;
 	int			nunsent = 0;
 	uint64		completed = 0;
-	int			rc;
 	Datum		claim = Int64GetDatum(batch->claim_id);
 
 	for (int i = 0; i < batch->n; i++)
@@ -1002,7 +988,7 @@ vs_record(VsBatch *batch)
 		values[1] = Int32GetDatum(osv_vector_sync_backoff);
 		values[2] = Int32GetDatum(osv_vector_sync_backoff_max);
 		values[3] = Int64GetDatum(batch->target_error.retry_after_ms);
-		rc = exec_cached("UPDATE osv.vector_sync_targets t SET"
+		exec_cached(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets t SET"
 						 " consecutive_failures = t.consecutive_failures OPERATOR(pg_catalog.+) 1,"
 						 " last_error = $1, last_error_at = pg_catalog.clock_timestamp(),"
 						 " retry_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
@@ -1011,16 +997,12 @@ vs_record(VsBatch *batch)
 						 "            $4::float8) OPERATOR(pg_catalog./) 1000.0)"
 						 " WHERE t.target = 'qdrant'",
 						 4, types, values, false, 0);
-		if (rc != SPI_OK_UPDATE)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	}
 	else if (batch->any_sent)
 	{
-		rc = exec_cached("UPDATE osv.vector_sync_targets SET consecutive_failures = 0,"
+		exec_cached(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET consecutive_failures = 0,"
 						 " last_error = NULL, retry_at = NULL, last_success_at = pg_catalog.clock_timestamp()"
 						 " WHERE target = 'qdrant'", 0, NULL, NULL, false, 0);
-		if (rc != SPI_OK_UPDATE)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	}
 
 	/* Completed entries: gone unless changed meanwhile. */
@@ -1031,14 +1013,12 @@ vs_record(VsBatch *batch)
 
 		values[0] = claim;
 		values[1] = int8_array(done, ndone);
-		rc = exec_cached("DELETE FROM osv.vector_outbox o"
+		exec_cached(SPI_OK_DELETE_RETURNING, "DELETE FROM osv.vector_outbox o"
 						 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
 						 "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)"
 						 "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version"
 						 " RETURNING o.summary_id",
 						 2, types, values, false, 0);
-		if (rc != SPI_OK_DELETE_RETURNING)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		completed = SPI_processed;
 		for (uint64 i = 0; i < completed; i++)
 		{
@@ -1057,14 +1037,12 @@ vs_record(VsBatch *batch)
 
 		values[0] = claim;
 		values[1] = int8_array(unsent, nunsent);
-		rc = exec_cached("UPDATE osv.vector_outbox o"
+		exec_cached(SPI_OK_UPDATE, "UPDATE osv.vector_outbox o"
 						 " SET attempts = GREATEST(o.attempts OPERATOR(pg_catalog.-) 1, 0)"
 						 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
 						 "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)"
 						 "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version",
 						 2, types, values, false, 0);
-		if (rc != SPI_OK_UPDATE)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	}
 
 	/* Failed and parked entries, one by one (rare). */
@@ -1083,7 +1061,7 @@ vs_record(VsBatch *batch)
 		values[4] = Int32GetDatum(osv_vector_sync_max_attempts);
 		values[5] = Int32GetDatum(osv_vector_sync_backoff);
 		values[6] = Int32GetDatum(osv_vector_sync_backoff_max);
-		rc = exec_cached("UPDATE osv.vector_outbox o SET last_error = $3,"
+		exec_cached(SPI_OK_UPDATE, "UPDATE osv.vector_outbox o SET last_error = $3,"
 						 " state = CASE WHEN $4 OR o.attempts OPERATOR(pg_catalog.>=) $5 THEN 'failed' ELSE 'pending' END,"
 						 " next_attempt_at = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
 						 "   LEAST($7::float8, $6 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(o.attempts OPERATOR(pg_catalog.-) 1, 30)))"
@@ -1091,8 +1069,6 @@ vs_record(VsBatch *batch)
 						 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1 AND o.summary_id OPERATOR(pg_catalog.=) $2"
 						 "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version",
 						 7, types, values, false, 0);
-		if (rc != SPI_OK_UPDATE)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		if (SPI_processed > 0)
 			ereport(e->outcome == VS_PARKED ? WARNING : DEBUG1,
 					(errmsg_internal("%s", e->error)));
@@ -1120,13 +1096,11 @@ vs_record(VsBatch *batch)
 		{
 			values[0] = claim;
 			values[1] = int8_array(left, nleft);
-			rc = exec_cached("UPDATE osv.vector_outbox o"
+			exec_cached(SPI_OK_UPDATE, "UPDATE osv.vector_outbox o"
 							 " SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
 							 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
 							 "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)",
 							 2, types, values, false, 0);
-			if (rc != SPI_OK_UPDATE)
-				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		}
 	}
 
@@ -1341,14 +1315,11 @@ osv_vector_sync_complete(PG_FUNCTION_ARGS)
 	{
 		Oid			argtype = INT8OID;
 		Datum		arg = Int64GetDatum(claim_id);
-		int			rc;
 
-		rc = exec_cached("UPDATE osv.vector_outbox o"
+		exec_cached(SPI_OK_UPDATE, "UPDATE osv.vector_outbox o"
 						 " SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
 						 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1",
 						 1, &argtype, &arg, false, 0);
-		if (rc != SPI_OK_UPDATE)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	}
 	SPI_finish();
 	PG_RETURN_INT64((int64) completed);
@@ -1417,7 +1388,6 @@ osv_vector_reconcile(PG_FUNCTION_ARGS)
 		int			nbad = 0;
 		Oid			argtype = INT8ARRAYOID;
 		Datum		arg;
-		int			rc;
 		int			j = 0;
 
 		CHECK_FOR_INTERRUPTS();
@@ -1439,13 +1409,11 @@ osv_vector_reconcile(PG_FUNCTION_ARGS)
 			seen[nseen++] = page.ids[i];
 		}
 		arg = int8_array(page_ids, page.npoints);
-		rc = exec_cached("SELECT s.id, " POINT_COLUMNS " FROM osv.summaries s"
+		exec_cached(SPI_OK_SELECT, "SELECT s.id, " POINT_COLUMNS " FROM osv.summaries s"
 						 " WHERE s.id OPERATOR(pg_catalog.=) ANY ($1)"
 						 "   AND s.deleted_at IS NULL AND s.embedding IS NOT NULL"
 						 " ORDER BY s.id",
 						 1, &argtype, &arg, true, 0);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 
 		/* Both lists are in id order: walk them together. */
 		for (int i = 0; i < page.npoints; i++)
@@ -1586,19 +1554,16 @@ osv_qdrant_search(PG_FUNCTION_ARGS)
 		Datum	   *ids = palloc(sizeof(Datum) * nhits);
 		Oid			argtype = INT8ARRAYOID;
 		Datum		arg;
-		int			rc;
 		bool	   *live;
 
 		for (int i = 0; i < nhits; i++)
 			ids[i] = Int64GetDatum(hits[i].id);
 		arg = int8_array(ids, nhits);
 		SPI_connect();
-		rc = exec_cached("SELECT u.ord::int4 FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(id, ord)"
+		exec_cached(SPI_OK_SELECT, "SELECT u.ord::int4 FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(id, ord)"
 						 " JOIN osv.summaries s ON s.id OPERATOR(pg_catalog.=) u.id"
 						 " WHERE s.deleted_at IS NULL AND s.embedding IS NOT NULL",
 						 1, &argtype, &arg, true, 0);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		live = palloc0(sizeof(bool) * nhits);
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
@@ -1694,21 +1659,18 @@ worker_end(MemoryContext loop_cxt)
 static long
 next_due_ms(void)
 {
-	int			rc;
 	bool		isnull;
 	Datum		d;
 	int64		wait_ms = osv_vector_sync_naptime;
 
 	/* Due as the claim saw it: at now(), the claim's transaction time. */
-	rc = exec_cached("SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', (SELECT pg_catalog.min(o.next_attempt_at)"
+	exec_cached(SPI_OK_SELECT, "SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', (SELECT pg_catalog.min(o.next_attempt_at)"
 					 "   FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending'"
 					 "   AND o.next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now())"
 					 "   OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) * 1000)::bigint,"
 					 " EXISTS (SELECT FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending'"
 					 "   AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now())",
 					 0, NULL, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
 		wait_ms = Min(wait_ms, DatumGetInt64(d));
@@ -1747,12 +1709,10 @@ worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_release
 		 */
 		if (OidIsValid(get_extension_oid("osv", true)))
 		{
-			int			rc = exec_cached("UPDATE osv.vector_sync_targets SET synced_url = NULL"
-										 " WHERE target = 'qdrant' AND synced_url IS NOT NULL",
-										 0, NULL, NULL, false, 0);
-
-			if (rc != SPI_OK_UPDATE)
-				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+			exec_cached(SPI_OK_UPDATE,
+						"UPDATE osv.vector_sync_targets SET synced_url = NULL"
+						" WHERE target = 'qdrant' AND synced_url IS NOT NULL",
+						0, NULL, NULL, false, 0);
 		}
 		worker_end(loop_cxt);
 		*leases_released = false;
@@ -1761,13 +1721,9 @@ worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_release
 
 	if (!*leases_released)
 	{
-		int			rc;
-
 		/* Claims committed by a worker that died are ours to retry now. */
-		rc = exec_cached("UPDATE osv.vector_outbox SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
+		exec_cached(SPI_OK_UPDATE, "UPDATE osv.vector_outbox SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
 						 " WHERE claim_id IS NOT NULL", 0, NULL, NULL, false, 0);
-		if (rc != SPI_OK_UPDATE)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		if (SPI_processed > 0)
 			elog(LOG, "osv vector sync released %llu outbox entries claimed before a restart",
 				 (unsigned long long) SPI_processed);
@@ -1778,13 +1734,10 @@ worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_release
 	{
 		Oid			argtype = TEXTOID;
 		Datum		arg = CStringGetTextDatum(target_url());
-		int			rc;
 
-		rc = exec_cached("SELECT FROM osv.vector_sync_targets"
+		exec_cached(SPI_OK_SELECT, "SELECT FROM osv.vector_sync_targets"
 						 " WHERE target = 'qdrant' AND synced_url IS DISTINCT FROM $1",
 						 1, &argtype, &arg, true, 1);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		if (SPI_processed > 0)
 		{
 			uint64		count = enqueue_all_live();
