@@ -13,6 +13,8 @@
  *
  * Usage: json_float_test [RANDOM_COUNT]; prints "N values checked" or the
  * first failures, exit status 1 on failure.  Built and run by test/run.
+ * "json_float_test all [FIRST LAST]" checks every bit pattern from FIRST to
+ * LAST (default: all 2^32, about 8 minutes a core), for a run by hand.
  *
  * Copyright (c) 2026, Open Study Volt
  *
@@ -118,6 +120,23 @@ main(int argc, char **argv)
 {
 	long		random_count = argc > 1 ? atol(argv[1]) : 20000000;
 	uint64		state = UINT64CONST(0x9e3779b97f4a7c15);
+
+	if (argc > 1 && strcmp(argv[1], "all") == 0)
+	{
+		uint64		first = argc > 2 ? strtoull(argv[2], NULL, 0) : 0;
+		uint64		last = argc > 3 ? strtoull(argv[3], NULL, 0) : UINT64CONST(0xffffffff);
+
+		for (uint64 bits = first; bits <= last; bits++)
+			check_bits((uint32) bits);
+		if (failures > 0)
+		{
+			fprintf(stderr, "%ld of %ld values failed\n", failures, checked);
+			return 1;
+		}
+		printf("%ld values checked (every bit pattern from 0x%08llx to 0x%08llx)\n",
+			   checked, (unsigned long long) first, (unsigned long long) last);
+		return 0;
+	}
 
 	/* Edges. */
 	check(0.0f);
