@@ -18,7 +18,8 @@
  * This file also holds osv.setting_interval(), through which the extension's
  * SQL reads its interval-valued settings: calling a C function loads the
  * library, so the settings exist even in a session that has not loaded osv
- * before.  No locks, no transactions of its own.
+ * before; and the start and end of the workers' transactions.  No locks of
+ * its own.
  *
  * Copyright (c) 2026, Open Study Volt
  *
@@ -29,15 +30,20 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "osv.h"
@@ -244,6 +250,42 @@ register_worker(const char *name, const char *function_name)
 	worker.bgw_main_arg = (Datum) 0;
 	worker.bgw_notify_pid = 0;
 	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * Start a transaction of a background worker (outside any transaction):
+ * a new statement time (else now() would stay at the worker's start), a
+ * snapshot, SPI, and "activity" (a string that outlives the transaction,
+ * or NULL) as the worker's query in pg_stat_activity.
+ */
+void
+osv_worker_transaction_begin(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (activity != NULL)
+	{
+		debug_query_string = activity;
+		pgstat_report_activity(STATE_RUNNING, activity);
+	}
+}
+
+/*
+ * Commit it and show the worker idle.  The current memory context is then
+ * whatever it was before the transaction started: the caller's to set.
+ */
+void
+osv_worker_transaction_end(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	debug_query_string = NULL;
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
 /*

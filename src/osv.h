@@ -58,6 +58,10 @@ extern char *osv_auth0_roles_claim;
 /* Whether _PG_init ran from shared_preload_libraries. */
 extern bool osv_preloaded;
 
+/* A transaction of a background worker, with a snapshot and SPI (osv.c). */
+extern void osv_worker_transaction_begin(const char *activity);
+extern void osv_worker_transaction_end(void);
+
 /* scheduler.c: the retention scheduler worker. */
 
 #endif							/* OSV_H */

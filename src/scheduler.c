@@ -39,7 +39,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -50,7 +49,6 @@
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "osv.h"
@@ -74,30 +72,25 @@ static const char *const archivable_query =
 "SELECT osv.archivable_partitions(osv.setting_interval('osv.activity_log_retention'))::pg_catalog.int8";
 
 /*
- * Start a transaction for a step of a run, with a snapshot and SPI.
- * Returns false, with the transaction committed again, when the extension
- * is not installed in this database (and says so at DEBUG1 if "say").  The worker's timestamps move on:
- * without that, now() would stay at the time the worker started, and the
- * jobs compute their cutoffs from now().
+ * Start a transaction for a step of a run, with a snapshot and SPI
+ * (osv_worker_transaction_begin: now() moves on, as the jobs' cutoffs
+ * need).  Returns false, with the transaction committed again, when the
+ * extension is not installed in this database (and says so at DEBUG1 if
+ * "say").
  */
 static bool
 step_begin(bool say)
 {
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	osv_worker_transaction_begin(NULL);
 	if (!OidIsValid(get_extension_oid("osv", true)))
 	{
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		osv_worker_transaction_end();
 		if (say)
 			ereport(DEBUG1,
 					(errmsg("osv scheduler: extension \"osv\" is not installed in database \"%s\", nothing to do",
 							osv_database)));
 		return false;
 	}
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	return true;
 }
 
@@ -127,18 +120,6 @@ step_column(int col)
 	return isnull ? 0 : DatumGetInt64(d);
 }
 
-/* Commit the step's transaction and show the worker idle. */
-static void
-step_end(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	debug_query_string = NULL;
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-}
-
 /*
  * In a transaction of its own: archive one whole partition of activity_logs
  * older than the retention if "archive", then count the ones left.
@@ -157,7 +138,7 @@ archive_step_transaction(bool archive)
 	/* A statement of its own: it sees the partition just archived. */
 	step_query(archivable_query);
 	remaining = (int) step_column(1);
-	step_end();
+	osv_worker_transaction_end();
 	return remaining;
 }
 
@@ -200,7 +181,7 @@ run_retention_transaction(void)
 	failed = step_column(1);
 	affected = step_column(2);
 	jobs = step_column(3);
-	step_end();
+	osv_worker_transaction_end();
 
 	ereport(DEBUG1,
 			(errmsg("osv scheduler: retention run finished: %lld jobs, %lld failed, %lld rows affected",

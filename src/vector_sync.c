@@ -1627,26 +1627,11 @@ worker_unpublish(int code, Datum arg)
 	}
 }
 
-static void
-worker_begin(const char *activity)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	debug_query_string = activity;
-	pgstat_report_activity(STATE_RUNNING, activity);
-}
-
+/* Commit the worker's transaction; back in the loop's memory context. */
 static void
 worker_end(MemoryContext loop_cxt)
 {
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	debug_query_string = NULL;
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
+	osv_worker_transaction_end();
 	MemoryContextSwitchTo(loop_cxt);
 }
 
@@ -1696,7 +1681,7 @@ worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_release
 	TimestampTz t_send;
 	TimestampTz t_record;
 
-	worker_begin("osv vector sync: claiming");
+	osv_worker_transaction_begin("osv vector sync: claiming");
 	if (!OidIsValid(get_extension_oid("osv", true)) || !qdrant_configured())
 	{
 		/*
@@ -1786,7 +1771,7 @@ worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_release
 	vs_send(&batch);
 
 	t_record = GetCurrentTimestamp();
-	worker_begin("osv vector sync: recording");
+	osv_worker_transaction_begin("osv vector sync: recording");
 	{
 		uint64		completed = vs_record(&batch);
 
