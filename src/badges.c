@@ -71,7 +71,7 @@ badges_relcache_callback(Datum arg, Oid relid)
 	}
 }
 
-/* Read the criteria that badges name into the cache.  SPI connected. */
+/* Read the criteria that badges name into the cache, through SPI. */
 static void
 load_criteria(void)
 {
@@ -89,6 +89,8 @@ load_criteria(void)
 	 * statement ran, or at any time in a REPEATABLE READ transaction), and
 	 * a read with it would be kept as valid.
 	 */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetLatestSnapshot());
 	rc = SPI_execute("SELECT DISTINCT k.name FROM osv.badges b"
 					 " LEFT JOIN LATERAL pg_catalog.jsonb_object_keys(b.criteria) AS k(name) ON true",
@@ -111,6 +113,8 @@ load_criteria(void)
 		}
 	}
 
+	SPI_finish();
+
 	list_free_deep(criteria_names);
 	criteria_names = names;
 	criteria_any_empty = any_empty;
@@ -118,7 +122,7 @@ load_criteria(void)
 	criteria_valid = (criteria_invalidations == invalidations_before);
 }
 
-/* Whether some badge names "criterion" (or has none).  SPI connected. */
+/* Whether some badge names "criterion" (or has none). */
 static bool
 criterion_in_use(const char *criterion)
 {
@@ -195,21 +199,22 @@ osv_evaluate_badges_after_insert(PG_FUNCTION_ARGS)
 	criterion = trigdata->tg_trigger->tgargs[0];
 	new_table = trigdata->tg_trigger->tgnewtable;
 
+	/* The usual case, no badge naming the criterion, needs no SPI. */
+	if (!criterion_in_use(criterion))
+		return PointerGetDatum(NULL);
+
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (criterion_in_use(criterion))
-	{
-		if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
-			elog(ERROR, "SPI_register_trigger_data failed");
-		arg = CStringGetTextDatum(criterion);
-		rc = SPI_execute_with_args(psprintf("SELECT osv.evaluate_badges(n.user_id, $1)"
-											" FROM (SELECT DISTINCT r.user_id FROM %s r"
-											"       WHERE r.deleted_at IS NULL ORDER BY r.user_id) n",
-											quote_identifier(new_table)),
-								   1, &argtype, &arg, NULL, false, 0);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-	}
+	if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "SPI_register_trigger_data failed");
+	arg = CStringGetTextDatum(criterion);
+	rc = SPI_execute_with_args(psprintf("SELECT osv.evaluate_badges(n.user_id, $1)"
+										" FROM (SELECT DISTINCT r.user_id FROM %s r"
+										"       WHERE r.deleted_at IS NULL ORDER BY r.user_id) n",
+										quote_identifier(new_table)),
+							   1, &argtype, &arg, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }
