@@ -38,8 +38,21 @@ bench_start() {
 }
 
 bench_stop() {
+	[ -z "${BENCH_SINK_PID:-}" ] || kill "$BENCH_SINK_PID" 2>/dev/null || true
 	osv_stop_cluster "$BENCH_DIR/data" "$BENCH_BIN"
 	rm -rf "$BENCH_DIR"
+}
+
+# Start the Qdrant-compatible test server in --sink mode (upsert bodies are
+# read and discarded); sets BENCH_SINK_URL.  bench_stop ends it.
+bench_start_sink() {
+	local dir="$BENCH_DIR/qdrant"
+	mkdir -p "$dir"
+	python3 "$OSV_ROOT/test/qdrant/qdrant_server.py" --port 0 --port-file "$dir/port" --sink >"$dir/out" 2>&1 &
+	BENCH_SINK_PID=$!
+	for _ in $(seq 1 100); do [ -s "$dir/port" ] && break; sleep 0.1; done
+	[ -s "$dir/port" ] || { cat "$dir/out" >&2; exit 1; }
+	BENCH_SINK_URL="http://127.0.0.1:$(cat "$dir/port")"
 }
 
 bench_psql() {

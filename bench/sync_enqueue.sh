@@ -20,13 +20,8 @@ SECONDS_PER_ROUND=${SECONDS_PER_ROUND:-10}
 bench_start sync_enqueue.sh "osv.vector_sync_worker = on
 osv.vector_dimensions = 384"
 
-QDIR="$BENCH_DIR/qdrant"
-mkdir -p "$QDIR"
-python3 "$OSV_ROOT/test/qdrant/qdrant_server.py" --port 0 --port-file "$QDIR/port" --sink >"$QDIR/out" 2>&1 &
-QPID=$!
-trap 'kill $QPID 2>/dev/null; bench_stop' EXIT
-for _ in $(seq 1 100); do [ -s "$QDIR/port" ] && break; sleep 0.1; done
-URL="http://127.0.0.1:$(cat "$QDIR/port")"
+bench_start_sink
+URL=$BENCH_SINK_URL
 
 EMBEDDING=$(python3 -c 'import random; random.seed(1); print("{" + ",".join("%.6f" % random.uniform(-1, 1) for _ in range(384)) + "}")')
 bench_psql -q <<SQL

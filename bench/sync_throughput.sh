@@ -19,13 +19,8 @@ bench_start sync_throughput.sh "osv.vector_sync_worker = on
 osv.vector_dimensions = 384
 osv.vector_sync_batch_size = $BATCH"
 
-QDIR="$BENCH_DIR/qdrant"
-mkdir -p "$QDIR"
-python3 "$OSV_ROOT/test/qdrant/qdrant_server.py" --port 0 --port-file "$QDIR/port" --sink >"$QDIR/out" 2>&1 &
-QPID=$!
-trap 'kill $QPID 2>/dev/null; bench_stop' EXIT
-for _ in $(seq 1 100); do [ -s "$QDIR/port" ] && break; sleep 0.1; done
-URL="http://127.0.0.1:$(cat "$QDIR/port")"
+bench_start_sink
+URL=$BENCH_SINK_URL
 
 gcc -O2 -o "$BENCH_DIR/sync_client" "$OSV_ROOT/bench/sync_client.c" $(pkg-config --cflags --libs libcurl)
 
