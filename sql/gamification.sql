@@ -111,3 +111,18 @@ SELECT * FROM osv.leaderboard(NULL);
 SELECT * FROM osv.leaderboard(1001);
 SELECT osv.evaluate_badges(:ada) AS newly_awarded;
 SELECT u.name, t.points FROM osv.point_totals t JOIN osv.users u ON u.id = t.user_id ORDER BY u.id;
+
+-- the badge triggers refuse to be fired the wrong way
+CREATE TABLE badge_trigger_misuse (user_id bigint, deleted_at timestamptz);
+CREATE TRIGGER wrong_kind BEFORE INSERT ON badge_trigger_misuse
+	FOR EACH ROW EXECUTE FUNCTION osv.badges_changed();
+INSERT INTO badge_trigger_misuse VALUES (1, NULL);
+DROP TRIGGER wrong_kind ON badge_trigger_misuse;
+CREATE TRIGGER wrong_kind AFTER INSERT ON badge_trigger_misuse
+	FOR EACH ROW EXECUTE FUNCTION osv.evaluate_badges_after_insert('documents_at_least');
+INSERT INTO badge_trigger_misuse VALUES (1, NULL);
+DROP TRIGGER wrong_kind ON badge_trigger_misuse;
+CREATE TRIGGER wrong_kind AFTER INSERT ON badge_trigger_misuse
+	FOR EACH STATEMENT EXECUTE FUNCTION osv.evaluate_badges_after_insert('documents_at_least');
+INSERT INTO badge_trigger_misuse VALUES (1, NULL);
+DROP TABLE badge_trigger_misuse;

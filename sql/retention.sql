@@ -216,6 +216,9 @@ SELECT count(*) AS archived FROM osv.activity_logs_archive WHERE event_type = 't
 CALL osv.archive_activity_logs_stepwise('90 days');
 \set VERBOSITY terse
 CALL osv.archive_activity_logs_stepwise(NULL);
+SELECT osv.archivable_partitions('90 days') AS archivable;
+SELECT osv.archivable_partitions(NULL);
+SELECT osv.archivable_partitions('-1 day');
 SELECT * FROM osv.partitions_of('osv.users');
 SELECT * FROM osv.partitions_of(NULL);
 SELECT * FROM osv.partitions_of(4294967295::oid::regclass);

@@ -295,13 +295,18 @@ COMMENT ON FUNCTION osv.archive_cutoff(interval) IS 'activity logs before this t
  */
 CREATE FUNCTION osv.archivable_partitions(older_than interval)
 RETURNS integer
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-	SELECT count(*)::integer
-	  FROM osv.partitions_of('osv.activity_logs', osv.archive_cutoff(older_than)) p
-	 WHERE NOT p.is_default AND p.upper_bound <= osv.archive_cutoff(older_than);
-END;
+AS $$
+DECLARE
+	cutoff timestamptz;
+BEGIN
+	PERFORM osv.check_job_interval('older_than', older_than);
+	cutoff := osv.archive_cutoff(older_than);
+	RETURN (SELECT count(*)::integer FROM osv.partitions_of('osv.activity_logs', cutoff) p
+			 WHERE NOT p.is_default AND p.upper_bound <= cutoff);
+END
+$$;
 COMMENT ON FUNCTION osv.archivable_partitions(interval) IS 'whole partitions of osv.activity_logs older than the archive cutoff of older_than';
 
 /*
