@@ -1,15 +1,21 @@
 # osv: PGXS build of the Open Study Volt data-layer extension.
 #
-# The install script osv--$(EXTVERSION).sql is concatenated from the domain
-# files in src/sql in the order of SQL_SOURCES (later files use objects of
-# earlier ones).  Released upgrade scripts osv--A--B.sql are written by hand.
+# The install script of the current version, osv--$(EXTVERSION).sql, is
+# concatenated from the domain files in src/sql in the order of SQL_SOURCES
+# (later files use objects of earlier ones).  Released versions are frozen:
+# osv--1.0.sql is the install script of 1.0 as released and never changes.
+# The upgrade script osv--1.0--1.1.sql is concatenated from the files of
+# src/sql/updates/1.0--1.1 in name order; once 1.1 is released those files
+# are frozen too and the next version gets a directory of its own.  The
+# "upgrade" TAP test installs each released version with data, updates it
+# and compares the catalog with a fresh install of the current version.
 #
 # Tests: "test/run" builds, installs into a private copy of the PostgreSQL
 # installation and runs every suite; "make installcheck" runs the pg_regress
 # suite against the system installation (after "make install").
 
 EXTENSION  = osv
-EXTVERSION = 1.0
+EXTVERSION = 1.1
 MODULE_big = osv
 
 OBJS = \
@@ -38,8 +44,10 @@ SQL_SOURCES = \
 	src/sql/compliance.sql \
 	src/sql/retention.sql
 
-DATA_built = osv--$(EXTVERSION).sql
-DATA = $(filter-out osv--$(EXTVERSION).sql,$(wildcard osv--*--*.sql))
+UPDATE_1_1_SOURCES = $(sort $(wildcard src/sql/updates/1.0--1.1/*.sql))
+
+DATA_built = osv--$(EXTVERSION).sql osv--1.0--1.1.sql
+DATA = osv--1.0.sql
 
 REGRESS = \
 	schema \
@@ -80,6 +88,9 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 osv--$(EXTVERSION).sql: $(SQL_SOURCES)
+	cat $^ > $@
+
+osv--1.0--1.1.sql: $(UPDATE_1_1_SOURCES)
 	cat $^ > $@
 
 # Lets scripts read the test lists: make -s print-REGRESS
