@@ -25,6 +25,7 @@ OBJS = \
 	src/domain.o \
 	src/embedding.o \
 	src/partitions.o \
+	src/restore.o \
 	src/scheduler.o \
 	src/http.o \
 	src/json_float.o \
@@ -42,7 +43,8 @@ SQL_SOURCES = \
 	src/sql/vector.sql \
 	src/sql/search.sql \
 	src/sql/compliance.sql \
-	src/sql/retention.sql
+	src/sql/retention.sql \
+	src/sql/backup.sql
 
 UPDATE_1_1_SOURCES = $(sort $(wildcard src/sql/updates/1.0--1.1/*.sql))
 
