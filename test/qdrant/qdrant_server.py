@@ -3,10 +3,11 @@
 
 No real Qdrant can run where osv's tests run, so this stand-in speaks the REST
 API of Qdrant 1.19 (as described by its OpenAPI document) for the parts a sync
-client needs: collections, payload indexes, points (upsert, retrieve, delete,
-payload operations, scroll, count) and dense-vector search (universal query
-API and query batch, plus the legacy POST .../points/search, which the 1.19
-document no longer lists), with filters.
+client needs: collections (with their parameters) and aliases, payload
+indexes, points (upsert, retrieve, delete, payload operations, scroll, count),
+dense-vector search (universal query API and query batch, plus the legacy
+POST .../points/search, which the 1.19 document no longer lists) with filters,
+and the cluster information of a standalone node.
 
 How faithful it is:
   * Envelopes, status codes and error texts follow Qdrant's source: success is
@@ -25,10 +26,12 @@ How faithful it is:
     printed, like scores, in float32's shortest decimal form. Scores are
     computed exactly (Qdrant uses SIMD float32 and may differ in the last
     digit); search is exhaustive, so results are exact, not approximate.
+  * Alias changes run in order under one lock; as in Qdrant, an error stops
+    at the failing action and keeps the ones before it (no rollback).
   * Not implemented (answered with a 400 saying so): named, sparse and multi
     vectors, prefetch and non-nearest query types, geo conditions, order_by,
-    lookup_from. Not routed at all (empty 404): snapshots, aliases, cluster,
-    shards, telemetry, facets, vector updates, batch updates.
+    lookup_from, custom sharding. Not routed at all (empty 404): snapshots,
+    shards, cluster operations, telemetry, facets, vector updates, batch updates.
 
 Outside the Qdrant API, /__test/ (never API-key protected) injects faults,
 simulates an outage, shows the request log and statistics, resets state and
