@@ -191,10 +191,11 @@ def check_field(value, kind):
     elif kind == "f64":
         if not is_number(value):
             raise format_error(f"invalid type: {json_kind(value)}, expected f64")
-    elif kind == "threads" and value == "auto":
-        return
+    elif kind == "threads":  # MaxOptimizationThreads: "auto" or a usize, untagged
+        if value != "auto" and not (isinstance(value, int) and not isinstance(value, bool)
+                                    and 0 <= value < 1 << 64):
+            raise untagged("MaxOptimizationThreads")
     else:
-        kind = "usize" if kind == "threads" else kind
         if isinstance(value, int) and not isinstance(value, bool):
             if value < 0 or value >= 1 << UINT_BITS[kind] or (value == 0 and "nonzero" in kind):
                 raise format_error(f"invalid value: {json_kind(value)}, expected {kind}")

@@ -217,6 +217,9 @@ class QdrantApiTest(unittest.TestCase):
                          "value 1.5 invalid, must be from 0 to 1]")
         self.assertError(create(wal_config={"wal_capacity_mb": 0}), 422, "Validation error in JSON "
                          "body: [wal_config.wal_capacity_mb: value 0 invalid, must be 1 or larger]")
+        self.assertError(create(optimizers_config={"max_optimization_threads": "many"}), 400,
+                         "Format error in JSON body: "
+                         "data did not match any variant of untagged enum MaxOptimizationThreads")
         self.assertError(create(hnsw_config=1), 400, "Format error in JSON body: "
                          "invalid type: integer `1`, expected struct HnswConfigDiff")
         self.assertError(create(sharding_method="hash"), 400, "Format error in JSON body: "
