@@ -438,7 +438,8 @@ class Gate:
             response = conn.getresponse()
             data = response.read()
             kept = [(n, v) for n, v in response.getheaders()
-                    if n.lower() not in HOP_BY_HOP and n.lower() not in ("date", "server")]
+                    if n.lower() not in HOP_BY_HOP and n.lower() not in ("date", "server")
+                    or (method == "HEAD" and n.lower() == "content-length")]
             return response.status, kept, data
         finally:
             conn.close()
@@ -541,7 +542,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", content_type)
         for name, value in headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
+        if "content-length" not in names:  # a HEAD answer keeps the object's length
+            self.send_header("Content-Length", str(len(body)))
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()

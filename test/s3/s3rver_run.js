@@ -61,7 +61,9 @@ server.run().then(
 );
 
 function stop() {
+  if (!server.httpServer) process.exit(0);
   server.close(() => process.exit(0));
+  server.httpServer.closeAllConnections(); // idle keep-alive ones too
   setTimeout(() => process.exit(0), 2000).unref();
 }
 process.on('SIGTERM', stop);
