@@ -13,11 +13,14 @@
  * WHEN (NOT osv.restoring()); triggers that only check a row's content
  * still run.
  *
- * A statement is taken for a restore when it is a COPY and the session
- * runs with row_security = off.  pg_dump's plain scripts and pg_restore
+ * A statement is taken for a restore when it is a COPY by a superuser
+ * (restoring osv needs one: CREATE EXTENSION osv does) in a session with
+ * row_security = off.  pg_dump's plain scripts and pg_restore
  * (each of its connections, also with --jobs) set row_security = off
  * unless --enable-row-security is given; an application cannot work with
- * it, since any query that a policy would filter fails instead.  A restore
+ * it, since any query that a policy would filter fails instead, and the
+ * superuser condition keeps any other role from skipping the triggers by
+ * copying rows in that mode.  A restore
  * with --enable-row-security, or a COPY by hand in such a session, is not
  * recognised, and the triggers run as for any insert.
  *
@@ -34,6 +37,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "tcop/cmdtag.h"
 #include "tcop/pquery.h"
 #include "utils/portal.h"
@@ -42,8 +46,9 @@
 PG_FUNCTION_INFO_V1(osv_restoring);
 
 /*
- * osv.restoring() RETURNS boolean: true while a COPY runs in a session with
- * row_security = off, as pg_dump's scripts and pg_restore load data.
+ * osv.restoring() RETURNS boolean: true while a superuser's COPY runs in a
+ * session with row_security = off, as pg_dump's scripts and pg_restore
+ * load data.
  */
 Datum
 osv_restoring(PG_FUNCTION_ARGS)
@@ -52,6 +57,7 @@ osv_restoring(PG_FUNCTION_ARGS)
 
 	restoring = !row_security &&
 		ActivePortal != NULL &&
-		ActivePortal->commandTag == CMDTAG_COPY;
+		ActivePortal->commandTag == CMDTAG_COPY &&
+		superuser();
 	PG_RETURN_BOOL(restoring);
 }
