@@ -66,7 +66,8 @@ REGRESS = \
 	embedding \
 	search \
 	retention \
-	vector_outbox
+	vector_outbox \
+	backup
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 
 ISOLATION = \
@@ -77,7 +78,8 @@ ISOLATION = \
 	upsert_auth0_user \
 	archive_twice \
 	archive_inserts \
-	vector_outbox
+	vector_outbox \
+	backup
 ISOLATION_OPTS = --inputdir=test --temp-config=test/osv_isolation.conf --temp-instance=./tmp_check_iso --load-extension=osv
 
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)
