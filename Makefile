@@ -30,7 +30,9 @@ OBJS = \
 	src/http.o \
 	src/json_float.o \
 	src/qdrant.o \
-	src/vector_sync.o
+	src/vector_sync.o \
+	src/s3.o \
+	src/storage_sync.o
 
 SQL_SOURCES = \
 	src/sql/core.sql \
@@ -43,6 +45,7 @@ SQL_SOURCES = \
 	src/sql/vector.sql \
 	src/sql/search.sql \
 	src/sql/compliance.sql \
+	src/sql/erasure.sql \
 	src/sql/retention.sql \
 	src/sql/backup.sql
 
@@ -67,6 +70,7 @@ REGRESS = \
 	search \
 	retention \
 	vector_outbox \
+	storage_sync \
 	backup
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 

@@ -46,7 +46,14 @@ SELECT (SELECT count(*) FROM osv.users WHERE id = (SELECT id FROM g)) AS users,
        (SELECT count(*) FROM osv.documents WHERE user_id = (SELECT id FROM g)) AS documents,
        (SELECT count(*) FROM osv.activity_logs WHERE user_id = (SELECT id FROM g)) AS logs,
        (SELECT count(*) FROM osv.points WHERE user_id = (SELECT id FROM g)) AS points;
-SELECT storage_bucket, storage_key, deleted_at IS NULL AS pending FROM osv.storage_deletions ORDER BY storage_key;
+SELECT storage_bucket, storage_key, erasure_id IS NOT NULL AS linked_to_receipt
+FROM osv.storage_deletions WHERE storage_key LIKE 'auth0|gdpr/%' ORDER BY storage_key;
+-- the ledger names the person by keyed hashes only; object storage is pending until S3 confirms
+SELECT targets, confirmed_at IS NULL AS unconfirmed, user_hash ~ '^[0-9a-f]{64}$' AS user_hashed,
+       auth0_hash = osv.erasure_subject_hash('auth0', 'auth0|gdpr') AS auth0_hashed,
+       (erased->>'documents')::int AS documents, object_written_at IS NULL AS copy_due,
+       osv.erasure_ledger_document(l)::text !~ 'gdpr' AS copy_without_personal_data
+FROM osv.erasure_ledger l;
 SELECT erased::text !~ 'gdpr' AS receipt_without_personal_data FROM osv.erasure_receipts;
 -- the other user is untouched
 SELECT count(*) AS other_documents FROM osv.documents d JOIN osv.users u ON u.id = d.user_id WHERE u.auth0_id = 'auth0|other';
@@ -62,6 +69,9 @@ SELECT pg_sleep(0.2);
 SELECT r->>'vector_points' AS vector_points, (r->>'summaries')::int AS summaries
 FROM osv.data_delete((SELECT id FROM osv.users WHERE auth0_id = 'auth0|other')) r;
 SELECT count(*) AS outbox_deletions FROM osv.vector_outbox;
+-- the ledger says Qdrant is pending, and the storage sync holds the sweep to retry
+SELECT l.targets->>'qdrant' AS qdrant, l.confirmed_at IS NULL AS unconfirmed, f.user_id IS NOT NULL AS sweep_queued
+FROM osv.erasure_ledger l LEFT JOIN osv.erasure_followups f USING (receipt) ORDER BY l.erased_at DESC LIMIT 1;
 ALTER SYSTEM RESET osv.qdrant_url;
 ALTER SYSTEM RESET osv.qdrant_connect_timeout;
 SELECT pg_reload_conf();

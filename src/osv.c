@@ -47,6 +47,7 @@
 #include "utils/timestamp.h"
 
 #include "osv.h"
+#include "storage_sync.h"
 #include "vector_sync.h"
 
 PG_MODULE_MAGIC;
@@ -377,6 +378,8 @@ _PG_init(void)
 							   "Empty means that roles are read from app_metadata.roles only.",
 							   &osv_auth0_roles_claim, "",
 							   PGC_SUSET, 0, NULL, NULL, NULL);
+
+	storage_sync_define_settings();
 
 	if (osv_preloaded)
 	{

@@ -64,3 +64,5 @@ SELECT pg_catalog.pg_extension_config_dump('osv.storage_deletions_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('osv.erasure_receipts', '');
 SELECT pg_catalog.pg_extension_config_dump('osv.job_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('osv.job_runs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('osv.erasure_ledger', '');
+SELECT pg_catalog.pg_extension_config_dump('osv.erasure_followups', '');

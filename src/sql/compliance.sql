@@ -71,9 +71,14 @@ COMMENT ON COLUMN osv.analytics_events.occurred_at IS 'when the event happened';
 COMMENT ON COLUMN osv.analytics_events.properties IS 'details of the event as the app logged them';
 
 /*
- * Files of erased users wait here until the object-storage janitor has
- * deleted them from MinIO/S3 (the database cannot reach object storage
- * inside a transaction; a queue keeps the erasure atomic).
+ * Objects of hard-deleted documents wait here until osv's storage sync has
+ * deleted them from object storage (src/storage_sync.c): the database
+ * cannot reach object storage inside a transaction, so the deleting
+ * transaction queues (trigger storage_queue on osv.documents) and the sync
+ * deletes after commit.  A row is removed once S3 confirms (204 or 404):
+ * its key may itself be personal data.  The queue columns (attempts,
+ * next_attempt_at, lease_until, claim_id, last_*) follow the outbox
+ * discipline of osv.vector_outbox: claim, commit, call, record.
  */
 CREATE TABLE osv.storage_deletions (
 	id bigint GENERATED ALWAYS AS IDENTITY,
@@ -81,15 +86,35 @@ CREATE TABLE osv.storage_deletions (
 	storage_key text NOT NULL,
 	requested_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	deleted_at timestamptz,
+	attempts integer NOT NULL DEFAULT 0,
+	next_attempt_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	lease_until timestamptz,
+	claim_id bigint,
+	last_attempt_at timestamptz,
+	last_status integer,
+	last_error text,
+	user_id bigint,
+	erasure_id uuid,
 	CONSTRAINT storage_deletions_pkey PRIMARY KEY (id)
 );
-COMMENT ON TABLE osv.storage_deletions IS 'stored files to delete from object storage after an erasure';
+COMMENT ON TABLE osv.storage_deletions IS 'objects of hard-deleted documents to delete from object storage (a queue drained by the storage sync)';
 COMMENT ON COLUMN osv.storage_deletions.id IS 'surrogate key';
 COMMENT ON COLUMN osv.storage_deletions.storage_bucket IS 'bucket of the file';
 COMMENT ON COLUMN osv.storage_deletions.storage_key IS 'object key of the file';
-COMMENT ON COLUMN osv.storage_deletions.requested_at IS 'when the erasure asked for the deletion';
-COMMENT ON COLUMN osv.storage_deletions.deleted_at IS 'when the janitor confirmed the deletion; NULL while pending';
-CREATE INDEX storage_deletions_pending_idx ON osv.storage_deletions (requested_at) WHERE deleted_at IS NULL;
+COMMENT ON COLUMN osv.storage_deletions.requested_at IS 'when the deletion was queued';
+COMMENT ON COLUMN osv.storage_deletions.deleted_at IS 'unused since 1.1 (kept from 1.0): a confirmed deletion removes its row';
+COMMENT ON COLUMN osv.storage_deletions.attempts IS 'DeleteObject requests sent so far (counted when claimed)';
+COMMENT ON COLUMN osv.storage_deletions.next_attempt_at IS 'not sent before this time (backoff after a failure)';
+COMMENT ON COLUMN osv.storage_deletions.lease_until IS 'claimed by a sync until this time; NULL when not claimed';
+COMMENT ON COLUMN osv.storage_deletions.claim_id IS 'claim that holds the row; NULL when not claimed';
+COMMENT ON COLUMN osv.storage_deletions.last_attempt_at IS 'when the last request was sent';
+COMMENT ON COLUMN osv.storage_deletions.last_status IS 'HTTP status of the last failed request; NULL when no answer came';
+COMMENT ON COLUMN osv.storage_deletions.last_error IS 'why the last request failed; NULL before any failure';
+COMMENT ON COLUMN osv.storage_deletions.user_id IS 'owner of the deleted document (no foreign key: the user may be gone)';
+COMMENT ON COLUMN osv.storage_deletions.erasure_id IS 'receipt of the erasure that queued it (osv.erasure_ledger), if any';
+CREATE INDEX storage_deletions_due_idx ON osv.storage_deletions (next_attempt_at, id);
+CREATE INDEX storage_deletions_user_idx ON osv.storage_deletions (user_id) WHERE erasure_id IS NULL;
+CREATE INDEX storage_deletions_erasure_idx ON osv.storage_deletions (erasure_id) WHERE erasure_id IS NOT NULL;
 
 CREATE TABLE osv.erasure_receipts (
 	id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
@@ -192,9 +217,9 @@ AS $$
 DECLARE
 	erased jsonb;
 	receipt osv.erasure_receipts;
-	files bigint;
-	sweep text;
-	sweep_error text;
+	outcome record;
+	user_hash text;
+	auth0_hash text;
 BEGIN
 	PERFORM osv.check_user_exists(user_id, for_erasure => true);
 
@@ -212,39 +237,26 @@ BEGIN
 		'points', (SELECT count(*) FROM osv.points p WHERE p.user_id = data_delete.user_id))
 	INTO erased;
 
-	INSERT INTO osv.storage_deletions (storage_bucket, storage_key)
-	SELECT d.storage_bucket, d.storage_key FROM osv.documents d WHERE d.user_id = data_delete.user_id;
-	GET DIAGNOSTICS files = ROW_COUNT;
+	/* The ledger names the person by keyed hashes only (osv.erasure_subject_hash). */
+	SELECT osv.erasure_subject_hash('user', u.id::text), osv.erasure_subject_hash('auth0', u.auth0_id)
+	INTO user_hash, auth0_hash
+	FROM osv.users u WHERE u.id = data_delete.user_id;
 
-	/*
-	 * The foreign keys cascade to every row of the user, archived logs too;
-	 * deleting the summaries enqueues the deletion of their Qdrant points
-	 * in the vector outbox, in this transaction.
-	 */
-	DELETE FROM osv.users u WHERE u.id = user_id;
+	receipt.id := gen_random_uuid();
+	outcome := osv.erase_user(user_id, receipt.id);
 
-	/*
-	 * Also sweep Qdrant by the user filter now, for points the outbox does
-	 * not know of (written before a restore from backup, say).  A Qdrant
-	 * that cannot be reached must not block an erasure: the outbox still
-	 * deletes every point of the user's summaries once Qdrant answers, and
-	 * osv.vector_reconcile() removes any other orphan.  The call is bounded
-	 * by osv.qdrant_timeout.
-	 */
-	BEGIN
-		PERFORM osv.qdrant_delete_user_points(user_id);
-		sweep := CASE WHEN current_setting('osv.qdrant_url') = '' THEN 'embedded mode: nothing stored outside the database'
-					  ELSE 'deleted by user filter' END;
-	EXCEPTION WHEN OTHERS THEN
-		GET STACKED DIAGNOSTICS sweep_error = MESSAGE_TEXT;
-		RAISE WARNING 'could not sweep Qdrant points of the erased user: %', sweep_error
-			USING HINT = 'The vector outbox deletes the points of the user''s summaries once Qdrant answers.';
-		sweep := 'queued in the vector outbox (Qdrant did not answer)';
-	END;
-
-	INSERT INTO osv.erasure_receipts (erased)
-	VALUES (erased || jsonb_build_object('stored_files_queued', files, 'vector_points', sweep))
+	INSERT INTO osv.erasure_receipts (id, erased)
+	VALUES (receipt.id, erased || jsonb_build_object('stored_files_queued', outcome.files, 'vector_points', outcome.vector_points))
 	RETURNING * INTO receipt;
+	INSERT INTO osv.erasure_ledger (receipt, erased_at, user_hash, auth0_hash, erased, targets, object_key)
+	VALUES (receipt.id, receipt.erased_at, user_hash, auth0_hash, erased,
+			jsonb_build_object('database', 'confirmed', 'qdrant', outcome.qdrant, 'object_storage', outcome.object_storage),
+			osv.erasure_ledger_object_key(receipt.id, receipt.erased_at, user_hash, auth0_hash));
+	IF outcome.qdrant = 'pending' THEN
+		INSERT INTO osv.erasure_followups (receipt, user_id) VALUES (receipt.id, user_id);
+	END IF;
+	PERFORM osv.erasure_ledger_refresh(receipt.id);
+	PERFORM osv.storage_sync_wake();
 	RETURN jsonb_build_object('receipt', receipt.id, 'erased_at', receipt.erased_at) || receipt.erased;
 END
 $$;

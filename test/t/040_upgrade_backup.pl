@@ -141,7 +141,10 @@ for my $version (@released)
 	($ret, my $out, $err) = $node->psql($db, 'ALTER EXTENSION osv UPDATE');
 	is($ret, 0, "ALTER EXTENSION osv UPDATE from $version") or diag($err);
 	is($node->safe_psql($db, "SELECT extversion FROM pg_extension WHERE extname = 'osv'"), $current, "$version is now $current");
-	is(contents($db), $before, "the update from $version keeps every row and sequence position");
+	# Tables and sequences that the update adds are not compared.
+	my %existed = map { (split /\|/)[0] => 1 } split /\n/, $before;
+	is(join("\n", grep { $existed{(split /\|/)[0]} } split /\n/, contents($db)), $before,
+		"the update from $version keeps every row and sequence position");
 	my ($a, $b) = (schema($db), schema('fresh'));
 	ok($a eq $b, "the catalog updated from $version equals a fresh $current") or do {
 		open my $fa, '>', "$tmp/a.sql"; print $fa $a; close $fa;

@@ -1,0 +1,1027 @@
+/*-------------------------------------------------------------------------
+ *
+ * storage_sync.c
+ *		Deletion queue of object storage, erasure ledger copies and
+ *		pending Qdrant sweeps of erasures.
+ *
+ * Three queues, drained together by one engine:
+ *	 osv.storage_deletions	objects of hard-deleted documents (trigger
+ *							storage_queue on osv.documents): S3 DeleteObject;
+ *	 osv.erasure_ledger		receipts whose copy in osv.erasure_ledger_bucket
+ *							is due (object_written_at NULL): S3 PutObject;
+ *	 osv.erasure_followups	erasures whose Qdrant sweep got no answer:
+ *							delete by user filter again.
+ * Each follows the outbox discipline of the vector sync: a short
+ * transaction claims due rows FOR UPDATE SKIP LOCKED, sets a claim id, a
+ * lease and attempts + 1, and commits; the requests run with no
+ * transaction open (s3.c, qdrant.c); a second transaction records: done
+ * rows are deleted (or marked written), failures get their error and a
+ * next attempt with exponential backoff and jitter.  Nothing is ever
+ * parked: a 403 or an unreachable endpoint may be fixed by a reload, so
+ * every failure is retried (backoff up to osv.storage_sync_backoff_max) and
+ * shown in osv.storage_sync_status.  A claim whose sync died is taken again
+ * once its lease has run out.  DeleteObject answered 204, 200 or 404 is
+ * done; an object that a row of osv.documents still names (found when
+ * claiming) is not deleted and its entry is done.
+ *
+ * The sync worker runs storage_sync_worker_round() in its loop; the
+ * SQL-callable osv.storage_sync() runs claim, send and record inside the
+ * caller's transaction (a function cannot commit), holding the claimed
+ * rows' locks during the requests.
+ *
+ * This file also defines the object storage settings (in one block, to be
+ * moved to the settings file) and osv.hmac_sha256(), the keyed hash of the
+ * erasure ledger.
+ *
+ * Copyright (c) 2026, Open Study Volt
+ *
+ * IDENTIFICATION
+ *		src/storage_sync.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "common/hmac.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "tcop/utility.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "osv.h"
+#include "qdrant.h"
+#include "s3.h"
+#include "storage_sync.h"
+
+/* ------------------------------------------------------------------------
+ * Settings (a block of its own, to move to the settings file)
+ * ------------------------------------------------------------------------
+ */
+char	   *osv_s3_endpoint = NULL;
+char	   *osv_s3_region = NULL;
+char	   *osv_s3_access_key_id = NULL;
+char	   *osv_s3_secret_access_key_file = NULL;
+bool		osv_s3_path_style = true;
+int			osv_s3_timeout = 10000;
+int			osv_s3_connect_timeout = 2000;
+int			osv_s3_max_connections = 16;
+char	   *osv_erasure_ledger_bucket = NULL;
+int			osv_storage_sync_batch_size = 500;
+int			osv_storage_sync_backoff = 1000;
+int			osv_storage_sync_backoff_max = 300000;
+
+static bool
+check_s3_endpoint(char **newval, void **extra, GucSource source)
+{
+	const char *v = *newval;
+
+	if (v == NULL || v[0] == '\0')
+		return true;
+	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+	{
+		GUC_check_errdetail("The endpoint must start with http:// or https://.");
+		return false;
+	}
+	if (strchr(v, '?') != NULL || strchr(v, '#') != NULL || strchr(v, ' ') != NULL)
+	{
+		GUC_check_errdetail("The endpoint must not contain a query, a fragment or spaces.");
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_bucket_name(char **newval, void **extra, GucSource source)
+{
+	const char *v = *newval;
+	size_t		len = v ? strlen(v) : 0;
+
+	if (len == 0)
+		return true;
+	if (len < 3 || len > 63)
+	{
+		GUC_check_errdetail("A bucket name has 3 to 63 characters.");
+		return false;
+	}
+	for (const char *p = v; *p; p++)
+	{
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
+		{
+			GUC_check_errdetail("A bucket name consists of lower-case letters, digits, dots and hyphens.");
+			return false;
+		}
+	}
+	return true;
+}
+
+void
+storage_sync_define_settings(void)
+{
+	DefineCustomStringVariable("osv.s3_endpoint",
+							   "Sets the URL of the S3-compatible object storage; empty keeps object deletions queued.",
+							   NULL, &osv_s3_endpoint, "",
+							   PGC_SIGHUP, 0, check_s3_endpoint, NULL, NULL);
+	DefineCustomStringVariable("osv.s3_region",
+							   "Sets the region that S3 request signatures are scoped to.",
+							   NULL, &osv_s3_region, "us-east-1",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("osv.s3_access_key_id",
+							   "Sets the access key id of S3 requests.",
+							   NULL, &osv_s3_access_key_id, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("osv.s3_secret_access_key_file",
+							   "Sets the file holding the secret access key of S3 requests.",
+							   "Read on first use and again whenever the setting or the file changes.",
+							   &osv_s3_secret_access_key_file, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomBoolVariable("osv.s3_path_style",
+							 "Sends S3 requests in path style (endpoint/bucket/key), as MinIO expects.",
+							 "Off selects virtual-hosted style (bucket.endpoint/key).",
+							 &osv_s3_path_style, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("osv.s3_timeout",
+							"Sets the time limit of one request to object storage.",
+							NULL, &osv_s3_timeout, 10000, 100, 600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("osv.s3_connect_timeout",
+							"Sets the time limit for connecting to object storage.",
+							NULL, &osv_s3_connect_timeout, 2000, 10, 600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("osv.s3_max_connections",
+							"Sets the number of requests to object storage in flight at once.",
+							NULL, &osv_s3_max_connections, 16, 1, 256,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("osv.erasure_ledger_bucket",
+							   "Sets the bucket that keeps a copy of every erasure receipt; empty keeps none.",
+							   NULL, &osv_erasure_ledger_bucket, "",
+							   PGC_SIGHUP, 0, check_bucket_name, NULL, NULL);
+	DefineCustomIntVariable("osv.storage_sync_batch_size",
+							"Sets the number of object deletions claimed in one batch.",
+							NULL, &osv_storage_sync_batch_size, 500, 1, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("osv.storage_sync_backoff",
+							"Sets the delay before the first retry of a failed object storage request.",
+							NULL, &osv_storage_sync_backoff, 1000, 1, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("osv.storage_sync_backoff_max",
+							"Sets the longest delay between retries of a failed object storage request.",
+							NULL, &osv_storage_sync_backoff_max, 300000, 1, 86400000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * The engine
+ * ------------------------------------------------------------------------
+ */
+
+/* Entries of each kind claimed per batch besides the deletions. */
+#define SS_SIDE_BATCH 32
+
+/* Longest sleep the storage queues ask of the worker. */
+#define SS_NAPTIME_MS 10000
+
+typedef struct SsDeletion
+{
+	int64		id;
+	bool		referenced;		/* a document row still names the object */
+	S3Request	req;
+} SsDeletion;
+
+typedef struct SsLedger
+{
+	char	   *receipt;
+	S3Request	req;
+} SsLedger;
+
+typedef struct SsFollowup
+{
+	char	   *receipt;
+	int64		user_id;
+	bool		ok;
+	char	   *error;
+} SsFollowup;
+
+typedef struct SsBatch
+{
+	int64		claim_id;
+	int			ndel;
+	SsDeletion *del;
+	int			nledger;
+	SsLedger   *ledger;
+	int			nfollow;
+	SsFollowup *follow;
+	/* outcome */
+	int			failures;
+	char	   *last_error;
+} SsBatch;
+
+static const char claim_deletions_sql[] =
+"WITH c AS (SELECT d.id FROM osv.storage_deletions d"
+"  WHERE d.next_attempt_at <= pg_catalog.now()"
+"    AND (d.lease_until IS NULL OR d.lease_until < pg_catalog.now())"
+"  ORDER BY d.next_attempt_at, d.id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+" UPDATE osv.storage_deletions d SET claim_id = $2,"
+"   lease_until = pg_catalog.now() + pg_catalog.make_interval(secs => $3 / 1000.0),"
+"   attempts = d.attempts + 1, last_attempt_at = pg_catalog.now()"
+" FROM c WHERE d.id = c.id"
+" RETURNING d.id, d.storage_bucket, d.storage_key,"
+"   EXISTS (SELECT FROM osv.documents x WHERE x.storage_bucket = d.storage_bucket AND x.storage_key = d.storage_key)";
+
+static const char claim_ledger_sql[] =
+"WITH c AS (SELECT l.receipt FROM osv.erasure_ledger l"
+"  WHERE l.object_written_at IS NULL AND l.object_next_attempt_at <= pg_catalog.now()"
+"    AND (l.object_lease_until IS NULL OR l.object_lease_until < pg_catalog.now())"
+"  ORDER BY l.object_next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
+" UPDATE osv.erasure_ledger l SET object_claim_id = $2,"
+"   object_lease_until = pg_catalog.now() + pg_catalog.make_interval(secs => $3 / 1000.0),"
+"   object_attempts = l.object_attempts + 1"
+" FROM c WHERE l.receipt = c.receipt"
+" RETURNING l.receipt::text, l.object_key, osv.erasure_ledger_document(l)::text";
+
+static const char claim_followups_sql[] =
+"WITH c AS (SELECT f.receipt FROM osv.erasure_followups f"
+"  WHERE f.next_attempt_at <= pg_catalog.now()"
+"    AND (f.lease_until IS NULL OR f.lease_until < pg_catalog.now())"
+"  ORDER BY f.next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
+" UPDATE osv.erasure_followups f SET claim_id = $2,"
+"   lease_until = pg_catalog.now() + pg_catalog.make_interval(secs => $3 / 1000.0),"
+"   attempts = f.attempts + 1"
+" FROM c WHERE f.receipt = c.receipt"
+" RETURNING f.receipt::text, f.user_id";
+
+/* Backoff of a row with "attempts" (already counted), from $5 and $6. */
+#define SS_BACKOFF(attempts) \
+	"pg_catalog.now() + pg_catalog.make_interval(secs => LEAST($5::float8 * 2 ^ LEAST(" attempts " - 1, 30), $6::float8)" \
+	" * (0.5 + pg_catalog.random() / 2) / 1000.0)"
+
+static const char record_deletions_done_sql[] =
+"DELETE FROM osv.storage_deletions d WHERE d.id = ANY ($1) AND d.claim_id = $2"
+" RETURNING d.erasure_id IS NOT NULL";
+
+static const char record_deletions_failed_sql[] =
+"UPDATE osv.storage_deletions d SET claim_id = NULL, lease_until = NULL,"
+"   last_status = NULLIF(f.status, 0), last_error = f.error,"
+"   next_attempt_at = " SS_BACKOFF("d.attempts")
+" FROM ROWS FROM (pg_catalog.unnest($1::int8[]), pg_catalog.unnest($3::int4[]), pg_catalog.unnest($4::text[])) AS f(id, status, error)"
+" WHERE d.id = f.id AND d.claim_id = $2";
+
+static const char record_ledger_done_sql[] =
+"UPDATE osv.erasure_ledger l SET object_written_at = pg_catalog.now(), object_claim_id = NULL,"
+"   object_lease_until = NULL, object_last_error = NULL, object_last_error_at = NULL"
+" WHERE l.receipt = ANY ($1::text[]::uuid[]) AND l.object_claim_id = $2";
+
+static const char record_ledger_failed_sql[] =
+"UPDATE osv.erasure_ledger l SET object_claim_id = NULL, object_lease_until = NULL,"
+"   object_last_error = f.error, object_last_error_at = pg_catalog.now(),"
+"   object_next_attempt_at = " SS_BACKOFF("l.object_attempts")
+" FROM ROWS FROM (pg_catalog.unnest($1::text[]::uuid[]), pg_catalog.unnest($3::int4[]), pg_catalog.unnest($4::text[])) AS f(receipt, status, error)"
+" WHERE l.receipt = f.receipt AND l.object_claim_id = $2";
+
+static const char record_followups_done_sql[] =
+"WITH d AS (DELETE FROM osv.erasure_followups f WHERE f.receipt = ANY ($1::text[]::uuid[]) AND f.claim_id = $2"
+"   RETURNING f.receipt)"
+" UPDATE osv.erasure_ledger l SET targets = pg_catalog.jsonb_set(l.targets, '{qdrant}', '\"confirmed\"')"
+" FROM d WHERE l.receipt = d.receipt";
+
+static const char record_followups_failed_sql[] =
+"UPDATE osv.erasure_followups x SET claim_id = NULL, lease_until = NULL,"
+"   last_error = f.error, last_error_at = pg_catalog.now(),"
+"   next_attempt_at = " SS_BACKOFF("x.attempts")
+" FROM ROWS FROM (pg_catalog.unnest($1::text[]::uuid[]), pg_catalog.unnest($3::int4[]), pg_catalog.unnest($4::text[])) AS f(receipt, status, error)"
+" WHERE x.receipt = f.receipt AND x.claim_id = $2";
+
+/* Run a statement with arguments (SPI connected); ERROR unless "expected". */
+static void
+ss_exec(int expected, const char *sql, int nargs, Oid *argtypes, Datum *values, bool read_only)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, read_only, 0);
+
+	if (rc != expected)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+}
+
+static char *
+ss_getstring(uint64 row, int col)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+}
+
+static int64
+ss_getint8(uint64 row, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/* The lease of a claim: long enough for every request of a batch. */
+static int64
+ss_lease_ms(int n)
+{
+	int			conns = Max(osv_s3_max_connections, 1);
+
+	return (int64) osv_s3_timeout * ((n + conns - 1) / conns + 1) + 30000;
+}
+
+static bool
+ss_ledger_configured(void)
+{
+	return s3_missing_setting() == NULL &&
+		osv_erasure_ledger_bucket != NULL && osv_erasure_ledger_bucket[0] != '\0';
+}
+
+/*
+ * Claim at most "limit" due entries of the queues whose target is
+ * configured, deletions first (SPI connected, in a transaction).  Strings are copied into "cxt".  Returns
+ * how many entries were claimed.
+ */
+static int
+ss_claim(int limit, SsBatch *batch, MemoryContext cxt)
+{
+	Oid			argtypes[3] = {INT4OID, INT8OID, INT8OID};
+	Datum		values[3];
+	MemoryContext old;
+	uint64		claim;
+
+	memset(batch, 0, sizeof(*batch));
+	if (!pg_strong_random(&claim, sizeof(claim)))
+		claim = (uint64) GetCurrentTimestamp() ^ (uint64) MyProcPid;
+	batch->claim_id = (int64) (claim & INT64CONST(0x7FFFFFFFFFFFFFFF));
+	values[1] = Int64GetDatum(batch->claim_id);
+
+	if (s3_missing_setting() == NULL)
+	{
+		values[0] = Int32GetDatum(limit);
+		values[2] = Int64GetDatum(ss_lease_ms(limit));
+		ss_exec(SPI_OK_UPDATE_RETURNING, claim_deletions_sql, 3, argtypes, values, false);
+		old = MemoryContextSwitchTo(cxt);
+		batch->ndel = (int) SPI_processed;
+		batch->del = palloc0(sizeof(SsDeletion) * Max(batch->ndel, 1));
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			SsDeletion *d = &batch->del[i];
+			char	   *ref = ss_getstring(i, 4);
+
+			d->id = ss_getint8(i, 1);
+			d->req.method = "DELETE";
+			d->req.bucket = ss_getstring(i, 2);
+			d->req.key = ss_getstring(i, 3);
+			d->referenced = (ref != NULL && ref[0] == 't');
+		}
+		MemoryContextSwitchTo(old);
+	}
+
+	if (ss_ledger_configured() && limit - batch->ndel > 0)
+	{
+		values[0] = Int32GetDatum(Min(SS_SIDE_BATCH, limit - batch->ndel));
+		values[2] = Int64GetDatum(ss_lease_ms(SS_SIDE_BATCH));
+		ss_exec(SPI_OK_UPDATE_RETURNING, claim_ledger_sql, 3, argtypes, values, false);
+		old = MemoryContextSwitchTo(cxt);
+		batch->nledger = (int) SPI_processed;
+		batch->ledger = palloc0(sizeof(SsLedger) * Max(batch->nledger, 1));
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			SsLedger   *l = &batch->ledger[i];
+
+			l->receipt = ss_getstring(i, 1);
+			l->req.method = "PUT";
+			l->req.bucket = pstrdup(osv_erasure_ledger_bucket);
+			l->req.key = ss_getstring(i, 2);
+			l->req.body = ss_getstring(i, 3);
+			l->req.body_len = strlen(l->req.body);
+			l->req.content_type = "application/json";
+		}
+		MemoryContextSwitchTo(old);
+	}
+
+	if (qdrant_configured() && limit - batch->ndel - batch->nledger > 0)
+	{
+		values[0] = Int32GetDatum(Min(SS_SIDE_BATCH, limit - batch->ndel - batch->nledger));
+		values[2] = Int64GetDatum((int64) osv_qdrant_timeout * (SS_SIDE_BATCH + 1) + 30000);
+		ss_exec(SPI_OK_UPDATE_RETURNING, claim_followups_sql, 3, argtypes, values, false);
+		old = MemoryContextSwitchTo(cxt);
+		batch->nfollow = (int) SPI_processed;
+		batch->follow = palloc0(sizeof(SsFollowup) * Max(batch->nfollow, 1));
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			batch->follow[i].receipt = ss_getstring(i, 1);
+			batch->follow[i].user_id = ss_getint8(i, 2);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	return batch->ndel + batch->nledger + batch->nfollow;
+}
+
+/*
+ * Send the batch: no SPI, no transaction needed.  Results go into the
+ * batch, allocated in the current memory context.
+ */
+static void
+ss_send(SsBatch *batch)
+{
+	int			nreq = 0;
+	S3Request  *reqs;
+	int			k = 0;
+
+	for (int i = 0; i < batch->ndel; i++)
+		if (!batch->del[i].referenced)
+			nreq++;
+	nreq += batch->nledger;
+	reqs = palloc0(sizeof(S3Request) * Max(nreq, 1));
+	for (int i = 0; i < batch->ndel; i++)
+		if (!batch->del[i].referenced)
+			reqs[k++] = batch->del[i].req;
+	for (int i = 0; i < batch->nledger; i++)
+		reqs[k++] = batch->ledger[i].req;
+
+	s3_perform(reqs, nreq);
+
+	k = 0;
+	for (int i = 0; i < batch->ndel; i++)
+		if (!batch->del[i].referenced)
+			batch->del[i].req = reqs[k++];
+	for (int i = 0; i < batch->nledger; i++)
+		batch->ledger[i].req = reqs[k++];
+
+	for (int i = 0; i < batch->nfollow; i++)
+	{
+		QdrantError err;
+		SsFollowup *f = &batch->follow[i];
+
+		CHECK_FOR_INTERRUPTS();
+		f->ok = qdrant_delete_user(f->user_id, &err);
+		if (!f->ok && err.kind == QDRANT_GONE)
+			f->ok = true;		/* no collection: no point of anyone */
+		if (!f->ok)
+			f->error = psprintf("%s%s%s", err.message, err.detail ? ": " : "", err.detail ? err.detail : "");
+	}
+}
+
+/* Whether a DeleteObject answer means the object is gone. */
+static bool
+ss_deleted(const S3Request *r)
+{
+	return r->transport_ok && (r->status == 204 || r->status == 200 || r->status == 404);
+}
+
+static bool
+ss_written(const S3Request *r)
+{
+	return r->transport_ok && r->status >= 200 && r->status <= 299;
+}
+
+/* Record done ids and failures of one queue (SPI connected). */
+static uint64
+ss_record_queue(const char *done_sql, const char *failed_sql, bool uuid_keys,
+				Datum *done, int ndone, Datum *failed, Datum *statuses, Datum *errors,
+				int nfailed, int64 claim_id, uint64 *done_with_erasure)
+{
+	uint64		completed = 0;
+	Oid			keytype = uuid_keys ? TEXTARRAYOID : INT8ARRAYOID;
+	Oid			elemtype = uuid_keys ? TEXTOID : INT8OID;
+	int16		elemlen;
+	bool		elembyval;
+	char		elemalign;
+
+	get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
+	if (ndone > 0)
+	{
+		Oid			argtypes[2] = {keytype, INT8OID};
+		Datum		values[2];
+
+		values[0] = PointerGetDatum(construct_array(done, ndone, elemtype, elemlen, elembyval, elemalign));
+		values[1] = Int64GetDatum(claim_id);
+		if (done_with_erasure != NULL)
+		{
+			ss_exec(SPI_OK_DELETE_RETURNING, done_sql, 2, argtypes, values, false);
+			for (uint64 i = 0; i < SPI_processed; i++)
+			{
+				char	   *v = ss_getstring(i, 1);
+
+				if (v != NULL && v[0] == 't')
+					(*done_with_erasure)++;
+			}
+		}
+		else
+			ss_exec(SPI_OK_UPDATE, done_sql, 2, argtypes, values, false);
+		completed = SPI_processed;
+	}
+	if (nfailed > 0)
+	{
+		Oid			argtypes[6] = {keytype, INT8OID, INT4ARRAYOID, TEXTARRAYOID, FLOAT8OID, FLOAT8OID};
+		Datum		values[6];
+
+		values[0] = PointerGetDatum(construct_array(failed, nfailed, elemtype, elemlen, elembyval, elemalign));
+		values[1] = Int64GetDatum(claim_id);
+		values[2] = PointerGetDatum(construct_array(statuses, nfailed, INT4OID, 4, true, TYPALIGN_INT));
+		values[3] = PointerGetDatum(construct_array(errors, nfailed, TEXTOID, -1, false, TYPALIGN_INT));
+		values[4] = Float8GetDatum((double) osv_storage_sync_backoff);
+		values[5] = Float8GetDatum((double) osv_storage_sync_backoff_max);
+		/* $3.. are numbered from 3: shift the key and claim into place. */
+		ss_exec(SPI_OK_UPDATE, failed_sql, 6, argtypes, values, false);
+	}
+	return completed;
+}
+
+/*
+ * Record the outcome of a batch (SPI connected, in a transaction).  Returns
+ * how many entries were completed.
+ */
+static uint64
+ss_record(SsBatch *batch)
+{
+	uint64		completed = 0;
+	uint64		erasure_done = 0;
+	int			n = Max(Max(batch->ndel, batch->nledger), Max(batch->nfollow, 1));
+	Datum	   *done = palloc(sizeof(Datum) * n);
+	Datum	   *failed = palloc(sizeof(Datum) * n);
+	Datum	   *statuses = palloc(sizeof(Datum) * n);
+	Datum	   *errors = palloc(sizeof(Datum) * n);
+	int			ndone;
+	int			nfailed;
+
+#define SS_FAIL(key, status, error) \
+	do { \
+		failed[nfailed] = (key); \
+		statuses[nfailed] = Int32GetDatum((int32) (status)); \
+		errors[nfailed] = CStringGetTextDatum((error) ? (error) : "unknown error"); \
+		nfailed++; \
+		batch->failures++; \
+		batch->last_error = (error); \
+	} while (0)
+
+	ndone = nfailed = 0;
+	for (int i = 0; i < batch->ndel; i++)
+	{
+		SsDeletion *d = &batch->del[i];
+
+		if (d->referenced || ss_deleted(&d->req))
+			done[ndone++] = Int64GetDatum(d->id);
+		else
+			SS_FAIL(Int64GetDatum(d->id), d->req.status, d->req.error);
+	}
+	completed += ss_record_queue(record_deletions_done_sql, record_deletions_failed_sql, false,
+								 done, ndone, failed, statuses, errors, nfailed,
+								 batch->claim_id, &erasure_done);
+
+	ndone = nfailed = 0;
+	for (int i = 0; i < batch->nledger; i++)
+	{
+		SsLedger   *l = &batch->ledger[i];
+
+		if (ss_written(&l->req))
+			done[ndone++] = CStringGetTextDatum(l->receipt);
+		else
+			SS_FAIL(CStringGetTextDatum(l->receipt), l->req.status, l->req.error);
+	}
+	completed += ss_record_queue(record_ledger_done_sql, record_ledger_failed_sql, true,
+								 done, ndone, failed, statuses, errors, nfailed,
+								 batch->claim_id, NULL);
+
+	ndone = nfailed = 0;
+	for (int i = 0; i < batch->nfollow; i++)
+	{
+		SsFollowup *f = &batch->follow[i];
+
+		if (f->ok)
+			done[ndone++] = CStringGetTextDatum(f->receipt);
+		else
+			SS_FAIL(CStringGetTextDatum(f->receipt), 0, f->error);
+	}
+	completed += ss_record_queue(record_followups_done_sql, record_followups_failed_sql, true,
+								 done, ndone, failed, statuses, errors, nfailed,
+								 batch->claim_id, NULL);
+	if (ndone > 0)
+		erasure_done++;
+
+	if (erasure_done > 0)
+		ss_exec(SPI_OK_SELECT, "SELECT osv.erasure_ledger_refresh(NULL)", 0, NULL, NULL, false);
+	return completed;
+}
+
+/*
+ * osv.storage_sync(max_entries integer DEFAULT NULL) RETURNS bigint
+ *
+ * Drains the storage queues now, in the caller's transaction, until
+ * nothing is due or max_entries entries were tried; returns how many were
+ * completed.  Failures are recorded with their backoff (and summed up in a
+ * WARNING); an entry that failed is not tried again in the same call.
+ */
+PG_FUNCTION_INFO_V1(osv_storage_sync);
+Datum
+osv_storage_sync(PG_FUNCTION_ARGS)
+{
+	int64		max_entries = -1;
+	int64		completed = 0;
+	int64		claimed = 0;
+	int			failures = 0;
+	char	   *last_error = NULL;
+	MemoryContext batch_cxt;
+	MemoryContext caller_cxt = CurrentMemoryContext;
+
+	if (!PG_ARGISNULL(0))
+	{
+		max_entries = PG_GETARG_INT32(0);
+		if (max_entries < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_entries must be at least 1"),
+					 errdetail("max_entries is %lld.", (long long) max_entries)));
+	}
+	PreventCommandIfReadOnly("osv.storage_sync()");
+
+	batch_cxt = AllocSetContextCreate(caller_cxt, "osv storage sync batch", ALLOCSET_DEFAULT_SIZES);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (;;)
+	{
+		SsBatch		batch;
+		int			limit = osv_storage_sync_batch_size;
+		int			n;
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		if (max_entries > 0)
+		{
+			if (claimed >= max_entries)
+				break;
+			limit = (int) Min((int64) limit, max_entries - claimed);
+		}
+		MemoryContextReset(batch_cxt);
+		n = ss_claim(limit, &batch, batch_cxt);
+		if (n == 0)
+			break;
+		claimed += n;
+		old = MemoryContextSwitchTo(batch_cxt);
+		ss_send(&batch);
+		MemoryContextSwitchTo(old);
+		completed += (int64) ss_record(&batch);
+		if (batch.failures > 0)
+		{
+			failures += batch.failures;
+			if (last_error != NULL)
+				pfree(last_error);
+			last_error = MemoryContextStrdup(caller_cxt, batch.last_error ? batch.last_error : "unknown error");
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_finish();
+	MemoryContextDelete(batch_cxt);
+	if (failures > 0)
+		ereport(WARNING,
+				(errmsg_plural("%d object storage request failed and will be retried",
+							   "%d object storage requests failed and will be retried",
+							   failures, failures),
+				 errdetail("Last error: %s.", last_error),
+				 errhint("See osv.storage_sync_status.")));
+	PG_RETURN_INT64(completed);
+}
+
+/*
+ * How long the worker may sleep as far as the storage queues go (SPI
+ * connected): until the first due entry of a configured queue, at most
+ * SS_NAPTIME_MS, at least 1 ms.
+ */
+static long
+ss_next_due_ms(void)
+{
+	bool		isnull;
+	Datum		d;
+	int64		wait_ms = SS_NAPTIME_MS;
+	Oid			argtypes[3] = {BOOLOID, BOOLOID, BOOLOID};
+	Datum		values[3];
+
+	values[0] = BoolGetDatum(s3_missing_setting() == NULL);
+	values[1] = BoolGetDatum(ss_ledger_configured());
+	values[2] = BoolGetDatum(qdrant_configured());
+	ss_exec(SPI_OK_SELECT,
+			"SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', LEAST("
+			"  CASE WHEN $1 THEN (SELECT pg_catalog.min(GREATEST(d.next_attempt_at, d.lease_until)) FROM osv.storage_deletions d) END,"
+			"  CASE WHEN $2 THEN (SELECT pg_catalog.min(GREATEST(l.object_next_attempt_at, l.object_lease_until)) FROM osv.erasure_ledger l"
+			"                      WHERE l.object_written_at IS NULL) END,"
+			"  CASE WHEN $3 THEN (SELECT pg_catalog.min(GREATEST(f.next_attempt_at, f.lease_until)) FROM osv.erasure_followups f) END)"
+			"  - pg_catalog.clock_timestamp()) * 1000)::bigint",
+			3, argtypes, values, true);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		wait_ms = Min(wait_ms, DatumGetInt64(d));
+	return (long) Max(wait_ms, 1);
+}
+
+long
+storage_sync_worker_round(MemoryContext loop_cxt)
+{
+	SsBatch		batch;
+	int			n;
+	long		wait_ms = 0;
+
+	osv_worker_transaction_begin("osv storage sync: claiming");
+	if (!OidIsValid(get_extension_oid("osv", true)) ||
+		!OidIsValid(get_relname_relid("erasure_followups", get_namespace_oid("osv", true))))
+	{
+		/* Absent, or not updated to 1.1 yet. */
+		osv_worker_transaction_end();
+		MemoryContextSwitchTo(loop_cxt);
+		return SS_NAPTIME_MS;
+	}
+	n = ss_claim(osv_storage_sync_batch_size, &batch, loop_cxt);
+	if (n == 0)
+		wait_ms = ss_next_due_ms();
+	osv_worker_transaction_end();
+	MemoryContextSwitchTo(loop_cxt);
+	if (n == 0)
+		return wait_ms;
+
+	pgstat_report_activity(STATE_RUNNING, "osv storage sync: sending");
+	ss_send(&batch);
+
+	osv_worker_transaction_begin("osv storage sync: recording");
+	{
+		uint64		completed = ss_record(&batch);
+
+		elog(DEBUG1, "osv storage sync: batch of %d entries, %llu completed, %d failed",
+			 n, (unsigned long long) completed, batch.failures);
+	}
+	osv_worker_transaction_end();
+	MemoryContextSwitchTo(loop_cxt);
+	if (batch.failures > 0)
+		ereport(LOG,
+				(errmsg("osv storage sync: %d of %d requests failed and will be retried", batch.failures, n),
+				 errdetail("Last error: %s.", batch.last_error ? batch.last_error : "unknown error")));
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * SQL entry points
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * osv.storage_sync_wake() RETURNS void
+ *
+ * Asks for the sync worker to be woken when the current transaction
+ * commits.  XXX: wired to the worker's latch once the worker skeleton of
+ * the refactor is in; until then the worker finds new entries within its
+ * naptime.
+ */
+PG_FUNCTION_INFO_V1(osv_storage_sync_wake);
+Datum
+osv_storage_sync_wake(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_VOID();
+}
+
+/*
+ * osv.storage_sync_blocked_by(target text) RETURNS text
+ *
+ * The setting that keeps a target of the storage sync from running, as a
+ * sentence for osv.storage_sync_status, or NULL.
+ */
+PG_FUNCTION_INFO_V1(osv_storage_sync_blocked_by);
+Datum
+osv_storage_sync_blocked_by(PG_FUNCTION_ARGS)
+{
+	char	   *target = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	const char *missing = NULL;
+
+	if (strcmp(target, "object_storage") == 0)
+		missing = s3_missing_setting();
+	else if (strcmp(target, "erasure_ledger") == 0)
+	{
+		missing = s3_missing_setting();
+		if (missing == NULL && (osv_erasure_ledger_bucket == NULL || osv_erasure_ledger_bucket[0] == '\0'))
+			missing = "osv.erasure_ledger_bucket";
+	}
+	else if (strcmp(target, "qdrant_sweeps") == 0)
+	{
+		if (!qdrant_configured())
+			missing = "osv.qdrant_url";
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unrecognized storage sync target \"%s\"", target),
+				 errhint("The targets are object_storage, erasure_ledger and qdrant_sweeps.")));
+	if (missing == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("%s is empty", missing)));
+}
+
+/*
+ * osv.hmac_sha256(key bytea, message text) RETURNS text
+ *
+ * HMAC-SHA256 in hex (PostgreSQL's own implementation, common/hmac.c).
+ */
+PG_FUNCTION_INFO_V1(osv_hmac_sha256);
+Datum
+osv_hmac_sha256(PG_FUNCTION_ARGS)
+{
+	static const char hex[] = "0123456789abcdef";
+	bytea	   *key = PG_GETARG_BYTEA_PP(0);
+	text	   *msg = PG_GETARG_TEXT_PP(1);
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char		out[2 * PG_SHA256_DIGEST_LENGTH + 1];
+	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
+
+	if (ctx == NULL ||
+		pg_hmac_init(ctx, (const uint8 *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key)) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) VARDATA_ANY(msg), VARSIZE_ANY_EXHDR(msg)) < 0 ||
+		pg_hmac_final(ctx, digest, sizeof(digest)) < 0)
+	{
+		pg_hmac_free(ctx);
+		elog(ERROR, "could not compute an HMAC-SHA256");
+	}
+	pg_hmac_free(ctx);
+	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+	{
+		out[2 * i] = hex[digest[i] >> 4];
+		out[2 * i + 1] = hex[digest[i] & 15];
+	}
+	out[2 * PG_SHA256_DIGEST_LENGTH] = '\0';
+	PG_RETURN_TEXT_P(cstring_to_text(out));
+}
+
+/* Undo XML's five escapes (keys and tokens of a listing). */
+static char *
+ss_xml_unescape(const char *s)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	while (*s)
+	{
+		if (strncmp(s, "&amp;", 5) == 0)
+			appendStringInfoChar(&out, '&'), s += 5;
+		else if (strncmp(s, "&lt;", 4) == 0)
+			appendStringInfoChar(&out, '<'), s += 4;
+		else if (strncmp(s, "&gt;", 4) == 0)
+			appendStringInfoChar(&out, '>'), s += 4;
+		else if (strncmp(s, "&quot;", 6) == 0)
+			appendStringInfoChar(&out, '"'), s += 6;
+		else if (strncmp(s, "&apos;", 6) == 0)
+			appendStringInfoChar(&out, '\''), s += 6;
+		else
+			appendStringInfoChar(&out, *s++);
+	}
+	return out.data;
+}
+
+/* Whether s is n lower-case hex digits. */
+static bool
+ss_is_hex(const char *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/*
+ * Parse a ledger object key, erasures/YYYYMMDDTHHMMSSZ_<uuid>_<64 hex>_<64
+ * hex or ->.json, into a row of osv.erasure_ledger_objects(); false when it
+ * is not one.
+ */
+static bool
+ss_parse_ledger_key(const char *key, Datum *values, bool *nulls)
+{
+	const char *p = key;
+	char		ts[32];
+	char		uuid[37];
+	char		uhash[65];
+
+	if (strncmp(p, "erasures/", 9) != 0)
+		return false;
+	p += 9;
+	if (strlen(p) < 16 + 1 + 36 + 1 + 64 + 1 + 1 + 5 || p[8] != 'T' || p[15] != 'Z' || p[16] != '_')
+		return false;
+	snprintf(ts, sizeof(ts), "%.4s-%.2s-%.2s %.2s:%.2s:%.2s+00", p, p + 4, p + 6, p + 9, p + 11, p + 13);
+	p += 17;
+	for (int i = 0; i < 36; i++)
+	{
+		bool		dash = (i == 8 || i == 13 || i == 18 || i == 23);
+
+		if (dash ? p[i] != '-' : !ss_is_hex(p + i, 1))
+			return false;
+	}
+	for (int i = 0; i < 15; i++)
+		if (i != 8 && !(key[9 + i] >= '0' && key[9 + i] <= '9'))
+			return false;
+	memcpy(uuid, p, 36);
+	uuid[36] = '\0';
+	p += 36;
+	if (*p++ != '_' || !ss_is_hex(p, 64))
+		return false;
+	memcpy(uhash, p, 64);
+	uhash[64] = '\0';
+	p += 64;
+	if (*p++ != '_')
+		return false;
+	if (strcmp(p, "-.json") == 0)
+		nulls[3] = true;
+	else if (strlen(p) == 64 + 5 && ss_is_hex(p, 64) && strcmp(p + 64, ".json") == 0)
+	{
+		nulls[3] = false;
+		values[3] = CStringGetTextDatum(pnstrdup(p, 64));
+	}
+	else
+		return false;
+
+	values[0] = DirectFunctionCall1(uuid_in, CStringGetDatum(uuid));
+	values[1] = DirectFunctionCall3(timestamptz_in, CStringGetDatum(ts),
+									ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	values[2] = CStringGetTextDatum(uhash);
+	values[4] = CStringGetTextDatum(key);
+	nulls[0] = nulls[1] = nulls[2] = nulls[4] = false;
+	return true;
+}
+
+/*
+ * osv.erasure_ledger_objects()
+ * RETURNS TABLE (receipt uuid, erased_at timestamptz, user_hash text,
+ *				  auth0_hash text, object_key text)
+ *
+ * The receipts stored in osv.erasure_ledger_bucket, read with
+ * ListObjectsV2 (prefix "erasures/", every page).  Raises an ERROR when
+ * the bucket cannot be listed: a reapply must not go on as if it were
+ * empty.
+ */
+PG_FUNCTION_INFO_V1(osv_erasure_ledger_objects);
+Datum
+osv_erasure_ledger_objects(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *token = NULL;
+
+	if (!ss_ledger_configured())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no erasure ledger bucket is configured"),
+				 errhint("Set osv.s3_endpoint, osv.s3_access_key_id, osv.s3_secret_access_key_file and osv.erasure_ledger_bucket.")));
+	InitMaterializedSRF(fcinfo, 0);
+
+	for (;;)
+	{
+		S3Request	req;
+		const char *p;
+		char	   *truncated;
+
+		CHECK_FOR_INTERRUPTS();
+		memset(&req, 0, sizeof(req));
+		req.method = "GET";
+		req.bucket = osv_erasure_ledger_bucket;
+		req.key = NULL;
+		/* The canonical query: parameters sorted by name, values encoded. */
+		if (token != NULL)
+			req.query = psprintf("continuation-token=%s&list-type=2&prefix=erasures%%2F",
+								 s3_uri_encode(token, false));
+		else
+			req.query = "list-type=2&prefix=erasures%2F";
+		req.want_body = true;
+		s3_perform(&req, 1);
+		if (!req.transport_ok || req.status != 200)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not list the erasure ledger bucket \"%s\": %s",
+							osv_erasure_ledger_bucket, req.error ? req.error : "unknown error")));
+
+		p = req.response;
+		while ((p = strstr(p, "<Key>")) != NULL)
+		{
+			const char *end = strstr(p, "</Key>");
+			Datum		values[5];
+			bool		nulls[5] = {true, true, true, true, true};
+			char	   *key;
+
+			if (end == NULL)
+				break;
+			key = ss_xml_unescape(pnstrdup(p + 5, end - p - 5));
+			if (ss_parse_ledger_key(key, values, nulls))
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			p = end;
+		}
+		truncated = s3_xml_value(req.response, "IsTruncated");
+		if (truncated == NULL || strcmp(truncated, "true") != 0)
+			break;
+		token = s3_xml_value(req.response, "NextContinuationToken");
+		if (token == NULL)
+			break;
+		token = ss_xml_unescape(token);
+	}
+	return (Datum) 0;
+}
