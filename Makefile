@@ -14,6 +14,10 @@ MODULE_big = osv
 
 OBJS = \
 	src/osv.o \
+	src/settings.o \
+	src/worker.o \
+	src/spi_plan.o \
+	src/trigger_check.o \
 	src/soft_delete.o \
 	src/badges.o \
 	src/domain.o \
@@ -23,7 +27,10 @@ OBJS = \
 	src/http.o \
 	src/json_float.o \
 	src/qdrant.o \
-	src/vector_sync.o
+	src/outbox.o \
+	src/sync_engine.o \
+	src/sync_worker.o \
+	src/vector_sql.o
 
 SQL_SOURCES = \
 	src/sql/core.sql \

@@ -81,7 +81,7 @@
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
-#include "osv.h"
+#include "settings.h"
 
 /* Bounds of k, the number of results of a search. */
 #define OSV_SEARCH_MAX_K	1000

@@ -44,7 +44,7 @@
 
 #include "http.h"
 #include "json_float.h"
-#include "osv.h"
+#include "settings.h"
 #include "qdrant.h"
 
 /* Settings for which the collection was last checked, or NULL. */
