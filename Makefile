@@ -21,7 +21,9 @@ OBJS = \
 	src/soft_delete.o \
 	src/badges.o \
 	src/domain.o \
-	src/embedding.o \
+	src/embed_text.o \
+	src/vector_check.o \
+	src/exact_scan.o \
 	src/partitions.o \
 	src/scheduler.o \
 	src/http.o \

@@ -53,6 +53,7 @@
 #include "settings.h"
 #include "spi_plan.h"
 #include "sync_engine.h"
+#include "vector_check.h"
 
 /* Upper bound of an upsert body (Qdrant refuses bodies over 32 MB). */
 #define MAX_UPSERT_BYTES (16 * 1024 * 1024)
@@ -68,34 +69,6 @@ sync_int8_array(Datum *elems, int n)
  * Embeddings and fingerprints
  * ------------------------------------------------------------------------
  */
-
-/*
- * Check an embedding for sending; returns NULL when it is fine, else why
- * not (palloc'd).
- */
-char *
-sync_embedding_problem(ArrayType *arr)
-{
-	int			n;
-	float4	   *v;
-
-	if (ARR_ELEMTYPE(arr) != FLOAT4OID)
-		return pstrdup("the embedding is not an array of real");
-	if (ARR_NDIM(arr) != 1)
-		return psprintf("the embedding has %d dimensions as an array; it must be one-dimensional",
-						ARR_NDIM(arr));
-	if (ARR_HASNULL(arr) && array_contains_nulls(arr))
-		return pstrdup("the embedding contains NULL elements");
-	n = ARR_DIMS(arr)[0];
-	if (n != osv_vector_dimensions)
-		return psprintf("the embedding has %d elements, but osv.vector_dimensions is %d",
-						n, osv_vector_dimensions);
-	v = (float4 *) ARR_DATA_PTR(arr);
-	for (int i = 0; i < n; i++)
-		if (isnan(v[i]) || isinf(v[i]))
-			return psprintf("element %d of the embedding is not a finite number", i + 1);
-	return NULL;
-}
 
 /*
  * Fingerprint of a point's content, sent as payload "version": equal
@@ -138,6 +111,7 @@ sync_read_point(int64 id, uint64 row, int first, QdrantPoint *p, char **problem)
 	bool		isnull;
 	Datum		d;
 	ArrayType  *arr;
+	VectorProblem vp;
 
 	*problem = NULL;
 	d = SPI_getbinval(tup, desc, first, &isnull);
@@ -150,9 +124,11 @@ sync_read_point(int64 id, uint64 row, int first, QdrantPoint *p, char **problem)
 	d = SPI_getbinval(tup, desc, first + 3, &isnull);
 	p->topic = isnull ? NULL : TextDatumGetCString(d);
 	p->created_at = SPI_getvalue(tup, desc, first + 4);
-	*problem = sync_embedding_problem(arr);
-	if (*problem != NULL)
+	if (vector_problem(arr, VECTOR_EMBEDDING, &vp, NULL))
+	{
+		*problem = psprintf("%s: %s", vp.message, vp.detail);
 		return true;
+	}
 	p->vector = (float4 *) ARR_DATA_PTR(arr);
 	p->dimensions = ARR_DIMS(arr)[0];
 	p->version = point_fingerprint(p);

@@ -83,7 +83,6 @@ typedef struct VsClaimCursor
 	"pg_catalog.to_char(pg_catalog.timezone('UTC', s.created_at), 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 extern Datum sync_int8_array(Datum *elems, int n);
-extern char *sync_embedding_problem(ArrayType *arr);
 extern bool sync_read_point(int64 id, uint64 row, int first, QdrantPoint *p,
 							char **problem);
 extern char *sync_target_url(void);

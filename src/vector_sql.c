@@ -36,9 +36,7 @@
 #include "settings.h"
 #include "spi_plan.h"
 #include "sync_engine.h"
-
-/* Largest k of osv.qdrant_search(). */
-#define OSV_MAX_K 10000
+#include "vector_check.h"
 
 /* Points per page of osv.vector_reconcile()'s scroll. */
 #define RECONCILE_PAGE 1000
@@ -394,34 +392,14 @@ osv_qdrant_search(PG_FUNCTION_ARGS)
 	int64		user_id = 0;
 	int64		exclude_id = 0;
 	char	   *topic = NULL;
-	char	   *problem;
 	QdrantError err;
 	QdrantHit  *hits;
 	int			nhits;
 	int			returned = 0;
 
 	require_qdrant();
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("query must not be null")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("k must not be null")));
-	k = PG_GETARG_INT32(1);
-	if (k < 1 || k > OSV_MAX_K)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("k must be between 1 and %d", OSV_MAX_K),
-				 errdetail("k is %d.", k)));
-	query = PG_GETARG_ARRAYTYPE_P(0);
-	problem = sync_embedding_problem(query);
-	if (problem != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid query vector"),
-				 errdetail("In the query, %s.", problem)));
+	(void) vector_check_query_argument(fcinfo, 0, &query);
+	k = vector_check_k(fcinfo, 1);
 	if (!PG_ARGISNULL(2))
 		user_id = PG_GETARG_INT64(2);
 	if (!PG_ARGISNULL(3))
@@ -437,7 +415,7 @@ osv_qdrant_search(PG_FUNCTION_ARGS)
 	 * does not exist yet holds nothing.
 	 */
 	if (!qdrant_query((float4 *) ARR_DATA_PTR(query), ARR_DIMS(query)[0],
-					  Min(k + 10, OSV_MAX_K),
+					  k + 10,
 					  PG_ARGISNULL(2) ? NULL : &user_id, topic,
 					  PG_ARGISNULL(4) ? NULL : &exclude_id,
 					  &hits, &nhits, &err))
