@@ -27,17 +27,10 @@ trap 'bench_stop; rm -f "$OSV_ROOT/src/exact_scan.o"' EXIT
 osv_log "loading $rows summaries"
 bench_psql -q -v rows="$rows" -f "$OSV_ROOT/bench/search_setup.sql"
 osv_log "alternating $rounds rounds of $queries queries per loop"
-bench_psql -q -v rounds="$rounds" -v queries="$queries" <<'SQL'
-SELECT setseed(0.17);
-SELECT array_length(osv.embed_text('dimensions'), 1) AS dims \gset
-CREATE TEMP TABLE queries AS
-SELECT q AS n,
-	   (SELECT array_agg((x / norm)::real ORDER BY i)
-		FROM (SELECT i, x, sqrt(sum(x * x) OVER ()) AS norm
-			  FROM (SELECT i, sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) AS x
-					FROM generate_series(1, :dims) i
-					WHERE q IS NOT NULL) g) n) AS v
-FROM generate_series(1, :queries) q;
+{
+printf '\\set query_count %s\n' "$queries"
+cat "$OSV_ROOT/bench/search_queries.sql"
+cat <<'SQL'
 CREATE TEMP TABLE timings (loop text, round integer, n integer, ms float8, top bigint[]);
 SELECT set_config('bench.rounds', :'rounds', false), set_config('bench.queries', :'queries', false) \g /dev/null
 -- warm-up: the table into shared buffers, both loops
@@ -74,3 +67,4 @@ SELECT round((SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FROM timing
 	   (SELECT count(*) FROM timings a JOIN timings b ON a.n = b.n AND a.round = b.round
 		WHERE a.loop = 'own' AND b.loop = 'tableam' AND a.top IS DISTINCT FROM b.top) AS differing_results;
 SQL
+} | bench_psql -q -v rounds="$rounds" -v queries="$queries"

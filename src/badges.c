@@ -87,10 +87,10 @@ load_criteria(void)
 	badges_relid = get_relname_relid("badges", get_namespace_oid("osv", false));
 
 	/*
-	 * A snapshot of its own, taken now: the statement's may be older than
-	 * the invalidation just accepted (a badge committed while the
-	 * statement ran, or at any time in a REPEATABLE READ transaction), and
-	 * a read with it would be kept as valid.
+	 * A snapshot of its own, taken now: the statement's may be older than the
+	 * invalidation just accepted (a badge committed while the statement ran,
+	 * or at any time in a REPEATABLE READ transaction), and a read with it
+	 * would be kept as valid.
 	 */
 	spi_connect();
 	PushActiveSnapshot(GetLatestSnapshot());
@@ -138,8 +138,8 @@ criterion_in_use(const char *criterion)
 
 	/*
 	 * A badge committed since this transaction last took a new lock: its
-	 * invalidation is applied only when invalidations are accepted, so
-	 * accept them now, as a new statement's snapshot would see the badge.
+	 * invalidation is applied only when invalidations are accepted, so accept
+	 * them now, as a new statement's snapshot would see the badge.
 	 */
 	AcceptInvalidationMessages();
 	if (!criteria_valid)

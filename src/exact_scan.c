@@ -162,14 +162,17 @@ topk_add(TopK *top, float4 score, int64 summary_id)
 	if (top->n < top->k)
 	{
 		int			i = top->n++;
+		SearchHit	hit;
+
+		hit.score = score;
+		hit.summary_id = summary_id;
 
 		/* Sift up: parents that rank better than the new hit move down. */
 		while (i > 0)
 		{
 			int			parent = (i - 1) / 2;
 
-			if (!hit_better(h[parent].score, h[parent].summary_id,
-							&(SearchHit) {score, summary_id}))
+			if (!hit_better(h[parent].score, h[parent].summary_id, &hit))
 				break;
 			h[i] = h[parent];
 			i = parent;
@@ -353,9 +356,9 @@ prefetch_page(Page page)
 {
 #if defined(__GNUC__) || defined(__clang__)
 	/*
-	 * The whole page, free space included: reading pd_upper to skip the
-	 * free space would wait for that cache line first.  Backwards, since
-	 * the scan's first tuples lie at the end of the page.
+	 * The whole page, free space included: reading pd_upper to skip the free
+	 * space would wait for that cache line first.  Backwards, since the
+	 * scan's first tuples lie at the end of the page.
 	 */
 	for (int off = BLCKSZ - 64; off >= 0; off -= 64)
 		__builtin_prefetch((char *) page + off);
@@ -456,10 +459,11 @@ scan_tuple(SearchScan *st, HeapTuple tuple)
 	{
 		dot_and_norm(st->query, (const float4 *) ARR_DATA_PTR(arr), st->dims,
 					 &dot, &norm);
+
 		/*
 		 * Rows written before the magnitude limit of vector_check.c may
-		 * overflow the single-precision accumulators: an infinite dot
-		 * product would be clamped to a score of 1.  Skip them.
+		 * overflow the single-precision accumulators: an infinite dot product
+		 * would be clamped to a score of 1.  Skip them.
 		 */
 		if (norm > 0.0 && !isinf(norm) && !isinf(dot))
 		{
@@ -726,6 +730,16 @@ search_embedded(ArrayType *query, double query_norm, int k,
 	return st.top.n;
 }
 
+/* Argument argno as int64 into *value; false when it is NULL. */
+static bool
+optional_int64(FunctionCallInfo fcinfo, int argno, int64 *value)
+{
+	if (PG_ARGISNULL(argno))
+		return false;
+	*value = PG_GETARG_INT64(argno);
+	return true;
+}
+
 /*
  * osv.search_embedded(query real[], k integer, user_id bigint,
  *					   topic text, exclude_summary_id bigint,
@@ -751,25 +765,13 @@ osv_search_embedded(PG_FUNCTION_ARGS)
 	k = vector_check_k(fcinfo, 1);
 
 	memset(&filter, 0, sizeof(filter));
-	if (!PG_ARGISNULL(2))
-	{
-		filter.has_user_id = true;
-		filter.user_id = PG_GETARG_INT64(2);
-	}
+	filter.has_user_id = optional_int64(fcinfo, 2, &filter.user_id);
+	filter.has_exclude_summary_id = optional_int64(fcinfo, 4, &filter.exclude_summary_id);
+	filter.has_exclude_user_id = optional_int64(fcinfo, 5, &filter.exclude_user_id);
 	if (!PG_ARGISNULL(3))
 	{
 		filter.has_topic = true;
 		filter.topic = PG_GETARG_TEXT_PP(3);
-	}
-	if (!PG_ARGISNULL(4))
-	{
-		filter.has_exclude_summary_id = true;
-		filter.exclude_summary_id = PG_GETARG_INT64(4);
-	}
-	if (!PG_ARGISNULL(5))
-	{
-		filter.has_exclude_user_id = true;
-		filter.exclude_user_id = PG_GETARG_INT64(5);
 	}
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -785,4 +787,3 @@ osv_search_embedded(PG_FUNCTION_ARGS)
 	}
 	return (Datum) 0;
 }
-

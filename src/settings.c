@@ -183,6 +183,48 @@ define_interval_setting(const char *name, const char *short_desc,
 							   check_positive_interval, NULL, NULL);
 }
 
+/* The integer settings of PGC_SIGHUP context (reloadable), without hooks. */
+typedef struct IntSetting
+{
+	const char *name;
+	const char *short_desc;
+	int		   *variable;
+	int			boot_value;
+	int			min_value;
+	int			max_value;
+	int			flags;			/* GUC_UNIT_* */
+} IntSetting;
+
+static const IntSetting reloadable_ints[] = {
+	{"osv.vector_dimensions",
+		"Sets the number of dimensions of summary embeddings.",
+	&osv_vector_dimensions, 384, 1, 65536, 0},
+	{"osv.qdrant_timeout",
+		"Sets the time limit of one request to Qdrant.",
+	&osv_qdrant_timeout, 10000, 100, 600000, GUC_UNIT_MS},
+	{"osv.qdrant_connect_timeout",
+		"Sets the time limit for connecting to Qdrant.",
+	&osv_qdrant_connect_timeout, 2000, 10, 600000, GUC_UNIT_MS},
+	{"osv.vector_sync_batch_size",
+		"Sets the number of outbox entries sent to Qdrant in one batch.",
+	&osv_vector_sync_batch_size, 256, 1, 10000, 0},
+	{"osv.vector_sync_naptime",
+		"Sets the longest time the vector sync worker sleeps between outbox checks.",
+	&osv_vector_sync_naptime, 10000, 10, 86400000, GUC_UNIT_MS},
+	{"osv.vector_sync_max_attempts",
+		"Sets the number of attempts after which an outbox entry is parked as failed.",
+	&osv_vector_sync_max_attempts, 10, 1, 1000, 0},
+	{"osv.vector_sync_backoff",
+		"Sets the delay before the first retry of a failed outbox entry.",
+	&osv_vector_sync_backoff, 1000, 1, 3600000, GUC_UNIT_MS},
+	{"osv.vector_sync_backoff_max",
+		"Sets the longest delay between retries of a failed outbox entry.",
+	&osv_vector_sync_backoff_max, 300000, 1, 86400000, GUC_UNIT_MS},
+	{"osv.retention_interval",
+		"Sets the time between two runs of the retention jobs by the scheduler worker.",
+	&osv_retention_interval, 3600, 1, 7 * 86400, GUC_UNIT_S},
+};
+
 /*
  * Define every setting of osv (from _PG_init).  The PGC_POSTMASTER ones
  * exist only when osv is being preloaded; "osv." is reserved either way.
@@ -208,43 +250,16 @@ settings_define(void)
 							   NULL, &osv_qdrant_collection, "osv_summaries",
 							   PGC_SIGHUP, 0,
 							   check_collection_name, NULL, NULL);
-	DefineCustomIntVariable("osv.vector_dimensions",
-							"Sets the number of dimensions of summary embeddings.",
-							NULL, &osv_vector_dimensions, 384, 1, 65536,
-							PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("osv.qdrant_timeout",
-							"Sets the time limit of one request to Qdrant.",
-							NULL, &osv_qdrant_timeout, 10000, 100, 600000,
-							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomIntVariable("osv.qdrant_connect_timeout",
-							"Sets the time limit for connecting to Qdrant.",
-							NULL, &osv_qdrant_connect_timeout, 2000, 10, 600000,
-							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomIntVariable("osv.vector_sync_batch_size",
-							"Sets the number of outbox entries sent to Qdrant in one batch.",
-							NULL, &osv_vector_sync_batch_size, 256, 1, 10000,
-							PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("osv.vector_sync_naptime",
-							"Sets the longest time the vector sync worker sleeps between outbox checks.",
-							NULL, &osv_vector_sync_naptime, 10000, 10, 86400000,
-							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomIntVariable("osv.vector_sync_max_attempts",
-							"Sets the number of attempts after which an outbox entry is parked as failed.",
-							NULL, &osv_vector_sync_max_attempts, 10, 1, 1000,
-							PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("osv.vector_sync_backoff",
-							"Sets the delay before the first retry of a failed outbox entry.",
-							NULL, &osv_vector_sync_backoff, 1000, 1, 3600000,
-							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomIntVariable("osv.vector_sync_backoff_max",
-							"Sets the longest delay between retries of a failed outbox entry.",
-							NULL, &osv_vector_sync_backoff_max, 300000, 1, 86400000,
-							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	for (int i = 0; i < lengthof(reloadable_ints); i++)
+	{
+		const IntSetting *setting = &reloadable_ints[i];
 
-	DefineCustomIntVariable("osv.retention_interval",
-							"Sets the time between two runs of the retention jobs by the scheduler worker.",
-							NULL, &osv_retention_interval, 3600, 1, 7 * 86400,
-							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+		DefineCustomIntVariable(setting->name, setting->short_desc, NULL,
+								setting->variable, setting->boot_value,
+								setting->min_value, setting->max_value,
+								PGC_SIGHUP, setting->flags, NULL, NULL, NULL);
+	}
+
 	define_interval_setting("osv.activity_log_retention",
 							"Sets the age after which activity logs are archived.",
 							&osv_activity_log_retention, "90 days");

@@ -66,6 +66,28 @@ typedef struct TrashedParent
 	int64		parent_batch;
 } TrashedParent;
 
+/* Raise the error of a row that would hang under a trashed parent. */
+static void
+raise_trashed_parent(const TrashedParent *parent, const char *message)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg_internal("%s", message),
+			 errdetail("Column \"%s\" refers to a trashed row.", parent->fk_column),
+			 errhint("Restore the row of \"%s\" first.", parent->parent_table)));
+}
+
+/* Append a column change for heap_modify_tuple_by_cols(). */
+static inline void
+put_column(int *cols, Datum *values, bool *nulls, int *ncols,
+		   int attno, Datum value, bool isnull)
+{
+	cols[*ncols] = attno;
+	values[*ncols] = value;
+	nulls[*ncols] = isnull;
+	(*ncols)++;
+}
+
 /* Attribute number of a column that the trigger requires, or an error. */
 static int
 required_column(Relation rel, const char *column, Oid expected_type)
@@ -259,8 +281,8 @@ Datum
 osv_soft_delete_guard(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = trigger_check(fcinfo, "osv.soft_delete_guard", true,
-										 TRIGGER_CHECK_INSERT | TRIGGER_CHECK_UPDATE, 0,
-										 "BEFORE INSERT or UPDATE FOR EACH ROW");
+										  TRIGGER_CHECK_INSERT | TRIGGER_CHECK_UPDATE, 0,
+										  "BEFORE INSERT or UPDATE FOR EACH ROW");
 	Relation	rel = trigdata->tg_relation;
 	Trigger    *trigger = trigdata->tg_trigger;
 	TupleDesc	tupdesc = RelationGetDescr(rel);
@@ -306,65 +328,48 @@ osv_soft_delete_guard(PG_FUNCTION_ARGS)
 			(new_batch_null ||
 			 (!old_batch_null && DatumGetInt64(new_batch) == DatumGetInt64(old_batch))))
 		{
-			cols[ncols] = batch_attno;
-			values[ncols] = Int64GetDatum(next_trash_batch());
-			nulls[ncols++] = false;
+			put_column(cols, values, nulls, &ncols, batch_attno, Int64GetDatum(next_trash_batch()), false);
 		}
 	}
 	else if (!old_deleted_null)
 	{
 		/* A restore: every parent must be live. */
 		bool		cascaded = !new_batch_null && !old_batch_null &&
-			DatumGetInt64(new_batch) == -DatumGetInt64(old_batch);
+		DatumGetInt64(new_batch) == -DatumGetInt64(old_batch);
 
 		if (find_trashed_parent(rel, trigger, new_tuple, NULL, &parent))
 		{
 			if (!cascaded)
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("cannot restore row %lld of \"%s\" because row %lld of \"%s\" is trashed",
-								(long long) row_id(rel, new_tuple),
-								qualified_name(rel),
-								(long long) parent.parent_id, parent.parent_table),
-						 errdetail("Column \"%s\" refers to a trashed row.", parent.fk_column),
-						 errhint("Restore the row of \"%s\" first.", parent.parent_table)));
+				raise_trashed_parent(&parent,
+									 psprintf("cannot restore row %lld of \"%s\" because row %lld of \"%s\" is trashed",
+											  (long long) row_id(rel, new_tuple),
+											  qualified_name(rel),
+											  (long long) parent.parent_id, parent.parent_table));
 
 			/* Stay trashed, now waiting for the parent that is still trashed. */
-			cols[ncols] = deleted_attno;
-			values[ncols] = old_deleted;
-			nulls[ncols++] = false;
-			cols[ncols] = batch_attno;
-			values[ncols] = Int64GetDatum(parent.parent_batch);
-			nulls[ncols++] = false;
+			put_column(cols, values, nulls, &ncols, deleted_attno, old_deleted, false);
+			put_column(cols, values, nulls, &ncols, batch_attno, Int64GetDatum(parent.parent_batch), false);
 		}
 		else
 		{
-			cols[ncols] = batch_attno;
-			values[ncols] = (Datum) 0;
-			nulls[ncols++] = true;
+			put_column(cols, values, nulls, &ncols, batch_attno, (Datum) 0, true);
 		}
 	}
 	else
 	{
 		/* A live row inserted or updated: its parents must be live. */
 		if (find_trashed_parent(rel, trigger, new_tuple, old_tuple, &parent))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 is_insert ?
-					 errmsg("cannot insert into \"%s\" a row that refers to trashed row %lld of \"%s\"",
-							qualified_name(rel),
-							(long long) parent.parent_id, parent.parent_table) :
-					 errmsg("cannot make row %lld of \"%s\" refer to trashed row %lld of \"%s\"",
-							(long long) row_id(rel, new_tuple),
-							qualified_name(rel),
-							(long long) parent.parent_id, parent.parent_table),
-					 errdetail("Column \"%s\" refers to a trashed row.", parent.fk_column),
-					 errhint("Restore the row of \"%s\" first.", parent.parent_table)));
+			raise_trashed_parent(&parent, is_insert ?
+								 psprintf("cannot insert into \"%s\" a row that refers to trashed row %lld of \"%s\"",
+										  qualified_name(rel),
+										  (long long) parent.parent_id, parent.parent_table) :
+								 psprintf("cannot make row %lld of \"%s\" refer to trashed row %lld of \"%s\"",
+										  (long long) row_id(rel, new_tuple),
+										  qualified_name(rel),
+										  (long long) parent.parent_id, parent.parent_table));
 		if (!new_batch_null)
 		{
-			cols[ncols] = batch_attno;
-			values[ncols] = (Datum) 0;
-			nulls[ncols++] = true;
+			put_column(cols, values, nulls, &ncols, batch_attno, (Datum) 0, true);
 		}
 	}
 
@@ -385,8 +390,8 @@ Datum
 osv_touch_updated_at(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = trigger_check(fcinfo, "osv.touch_updated_at", true,
-										 TRIGGER_CHECK_UPDATE, 0,
-										 "BEFORE UPDATE FOR EACH ROW");
+										  TRIGGER_CHECK_UPDATE, 0,
+										  "BEFORE UPDATE FOR EACH ROW");
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	HeapTuple	new_tuple = trigdata->tg_newtuple;

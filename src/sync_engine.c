@@ -149,7 +149,7 @@ sync_set_synced_url(void)
 	Datum		arg = CStringGetTextDatum(sync_target_url());
 
 	spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET synced_url = $1 WHERE target = 'qdrant'",
-					 1, &argtype, &arg, false, 0);
+				1, &argtype, &arg, false, 0);
 }
 
 
@@ -170,7 +170,7 @@ sync_target_backing_off(long *wait_ms)
 
 	*wait_ms = 0;
 	spi_execute(SPI_OK_SELECT, "SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', t.retry_at OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) * 1000)::bigint "
-					 "FROM osv.vector_sync_targets t WHERE t.target = 'qdrant' AND t.retry_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()", 0, NULL, NULL, true, 1);
+				"FROM osv.vector_sync_targets t WHERE t.target = 'qdrant' AND t.retry_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()", 0, NULL, NULL, true, 1);
 	if (SPI_processed == 0)
 		return false;
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -214,16 +214,17 @@ sync_claim(int limit, VsClaimCursor *cursor, VsBatch *batch, MemoryContext mcxt)
 	claim_values[2] = Int64GetDatum(lease_ms);
 	claim_values[3] = TimestampTzGetDatum(cursor->next_attempt_at);
 	claim_values[4] = Int64GetDatum(cursor->summary_id);
+
 	/*
-	 * The outbox swings from empty to a backfill of every summary faster
-	 * than autovacuum analyzes it, so its statistics are mostly stale.  With
-	 * a stale estimate of a few rows the planner reads every pending row in
-	 * a bitmap scan and sorts them all on each claim (measured: 60 ms a
-	 * claim at 100,000 pending rows, so a backfill costs O(n^2)), while
-	 * walking the partial index in order and stopping after "limit" rows is
-	 * right at any size.  So the claim is planned with bitmap scans and
-	 * sorts off, at a GUC nest level of its own, as a function's SET clause
-	 * would do it (an error unwinds it with the transaction).
+	 * The outbox swings from empty to a backfill of every summary faster than
+	 * autovacuum analyzes it, so its statistics are mostly stale.  With a
+	 * stale estimate of a few rows the planner reads every pending row in a
+	 * bitmap scan and sorts them all on each claim (measured: 60 ms a claim
+	 * at 100,000 pending rows, so a backfill costs O(n^2)), while walking the
+	 * partial index in order and stopping after "limit" rows is right at any
+	 * size.  So the claim is planned with bitmap scans and sorts off, at a
+	 * GUC nest level of its own, as a function's SET clause would do it (an
+	 * error unwinds it with the transaction).
 	 */
 	save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
@@ -232,20 +233,20 @@ sync_claim(int limit, VsClaimCursor *cursor, VsBatch *batch, MemoryContext mcxt)
 							 GUC_ACTION_SAVE, true, 0, false);
 	/* The ids go through an array, so that the update probes the primary key. */
 	spi_execute(SPI_OK_UPDATE_RETURNING,
-					 " UPDATE osv.vector_outbox o"
-					 " SET claim_id = $2, claimed_version = o.version,"
-					 "     lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $3 OPERATOR(pg_catalog./) 1000.0),"
-					 "     attempts = o.attempts OPERATOR(pg_catalog.+) 1, last_attempt_at = pg_catalog.now()"
-					 " WHERE o.summary_id OPERATOR(pg_catalog.=) ANY (ARRAY("
-					 "   SELECT d.summary_id FROM osv.vector_outbox d"
-					 "   WHERE d.state OPERATOR(pg_catalog.=) 'pending'"
-					 "     AND d.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
-					 "     AND (d.claim_id IS NULL OR d.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())"
-					 "     AND (d.next_attempt_at, d.summary_id) OPERATOR(pg_catalog.>) ($4, $5)"
-					 "   ORDER BY d.next_attempt_at, d.summary_id LIMIT $1"
-					 "   FOR UPDATE SKIP LOCKED))"
-					 " RETURNING o.summary_id, o.version, o.next_attempt_at",
-					 5, claim_types, claim_values, false, 0);
+				" UPDATE osv.vector_outbox o"
+				" SET claim_id = $2, claimed_version = o.version,"
+				"     lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $3 OPERATOR(pg_catalog./) 1000.0),"
+				"     attempts = o.attempts OPERATOR(pg_catalog.+) 1, last_attempt_at = pg_catalog.now()"
+				" WHERE o.summary_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+				"   SELECT d.summary_id FROM osv.vector_outbox d"
+				"   WHERE d.state OPERATOR(pg_catalog.=) 'pending'"
+				"     AND d.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+				"     AND (d.claim_id IS NULL OR d.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())"
+				"     AND (d.next_attempt_at, d.summary_id) OPERATOR(pg_catalog.>) ($4, $5)"
+				"   ORDER BY d.next_attempt_at, d.summary_id LIMIT $1"
+				"   FOR UPDATE SKIP LOCKED))"
+				" RETURNING o.summary_id, o.version, o.next_attempt_at",
+				5, claim_types, claim_values, false, 0);
 	AtEOXact_GUC(true, save_nestlevel);
 	n = (int) SPI_processed;
 	if (n == 0)
@@ -262,7 +263,11 @@ sync_claim(int limit, VsClaimCursor *cursor, VsBatch *batch, MemoryContext mcxt)
 		ids[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
 		versions[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
 		due = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
-		/* The largest key claimed: the next claim of this call starts after it. */
+
+		/*
+		 * The largest key claimed: the next claim of this call starts after
+		 * it.
+		 */
 		if (due > cursor->next_attempt_at ||
 			(due == cursor->next_attempt_at && DatumGetInt64(ids[i]) > cursor->summary_id))
 		{
@@ -276,11 +281,11 @@ sync_claim(int limit, VsClaimCursor *cursor, VsBatch *batch, MemoryContext mcxt)
 	/* A new statement, so a new snapshot: it sees what the claim waited for. */
 	/* LATERAL: one primary key probe per entry, never a scan of all rows. */
 	spi_execute(SPI_OK_SELECT, "SELECT c.summary_id, c.version, " POINT_COLUMNS
-					 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS c(summary_id, version)"
-					 " LEFT JOIN LATERAL (SELECT * FROM osv.summaries s1"
-					 "   WHERE s1.id OPERATOR(pg_catalog.=) c.summary_id) s ON true"
-					 " ORDER BY c.summary_id",
-					 2, read_types, read_values, false, 0);
+				" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS c(summary_id, version)"
+				" LEFT JOIN LATERAL (SELECT * FROM osv.summaries s1"
+				"   WHERE s1.id OPERATOR(pg_catalog.=) c.summary_id) s ON true"
+				" ORDER BY c.summary_id",
+				2, read_types, read_values, false, 0);
 
 	old = MemoryContextSwitchTo(mcxt);
 	batch->n = (int) SPI_processed;
@@ -409,9 +414,9 @@ sync_send(VsBatch *batch)
 		}
 
 		/*
-		 * A collection osv had to create holds none of the points sent
-		 * before (a first sync, a TRUNCATE, or a collection lost while the
-		 * process did not look): send every live summary again.
+		 * A collection osv had to create holds none of the points sent before
+		 * (a first sync, a TRUNCATE, or a collection lost while the process
+		 * did not look): send every live summary again.
 		 */
 		if (created)
 			batch->resync = true;
@@ -469,6 +474,22 @@ compare_int64(const void *a, const void *b)
 }
 
 /*
+ * Run "sql" with $1 = claim (bigint) and $2 = the bigint[] of the n ids
+ * (Int64GetDatum); raises an ERROR unless SPI answers "expected".  SPI
+ * connected.
+ */
+static void
+execute_for_claim(int expected, const char *sql, Datum claim, Datum *ids, int n)
+{
+	Oid			types[2] = {INT8OID, INT8ARRAYOID};
+	Datum		values[2];
+
+	values[0] = claim;
+	values[1] = sync_int8_array(ids, n);
+	spi_execute(expected, sql, 2, types, values, false, 0);
+}
+
+/*
  * Record the outcome of a batch (SPI connected, in a transaction).
  * Returns the number of entries completed.
  */
@@ -504,36 +525,31 @@ sync_record(VsBatch *batch)
 		values[2] = Int32GetDatum(osv_vector_sync_backoff_max);
 		values[3] = Int64GetDatum(batch->target_error.retry_after_ms);
 		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets t SET"
-						 " consecutive_failures = t.consecutive_failures OPERATOR(pg_catalog.+) 1,"
-						 " last_error = $1, last_error_at = pg_catalog.clock_timestamp(),"
-						 " retry_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
-						 "   GREATEST(LEAST($3::float8, $2 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(t.consecutive_failures, 30)))"
-						 "            OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) 0.5 OPERATOR(pg_catalog.*) pg_catalog.random()),"
-						 "            $4::float8) OPERATOR(pg_catalog./) 1000.0)"
-						 " WHERE t.target = 'qdrant'",
-						 4, types, values, false, 0);
+					" consecutive_failures = t.consecutive_failures OPERATOR(pg_catalog.+) 1,"
+					" last_error = $1, last_error_at = pg_catalog.clock_timestamp(),"
+					" retry_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
+					"   GREATEST(LEAST($3::float8, $2 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(t.consecutive_failures, 30)))"
+					"            OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) 0.5 OPERATOR(pg_catalog.*) pg_catalog.random()),"
+					"            $4::float8) OPERATOR(pg_catalog./) 1000.0)"
+					" WHERE t.target = 'qdrant'",
+					4, types, values, false, 0);
 	}
 	else if (batch->any_sent)
 	{
 		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET consecutive_failures = 0,"
-						 " last_error = NULL, retry_at = NULL, last_success_at = pg_catalog.clock_timestamp()"
-						 " WHERE target = 'qdrant'", 0, NULL, NULL, false, 0);
+					" last_error = NULL, retry_at = NULL, last_success_at = pg_catalog.clock_timestamp()"
+					" WHERE target = 'qdrant'", 0, NULL, NULL, false, 0);
 	}
 
 	/* Completed entries: gone unless changed meanwhile. */
 	if (ndone > 0)
 	{
-		Oid			types[2] = {INT8OID, INT8ARRAYOID};
-		Datum		values[2];
-
-		values[0] = claim;
-		values[1] = sync_int8_array(done, ndone);
-		spi_execute(SPI_OK_DELETE_RETURNING, "DELETE FROM osv.vector_outbox o"
-						 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
-						 "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)"
-						 "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version"
-						 " RETURNING o.summary_id",
-						 2, types, values, false, 0);
+		execute_for_claim(SPI_OK_DELETE_RETURNING, "DELETE FROM osv.vector_outbox o"
+						  " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
+						  "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)"
+						  "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version"
+						  " RETURNING o.summary_id",
+						  claim, done, ndone);
 		completed = SPI_processed;
 		for (uint64 i = 0; i < completed; i++)
 		{
@@ -547,17 +563,12 @@ sync_record(VsBatch *batch)
 	/* Unsent entries (target failure): this was not an attempt of theirs. */
 	if (nunsent > 0)
 	{
-		Oid			types[2] = {INT8OID, INT8ARRAYOID};
-		Datum		values[2];
-
-		values[0] = claim;
-		values[1] = sync_int8_array(unsent, nunsent);
-		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_outbox o"
-						 " SET attempts = GREATEST(o.attempts OPERATOR(pg_catalog.-) 1, 0)"
-						 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
-						 "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)"
-						 "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version",
-						 2, types, values, false, 0);
+		execute_for_claim(SPI_OK_UPDATE, "UPDATE osv.vector_outbox o"
+						  " SET attempts = GREATEST(o.attempts OPERATOR(pg_catalog.-) 1, 0)"
+						  " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
+						  "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)"
+						  "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version",
+						  claim, unsent, nunsent);
 	}
 
 	/* Failed and parked entries, one by one (rare). */
@@ -577,13 +588,13 @@ sync_record(VsBatch *batch)
 		values[5] = Int32GetDatum(osv_vector_sync_backoff);
 		values[6] = Int32GetDatum(osv_vector_sync_backoff_max);
 		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_outbox o SET last_error = $3,"
-						 " state = CASE WHEN $4 OR o.attempts OPERATOR(pg_catalog.>=) $5 THEN 'failed' ELSE 'pending' END,"
-						 " next_attempt_at = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
-						 "   LEAST($7::float8, $6 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(o.attempts OPERATOR(pg_catalog.-) 1, 30)))"
-						 "   OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) 0.5 OPERATOR(pg_catalog.*) pg_catalog.random()) OPERATOR(pg_catalog./) 1000.0)"
-						 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1 AND o.summary_id OPERATOR(pg_catalog.=) $2"
-						 "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version",
-						 7, types, values, false, 0);
+					" state = CASE WHEN $4 OR o.attempts OPERATOR(pg_catalog.>=) $5 THEN 'failed' ELSE 'pending' END,"
+					" next_attempt_at = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
+					"   LEAST($7::float8, $6 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(o.attempts OPERATOR(pg_catalog.-) 1, 30)))"
+					"   OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) 0.5 OPERATOR(pg_catalog.*) pg_catalog.random()) OPERATOR(pg_catalog./) 1000.0)"
+					" WHERE o.claim_id OPERATOR(pg_catalog.=) $1 AND o.summary_id OPERATOR(pg_catalog.=) $2"
+					"   AND o.version OPERATOR(pg_catalog.=) o.claimed_version",
+					7, types, values, false, 0);
 		if (SPI_processed > 0)
 			ereport(e->outcome == VS_PARKED ? WARNING : DEBUG1,
 					(errmsg_internal("%s", e->error)));
@@ -594,8 +605,6 @@ sync_record(VsBatch *batch)
 	 * every entry but those just deleted, found through the primary key.
 	 */
 	{
-		Oid			types[2] = {INT8OID, INT8ARRAYOID};
-		Datum		values[2];
 		Datum	   *left = palloc(sizeof(Datum) * Max(batch->n, 1));
 		int			nleft = 0;
 
@@ -608,28 +617,24 @@ sync_record(VsBatch *batch)
 				left[nleft++] = Int64GetDatum(id);
 		}
 		if (nleft > 0)
-		{
-			values[0] = claim;
-			values[1] = sync_int8_array(left, nleft);
-			spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_outbox o"
-							 " SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
-							 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
-							 "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)",
-							 2, types, values, false, 0);
-		}
+			execute_for_claim(SPI_OK_UPDATE, "UPDATE osv.vector_outbox o"
+							  " SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
+							  " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
+							  "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)",
+							  claim, left, nleft);
 	}
 
 	/*
-	 * The collection this batch created holds only what the batch
-	 * completed; every other live summary goes again.  A summary whose
-	 * entry is pending and unclaimed needs nothing: it is sent after the
-	 * creation anyway, so it is skipped (a first sync of a backfill would
-	 * otherwise rewrite the whole outbox once more: 1.9 s of the worker's
-	 * 10 s for 100,000 summaries).  Enqueued are the summaries with no
-	 * entry (completed before, not by this batch), parked ones, and those
-	 * claimed by another batch, which may have gone to the old collection
-	 * (the version bump keeps them pending when that batch completes); not
-	 * the entries this batch completed (deleted above).
+	 * The collection this batch created holds only what the batch completed;
+	 * every other live summary goes again.  A summary whose entry is pending
+	 * and unclaimed needs nothing: it is sent after the creation anyway, so
+	 * it is skipped (a first sync of a backfill would otherwise rewrite the
+	 * whole outbox once more: 1.9 s of the worker's 10 s for 100,000
+	 * summaries).  Enqueued are the summaries with no entry (completed
+	 * before, not by this batch), parked ones, and those claimed by another
+	 * batch, which may have gone to the old collection (the version bump
+	 * keeps them pending when that batch completes); not the entries this
+	 * batch completed (deleted above).
 	 */
 	if (batch->resync)
 	{

@@ -75,12 +75,12 @@ next_due_ms(void)
 
 	/* Due as the claim saw it: at now(), the claim's transaction time. */
 	spi_execute(SPI_OK_SELECT, "SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', (SELECT pg_catalog.min(o.next_attempt_at)"
-					 "   FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending'"
-					 "   AND o.next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now())"
-					 "   OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) * 1000)::bigint,"
-					 " EXISTS (SELECT FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending'"
-					 "   AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now())",
-					 0, NULL, NULL, true, 1);
+				"   FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending'"
+				"   AND o.next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now())"
+				"   OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) * 1000)::bigint,"
+				" EXISTS (SELECT FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending'"
+				"   AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now())",
+				0, NULL, NULL, true, 1);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
 		wait_ms = Min(wait_ms, DatumGetInt64(d));
@@ -111,11 +111,11 @@ worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_release
 	{
 		/*
 		 * Nothing to do here; the latch or the naptime brings us back.  In
-		 * embedded mode (no URL) changes are not queued, so whatever
-		 * target comes next must be filled from scratch: forget which one
-		 * was synced.  (Each reload sets the latch, so a URL emptied and
-		 * set again is seen; a change of both within one round is not,
-		 * and needs osv.vector_resync().)
+		 * embedded mode (no URL) changes are not queued, so whatever target
+		 * comes next must be filled from scratch: forget which one was
+		 * synced.  (Each reload sets the latch, so a URL emptied and set
+		 * again is seen; a change of both within one round is not, and needs
+		 * osv.vector_resync().)
 		 */
 		if (OidIsValid(get_extension_oid("osv", true)))
 		{
@@ -133,7 +133,7 @@ worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_release
 	{
 		/* Claims committed by a worker that died are ours to retry now. */
 		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_outbox SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
-						 " WHERE claim_id IS NOT NULL", 0, NULL, NULL, false, 0);
+					" WHERE claim_id IS NOT NULL", 0, NULL, NULL, false, 0);
 		if (SPI_processed > 0)
 			elog(LOG, "osv vector sync released %llu outbox entries claimed before a restart",
 				 (unsigned long long) SPI_processed);
@@ -146,8 +146,8 @@ worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_release
 		Datum		arg = CStringGetTextDatum(sync_target_url());
 
 		spi_execute(SPI_OK_SELECT, "SELECT FROM osv.vector_sync_targets"
-						 " WHERE target = 'qdrant' AND synced_url IS DISTINCT FROM $1",
-						 1, &argtype, &arg, true, 1);
+					" WHERE target = 'qdrant' AND synced_url IS DISTINCT FROM $1",
+					1, &argtype, &arg, true, 1);
 		if (SPI_processed > 0)
 		{
 			uint64		count = outbox_enqueue_all_live();
@@ -167,12 +167,12 @@ worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_release
 	n = sync_claim(osv_vector_sync_batch_size, cursor, &batch, loop_cxt);
 
 	/*
-	 * Short of a full batch, the scan has reached the end of what is due:
-	 * the next one starts from the beginning again, and so picks up the
-	 * entries this pass went by (locked by a writer, released, or
-	 * enqueued by a transaction that began before the last claimed key);
-	 * so it does after VS_CLAIMS_PER_PASS full ones.  Nothing found past
-	 * the middle is no reason to sleep: start over at once.
+	 * Short of a full batch, the scan has reached the end of what is due: the
+	 * next one starts from the beginning again, and so picks up the entries
+	 * this pass went by (locked by a writer, released, or enqueued by a
+	 * transaction that began before the last claimed key); so it does after
+	 * VS_CLAIMS_PER_PASS full ones.  Nothing found past the middle is no
+	 * reason to sleep: start over at once.
 	 */
 	if (n == 0 && cursor->claims > 0)
 	{

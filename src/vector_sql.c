@@ -214,9 +214,9 @@ osv_vector_sync_complete(PG_FUNCTION_ARGS)
 		Datum		arg = Int64GetDatum(claim_id);
 
 		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_outbox o"
-						 " SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
-						 " WHERE o.claim_id OPERATOR(pg_catalog.=) $1",
-						 1, &argtype, &arg, false, 0);
+					" SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
+					" WHERE o.claim_id OPERATOR(pg_catalog.=) $1",
+					1, &argtype, &arg, false, 0);
 	}
 	SPI_finish();
 	PG_RETURN_INT64((int64) completed);
@@ -307,10 +307,10 @@ osv_vector_reconcile(PG_FUNCTION_ARGS)
 		}
 		arg = sync_int8_array(page_ids, page.npoints);
 		spi_execute(SPI_OK_SELECT, "SELECT s.id, " POINT_COLUMNS " FROM osv.summaries s"
-						 " WHERE s.id OPERATOR(pg_catalog.=) ANY ($1)"
-						 "   AND s.deleted_at IS NULL AND s.embedding IS NOT NULL"
-						 " ORDER BY s.id",
-						 1, &argtype, &arg, true, 0);
+					" WHERE s.id OPERATOR(pg_catalog.=) ANY ($1)"
+					"   AND s.deleted_at IS NULL AND s.embedding IS NOT NULL"
+					" ORDER BY s.id",
+					1, &argtype, &arg, true, 0);
 
 		/* Both lists are in id order: walk them together. */
 		for (int i = 0; i < page.npoints; i++)
@@ -410,9 +410,9 @@ osv_qdrant_search(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	/*
-	 * No check of the collection here: a search must not create it (the
-	 * sync does, and resends everything when it does); a collection that
-	 * does not exist yet holds nothing.
+	 * No check of the collection here: a search must not create it (the sync
+	 * does, and resends everything when it does); a collection that does not
+	 * exist yet holds nothing.
 	 */
 	if (!qdrant_query((float4 *) ARR_DATA_PTR(query), ARR_DIMS(query)[0],
 					  k + 10,
@@ -437,9 +437,9 @@ osv_qdrant_search(PG_FUNCTION_ARGS)
 		arg = sync_int8_array(ids, nhits);
 		spi_connect();
 		spi_execute(SPI_OK_SELECT, "SELECT u.ord::int4 FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(id, ord)"
-						 " JOIN osv.summaries s ON s.id OPERATOR(pg_catalog.=) u.id"
-						 " WHERE s.deleted_at IS NULL AND s.embedding IS NOT NULL",
-						 1, &argtype, &arg, true, 0);
+					" JOIN osv.summaries s ON s.id OPERATOR(pg_catalog.=) u.id"
+					" WHERE s.deleted_at IS NULL AND s.embedding IS NOT NULL",
+					1, &argtype, &arg, true, 0);
 		live = palloc0(sizeof(bool) * nhits);
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
