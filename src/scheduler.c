@@ -23,7 +23,8 @@
  * in a subtransaction so that one failing job is recorded and does not
  * stop the others.  An error that escapes anyway (say, osv is of an older
  * version without run_retention) is logged, the transaction is aborted
- * and the worker waits for the next run; it does not exit.  Where the
+ * and the worker waits for the next run; it does not exit (the skeleton
+ * of worker.c, shared with the vector sync worker).  Where the
  * extension is not installed the worker idles quietly.  If osv.database
  * does not exist, the connection fails (FATAL) and the postmaster starts the
  * worker again after OSV_WORKER_RESTART_TIME seconds; so it does after
@@ -43,12 +44,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "postmaster/bgworker.h"
-#include "postmaster/interrupt.h"
-#include "storage/latch.h"
 #include "tcop/tcopprot.h"
-#include "utils/guc.h"
-#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "settings.h"
