@@ -5,7 +5,9 @@
 # fails with PostgreSQL's read-only error (SQLSTATE 25006).  Then the
 # primary is lost with changes queued in the outbox (some of them claimed by
 # a batch in flight); after promotion the workers start on the new primary
-# and the outbox drains until Qdrant equals the database.
+# and the outbox drains until Qdrant equals the database.  Last, a failover
+# that loses the primary's last transactions (asynchronous replication):
+# osv.vector_reconcile() on the new primary repairs what they sent to Qdrant.
 use strict;
 use warnings;
 
@@ -199,6 +201,8 @@ qdrant_request($q, 'DELETE', '/__test/faults');
 is($standby->safe_psql('postgres', 'SELECT pending, in_flight FROM osv.vector_sync_status'),
 	$queued, "standby holds the primary's outbox (pending|in flight: $queued)");
 is(osv_backends($standby), '', 'standby: still no osv worker before promotion');
+unlike(slurp_file($standby->logfile), qr/osv vector sync worker started|osv scheduler started/,
+	'standby: no osv worker started during recovery (server log)');
 isnt([ compare_points($q, $standby) ]->[0], undef, 'Qdrant lags behind before promotion');
 
 my $t_promote = time();
@@ -209,6 +213,8 @@ ok($standby->poll_query_until('postgres',
 	'new primary: both workers start after promotion');
 is(osv_backends($standby), join(',', sort @workers), 'new primary: exactly the two workers');
 ok(wait_synced($standby), 'new primary: the outbox left by the old primary drains');
+like(slurp_file($standby->logfile), qr/osv vector sync released \d+ outbox entries claimed before a restart/,
+	"new primary: the worker took back the old primary's claims");
 my @diff = compare_points($q, $standby);
 is_deeply(\@diff, [], 'new primary: Qdrant equals the database, nothing lost')
   or diag(join("\n", @diff[0 .. ($#diff > 10 ? 10 : $#diff)]));
@@ -222,6 +228,55 @@ $standby->safe_psql('postgres', q{
 });
 ok(wait_synced($standby), 'new primary: later writes drain');
 is_deeply([ compare_points($q, $standby) ], [], 'new primary: Qdrant equals the database after more writes');
+
+# --- A failover that loses transactions. --------------------------------------
+# With asynchronous replication the last transactions of a lost primary may
+# never reach the standby, while the primary's worker already sent them to
+# Qdrant.  The promoted standby's outbox knows nothing of them: Qdrant keeps
+# points of summaries that do not exist there, lacks points of summaries
+# whose deletion was lost, and holds vectors the standby never had.
+# osv.vector_reconcile() after the promotion finds and fixes all three.
+my $p2 = $standby;
+$p2->backup('base2');
+my $standby2 = PostgreSQL::Test::Cluster->new('standby2');
+$standby2->init_from_backup($p2, 'base2', has_streaming => 1);
+$standby2->start;
+$p2->wait_for_catchup($standby2, 'replay');
+$standby2->stop;
+
+my %lost;
+for my $sql (
+	q{WITH d AS (SELECT osv.register_upload(1, 'replica-bucket', 'lost/' || g, 'application/pdf', 1, repeat('c', 64),
+					'Lost ' || g) AS id FROM generate_series(1, 5) g),
+		  i AS (INSERT INTO osv.summaries (document_id, content, embedding)
+				SELECT d.id, 'lost', osv.embed_text('lost ' || d.id) FROM d RETURNING id)
+	  SELECT string_agg(id::text, ',') FROM i},
+	q{WITH x AS (DELETE FROM osv.summaries WHERE id IN (SELECT id FROM osv.summaries
+				 WHERE deleted_at IS NULL AND embedding IS NOT NULL ORDER BY id LIMIT 3) RETURNING id)
+	  SELECT string_agg(id::text, ',') FROM x},
+	q{WITH x AS (UPDATE osv.summaries SET embedding = osv.embed_text('lost update ' || id) WHERE id IN (SELECT id
+				 FROM osv.summaries WHERE deleted_at IS NULL AND embedding IS NOT NULL ORDER BY id DESC LIMIT 3)
+				 RETURNING id)
+	  SELECT string_agg(id::text, ',') FROM x})
+{
+	$lost{$_} = 1 for split /,/, $p2->safe_psql('postgres', $sql);
+}
+ok(wait_synced($p2), 'second primary: its last transactions reach Qdrant');
+is_deeply([ compare_points($q, $p2) ], [], 'second primary: Qdrant equals its database');
+$p2->stop('immediate');
+$standby2->start;
+$standby2->promote;
+ok(wait_synced($standby2), 'second standby promoted: its outbox drains');
+@diff = compare_points($q, $standby2);
+my %diff_ids = map { /(\d+)/ ? ($1 => 1) : () } @diff;
+ok(@diff > 0, 'Qdrant holds what the lost transactions sent: ' . scalar(@diff) . ' differences');
+is_deeply([ grep { !$lost{$_} } sort keys %diff_ids ], [], 'every difference is a summary the lost transactions changed');
+cmp_ok($standby2->safe_psql('postgres', 'SELECT osv.vector_reconcile()'), '>=', scalar(keys %diff_ids),
+	'osv.vector_reconcile() enqueues them');
+ok(wait_synced($standby2), 'the reconcile drains');
+@diff = compare_points($q, $standby2);
+is_deeply(\@diff, [], 'after reconcile Qdrant equals the new primary')
+  or diag(join("\n", @diff[0 .. ($#diff > 10 ? 10 : $#diff)]));
 
 note(sprintf('030_replica took %.1f s', time() - $t_start));
 done_testing();
