@@ -120,14 +120,15 @@ cmp_ok($tables, '>=', 20, "old cluster: $tables osv tables");
 my $archived = 0;
 $archived += $1 while $before{contents} =~ /^activity_logs_archive_p\d+\|(\d+)\|/mg;
 is($archived, 25, 'old cluster: the archive holds rows (30 less the erased user\'s 5)');
+# Preloaded with its workers on, as a production cluster is: pg_upgrade
+# starts it so (in binary-upgrade mode).
+$old->append_conf('postgresql.conf', "osv.vector_sync_worker = on\nosv.scheduler_worker = on\n");
 $old->stop;
 
 # --- pg_upgrade. ---------------------------------------------------------------
 my $new = PostgreSQL::Test::Cluster->new('new');
 $new->init;
-# The workers stay off for the comparison (they would change the outbox
-# and the job log), then come on.
-$new->append_conf('postgresql.conf', $conf . "osv.vector_sync_worker = off\nosv.scheduler_worker = off\n");
+$new->append_conf('postgresql.conf', $conf);
 
 my $bindir = dirname(`which pg_upgrade`);
 my $t_upgrade = time();
@@ -139,7 +140,7 @@ my $t_upgrade = time();
 	chdir PostgreSQL::Test::Utils::tempdir() or die "chdir: $!";
 	command_ok(
 		[
-			'pg_upgrade', '--no-sync', '--link',
+			'pg_upgrade', '--no-sync', '--link', '--retain',
 			'-d', $old_data, '-D', $new_data,
 			'-b', $bindir, '-B', $bindir,
 			'-s', $new->host, '-p', $old->port, '-P', $new->port
@@ -149,6 +150,18 @@ my $t_upgrade = time();
 }
 note(sprintf('pg_upgrade took %.1f s', time() - $t_upgrade));
 
+# The servers that pg_upgrade ran (binary-upgrade mode, osv preloaded)
+# started no osv worker: _PG_init returns at once when IsBinaryUpgrade.
+my @server_logs = glob($new->data_dir . '/pg_upgrade_output.d/*/log/pg_upgrade_server.log');
+ok(@server_logs == 1, 'pg_upgrade kept its server log (--retain)');
+my $server_log = @server_logs ? slurp_file($server_logs[0]) : '';
+like($server_log, qr/database system is ready to accept connections/, 'the log is the servers\' log');
+unlike($server_log, qr/osv (vector sync worker|scheduler) started/, 'no osv worker ran during pg_upgrade');
+unlike($server_log, qr/ERROR|FATAL/, 'no error in the servers pg_upgrade ran');
+
+# The workers stay off for the comparison (they would change the outbox
+# and the job log), then come on.
+$new->append_conf('postgresql.conf', "osv.vector_sync_worker = off\nosv.scheduler_worker = off\n");
 $new->start;
 is($new->safe_psql('postgres', $contents_sql), $before{contents}, 'every osv table holds the same rows');
 is($new->safe_psql('postgres', $sequences_sql), $before{sequences}, 'sequences are where they were');
