@@ -64,7 +64,8 @@ REGRESS = \
 	embedding \
 	search \
 	retention \
-	vector_outbox
+	vector_outbox \
+	read_only
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 
 ISOLATION = \
