@@ -20,17 +20,26 @@ MODULE_big = osv
 
 OBJS = \
 	src/osv.o \
+	src/settings.o \
+	src/worker.o \
+	src/spi_plan.o \
+	src/trigger_check.o \
 	src/soft_delete.o \
 	src/badges.o \
 	src/domain.o \
-	src/embedding.o \
+	src/embed_text.o \
+	src/vector_check.o \
+	src/exact_scan.o \
 	src/partitions.o \
 	src/restore.o \
 	src/scheduler.o \
 	src/http.o \
 	src/json_float.o \
 	src/qdrant.o \
-	src/vector_sync.o \
+	src/outbox.o \
+	src/sync_engine.o \
+	src/sync_worker.o \
+	src/vector_sql.o \
 	src/s3.o \
 	src/storage_sync.o
 
@@ -71,7 +80,8 @@ REGRESS = \
 	retention \
 	vector_outbox \
 	storage_sync \
-	backup
+	backup \
+	read_only
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 
 ISOLATION = \
@@ -82,8 +92,7 @@ ISOLATION = \
 	upsert_auth0_user \
 	archive_twice \
 	archive_inserts \
-	vector_outbox \
-	backup
+	vector_outbox
 ISOLATION_OPTS = --inputdir=test --temp-config=test/osv_isolation.conf --temp-instance=./tmp_check_iso --load-extension=osv
 
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)

@@ -63,10 +63,12 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "osv.h"
+#include "outbox.h"
 #include "qdrant.h"
 #include "s3.h"
+#include "settings.h"
 #include "storage_sync.h"
+#include "worker.h"
 
 /* ------------------------------------------------------------------------
  * Settings (a block of its own, to move to the settings file)
@@ -775,15 +777,14 @@ storage_sync_worker_round(MemoryContext loop_cxt)
 /*
  * osv.storage_sync_wake() RETURNS void
  *
- * Asks for the sync worker to be woken when the current transaction
- * commits.  XXX: wired to the worker's latch once the worker skeleton of
- * the refactor is in; until then the worker finds new entries within its
- * naptime.
+ * Asks for the sync worker, which drains the storage queues too, to be
+ * woken when the current transaction commits.
  */
 PG_FUNCTION_INFO_V1(osv_storage_sync_wake);
 Datum
 osv_storage_sync_wake(PG_FUNCTION_ARGS)
 {
+	outbox_wake_worker_at_commit();
 	PG_RETURN_VOID();
 }
 
