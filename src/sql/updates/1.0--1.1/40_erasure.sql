@@ -97,6 +97,7 @@ CREATE TRIGGER storage_queue_truncate BEFORE TRUNCATE ON osv.documents
 CREATE FUNCTION osv.storage_sync(max_entries integer DEFAULT NULL)
 RETURNS bigint
 LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'osv_storage_sync';
 COMMENT ON FUNCTION osv.storage_sync(integer) IS 'drain the object-storage queue (deletions, erasure ledger objects, pending Qdrant sweeps) now, in this session; returns entries completed';
 REVOKE ALL ON FUNCTION osv.storage_sync(integer) FROM PUBLIC;
@@ -320,6 +321,7 @@ REVOKE ALL ON FUNCTION osv.erasure_ledger_refresh(uuid) FROM PUBLIC;
 CREATE FUNCTION osv.erasure_ledger_objects()
 RETURNS TABLE (receipt uuid, erased_at timestamptz, user_hash text, auth0_hash text, object_key text)
 LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'osv_erasure_ledger_objects';
 COMMENT ON FUNCTION osv.erasure_ledger_objects() IS 'the receipts stored in osv.erasure_ledger_bucket (ListObjectsV2)';
 REVOKE ALL ON FUNCTION osv.erasure_ledger_objects() FROM PUBLIC;

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# bench/erasure.sh: GDPR export and erasure of a big user, and the drain of
+# object deletions against the S3 test gate.
+#
+# 1. osv.data_export and osv.data_delete of a user owning 10,000 rows across
+#    the tables (2,000 documents with their summaries, 3,000 activity logs,
+#    1,500 points, 500 quizzes, 500 answers, 200 rooms, 300 participations),
+#    among 100 other users with data; time measured in the database
+#    (clock_timestamp() around the call), median of ROUNDS rounds (the user
+#    is built again for each erasure).  Target: < 200 ms each.
+# 2. Deletion of OBJECTS (5,000) objects (keys with spaces) queued by a
+#    DELETE of their documents, drained by osv.storage_sync() in one
+#    session, then by the sync worker, against test/s3 (s3rver behind the
+#    SigV4-checking gate); objects per second, and the same with
+#    osv.s3_max_connections = 1 for comparison.  Target: >= 500 objects/s.
+. "$(dirname "$0")/lib.sh"
+
+# As root, bench_start re-runs this script as postgres and exits.
+[ "$(id -u)" -ne 0 ] || bench_start erasure.sh
+
+S3DIR=$(mktemp -d "${TMPDIR:-/tmp}/osv-bench-s3.XXXXXX")
+S3PORT=$("$OSV_ROOT/test/s3/start" "$S3DIR")
+echo "test/s3 gate on port $S3PORT"
+printf 'osvtestsecret\n' >"$S3DIR/secret"
+chmod 600 "$S3DIR/secret"
+stop_s3() { "$OSV_ROOT/test/s3/stop" "$S3DIR"; rm -rf "$S3DIR"; }
+
+bench_start erasure.sh "osv.s3_endpoint = 'http://127.0.0.1:$S3PORT'
+osv.s3_access_key_id = 'osvtestkey'
+osv.s3_secret_access_key_file = '$S3DIR/secret'
+osv.erasure_ledger_bucket = 'osv-ledger'
+osv.vector_sync_worker = on
+osv.vector_sync_naptime = '1h'"
+trap 'bench_stop; stop_s3' EXIT
+
+ROUNDS=${ROUNDS:-5}
+OBJECTS=${OBJECTS:-5000}
+
+bench_psql -q <<'SQL'
+SELECT osv.create_activity_log_partitions(2);
+INSERT INTO osv.users (auth0_id, email, name)
+SELECT 'auth0|other' || g, 'other' || g || '@example.org', 'Other ' || g FROM generate_series(1, 100) g;
+INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
+SELECT u.id, 'pdf', 'doc', 'osv-documents', 'other/' || u.id || '/' || g FROM osv.users u, generate_series(1, 100) g;
+INSERT INTO osv.activity_logs (user_id, event_type) SELECT u.id, 'page.view' FROM osv.users u, generate_series(1, 100);
+
+CREATE FUNCTION bench_make_user(n int) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	uid bigint;
+BEGIN
+	INSERT INTO osv.users (auth0_id, email, name) VALUES ('auth0|big' || n, 'big' || n || '@example.org', 'Big ' || n)
+	RETURNING id INTO uid;
+	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
+	SELECT uid, 'pdf', 'document ' || g, 'osv-documents', 'big/' || n || '/notes ' || g || '.pdf' FROM generate_series(1, 2000) g;
+	INSERT INTO osv.summaries (document_id, topic, content)
+	SELECT d.id, 'topic', 'summary of ' || d.title FROM osv.documents d WHERE d.user_id = uid;
+	INSERT INTO osv.activity_logs (user_id, event_type, properties)
+	SELECT uid, 'page.view', jsonb_build_object('page', g) FROM generate_series(1, 3000) g;
+	INSERT INTO osv.points (user_id, amount, reason) SELECT uid, 1, 'bench' FROM generate_series(1, 1500);
+	INSERT INTO osv.quizzes (user_id, title, questions)
+	SELECT uid, 'quiz ' || g, '[{"id": "q1", "prompt": "2 + 2?", "type": "single", "choices": [{"id": "a", "text": "3"}, {"id": "b", "text": "4"}], "correct": ["b"], "points": 1}]'
+	FROM generate_series(1, 500) g;
+	INSERT INTO osv.answers (quiz_id, user_id, responses, score, max_score, passed)
+	SELECT q.id, uid, '{"q1": ["b"]}', 1, 1, true FROM osv.quizzes q WHERE q.user_id = uid;
+	INSERT INTO osv.rooms (user_id, name) SELECT uid, 'room ' || g FROM generate_series(1, 200) g;
+	INSERT INTO osv.room_participations (room_id, user_id)
+	SELECT r.id, uid FROM osv.rooms r WHERE r.user_id = uid
+	UNION ALL SELECT r.id, uid FROM osv.rooms r WHERE r.user_id = uid LIMIT 300;
+	RETURN uid;
+END
+$$;
+
+CREATE FUNCTION bench_ms(sql text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE
+	t0 timestamptz := clock_timestamp();
+BEGIN
+	EXECUTE sql;
+	RETURN 1000 * extract(epoch FROM clock_timestamp() - t0);
+END
+$$;
+SQL
+
+export_ms=()
+delete_ms=()
+for round in $(seq 1 "$ROUNDS"); do
+	uid=$(bench_psql -qAt -c "SELECT bench_make_user($round)")
+	[ "$round" -gt 1 ] || bench_psql -qAt -c "SELECT 'rows owned: ' ||
+		((SELECT count(*) FROM osv.documents WHERE user_id = $uid) + (SELECT count(*) FROM osv.summaries WHERE user_id = $uid)
+		 + (SELECT count(*) FROM osv.activity_logs WHERE user_id = $uid) + (SELECT count(*) FROM osv.points WHERE user_id = $uid)
+		 + (SELECT count(*) FROM osv.quizzes WHERE user_id = $uid) + (SELECT count(*) FROM osv.answers WHERE user_id = $uid)
+		 + (SELECT count(*) FROM osv.rooms WHERE user_id = $uid) + (SELECT count(*) FROM osv.room_participations WHERE user_id = $uid))"
+	bench_psql -q -c 'VACUUM ANALYZE'
+	export_ms+=("$(bench_psql -qAt -c "SELECT bench_ms('SELECT osv.data_export($uid)')")")
+	delete_ms+=("$(bench_psql -qAt -c "SELECT bench_ms('SELECT osv.data_delete($uid)')")")
+done
+echo "data_export of a user owning 10,000 rows: median $(printf '%s\n' "${export_ms[@]}" | bench_median) ms (${export_ms[*]})"
+echo "data_delete of a user owning 10,000 rows: median $(printf '%s\n' "${delete_ms[@]}" | bench_median) ms (${delete_ms[*]})"
+bench_psql -q -c 'TRUNCATE osv.storage_deletions; TRUNCATE osv.erasure_ledger CASCADE'
+
+# Seed OBJECTS objects (unsigned, through the gate's /__test/ API) and their documents.
+seed_objects() {
+	python3 - "$S3PORT" "$OBJECTS" "$1" <<'PY'
+import http.client, sys, urllib.parse
+port, n, prefix = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+c = http.client.HTTPConnection("127.0.0.1", port)
+for i in range(n):
+    key = urllib.parse.quote(f"{prefix}/object {i}.bin", safe="/")
+    c.request("PUT", f"/__test/objects/osv-documents/{key}", body=b"x" * 1024)
+    r = c.getresponse(); r.read()
+    assert r.status == 200, r.status
+PY
+	bench_psql -q -c "INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
+		SELECT (SELECT min(id) FROM osv.users), 'other', 'bench', 'osv-documents', '$1/object ' || g || '.bin'
+		FROM generate_series(0, $OBJECTS - 1) g"
+}
+remaining() {
+	python3 - "$S3PORT" "$1" <<'PY'
+import http.client, json, sys, urllib.parse
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+c.request("GET", "/__test/objects/osv-documents?prefix=" + urllib.parse.quote(sys.argv[2] + "/"))
+print(len(json.loads(c.getresponse().read())["result"]["objects"]))
+PY
+}
+
+# Drain in one session with osv.storage_sync(): the deletions are queued
+# and drained in the same transaction, so the worker never sees them.
+drain_session() {
+	local prefix="$1" conns="$2"
+	seed_objects "$prefix"
+	bench_psql -q -c "ALTER SYSTEM SET osv.s3_max_connections = $conns" -c 'SELECT pg_reload_conf()' >/dev/null
+	sleep 0.3
+	bench_psql -qAt <<SQL
+BEGIN;
+DELETE FROM osv.documents WHERE storage_key LIKE '$prefix/%';
+SELECT 'queued: ' || count(*) FROM osv.storage_deletions;
+SELECT 'osv.storage_sync() with osv.s3_max_connections = $conns: ' || round($OBJECTS / (bench_ms('SELECT osv.storage_sync()') / 1000))::text || ' objects/s';
+COMMIT;
+SQL
+	echo "objects left: $(remaining "$prefix")"
+}
+drain_session session16 16
+drain_session session1 1
+
+# The worker: queue, commit (which wakes it), wait until the queue is empty.
+seed_objects worker
+bench_psql -q -c "ALTER SYSTEM RESET osv.s3_max_connections" -c 'SELECT pg_reload_conf()' >/dev/null
+sleep 0.3
+start=$(date +%s.%N)
+bench_psql -q -c "DELETE FROM osv.documents WHERE storage_key LIKE 'worker/%'"
+while [ "$(bench_psql -qAt -c 'SELECT count(*) FROM osv.storage_deletions')" != 0 ]; do sleep 0.05; done
+end=$(date +%s.%N)
+echo "sync worker (osv.s3_max_connections = 16): $(python3 -c "print(round($OBJECTS / ($end - $start)))") objects/s; objects left: $(remaining worker)"
