@@ -14,7 +14,8 @@
  * Keys are URI-encoded as SigV4 requires (every byte but A-Z a-z 0-9 - . _ ~
  * and "/" as %XX), the URL is sent as is (CURLOPT_PATH_AS_IS) and libcurl
  * signs the path it sends; x-amz-content-sha256 carries the SHA-256 of the
- * body (curl 7.88 adds none of its own and signs this one).
+ * body, computed by the caller (curl 7.88 adds none of its own and signs
+ * this one).
  *
  * s3_perform() runs a set of requests over a curl multi handle with at most
  * osv.s3_max_connections transfers at once, kept alive between calls.  It
@@ -34,8 +35,6 @@
 
 #include <sys/stat.h>
 
-#include "common/cryptohash.h"
-#include "common/sha2.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -241,26 +240,8 @@ s3_secret_key(char **error)
 	return s3_secret;
 }
 
-/* Hex SHA-256 of a body (64 characters and a NUL into out). */
-static void
-s3_sha256_hex(const char *data, size_t len, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
-		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
-		elog(ERROR, "could not compute a SHA-256 digest");
-	pg_cryptohash_free(ctx);
-	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-	{
-		out[2 * i] = hex[digest[i] >> 4];
-		out[2 * i + 1] = hex[digest[i] & 15];
-	}
-	out[64] = '\0';
-}
+/* SHA-256 of an empty payload, as SigV4 wants it for a request without a body. */
+#define S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 /* The URL of a request: path style or virtual-hosted style. */
 static char *
@@ -312,10 +293,19 @@ static void
 s3_setup(S3Slot *slot, S3Request *r, const char *secret, const char *sigv4)
 {
 	CURL	   *h = slot->h;
-	char		sha[65];
+	const char *sha;
 	char	   *url = s3_url(r);
 
-	s3_sha256_hex(r->body ? r->body : "", r->body ? r->body_len : 0, sha);
+	/*
+	 * NB: no hashing here: pg_cryptohash needs a resource owner, which the
+	 * worker has not outside a transaction; callers hash bodies in SQL.
+	 */
+	if (r->body == NULL)
+		sha = S3_EMPTY_SHA256;
+	else if (r->body_sha256 != NULL)
+		sha = r->body_sha256;
+	else
+		sha = "UNSIGNED-PAYLOAD";
 	slot->headers = NULL;
 	slot->headers = curl_slist_append(slot->headers, psprintf("x-amz-content-sha256: %s", sha));
 	if (r->body != NULL && r->content_type != NULL)

@@ -32,6 +32,7 @@ typedef struct S3Request
 	const char *query;			/* canonical query (sorted, encoded) or NULL */
 	const char *body;			/* PUT body or NULL */
 	size_t		body_len;
+	const char *body_sha256;	/* hex SHA-256 of the body, NULL: unsigned */
 	const char *content_type;	/* of the body */
 	bool		want_body;		/* keep the response body */
 

@@ -253,7 +253,8 @@ static const char claim_ledger_sql[] =
 "   object_lease_until = pg_catalog.now() + pg_catalog.make_interval(secs => $3 / 1000.0),"
 "   object_attempts = l.object_attempts + 1"
 " FROM c WHERE l.receipt = c.receipt"
-" RETURNING l.receipt::text, l.object_key, osv.erasure_ledger_document(l)::text";
+" RETURNING l.receipt::text, l.object_key, osv.erasure_ledger_document(l)::text,"
+"   pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(osv.erasure_ledger_document(l)::text, 'UTF8')), 'hex')";
 
 static const char claim_followups_sql[] =
 "WITH c AS (SELECT f.receipt FROM osv.erasure_followups f"
@@ -407,6 +408,7 @@ ss_claim(int limit, SsBatch *batch, MemoryContext cxt)
 			l->req.key = ss_getstring(i, 2);
 			l->req.body = ss_getstring(i, 3);
 			l->req.body_len = strlen(l->req.body);
+			l->req.body_sha256 = ss_getstring(i, 4);
 			l->req.content_type = "application/json";
 		}
 		MemoryContextSwitchTo(old);

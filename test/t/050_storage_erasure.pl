@@ -214,8 +214,8 @@ $node->psql('postgres', 'SELECT osv.storage_sync()');
 ($pending, $failed, $err) = split /\|/, status('object_storage');
 is("$pending|$failed", '1|1', 'unreachable endpoint: queued, failed, kept');
 like($err, qr/^could not reach "http:\/\/127\.0\.0\.1:9"/, 'the status names the endpoint');
+test_api('POST', 'outage', { seconds => 2 });
 set_and_reload('osv.s3_endpoint' => $s3);
-test_api('POST', 'outage', { seconds => 1.5 });
 $node->psql('postgres', 'SELECT osv.storage_sync()');
 is((split /\|/, status('object_storage'))[0], 1, 'during an outage: still queued');
 sleep 2;
@@ -254,5 +254,20 @@ is($node->safe_psql('restored', "SELECT reapplied, targets->>'object_storage', c
 	WHERE user_hash = osv.erasure_subject_hash('user', '$dee')"), '1|confirmed|t', 'the receipt is confirmed again');
 is($node->safe_psql('restored', "SELECT count(*) FROM osv.users WHERE auth0_id = 'auth0|bob'"), 1, 'others stay');
 is($node->safe_psql('restored', 'SELECT osv.reapply_erasures()'), 0, 'a second reapply finds no one');
+
+# ------------------------------------------------------------------------
+# The sync worker drains by itself, woken by the deleting commit.
+# ------------------------------------------------------------------------
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'osv vector sync'"),
+	1, 'the sync worker runs');
+$node->safe_psql('postgres', "DELETE FROM osv.documents WHERE storage_key = 'users/bob/keep me.pdf'");
+my $gone = 0;
+for (1 .. 50)
+{
+	if (!grep { $_ eq 'users/bob/keep me.pdf' } @{ objects('osv-documents') }) { $gone = 1; last; }
+	usleep(100_000);
+}
+ok($gone, 'the worker deleted the object within 5 s, with no call of osv.storage_sync()');
+ok($node->poll_query_until('postgres', 'SELECT count(*) = 0 FROM osv.storage_deletions'), 'and emptied the queue');
 
 done_testing();
