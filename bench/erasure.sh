@@ -12,7 +12,10 @@
 #    DELETE of their documents, drained by osv.storage_sync() in one
 #    session, then by the sync worker, against test/s3 (s3rver behind the
 #    SigV4-checking gate); objects per second, and the same with
-#    osv.s3_max_connections = 1 for comparison.  Target: >= 500 objects/s.
+#    osv.s3_max_connections = 1 for comparison, against the ceiling of the
+#    same endpoint measured with curl --parallel (16 transfers, signed
+#    with --aws-sigv4 as osv signs) in alternating rounds.  Target: >= 500
+#    objects/s.
 . "$(dirname "$0")/lib.sh"
 
 # As root, bench_start re-runs this script as postgres and exits.
@@ -63,9 +66,10 @@ BEGIN
 	INSERT INTO osv.answers (quiz_id, user_id, responses, score, max_score, passed)
 	SELECT q.id, uid, '{"q1": ["b"]}', 1, 1, true FROM osv.quizzes q WHERE q.user_id = uid;
 	INSERT INTO osv.rooms (user_id, name) SELECT uid, 'room ' || g FROM generate_series(1, 200) g;
+	INSERT INTO osv.room_participations (room_id, user_id, left_at)
+	SELECT r.id, uid, now() FROM osv.rooms r WHERE r.user_id = uid;
 	INSERT INTO osv.room_participations (room_id, user_id)
-	SELECT r.id, uid FROM osv.rooms r WHERE r.user_id = uid
-	UNION ALL SELECT r.id, uid FROM osv.rooms r WHERE r.user_id = uid LIMIT 300;
+	SELECT r.id, uid FROM osv.rooms r WHERE r.user_id = uid ORDER BY r.id LIMIT 100;
 	RETURN uid;
 END
 $$;
@@ -109,6 +113,7 @@ for i in range(n):
     r = c.getresponse(); r.read()
     assert r.status == 200, r.status
 PY
+	[ "${2:-docs}" = docs ] || return 0
 	bench_psql -q -c "INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
 		SELECT (SELECT min(id) FROM osv.users), 'other', 'bench', 'osv-documents', '$1/object ' || g || '.bin'
 		FROM generate_series(0, $OBJECTS - 1) g"
@@ -138,7 +143,25 @@ COMMIT;
 SQL
 	echo "objects left: $(remaining "$prefix")"
 }
-drain_session session16 16
+# The ceiling of the endpoint: curl --parallel, signing with --aws-sigv4 as
+# osv does, deleting the same number of seeded objects.
+curl_baseline() {
+	local prefix="$1" conns="$2" args=() start end
+	seed_objects "$prefix" nodocs
+	for i in $(seq 0 $((OBJECTS - 1))); do
+		args+=(-o /dev/null -X DELETE "http://127.0.0.1:$S3PORT/osv-documents/$prefix/object%20$i.bin")
+	done
+	start=$(date +%s.%N)
+	curl -s --parallel --parallel-max "$conns" --aws-sigv4 "aws:amz:us-east-1:s3" --user osvtestkey:osvtestsecret \
+		-H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" "${args[@]}" 2>/dev/null
+	end=$(date +%s.%N)
+	echo "baseline curl --parallel-max $conns: $(python3 -c "print(round($OBJECTS / ($end - $start)))") objects/s; objects left: $(remaining "$prefix")"
+}
+
+for round in $(seq 1 "${S3_ROUNDS:-2}"); do
+	curl_baseline "curl16r$round" 16
+	drain_session "session16r$round" 16
+done
 drain_session session1 1
 
 # The worker: queue, commit (which wakes it), wait until the queue is empty.
