@@ -797,6 +797,66 @@ END
 $$;
 COMMENT ON PROCEDURE osv.archive_activity_logs_stepwise(interval, bigint) IS 'archive like osv.archive_activity_logs(), committing after each partition so that writers never wait long';
 
+/* Trashes and restores of users take one lock before any row lock (src/sql/core.sql, users.sql). */
+CREATE FUNCTION osv.lock_user_trash_now()
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN pg_catalog.pg_advisory_xact_lock(7303030, 100);
+COMMENT ON FUNCTION osv.lock_user_trash_now() IS 'take the lock that trashes and restores of users take before any row lock, until the end of the transaction';
+
+CREATE FUNCTION osv.lock_user_trash()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM osv.lock_user_trash_now();
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION osv.lock_user_trash() IS 'trigger: take the lock of trashes and restores of users before the statement locks any row';
+
+CREATE OR REPLACE FUNCTION osv.set_trashed(tbl regclass, id bigint, trash boolean)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	was_trashed boolean;
+BEGIN
+	IF tbl IS NULL THEN
+		RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT EXISTS (SELECT FROM osv.soft_delete_tables t WHERE t.table_name = tbl) THEN
+		RAISE EXCEPTION 'table "%" does not support soft deletes', tbl
+			USING ERRCODE = 'wrong_object_type',
+				  HINT = 'Soft deletes apply to the content tables of schema osv, such as osv.documents.';
+	END IF;
+	IF id IS NULL THEN
+		RAISE EXCEPTION 'id must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	/* Before the row lock below: see osv.lock_user_trash_now(). */
+	IF tbl = 'osv.users'::regclass THEN
+		PERFORM osv.lock_user_trash_now();
+	END IF;
+	EXECUTE format('SELECT deleted_at IS NOT NULL FROM %s WHERE id = $1 FOR NO KEY UPDATE', tbl)
+		INTO was_trashed USING id;
+	IF was_trashed IS NULL THEN
+		RAISE EXCEPTION 'row % of "%" does not exist', id, tbl USING ERRCODE = 'no_data_found';
+	END IF;
+	IF was_trashed = trash THEN
+		RETURN false;
+	END IF;
+	EXECUTE format('UPDATE %s SET deleted_at = CASE WHEN $2 THEN pg_catalog.now() END WHERE id = $1', tbl)
+		USING id, trash;
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION osv.set_trashed(regclass, bigint, boolean) IS 'trash or restore one row; false if it already was in that state';
+CREATE TRIGGER lock_user_trash BEFORE UPDATE OF deleted_at ON osv.users
+	FOR EACH STATEMENT EXECUTE FUNCTION osv.lock_user_trash();
+
 REVOKE ALL ON PROCEDURE osv.run_job_batched(text, interval, bigint), osv.run_retention_batched(integer, integer, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION osv.record_job_run(text, timestamptz, bigint, text, text, text), osv.prepare_archive_day(date),
 	osv.job_batch(text, timestamptz, integer), osv.run_job_batches(text, interval) FROM PUBLIC;
