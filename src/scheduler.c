@@ -37,15 +37,20 @@
 
 #include "access/xact.h"
 #include "commands/extension.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
+#include "executor/tstoreReceiver.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/latch.h"
+#include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "osv.h"
@@ -63,16 +68,24 @@ static const char *const retention_call = "CALL osv.run_retention_batched()";
  * Run the retention jobs once, by CALL osv.run_retention_batched(), which
  * commits after each batch of each job: its transactions hold row locks for
  * one batch and ACCESS EXCLUSIVE on activity_logs for one partition at a
- * time.  Non-atomic SPI lets the procedure commit; no snapshot is pushed
- * here, as the procedure's own transactions take theirs.  Must be called
- * outside a transaction; errors propagate to the caller, which aborts the
+ * time.  A procedure can commit only when called from a portal at top level
+ * (after its COMMIT, PL/pgSQL needs the portal to hold its snapshots), so
+ * the CALL runs as exec_simple_query runs a statement: parsed and planned
+ * under a snapshot, then run in a portal of its own, its INOUT results
+ * going to a tuplestore in the worker's "context".  Must be called outside
+ * a transaction; errors propagate to the caller, which aborts the
  * transaction.  Idles when the extension is not installed in this database.
  */
 static void
-run_retention_transaction(void)
+run_retention_transaction(MemoryContext context)
 {
-	SPIExecuteOptions options;
-	int			ret;
+	RawStmt    *parsetree;
+	List	   *plantree_list;
+	Portal		portal;
+	DestReceiver *receiver;
+	Tuplestorestate *results;
+	TupleTableSlot *slot;
+	QueryCompletion qc;
 	int64		values[3] = {0, 0, 0};
 
 	SetCurrentStatementStartTimestamp();
@@ -85,27 +98,51 @@ run_retention_transaction(void)
 						osv_database)));
 		return;
 	}
-	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect_ext failed");
 	debug_query_string = retention_call;
 	pgstat_report_activity(STATE_RUNNING, retention_call);
-	memset(&options, 0, sizeof(options));
-	options.allow_nonatomic = true;
-	ret = SPI_execute_extended(retention_call, &options);
-	if (ret < 0)
-		elog(ERROR, "SPI_execute_extended failed: %s", SPI_result_code_string(ret));
-	if (SPI_tuptable != NULL && SPI_processed == 1)
-	{
-		for (int col = 1; col <= 3; col++)
-		{
-			bool		isnull;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
 
-			if (!isnull)
-				values[col - 1] = col == 3 ? DatumGetInt64(d) : DatumGetInt32(d);
+	/*
+	 * NB: the plan, the receiver and the tuplestore live in "context", as
+	 * exec_simple_query's live in MessageContext: the procedure's COMMITs
+	 * free the transaction's memory while they are still in use.
+	 */
+	MemoryContextSwitchTo(context);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	parsetree = linitial_node(RawStmt, pg_parse_query(retention_call));
+	plantree_list = pg_plan_queries(pg_analyze_and_rewrite_fixedparams(parsetree, retention_call,
+																	   NULL, 0, NULL),
+									retention_call, CURSOR_OPT_PARALLEL_OK, NULL);
+	PopActiveSnapshot();
+
+	portal = CreatePortal("osv scheduler", true, true);
+	portal->visible = false;
+	PortalDefineQuery(portal, NULL, retention_call, CMDTAG_CALL, plantree_list, NULL);
+	PortalStart(portal, NULL, 0, InvalidSnapshot);
+	results = tuplestore_begin_heap(false, false, work_mem);
+	receiver = CreateDestReceiver(DestTuplestore);
+	SetTuplestoreDestReceiverParams(receiver, results, context, false, NULL, NULL);
+	(void) PortalRun(portal, FETCH_ALL, true, true, receiver, receiver, &qc);
+	MemoryContextSwitchTo(context);
+	receiver->rDestroy(receiver);
+
+	if (portal->tupDesc != NULL && portal->tupDesc->natts == 3)
+	{
+		slot = MakeSingleTupleTableSlot(portal->tupDesc, &TTSOpsMinimalTuple);
+		if (tuplestore_gettupleslot(results, true, false, slot))
+		{
+			for (int col = 1; col <= 3; col++)
+			{
+				bool		isnull;
+				Datum		d = slot_getattr(slot, col, &isnull);
+
+				if (!isnull)
+					values[col - 1] = col == 3 ? DatumGetInt64(d) : DatumGetInt32(d);
+			}
 		}
+		ExecDropSingleTupleTableSlot(slot);
 	}
-	SPI_finish();
+	tuplestore_end(results);
+	PortalDrop(portal, false);
 	CommitTransactionCommand();
 	debug_query_string = NULL;
 	pgstat_report_stat(false);
@@ -122,11 +159,11 @@ run_retention_transaction(void)
  * "context" is the worker's loop context, current again on return.
  */
 static void
-run_surviving_errors(MemoryContext context, void (*step) (void))
+run_surviving_errors(MemoryContext context, void (*step) (MemoryContext))
 {
 	PG_TRY();
 	{
-		step();
+		step(context);
 	}
 	PG_CATCH();
 	{
