@@ -88,6 +88,7 @@ ISOLATION = \
 	upsert_auth0_user \
 	archive_twice \
 	archive_inserts \
+	archive_lock_order \
 	vector_outbox
 ISOLATION_OPTS = --inputdir=test --temp-config=test/osv_isolation.conf --temp-instance=./tmp_check_iso --load-extension=osv
 
