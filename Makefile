@@ -44,6 +44,7 @@ SQL_SOURCES = \
 	src/sql/search.sql \
 	src/sql/compliance.sql \
 	src/sql/retention.sql \
+	src/sql/ops.sql \
 	src/sql/backup.sql
 
 UPDATE_1_1_SOURCES = $(sort $(wildcard src/sql/updates/1.0--1.1/*.sql))
@@ -78,6 +79,7 @@ ISOLATION = \
 	upsert_auth0_user \
 	archive_twice \
 	archive_inserts \
+	archive_lock \
 	vector_outbox \
 	backup
 ISOLATION_OPTS = --inputdir=test --temp-config=test/osv_isolation.conf --temp-instance=./tmp_check_iso --load-extension=osv
