@@ -87,6 +87,7 @@ BEGIN ATOMIC
 	SELECT affected;
 END;
 COMMENT ON FUNCTION osv.record_job_run_detail(text, timestamptz, bigint, text, text) IS 'record one run of a retention job in osv.job_runs with the reason it was skipped or stopped early';
+REVOKE ALL ON FUNCTION osv.record_job_run_detail(text, timestamptz, bigint, text, text) FROM PUBLIC;
 
 /*
  * Trigger on osv.job_runs, before each insert but that of a restore:

@@ -90,7 +90,6 @@ for my $b (@blocks)
 	is($ret, 0, "README.md block at line $first runs") or diag "$sql\n$err";
 	unlike($err, qr/^(ERROR|WARNING):/m, "README.md block at line $first raises no error or warning")
 	  or diag $err;
-	$node->safe_psql('postgres', "DROP DATABASE readme_$i");
 }
 
 for my $s (sort keys %skip)
