@@ -428,6 +428,7 @@ DECLARE
 	new_name text;
 	caller_lock_timeout text := current_setting('lock_timeout');
 	caller_enable_seqscan text := current_setting('enable_seqscan');
+	lock_failure text;
 	parts regclass[] := '{}';
 	lowers timestamptz[] := '{}';
 	uppers timestamptz[] := '{}';
@@ -492,6 +493,7 @@ BEGIN
 			EXECUTE format('ALTER TABLE osv.activity_logs DETACH PARTITION %s', parts[i]);
 		EXCEPTION WHEN lock_not_available THEN
 			RAISE LOG 'osv: archive_activity_logs stopped after % rows: could not lock osv.activity_logs', moved;
+			lock_failure := 'could not lock osv.activity_logs within lock_timeout';
 			EXIT;
 		END;
 		EXECUTE format('ALTER TABLE %s ADD COLUMN archived_at timestamptz NOT NULL DEFAULT %L',
@@ -524,6 +526,13 @@ BEGIN
 	END LOOP;
 
 	PERFORM set_config('lock_timeout', caller_lock_timeout, true);
+	/* Nothing archived for want of a lock: skipped, with the reason. */
+	IF lock_failure IS NOT NULL THEN
+		RETURN osv.record_job_run('archive_activity_logs', started, moved,
+								  CASE WHEN moved = 0 THEN 'skipped' ELSE 'succeeded' END, NULL,
+								  CASE WHEN moved = 0 THEN lock_failure
+								  ELSE 'stopped early: ' || lock_failure END);
+	END IF;
 	RETURN osv.record_job_run('archive_activity_logs', started, moved, 'succeeded');
 END
 $$;
