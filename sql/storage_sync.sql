@@ -1,6 +1,6 @@
 --
 -- Storage sync: the deletion queue of object storage, its status view and
--- argument errors (no S3 endpoint here; test/t/050_storage_erasure.pl runs
+-- argument errors (no S3 endpoint here; test/t/055_storage_erasure.pl runs
 -- against the S3 test gate).
 --
 SET client_min_messages = warning;
