@@ -29,7 +29,8 @@ OBJS = \
 	src/http.o \
 	src/json_float.o \
 	src/qdrant.o \
-	src/vector_sync.o
+	src/vector_sync.o \
+	src/roles.o
 
 SQL_SOURCES = \
 	src/sql/core.sql \
@@ -42,7 +43,8 @@ SQL_SOURCES = \
 	src/sql/vector.sql \
 	src/sql/search.sql \
 	src/sql/compliance.sql \
-	src/sql/retention.sql
+	src/sql/retention.sql \
+	src/sql/roles.sql
 
 UPDATE_1_1_SOURCES = $(sort $(wildcard src/sql/updates/1.0--1.1/*.sql))
 

@@ -47,6 +47,7 @@
 #include "utils/timestamp.h"
 
 #include "osv.h"
+#include "roles.h"
 #include "vector_sync.h"
 
 PG_MODULE_MAGIC;
@@ -377,6 +378,7 @@ _PG_init(void)
 							   "Empty means that roles are read from app_metadata.roles only.",
 							   &osv_auth0_roles_claim, "",
 							   PGC_SUSET, 0, NULL, NULL, NULL);
+	roles_define_settings();
 
 	if (osv_preloaded)
 	{

@@ -1,0 +1,236 @@
+/*-------------------------------------------------------------------------
+ *
+ * roles.c
+ *		The acting platform user of a session, and safe reads of settings.
+ *
+ * An app connects with a login role granted osv_app and, per request, sets
+ * osv.acting_user_id to the id (osv.users) of the platform user it acts
+ * for.  The row-level security policies of the user tables compare rows
+ * with osv.acting_user_id() (DESIGN.md section 9), and the functions that
+ * take a user id refuse any other user through osv.check_acting_user().
+ *
+ * Who is restricted is decided by the role in effect at the outer level of
+ * the session (GetOuterUserId: the session user, or the role of SET ROLE),
+ * not by the current user, which is the extension owner inside a SECURITY
+ * DEFINER function: superusers and members of osv_admin (the operators,
+ * the workers) act for any user; every other role acts only for the user
+ * named by osv.acting_user_id, and for nobody while it is unset or 0.
+ *
+ * osv.setting_interval() reads interval-valued settings of osv for the
+ * extension's SQL.  It refuses secret settings (GUC_SUPERUSER_ONLY or
+ * GUC_NO_SHOW_ALL) whoever calls it, and its errors never show a value.
+ *
+ * Copyright (c) 2026, Open Study Volt
+ *
+ * IDENTIFICATION
+ *		src/roles.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "catalog/pg_authid.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "roles.h"
+
+/* osv.acting_user_id as text (the GUC) and as a number (0 = nobody). */
+static char *osv_acting_user_id_text = NULL;
+static int64 osv_acting_user_id = 0;
+
+/* A user id: empty (nobody) or a non-negative bigint. */
+static bool
+parse_user_id(const char *value, int64 *result)
+{
+	char	   *end;
+	long long	v;
+
+	*result = 0;
+	if (value == NULL || value[0] == '\0')
+		return true;
+	errno = 0;
+	v = strtoll(value, &end, 10);
+	while (*end == ' ')
+		end++;
+	if (errno != 0 || end == value || *end != '\0' || v < 0)
+		return false;
+	*result = (int64) v;
+	return true;
+}
+
+static bool
+check_acting_user_id(char **newval, void **extra, GucSource source)
+{
+	int64		id;
+
+	if (!parse_user_id(*newval, &id))
+	{
+		GUC_check_errdetail("The acting user is the id of a row of osv.users, or 0 for nobody.");
+		return false;
+	}
+	return true;
+}
+
+static void
+assign_acting_user_id(const char *newval, void *extra)
+{
+	int64		id;
+
+	osv_acting_user_id = parse_user_id(newval, &id) ? id : 0;
+}
+
+void
+roles_define_settings(void)
+{
+	DefineCustomStringVariable("osv.acting_user_id",
+							   "Sets the platform user (osv.users.id) the session acts for.",
+							   "Row-level security shows an osv_app session only this user's rows; 0 or empty means nobody.",
+							   &osv_acting_user_id_text, "",
+							   PGC_USERSET, 0,
+							   check_acting_user_id, assign_acting_user_id, NULL);
+}
+
+/*
+ * Whether the session is restricted to its acting user: the role at the
+ * outer level is neither a superuser nor a member of osv_admin.
+ */
+static bool
+session_is_restricted(void)
+{
+	Oid			outer = GetOuterUserId();
+	Oid			admin;
+
+	if (superuser_arg(outer))
+		return false;
+	admin = get_role_oid("osv_admin", true);
+	if (OidIsValid(admin) && has_privs_of_role(outer, admin))
+		return false;
+	return true;
+}
+
+/*
+ * osv.acting_user_id() RETURNS bigint
+ *
+ * The user the session acts for; NULL while osv.acting_user_id is unset or
+ * 0, so that a policy comparing a user id with it is never true.
+ */
+PG_FUNCTION_INFO_V1(osv_acting_user_id_fn);
+Datum
+osv_acting_user_id_fn(PG_FUNCTION_ARGS)
+{
+	if (osv_acting_user_id == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(osv_acting_user_id);
+}
+
+/*
+ * Raise an error unless the session may act for user_id (see above).
+ */
+void
+roles_check_acting_user(int64 user_id)
+{
+	if (!session_is_restricted())
+		return;
+	if (osv_acting_user_id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot act for user %lld", (long long) user_id),
+				 errdetail("The session acts for no user: osv.acting_user_id is not set."),
+				 errhint("Set osv.acting_user_id to the id of the user the request is made for.")));
+	if (user_id != osv_acting_user_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot act for user %lld", (long long) user_id),
+				 errdetail("The session acts for user %lld (osv.acting_user_id).",
+						   (long long) osv_acting_user_id)));
+}
+
+/*
+ * osv.check_acting_user(user_id bigint) RETURNS bigint
+ *
+ * Returns user_id if the session may act for that user, else raises
+ * insufficient_privilege.  NULL passes through (the caller's own null
+ * checks speak for it), so it fits in an expression:
+ * osv.search_summaries passes its user filter through it.
+ */
+PG_FUNCTION_INFO_V1(osv_check_acting_user);
+Datum
+osv_check_acting_user(PG_FUNCTION_ARGS)
+{
+	int64		user_id;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	user_id = PG_GETARG_INT64(0);
+	roles_check_acting_user(user_id);
+	PG_RETURN_INT64(user_id);
+}
+
+/*
+ * osv.setting_interval(name text) RETURNS interval
+ *
+ * The value of an interval-valued setting of osv.  Being a C function, it
+ * loads osv.so first, so the setting is defined even in a session that
+ * never loaded the library; the extension's SQL reads its settings through
+ * it for that reason.  Secret settings are refused to everyone, superusers
+ * included, and no error shows a setting's value: the value of a setting
+ * that is not an interval would otherwise reach the caller and the server
+ * log through interval_in's error.
+ */
+PG_FUNCTION_INFO_V1(osv_setting_interval_1_1);
+Datum
+osv_setting_interval_1_1(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	const char *value;
+	int			flags;
+	MemoryContext oldcxt = CurrentMemoryContext;
+	Datum		result = (Datum) 0;
+	bool		valid = true;
+
+	if (strncmp(name, "osv.", 4) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is not a setting of osv", name)));
+	flags = GetConfigOptionFlags(name, true);
+	value = GetConfigOption(name, true, false);
+	if (value == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("unrecognized configuration parameter \"%s\"", name)));
+	if (flags & (GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("setting \"%s\" is secret", name),
+				 errdetail("osv.setting_interval() reads only settings that are not secret.")));
+
+	/*
+	 * interval_in only computes: catching its error without a
+	 * subtransaction leaves nothing behind.
+	 */
+	PG_TRY();
+	{
+		result = DirectFunctionCall3(interval_in,
+									 CStringGetDatum(value),
+									 ObjectIdGetDatum(InvalidOid),
+									 Int32GetDatum(-1));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+		valid = false;
+	}
+	PG_END_TRY();
+	if (!valid)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("setting \"%s\" is not an interval", name)));
+	PG_RETURN_DATUM(result);
+}
