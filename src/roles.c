@@ -30,19 +30,41 @@
 #include "postgres.h"
 
 #include <limits.h>
+#include <sys/stat.h>
 
 #include "catalog/pg_authid.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/fd.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 
+#include "osv.h"
 #include "roles.h"
 
 /* osv.acting_user_id as text (the GUC) and as a number (0 = nobody). */
 static char *osv_acting_user_id_text = NULL;
 static int64 osv_acting_user_id = 0;
+
+/* The role the background workers connect as. */
+char	   *osv_worker_role = NULL;
+
+/* A file holding a secret key, and the key it held when last read. */
+typedef struct KeyFile
+{
+	const char *setting;		/* name of the GUC naming the file */
+	char	   *path;			/* the GUC's value */
+	bool		stale;			/* read the file again before the next use */
+	char	   *key;			/* in TopMemoryContext; NULL until read */
+} KeyFile;
+
+static KeyFile qdrant_key_file = {"osv.qdrant_api_key_file", NULL, true, NULL};
+
+/* Longest key read from a key file. */
+#define KEY_FILE_MAX 4096
 
 /* A user id: empty (nobody) or a non-negative bigint. */
 static bool
@@ -85,9 +107,27 @@ assign_acting_user_id(const char *newval, void *extra)
 	osv_acting_user_id = parse_user_id(newval, &id) ? id : 0;
 }
 
+/* A key file setting changed, or the configuration was reloaded. */
+static void
+assign_key_file(const char *newval, void *extra)
+{
+	qdrant_key_file.stale = true;
+}
+
 void
 roles_define_settings(void)
 {
+	DefineCustomStringVariable("osv.worker_role",
+							   "Sets the role osv's background workers connect as.",
+							   "It must be able to log in and must not be a superuser; osv_worker by default.",
+							   &osv_worker_role, "osv_worker",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("osv.qdrant_api_key_file",
+							   "Sets the file holding the API key sent to Qdrant.",
+							   "Read at worker start and after every reload; takes precedence over osv.qdrant_api_key.",
+							   &qdrant_key_file.path, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, assign_key_file, NULL);
 	DefineCustomStringVariable("osv.acting_user_id",
 							   "Sets the platform user (osv.users.id) the session acts for.",
 							   "Row-level security shows an osv_app session only this user's rows; 0 or empty means nobody.",
@@ -233,4 +273,107 @@ osv_setting_interval_1_1(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("setting \"%s\" is not an interval", name)));
 	PG_RETURN_DATUM(result);
+}
+
+/*
+ * Read a key file: the key is its content without surrounding white space.
+ * Returns a palloc'd string; errors name the file, never its content.
+ */
+static char *
+read_key_file(const char *setting, const char *path)
+{
+	FILE	   *f;
+	char	   *buf = palloc(KEY_FILE_MAX + 2);
+	size_t		len;
+	char	   *start;
+	struct stat st;
+
+	f = AllocateFile(path, "r");
+	if (f == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open key file \"%s\" named by %s: %m", path, setting)));
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		ereport(WARNING,
+				(errmsg("key file \"%s\" named by %s is accessible to other users", path, setting),
+				 errhint("Make it readable by the server's operating system user only (chmod 600).")));
+	len = fread(buf, 1, KEY_FILE_MAX + 1, f);
+	if (ferror(f))
+	{
+		int			save_errno = errno;
+
+		FreeFile(f);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read key file \"%s\" named by %s: %m", path, setting)));
+	}
+	FreeFile(f);
+	if (len > KEY_FILE_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("key file \"%s\" named by %s is longer than %d bytes", path, setting, KEY_FILE_MAX)));
+	buf[len] = '\0';
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
+					   buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+		buf[--len] = '\0';
+	start = buf;
+	while (*start == ' ' || *start == '\t' || *start == '\n' || *start == '\r')
+		start++;
+	if (*start == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("key file \"%s\" named by %s is empty", path, setting)));
+	return start;
+}
+
+/* The key of a key file, read again when the setting changed or a reload happened. */
+static const char *
+key_file_key(KeyFile *kf)
+{
+	if (kf->stale)
+	{
+		char	   *key = NULL;
+
+		if (kf->path != NULL && kf->path[0] != '\0')
+			key = MemoryContextStrdup(TopMemoryContext, read_key_file(kf->setting, kf->path));
+		if (kf->key != NULL)
+		{
+			explicit_bzero(kf->key, strlen(kf->key));
+			pfree(kf->key);
+		}
+		kf->key = key;
+		kf->stale = false;
+	}
+	return kf->key;
+}
+
+/*
+ * The API key to send to Qdrant: from osv.qdrant_api_key_file when set,
+ * else the inline osv.qdrant_api_key (which PostgreSQL logs when a reload
+ * changes it).
+ */
+const char *
+roles_qdrant_api_key(void)
+{
+	const char *key = key_file_key(&qdrant_key_file);
+
+	return key != NULL ? key : osv_qdrant_api_key;
+}
+
+/*
+ * Connect a background worker to osv.database as osv.worker_role, refuse to
+ * go on as a superuser and pin search_path.  Key files are read on the
+ * first use after start and after each reload, inside a transaction.
+ */
+void
+roles_worker_connect(const char *worker_name)
+{
+	BackgroundWorkerInitializeConnection(osv_database, osv_worker_role, 0);
+	if (superuser())
+		ereport(FATAL,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s cannot run as superuser \"%s\"", worker_name, osv_worker_role),
+				 errhint("Set osv.worker_role to a role that can log in and is a member of osv_admin, such as osv_worker.")));
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 }

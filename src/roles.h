@@ -19,4 +19,13 @@ extern void roles_define_settings(void);
 /* Raise insufficient_privilege unless the session may act for user_id. */
 extern void roles_check_acting_user(int64 user_id);
 
+/* The role osv's background workers connect as (osv.worker_role). */
+extern char *osv_worker_role;
+
+/* The API key to send to Qdrant (key file, else the inline setting). */
+extern const char *roles_qdrant_api_key(void);
+
+/* Connect a background worker as osv.worker_role with a pinned search_path. */
+extern void roles_worker_connect(const char *worker_name);
+
 #endif							/* OSV_ROLES_H */

@@ -52,6 +52,7 @@
 #include "utils/timestamp.h"
 
 #include "osv.h"
+#include "roles.h"
 
 PGDLLEXPORT void osv_scheduler_main(Datum main_arg) pg_attribute_noreturn();
 
@@ -229,7 +230,7 @@ osv_scheduler_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	BackgroundWorkerInitializeConnection(osv_database, NULL, 0);
+	roles_worker_connect("osv scheduler");
 
 	ereport(LOG,
 			(errmsg("osv scheduler started in database \"%s\"", osv_database),

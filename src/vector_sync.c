@@ -78,6 +78,7 @@
 
 #include "osv.h"
 #include "qdrant.h"
+#include "roles.h"
 #include "vector_sync.h"
 
 /* Largest k of osv.qdrant_search(). */
@@ -1807,7 +1808,7 @@ osv_vector_sync_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	BackgroundWorkerInitializeConnection(osv_database, NULL, 0);
+	roles_worker_connect("osv vector sync");
 	pgstat_report_appname("osv vector sync");
 
 	if (vs_shared != NULL)

@@ -421,3 +421,6 @@ BEGIN
 	END LOOP;
 END
 $$;
+
+/* A table, column or user that is NULL has no rows (data_export never passes one). */
+ALTER FUNCTION osv.user_rows_json(regclass, text, bigint) STRICT;
