@@ -25,6 +25,7 @@ OBJS = \
 	src/domain.o \
 	src/embedding.o \
 	src/partitions.o \
+	src/restore.o \
 	src/scheduler.o \
 	src/http.o \
 	src/json_float.o \
@@ -44,6 +45,7 @@ SQL_SOURCES = \
 	src/sql/search.sql \
 	src/sql/compliance.sql \
 	src/sql/retention.sql \
+	src/sql/backup.sql \
 	src/sql/roles.sql
 
 UPDATE_1_1_SOURCES = $(sort $(wildcard src/sql/updates/1.0--1.1/*.sql))
@@ -66,7 +68,8 @@ REGRESS = \
 	embedding \
 	search \
 	retention \
-	vector_outbox
+	vector_outbox \
+	backup
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 
 ISOLATION = \
@@ -77,7 +80,8 @@ ISOLATION = \
 	upsert_auth0_user \
 	archive_twice \
 	archive_inserts \
-	vector_outbox
+	vector_outbox \
+	backup
 ISOLATION_OPTS = --inputdir=test --temp-config=test/osv_isolation.conf --temp-instance=./tmp_check_iso --load-extension=osv
 
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)

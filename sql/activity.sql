@@ -9,7 +9,9 @@ SELECT osv.upsert_auth0_user('{"sub": "auth0|ada", "email": "ada@example.org", "
 SELECT osv.upsert_auth0_user('{"sub": "auth0|bob", "email": "bob@example.org", "name": "Bob"}') AS bob \gset
 UPDATE osv.users SET logging_opt_out = true WHERE id = :bob;
 
--- a logged event returns its id; properties default to {}
+-- a logged event returns its id; properties default to {}; it lands in the
+-- partition of its day (or the default partition until the day has one)
+SELECT osv.create_activity_log_partitions(0) AS created;
 SELECT osv.log_activity(:ada, 'page.view', '{"path": "/home"}') IS NOT NULL AS logged;
 SELECT osv.log_activity(:ada, 'session.start') IS NOT NULL AS logged;
 SELECT osv.log_activity(:ada, 'session.end', NULL) IS NOT NULL AS logged;

@@ -15,7 +15,9 @@ set -euo pipefail
 
 OSV_PACKAGES="make gcc pkg-config python3 postgresql-15 postgresql-server-dev-15 \
 libcurl4-openssl-dev libjson-c-dev postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl \
-libipc-run-perl postgresql-15-cron"
+libipc-run-perl postgresql-15-cron curl python3-botocore"
+# test/s3 runs s3rver with node 20 and npm, here already; npm only where it lacks.
+[ -x /usr/bin/npm ] || OSV_PACKAGES="$OSV_PACKAGES npm"
 
 OSV_CFLAGS="-Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers"
 
@@ -34,6 +36,20 @@ osv_install_packages() {
 	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
+# Install s3rver (npm, pinned by test/s3/package-lock.json) for the "s3"
+# test suite into $OSV_S3RVER_DIR (default /var/cache/osv-npm/s3rver), as
+# root or through sudo unless that directory's parent is writable; a no-op
+# once installed.
+osv_install_s3rver() {
+	local dest="${OSV_S3RVER_DIR:-/var/cache/osv-npm/s3rver}" sudo=""
+	[ -x "$OSV_ROOT/test/s3/install_s3rver" ] || return 0
+	OSV_S3RVER_DIR="$dest" "$OSV_ROOT/test/s3/install_s3rver" --check && return 0
+	if [ "$(id -u)" -ne 0 ] && ! [ -w "$(dirname "$dest")" ]; then
+		sudo="sudo"
+	fi
+	$sudo env OSV_S3RVER_DIR="$dest" "$OSV_ROOT/test/s3/install_s3rver"
+}
+
 # When run as root, copy the tree to a fresh work directory owned by
 # postgres and re-run the calling script there as postgres.  Returns only
 # when not root.
@@ -49,7 +65,8 @@ osv_drop_root() {
 	chown -R postgres: "$work"
 	chmod 755 "$work"
 	set +e
-	runuser -u postgres -- env OSV_KEEP_WORK="${OSV_KEEP_WORK:-}" "$work/$script" "$@"
+	runuser -u postgres -- env OSV_KEEP_WORK="${OSV_KEEP_WORK:-}" \
+		${OSV_S3RVER_DIR:+OSV_S3RVER_DIR="$OSV_S3RVER_DIR"} "$work/$script" "$@"
 	local rc=$?
 	set -e
 	[ -n "${OSV_KEEP_WORK:-}" ] || rm -rf "$work"

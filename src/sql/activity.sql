@@ -8,6 +8,16 @@
  * osv.create_activity_log_partitions(); a row of a day with no partition
  * (an import of old events, or a day the maintenance did not run for)
  * lands in the default partition and is never refused.
+ *
+ * The primary key, the foreign key to users and the indexes are those of
+ * each partition (osv.key_activity_log_partition()), not of the
+ * partitioned table.  The daily partitions are made at run time and are
+ * not members of the extension, so pg_dump dumps them like any table: it
+ * creates and attaches each one, loads its rows, and only then creates its
+ * keys, indexes and foreign key (after the users' rows are in).  Keys on
+ * the partitioned table, a member, would be cloned onto each partition as
+ * it is attached, and the restore would then fail to create them a second
+ * time (backup.sql).
  */
 CREATE TABLE osv.activity_logs (
 	id bigint GENERATED ALWAYS AS IDENTITY,
@@ -15,8 +25,6 @@ CREATE TABLE osv.activity_logs (
 	event_type text NOT NULL,
 	occurred_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	properties jsonb NOT NULL DEFAULT '{}',
-	CONSTRAINT activity_logs_pkey PRIMARY KEY (id, occurred_at),
-	CONSTRAINT activity_logs_user_id_fkey FOREIGN KEY (user_id) REFERENCES osv.users (id) ON DELETE CASCADE,
 	CONSTRAINT activity_logs_event_type_check CHECK (event_type OPERATOR(pg_catalog.~) '^[A-Za-z][A-Za-z0-9_.:/-]{0,99}$'),
 	CONSTRAINT activity_logs_properties_check CHECK (pg_catalog.jsonb_typeof(properties) OPERATOR(pg_catalog.=) 'object')
 ) PARTITION BY RANGE (occurred_at);
@@ -27,12 +35,31 @@ COMMENT ON COLUMN osv.activity_logs.event_type IS 'kind of event, such as quiz.s
 COMMENT ON COLUMN osv.activity_logs.occurred_at IS 'when the event happened (the source''s "timestamp")';
 COMMENT ON COLUMN osv.activity_logs.properties IS 'details of the event, a JSON object';
 
-CREATE INDEX activity_logs_user_id_occurred_at_idx ON osv.activity_logs (user_id, occurred_at);
-CREATE INDEX activity_logs_event_type_occurred_at_idx ON osv.activity_logs (event_type, occurred_at);
-CREATE INDEX activity_logs_occurred_at_idx ON osv.activity_logs (occurred_at);
+/*
+ * The primary key (id, occurred_at), the foreign key to osv.users (ON
+ * DELETE CASCADE) and the indexes by user, event type and time of one
+ * partition of activity_logs or of the archive.
+ */
+CREATE FUNCTION osv.key_activity_log_partition(part regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	/* Names chosen by PostgreSQL: <partition>_pkey, <partition>_user_id_fkey, ... */
+	EXECUTE pg_catalog.format('ALTER TABLE %s ADD PRIMARY KEY (id, occurred_at), '
+							  'ADD FOREIGN KEY (user_id) REFERENCES osv.users (id) ON DELETE CASCADE', part);
+	EXECUTE pg_catalog.format('CREATE INDEX ON %s (user_id, occurred_at)', part);
+	EXECUTE pg_catalog.format('CREATE INDEX ON %s (event_type, occurred_at)', part);
+	EXECUTE pg_catalog.format('CREATE INDEX ON %s (occurred_at)', part);
+END
+$$;
+COMMENT ON FUNCTION osv.key_activity_log_partition(regclass) IS 'create the primary key, foreign key and indexes of a partition of osv.activity_logs or osv.activity_logs_archive';
+REVOKE ALL ON FUNCTION osv.key_activity_log_partition(regclass) FROM PUBLIC;
 
 CREATE TABLE osv.activity_logs_default PARTITION OF osv.activity_logs DEFAULT;
 COMMENT ON TABLE osv.activity_logs_default IS 'activity logs of days that have no partition of their own';
+SELECT osv.key_activity_log_partition('osv.activity_logs_default');
 
 /* The name of the partition holding one UTC day. */
 CREATE FUNCTION osv.activity_log_partition_name(day date)
@@ -87,6 +114,7 @@ BEGIN
 			EXECUTE pg_catalog.format('CREATE TABLE osv.%I (LIKE osv.activity_logs INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part);
 			EXECUTE pg_catalog.format('ALTER TABLE osv.%I ADD CONSTRAINT %I CHECK (occurred_at >= %L AND occurred_at < %L)',
 									  part, part || '_bounds', lower_bound, upper_bound);
+			PERFORM osv.key_activity_log_partition(pg_catalog.format('osv.%I', part)::regclass);
 			EXECUTE pg_catalog.format(
 				'WITH moved AS (DELETE FROM osv.activity_logs_default WHERE occurred_at >= $1 AND occurred_at < $2 RETURNING *) '
 				'INSERT INTO osv.%I SELECT * FROM moved', part)
@@ -98,6 +126,7 @@ BEGIN
 									  part, lower_bound, upper_bound);
 			EXECUTE pg_catalog.format('ALTER TABLE osv.%I ADD CONSTRAINT %I CHECK (occurred_at >= %L AND occurred_at < %L)',
 									  part, part || '_bounds', lower_bound, upper_bound);
+			PERFORM osv.key_activity_log_partition(pg_catalog.format('osv.%I', part)::regclass);
 		END IF;
 		EXECUTE pg_catalog.format('COMMENT ON TABLE osv.%I IS %L', part,
 								  'activity logs of ' || day::text || ' (UTC)');
@@ -108,7 +137,13 @@ END
 $$;
 COMMENT ON FUNCTION osv.create_activity_log_partitions(integer, date) IS 'create the daily activity_logs partitions from first_day (default today, UTC) to days_ahead days later';
 
-SELECT osv.create_activity_log_partitions(14);
+/*
+ * No daily partition is made here: the script's objects belong to the
+ * extension, and partitions of the install day would collide with those
+ * of a dump restored on that day.  The first run of the retention jobs
+ * (the scheduler worker at its start, or pg_cron) makes them; until then
+ * logs wait in the default partition.
+ */
 
 /*
  * osv.log_activity(user_id, event_type, properties): record an event, now.

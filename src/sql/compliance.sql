@@ -23,6 +23,26 @@ SELECT pg_catalog.decode(pg_catalog.replace(pg_catalog.gen_random_uuid()::text |
 SELECT pg_catalog.pg_extension_config_dump('osv.analytics_secret', '');
 REVOKE ALL ON osv.analytics_secret FROM PUBLIC;
 
+/*
+ * A restore brings the secret of the dumped database: it replaces the one
+ * that CREATE EXTENSION drew, so that every token stays what it was.
+ */
+CREATE FUNCTION osv.analytics_secret_replace()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM osv.analytics_secret;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION osv.analytics_secret_replace() IS 'trigger: a restored analytics secret replaces the one drawn by CREATE EXTENSION';
+REVOKE ALL ON FUNCTION osv.analytics_secret_replace() FROM PUBLIC;
+
+CREATE TRIGGER replace_on_restore BEFORE INSERT ON osv.analytics_secret
+	FOR EACH ROW WHEN (osv.restoring()) EXECUTE FUNCTION osv.analytics_secret_replace();
+
 CREATE FUNCTION osv.analytics_token(user_id bigint)
 RETURNS text
 LANGUAGE sql STABLE STRICT PARALLEL SAFE

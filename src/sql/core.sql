@@ -17,6 +17,19 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'osv_setting_interval';
 COMMENT ON FUNCTION osv.setting_interval(text) IS 'value of an interval-valued osv setting, such as osv.trash_retention';
 
+/*
+ * True while the current statement loads the rows of a dump (a superuser's
+ * COPY in a session with row_security = off, as pg_dump's scripts and
+ * pg_restore run; src/restore.c).  The triggers that derive state from a new row (the
+ * soft-delete guard, the outbox, badges, point totals) skip such rows with
+ * WHEN (NOT osv.restoring()): a dump holds that state already (backup.sql).
+ */
+CREATE FUNCTION osv.restoring()
+RETURNS boolean
+LANGUAGE C STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'osv_restoring';
+COMMENT ON FUNCTION osv.restoring() IS 'whether the current statement loads rows of a dump (COPY with row_security off), when triggers add nothing';
+
 /* ------------------------------------------------------------------------
  * updated_at
  * ------------------------------------------------------------------------

@@ -47,7 +47,7 @@ CREATE UNIQUE INDEX documents_storage_object_key ON osv.documents (storage_bucke
 CREATE TRIGGER touch_updated_at BEFORE UPDATE ON osv.documents
 	FOR EACH ROW EXECUTE FUNCTION osv.touch_updated_at();
 CREATE TRIGGER soft_delete_guard BEFORE INSERT OR UPDATE OF deleted_at, trash_batch, user_id ON osv.documents
-	FOR EACH ROW EXECUTE FUNCTION osv.soft_delete_guard('user_id', 'osv.users');
+	FOR EACH ROW WHEN (NOT osv.restoring()) EXECUTE FUNCTION osv.soft_delete_guard('user_id', 'osv.users');
 CREATE TRIGGER cascade_soft_delete AFTER UPDATE ON osv.documents
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION osv.cascade_soft_delete(
@@ -113,7 +113,7 @@ CREATE TRIGGER fill_user_id BEFORE INSERT ON osv.summaries
 CREATE TRIGGER touch_updated_at BEFORE UPDATE ON osv.summaries
 	FOR EACH ROW EXECUTE FUNCTION osv.touch_updated_at();
 CREATE TRIGGER soft_delete_guard BEFORE INSERT OR UPDATE OF deleted_at, trash_batch, document_id, user_id ON osv.summaries
-	FOR EACH ROW EXECUTE FUNCTION osv.soft_delete_guard('document_id', 'osv.documents', 'user_id', 'osv.users');
+	FOR EACH ROW WHEN (NOT osv.restoring()) EXECUTE FUNCTION osv.soft_delete_guard('document_id', 'osv.documents', 'user_id', 'osv.users');
 CREATE TRIGGER cascade_soft_delete AFTER UPDATE ON osv.summaries
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION osv.cascade_soft_delete('recommendations', 'summary_id');
@@ -154,7 +154,7 @@ CREATE INDEX recommendations_expires_at_idx ON osv.recommendations (expires_at)
 	WHERE revoked_at IS NULL AND deleted_at IS NULL;
 
 CREATE TRIGGER soft_delete_guard BEFORE INSERT OR UPDATE OF deleted_at, trash_batch, user_id, summary_id ON osv.recommendations
-	FOR EACH ROW EXECUTE FUNCTION osv.soft_delete_guard('user_id', 'osv.users', 'summary_id', 'osv.summaries');
+	FOR EACH ROW WHEN (NOT osv.restoring()) EXECUTE FUNCTION osv.soft_delete_guard('user_id', 'osv.users', 'summary_id', 'osv.summaries');
 INSERT INTO osv.soft_delete_tables VALUES ('osv.recommendations', 4);
 
 /* ------------------------------------------------------------------------

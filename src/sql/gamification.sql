@@ -225,7 +225,7 @@ $$;
 COMMENT ON FUNCTION osv.points_after_insert() IS 'trigger: add a ledger entry to the user''s total and award the badges it earns';
 
 CREATE TRIGGER add_to_total AFTER INSERT ON osv.points
-	FOR EACH ROW EXECUTE FUNCTION osv.points_after_insert();
+	FOR EACH ROW WHEN (NOT osv.restoring()) EXECUTE FUNCTION osv.points_after_insert();
 
 /* Facts behind the other criteria: evaluate the badges naming them. */
 CREATE FUNCTION osv.evaluate_badges_trigger()
@@ -267,12 +267,12 @@ ALTER TABLE osv.badges ENABLE ALWAYS TRIGGER badges_changed;
 
 CREATE TRIGGER evaluate_badges AFTER INSERT ON osv.documents
 	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION osv.evaluate_badges_after_insert('documents_at_least');
+	FOR EACH STATEMENT WHEN (NOT osv.restoring()) EXECUTE FUNCTION osv.evaluate_badges_after_insert('documents_at_least');
 CREATE TRIGGER evaluate_badges AFTER INSERT OR UPDATE OF passed ON osv.answers
-	FOR EACH ROW WHEN (NEW.passed AND NEW.deleted_at IS NULL) EXECUTE FUNCTION osv.evaluate_badges_trigger('quizzes_passed_at_least');
+	FOR EACH ROW WHEN (NEW.passed AND NEW.deleted_at IS NULL AND NOT osv.restoring()) EXECUTE FUNCTION osv.evaluate_badges_trigger('quizzes_passed_at_least');
 CREATE TRIGGER evaluate_badges AFTER INSERT ON osv.room_participations
 	REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION osv.evaluate_badges_after_insert('rooms_joined_at_least');
+	FOR EACH STATEMENT WHEN (NOT osv.restoring()) EXECUTE FUNCTION osv.evaluate_badges_after_insert('rooms_joined_at_least');
 
 /*
  * osv.award_points(user_id, amount, reason): write a ledger entry and

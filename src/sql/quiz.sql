@@ -38,7 +38,7 @@ CREATE INDEX quizzes_created_at_idx ON osv.quizzes (created_at);
 CREATE TRIGGER touch_updated_at BEFORE UPDATE ON osv.quizzes
 	FOR EACH ROW EXECUTE FUNCTION osv.touch_updated_at();
 CREATE TRIGGER soft_delete_guard BEFORE INSERT OR UPDATE OF deleted_at, trash_batch, user_id, document_id ON osv.quizzes
-	FOR EACH ROW EXECUTE FUNCTION osv.soft_delete_guard('user_id', 'osv.users', 'document_id', 'osv.documents');
+	FOR EACH ROW WHEN (NOT osv.restoring()) EXECUTE FUNCTION osv.soft_delete_guard('user_id', 'osv.users', 'document_id', 'osv.documents');
 CREATE TRIGGER cascade_soft_delete AFTER UPDATE ON osv.quizzes
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION osv.cascade_soft_delete('answers', 'quiz_id');
@@ -80,7 +80,7 @@ CREATE INDEX answers_user_id_quiz_id_passed_idx ON osv.answers (user_id, quiz_id
 CREATE UNIQUE INDEX answers_rewarded_key ON osv.answers (quiz_id, user_id) WHERE rewarded;
 
 CREATE TRIGGER soft_delete_guard BEFORE INSERT OR UPDATE OF deleted_at, trash_batch, quiz_id, user_id ON osv.answers
-	FOR EACH ROW EXECUTE FUNCTION osv.soft_delete_guard('quiz_id', 'osv.quizzes', 'user_id', 'osv.users');
+	FOR EACH ROW WHEN (NOT osv.restoring()) EXECUTE FUNCTION osv.soft_delete_guard('quiz_id', 'osv.quizzes', 'user_id', 'osv.users');
 INSERT INTO osv.soft_delete_tables VALUES ('osv.answers', 6);
 
 /* ------------------------------------------------------------------------

@@ -164,12 +164,14 @@ COMMENT ON FUNCTION osv.retention_batch_size() IS 'value of osv.retention_batch_
  */
 
 /*
- * The archive has the columns of osv.activity_logs plus archived_at, and
- * the same indexes, so that a partition detached from activity_logs can be
- * attached here with no rewrite and no index build.  Its partitions are the
- * former partitions of activity_logs (renamed activity_logs_archive_pDAY)
- * and, for rows that moved one by one, daily partitions made on demand.
- * There is no default partition: attaching would have to scan it.
+ * The archive has the columns of osv.activity_logs plus archived_at, so
+ * that a partition detached from activity_logs can be attached here with
+ * no rewrite; its keys and indexes come with it, since like those of
+ * activity_logs they belong to each partition (activity.sql).  Its
+ * partitions are the former partitions of activity_logs (renamed
+ * activity_logs_archive_pDAY) and, for rows that moved one by one, daily
+ * partitions made on demand.  There is no default partition: attaching
+ * would have to scan it.
  */
 CREATE TABLE osv.activity_logs_archive (
 	id bigint NOT NULL,
@@ -177,9 +179,7 @@ CREATE TABLE osv.activity_logs_archive (
 	event_type text NOT NULL,
 	occurred_at timestamptz NOT NULL,
 	properties jsonb NOT NULL,
-	archived_at timestamptz NOT NULL,
-	CONSTRAINT activity_logs_archive_pkey PRIMARY KEY (id, occurred_at),
-	CONSTRAINT activity_logs_archive_user_id_fkey FOREIGN KEY (user_id) REFERENCES osv.users (id) ON DELETE CASCADE
+	archived_at timestamptz NOT NULL
 ) PARTITION BY RANGE (occurred_at);
 COMMENT ON TABLE osv.activity_logs_archive IS 'activity logs older than osv.activity_log_retention, moved by osv.archive_activity_logs()';
 COMMENT ON COLUMN osv.activity_logs_archive.id IS 'id the log had in osv.activity_logs';
@@ -188,10 +188,6 @@ COMMENT ON COLUMN osv.activity_logs_archive.event_type IS 'kind of event, such a
 COMMENT ON COLUMN osv.activity_logs_archive.occurred_at IS 'when the event happened';
 COMMENT ON COLUMN osv.activity_logs_archive.properties IS 'details of the event, a JSON object';
 COMMENT ON COLUMN osv.activity_logs_archive.archived_at IS 'when the log was archived';
-
-CREATE INDEX activity_logs_archive_user_id_occurred_at_idx ON osv.activity_logs_archive (user_id, occurred_at);
-CREATE INDEX activity_logs_archive_event_type_occurred_at_idx ON osv.activity_logs_archive (event_type, occurred_at);
-CREATE INDEX activity_logs_archive_occurred_at_idx ON osv.activity_logs_archive (occurred_at);
 
 /*
  * The partitions of a table partitioned by a range of timestamptz, with
@@ -236,6 +232,7 @@ BEGIN
 					   part, day_start, day_end);
 		EXECUTE format('ALTER TABLE osv.%I ADD CONSTRAINT %I CHECK (occurred_at >= %L AND occurred_at < %L)',
 					   part, part || '_bounds', day_start, day_end);
+		PERFORM osv.key_activity_log_partition(format('osv.%I', part)::regclass);
 		EXECUTE format('COMMENT ON TABLE osv.%I IS %L', part, 'archived activity logs of ' || day::text || ' (UTC)');
 	END LOOP;
 END
@@ -329,7 +326,7 @@ COMMENT ON FUNCTION osv.archivable_partitions(interval) IS 'whole partitions of 
  *    activity_logs, gets archived_at as a column with a constant default
  *    (a catalog change, no rewrite) and is ATTACHed to the archive; its
  *    CHECK constraint <partition>_bounds proves the partition constraint,
- *    so ATTACH does not scan it, and its indexes become the archive's.
+ *    so ATTACH does not scan it, and its keys and indexes come along.
  *    If an archive partition already covers part of its range (rows of
  *    that day were archived one by one before), its rows move one by one
  *    and the empty table is dropped.

@@ -252,7 +252,7 @@ GRANT SELECT, INSERT ON osv.activity_logs TO osv_app;
 GRANT SELECT ON osv.activity_logs_archive, osv.awards, osv.points, osv.point_totals, osv.badges,
 	osv.soft_delete_tables TO osv_app;
 GRANT EXECUTE ON FUNCTION
-	osv.acting_user_id(), osv.check_acting_user(bigint),
+	osv.acting_user_id(), osv.check_acting_user(bigint), osv.restoring(),
 	osv.soft_delete(regclass, bigint), osv.restore(regclass, bigint), osv.set_trashed(regclass, bigint, boolean),
 	osv.upsert_auth0_user(jsonb), osv.require_live_user(bigint),
 	osv.register_upload(bigint, text, text, text, bigint, text, text, text), osv.document_type_of(text),

@@ -30,7 +30,7 @@ CREATE INDEX rooms_last_activity_at_idx ON osv.rooms (last_activity_at) WHERE de
 CREATE TRIGGER touch_updated_at BEFORE UPDATE ON osv.rooms
 	FOR EACH ROW EXECUTE FUNCTION osv.touch_updated_at();
 CREATE TRIGGER soft_delete_guard BEFORE INSERT OR UPDATE OF deleted_at, trash_batch, user_id ON osv.rooms
-	FOR EACH ROW EXECUTE FUNCTION osv.soft_delete_guard('user_id', 'osv.users');
+	FOR EACH ROW WHEN (NOT osv.restoring()) EXECUTE FUNCTION osv.soft_delete_guard('user_id', 'osv.users');
 CREATE TRIGGER cascade_soft_delete AFTER UPDATE ON osv.rooms
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION osv.cascade_soft_delete('room_participations', 'room_id');
@@ -66,7 +66,7 @@ CREATE UNIQUE INDEX room_participations_present_key ON osv.room_participations (
 	WHERE left_at IS NULL AND deleted_at IS NULL;
 
 CREATE TRIGGER soft_delete_guard BEFORE INSERT OR UPDATE OF deleted_at, trash_batch, room_id, user_id ON osv.room_participations
-	FOR EACH ROW EXECUTE FUNCTION osv.soft_delete_guard('room_id', 'osv.rooms', 'user_id', 'osv.users');
+	FOR EACH ROW WHEN (NOT osv.restoring()) EXECUTE FUNCTION osv.soft_delete_guard('room_id', 'osv.rooms', 'user_id', 'osv.users');
 INSERT INTO osv.soft_delete_tables VALUES ('osv.room_participations', 8);
 
 /* ------------------------------------------------------------------------

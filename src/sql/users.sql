@@ -41,7 +41,7 @@ CREATE INDEX users_created_at_idx ON osv.users (created_at);
 CREATE TRIGGER touch_updated_at BEFORE UPDATE ON osv.users
 	FOR EACH ROW EXECUTE FUNCTION osv.touch_updated_at();
 CREATE TRIGGER soft_delete_guard BEFORE INSERT OR UPDATE OF deleted_at, trash_batch ON osv.users
-	FOR EACH ROW EXECUTE FUNCTION osv.soft_delete_guard();
+	FOR EACH ROW WHEN (NOT osv.restoring()) EXECUTE FUNCTION osv.soft_delete_guard();
 CREATE TRIGGER cascade_soft_delete AFTER UPDATE ON osv.users
 	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION osv.cascade_soft_delete(

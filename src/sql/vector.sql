@@ -103,7 +103,7 @@ COMMENT ON FUNCTION osv.vector_enqueue() IS 'trigger: enqueue summaries whose Qd
  * AFTER ROW trigger most of its price.
  */
 CREATE TRIGGER vector_enqueue_insert AFTER INSERT ON osv.summaries
-	FOR EACH ROW WHEN (NEW.embedding IS NOT NULL AND NEW.deleted_at IS NULL)
+	FOR EACH ROW WHEN (NEW.embedding IS NOT NULL AND NEW.deleted_at IS NULL AND NOT osv.restoring())
 	EXECUTE FUNCTION osv.vector_enqueue();
 CREATE TRIGGER vector_enqueue_update AFTER UPDATE ON osv.summaries
 	FOR EACH ROW WHEN (OLD.embedding IS DISTINCT FROM NEW.embedding

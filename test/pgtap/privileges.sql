@@ -29,7 +29,7 @@ SELECT schema_privs_are('osv', 'public', ARRAY[]::name[]);
 CREATE TEMP TABLE expected_routine (role name, routine text);
 INSERT INTO expected_routine
 SELECT 'osv_app', unnest(ARRAY[
-	'osv.acting_user_id()', 'osv.check_acting_user(bigint)',
+	'osv.acting_user_id()', 'osv.check_acting_user(bigint)', 'osv.restoring()',
 	'osv.soft_delete(regclass,bigint)', 'osv.restore(regclass,bigint)', 'osv.set_trashed(regclass,bigint,boolean)',
 	'osv.upsert_auth0_user(jsonb)', 'osv.require_live_user(bigint)',
 	'osv.register_upload(bigint,text,text,text,bigint,text,text,text)', 'osv.document_type_of(text)',

@@ -1,7 +1,7 @@
 -- pgTAP: the schema contract of DESIGN.md section 3 (tables, columns,
 -- types, keys, cascades, indexes, comments).
 BEGIN;
-SELECT plan(189);
+SELECT plan(190);
 
 SELECT has_schema('osv');
 
@@ -60,7 +60,7 @@ SELECT fk_ok('osv', child, col, 'osv', parent, 'id') FROM (VALUES
 	('recommendations', 'user_id', 'users'), ('recommendations', 'summary_id', 'summaries'),
 	('quizzes', 'user_id', 'users'), ('quizzes', 'document_id', 'documents'), ('answers', 'quiz_id', 'quizzes'),
 	('answers', 'user_id', 'users'), ('rooms', 'user_id', 'users'), ('room_participations', 'room_id', 'rooms'),
-	('room_participations', 'user_id', 'users'), ('activity_logs', 'user_id', 'users'),
+	('room_participations', 'user_id', 'users'), ('activity_logs_default', 'user_id', 'users'),
 	('awards', 'user_id', 'users'), ('awards', 'badge_id', 'badges'), ('points', 'user_id', 'users')
 ) AS v(child, col, parent);
 SELECT is(count(*), 0::bigint, 'every foreign key cascades on delete')
@@ -74,8 +74,9 @@ SELECT has_index('osv', t, i, 'index ' || i) FROM (VALUES
 	('summaries', 'summaries_document_id_key'), ('summaries', 'summaries_document_id_created_at_idx'),
 	('summaries', 'summaries_created_at_idx'), ('summaries', 'summaries_user_id_created_at_idx'),
 	('quizzes', 'quizzes_user_id_created_at_idx'), ('quizzes', 'quizzes_created_at_idx'),
-	('activity_logs', 'activity_logs_user_id_occurred_at_idx'), ('activity_logs', 'activity_logs_event_type_occurred_at_idx'),
-	('activity_logs', 'activity_logs_occurred_at_idx'),
+	('activity_logs_default', 'activity_logs_default_user_id_occurred_at_idx'),
+	('activity_logs_default', 'activity_logs_default_event_type_occurred_at_idx'),
+	('activity_logs_default', 'activity_logs_default_occurred_at_idx'),
 	('room_participations', 'room_participations_room_id_user_id_idx')
 ) AS v(t, i);
 SELECT index_is_unique('osv', 'users', 'users_email_key');
@@ -109,7 +110,15 @@ FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
 WHERE c.relnamespace = 'osv'::regnamespace AND c.relkind IN ('r', 'p', 'v') AND NOT c.relispartition
   AND a.attnum > 0 AND NOT a.attisdropped AND col_description(c.oid, a.attnum) IS NULL;
 
--- partitioning of activity_logs
+-- partitioning of activity_logs; keys, the foreign key and indexes are those of
+-- each partition (src/sql/activity.sql says why), daily ones included
+SELECT osv.create_activity_log_partitions(1);
+SELECT is(count(*), 0::bigint, 'every partition of the activity logs has its primary key, foreign key and indexes')
+FROM osv.partitions_of('osv.activity_logs') p
+WHERE (SELECT count(*) FROM pg_constraint k WHERE k.conrelid = p.partition AND k.contype = 'p') <> 1
+   OR (SELECT count(*) FROM pg_constraint k WHERE k.conrelid = p.partition AND k.contype = 'f'
+		 AND k.confrelid = 'osv.users'::regclass AND k.confdeltype = 'c') <> 1
+   OR (SELECT count(*) FROM pg_index i WHERE i.indrelid = p.partition AND NOT i.indisprimary) <> 3;
 SELECT is((SELECT relkind::text FROM pg_class WHERE oid = 'osv.activity_logs'::regclass), 'p', 'activity_logs is partitioned');
 SELECT has_table('osv', 'activity_logs_default', 'activity_logs has a default partition');
 

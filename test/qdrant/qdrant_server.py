@@ -3,10 +3,11 @@
 
 No real Qdrant can run where osv's tests run, so this stand-in speaks the REST
 API of Qdrant 1.19 (as described by its OpenAPI document) for the parts a sync
-client needs: collections, payload indexes, points (upsert, retrieve, delete,
-payload operations, scroll, count) and dense-vector search (universal query
-API and query batch, plus the legacy POST .../points/search, which the 1.19
-document no longer lists), with filters.
+client needs: collections (with their parameters) and aliases, payload
+indexes, points (upsert, retrieve, delete, payload operations, scroll, count),
+dense-vector search (universal query API and query batch, plus the legacy
+POST .../points/search, which the 1.19 document no longer lists) with filters,
+and the cluster information of a standalone node.
 
 How faithful it is:
   * Envelopes, status codes and error texts follow Qdrant's source: success is
@@ -25,10 +26,12 @@ How faithful it is:
     printed, like scores, in float32's shortest decimal form. Scores are
     computed exactly (Qdrant uses SIMD float32 and may differ in the last
     digit); search is exhaustive, so results are exact, not approximate.
+  * Alias changes run in order under one lock; as in Qdrant, an error stops
+    at the failing action and keeps the ones before it (no rollback).
   * Not implemented (answered with a 400 saying so): named, sparse and multi
     vectors, prefetch and non-nearest query types, geo conditions, order_by,
-    lookup_from. Not routed at all (empty 404): snapshots, aliases, cluster,
-    shards, telemetry, facets, vector updates, batch updates.
+    lookup_from, custom sharding. Not routed at all (empty 404): snapshots,
+    shards, cluster operations, telemetry, facets, vector updates, batch updates.
 
 Outside the Qdrant API, /__test/ (never API-key protected) injects faults,
 simulates an outage, shows the request log and statistics, resets state and
@@ -42,6 +45,7 @@ import json
 import math
 import os
 import re
+import secrets
 import signal
 import threading
 import time
@@ -162,6 +166,112 @@ def opt_uint(body, field, default, minimum=0, prefix=""):
     if value < minimum:
         raise validation_error(prefix + field, f"value {value} invalid, must be {minimum} or larger")
     return value
+
+
+# --------------------------------------------------------------------------
+# Collection configuration: field types as serde reads them, then the
+# validator's ranges (422), as for CreateCollection and UpdateCollection
+# --------------------------------------------------------------------------
+
+UINT_BITS = {"u32": 32, "u64": 64, "usize": 64, "a nonzero u32": 32}
+
+
+def _number_text(x):
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def check_field(value, kind):
+    """Raise serde's format error if `value` (not null) is not of `kind`:
+    an unsigned type ("u32", "u64", "usize", "a nonzero u32"), "bool", "f64",
+    "threads" (usize or "auto") or None (anything)."""
+    if kind is None:
+        return
+    if kind == "bool":
+        expect(value, bool, "a boolean")
+    elif kind == "f64":
+        if not is_number(value):
+            raise format_error(f"invalid type: {json_kind(value)}, expected f64")
+    elif kind == "threads":  # MaxOptimizationThreads: "auto" or a usize, untagged
+        if value != "auto" and not (isinstance(value, int) and not isinstance(value, bool)
+                                    and 0 <= value < 1 << 64):
+            raise untagged("MaxOptimizationThreads")
+    else:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 0 or value >= 1 << UINT_BITS[kind] or (value == 0 and "nonzero" in kind):
+                raise format_error(f"invalid value: {json_kind(value)}, expected {kind}")
+        else:
+            raise format_error(f"invalid type: {json_kind(value)}, expected {kind}")
+
+
+# field -> (kind, minimum, maximum); ranges from the OpenAPI document
+HNSW_CONFIG_DIFF = {
+    "m": ("usize", None, None), "ef_construct": ("usize", 4, None),
+    "full_scan_threshold": ("usize", 10, None), "max_indexing_threads": ("usize", None, None),
+    "on_disk": ("bool", None, None), "memory": (None, None, None),
+    "payload_m": ("usize", None, None), "inline_storage": ("bool", None, None),
+}
+OPTIMIZERS_CONFIG_DIFF = {
+    "deleted_threshold": ("f64", 0, 1), "vacuum_min_vector_number": ("usize", 100, None),
+    "default_segment_number": ("usize", None, None), "max_segment_size": ("usize", 1, None),
+    "memmap_threshold": ("usize", None, None), "indexing_threshold": ("usize", None, None),
+    "flush_interval_sec": ("u64", None, None), "max_optimization_threads": ("threads", None, None),
+    "prevent_unoptimized": ("bool", None, None),
+}
+WAL_CONFIG_DIFF = {
+    "wal_capacity_mb": ("usize", 1, None), "wal_segments_ahead": ("usize", None, None),
+    "wal_retain_closed": ("usize", None, None),
+}
+CREATE_COLLECTION_PARAMS = {
+    "shard_number": ("u32", 1, None), "replication_factor": ("u32", 1, None),
+    "write_consistency_factor": ("u32", 1, None), "on_disk_payload": ("bool", None, None),
+}
+# CollectionParamsDiff: the factors are NonZeroU32, so 0 is a format error (400), not a 422
+COLLECTION_PARAMS_DIFF = {
+    "replication_factor": ("a nonzero u32", None, None),
+    "write_consistency_factor": ("a nonzero u32", None, None),
+    "read_fan_out_factor": ("u32", None, None), "read_fan_out_delay_ms": ("u64", None, None),
+    "on_disk_payload": ("bool", None, None), "payload": (None, None, None),
+}
+
+
+def read_config(obj, fields, prefix, ranges):
+    """The non-null known fields of `obj`, type-checked; range checks are
+    appended to `ranges` as (path, value, minimum, maximum) for later."""
+    found = {}
+    for field, (kind, minimum, maximum) in fields.items():
+        value = obj.get(field)
+        if value is None:
+            continue
+        check_field(value, kind)
+        if is_number(value) and (minimum is not None or maximum is not None):
+            ranges.append((prefix + field, value, minimum, maximum))
+        found[field] = value
+    return found
+
+
+def read_config_section(body, section, struct, fields, ranges):
+    value = body.get(section)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise format_error(f"invalid type: {json_kind(value)}, expected struct {struct}")
+    return read_config(value, fields, section + ".", ranges)
+
+
+def check_ranges(ranges):
+    """The validator's errors, after serde has read the whole body."""
+    for path, value, minimum, maximum in ranges:
+        low = minimum is not None and value < minimum
+        high = maximum is not None and value > maximum
+        if not (low or high):
+            continue
+        if maximum is None:
+            bound = f"must be {_number_text(minimum)} or larger"
+        elif minimum is None:
+            bound = f"must be {_number_text(maximum)} or smaller"
+        else:
+            bound = f"must be from {_number_text(minimum)} to {_number_text(maximum)}"
+        raise validation_error(path, f"value {_number_text(value)} invalid, {bound}")
 
 
 # --------------------------------------------------------------------------
@@ -614,6 +724,18 @@ class Collection:
     def larger_is_better(self):
         return self.distance in ("Cosine", "Dot")
 
+    def cluster_info(self, peer_id):
+        """CollectionClusterInfo of a single-node (standalone) Qdrant: every
+        shard local and Active, whatever the replication factor."""
+        shards = self.echo.get("params", {}).get("shard_number", 1)
+        counts = [0] * shards
+        for pid in self.points:  # not Qdrant's hash ring: only the total is faithful
+            counts[(pid if isinstance(pid, int) else uuid.UUID(pid).int) % shards] += 1
+        return {"peer_id": peer_id, "shard_count": shards,
+                "local_shards": [{"shard_id": i, "points_count": n, "state": "Active"}
+                                 for i, n in enumerate(counts)],
+                "remote_shards": [], "shard_transfers": []}
+
     def info(self):
         params = {"vectors": {"size": self.size, "distance": self.distance}, "shard_number": 1,
                   "replication_factor": 1, "write_consistency_factor": 1, "on_disk_payload": True}
@@ -634,6 +756,8 @@ class Collection:
                                ("optimizer_config", "optimizers_config"),
                                ("wal_config", "wal_config")):
             config[section].update(self.echo.get(given, {}))
+        if config["optimizer_config"]["max_optimization_threads"] == "auto":
+            config["optimizer_config"]["max_optimization_threads"] = None
         schema = {}
         for field, index in self.indexes.items():
             path = parse_json_path(field)
@@ -651,24 +775,30 @@ class Store:
     def __init__(self, apply_delay, log):
         self.cond = threading.Condition()
         self.collections = {}
+        self.aliases = {}           # alias name -> collection name, in creation order
         self.sink_ops = {}          # operation ids answered by --sink upserts
         self.apply_delay = apply_delay
         self.log = log
         self.stopping = False
         threading.Thread(target=self._applier, name="applier", daemon=True).start()
 
+    def resolve(self, name):
+        """Qdrant's resolve_name: an alias first, else the name itself."""
+        return self.aliases.get(name, name)
+
     def get(self, name):
-        """The collection (caller holds self.cond)."""
-        coll = self.collections.get(name)
+        """The collection called or aliased `name` (caller holds self.cond)."""
+        real = self.resolve(name)
+        coll = self.collections.get(real)
         if coll is None:
-            raise missing_collection(name)
+            raise missing_collection(real)
         return coll
 
     def submit(self, name, coll, wait, apply):
         """Queue or run an update like Qdrant; returns its UpdateResult."""
         with self.cond:
-            if self.collections.get(name) is not coll:
-                raise missing_collection(name)
+            if self.collections.get(coll.name) is not coll:  # deleted meanwhile
+                raise missing_collection(coll.name)
             coll.last_op += 1
             op_id = coll.last_op
             if wait:
@@ -711,6 +841,7 @@ class Store:
     def reset(self):
         with self.cond:
             self.collections.clear()
+            self.aliases.clear()
             self.sink_ops.clear()
 
     def stop(self):
@@ -813,11 +944,16 @@ ROUTES = [
     ("GET", "/livez", "healthz", False),
     ("GET", "/readyz", "readyz", False),
     ("GET", "/collections", "list_collections", False),
+    ("POST", "/collections/aliases", "update_aliases", True),
+    ("GET", "/aliases", "list_aliases", False),
+    ("GET", "/cluster", "cluster_status", False),
     ("GET", "/collections/{collection_name}", "get_collection", False),
     ("PUT", "/collections/{collection_name}", "create_collection", True),
     ("PATCH", "/collections/{collection_name}", "update_collection", True),
     ("DELETE", "/collections/{collection_name}", "delete_collection", False),
     ("GET", "/collections/{collection_name}/exists", "collection_exists", False),
+    ("GET", "/collections/{collection_name}/aliases", "collection_aliases", False),
+    ("GET", "/collections/{collection_name}/cluster", "collection_cluster_info", False),
     ("PUT", "/collections/{collection_name}/index", "create_index", True),
     ("DELETE", "/collections/{collection_name}/index/{field_name}", "delete_index", False),
     ("PUT", "/collections/{collection_name}/points", "upsert", True),
@@ -876,7 +1012,8 @@ class Request:
         return self.params["collection_name"]
 
     def wait(self):
-        """The `wait` query flag; `ordering` is validated and otherwise ignored."""
+        """The `wait` query flag. `ordering` is validated and otherwise ignored
+        (one replica: every ordering is the same); the request log shows it."""
         ordering = self.query.get("ordering")
         if ordering is not None and ordering not in ("weak", "medium", "strong"):
             raise query_error(f"unknown variant `{ordering}`, expected one of "
@@ -906,6 +1043,7 @@ class App:
         self.meta_lock = threading.Lock()
         self.requests = deque(maxlen=REQUEST_LOG_LIMIT)
         self.stats = {}
+        self.peer_id = secrets.randbits(64)  # a standalone Qdrant's peer id is random too
 
     def log(self, message):
         if self.log_file:
@@ -988,7 +1126,7 @@ class App:
 
     def collection_exists(self, req):
         with self.store.cond:
-            return self.ok(req, {"exists": req.name in self.store.collections})
+            return self.ok(req, {"exists": self.store.resolve(req.name) in self.store.collections})
 
     def create_collection(self, req):
         body = expect_object(req.body, "CreateCollection")
@@ -1003,31 +1141,136 @@ class App:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0 \
                 or distance not in DISTANCES:
             raise untagged("VectorsConfig")
+        ranges = []
+        params = read_config(body, CREATE_COLLECTION_PARAMS, "", ranges)
+        method = body.get("sharding_method")
+        if method is not None and method not in ("auto", "custom"):
+            raise format_error(f"unknown variant `{method}`, expected `auto` or `custom`"
+                               if isinstance(method, str) else
+                               f"invalid type: {json_kind(method)}, expected enum ShardingMethod")
+        echoed = {"params": params}
+        for section, struct, fields in (("hnsw_config", "HnswConfigDiff", HNSW_CONFIG_DIFF),
+                                        ("optimizers_config", "OptimizersConfigDiff",
+                                         OPTIMIZERS_CONFIG_DIFF),
+                                        ("wal_config", "WalConfigDiff", WAL_CONFIG_DIFF)):
+            found = read_config_section(body, section, struct, fields, ranges)
+            if found is not None:
+                echoed[section] = found
         if not 1 <= size <= MAX_VECTOR_SIZE:
             raise validation_error("vectors.size",
                                    f"value {size} invalid, must be from 1 to {MAX_VECTOR_SIZE}")
+        check_ranges(ranges)
         if body.get("sparse_vectors"):
             raise unsupported("Sparse vectors")
-        echoed = {"params": {k: body[k] for k in ("shard_number", "replication_factor",
-                                                  "write_consistency_factor", "on_disk_payload")
-                             if body.get(k) is not None}}
-        echoed.update({k: body[k] for k in ("hnsw_config", "optimizers_config", "wal_config")
-                       if isinstance(body.get(k), dict)})
+        if method == "custom":
+            raise unsupported("Custom sharding")
+        if method is not None:
+            params["sharding_method"] = method
         with self.store.cond:
             if req.name in self.store.collections:
                 raise ApiError(409, f"Wrong input: Collection `{req.name}` already exists!")
+            if req.name in self.store.aliases:
+                raise bad_input(f"Can't create collection with name {req.name}. "
+                                "Alias with the same name already exists")
             self.store.collections[req.name] = Collection(req.name, size, distance, echoed)
         return self.ok(req, True)
 
     def update_collection(self, req):
-        expect_object(req.body, "UpdateCollection")
-        self.collection(req.name)
+        """Applies params (replication_factor, write_consistency_factor,
+        read_fan_out_factor, read_fan_out_delay_ms, on_disk_payload),
+        hnsw_config and optimizers_config; other sections are accepted unused."""
+        body = expect_object(req.body, "UpdateCollection")
+        ranges, diffs = [], {}
+        for section, struct, fields in (("params", "CollectionParamsDiff", COLLECTION_PARAMS_DIFF),
+                                        ("hnsw_config", "HnswConfigDiff", HNSW_CONFIG_DIFF),
+                                        ("optimizers_config", "OptimizersConfigDiff",
+                                         OPTIMIZERS_CONFIG_DIFF)):
+            found = read_config_section(body, section, struct, fields, ranges)
+            if found:
+                diffs[section] = found
+        check_ranges(ranges)
+        diffs.get("params", {}).pop("payload", None)  # PayloadStorageParams: not shown by GET
+        with self.store.cond:
+            coll = self.store.get(req.name)
+            for section, found in diffs.items():
+                coll.echo.setdefault(section, {}).update(found)
         return self.ok(req, True)
 
     def delete_collection(self, req):
+        """Deletes by the name itself (an alias is not resolved, as in Qdrant),
+        and the aliases of that collection with it."""
         with self.store.cond:
+            aliases = self.store.aliases
+            for alias in [a for a, target in aliases.items() if target == req.name]:
+                del aliases[alias]
             existed = self.store.collections.pop(req.name, None) is not None
         return self.ok(req, existed)
+
+    # ---- aliases ----------------------------------------------------------
+
+    @staticmethod
+    def _alias_action(action):
+        """One AliasOperations (untagged: the first variant that fits)."""
+        if isinstance(action, dict):
+            for variant, fields in (("create_alias", ("collection_name", "alias_name")),
+                                    ("delete_alias", ("alias_name",)),
+                                    ("rename_alias", ("old_alias_name", "new_alias_name"))):
+                inner = action.get(variant)
+                if isinstance(inner, dict) and all(isinstance(inner.get(f), str) for f in fields):
+                    return (variant,) + tuple(inner[f] for f in fields)
+        raise untagged("AliasOperations")
+
+    def update_aliases(self, req):
+        """Actions are applied in order with every collection locked, so no
+        request sees a half-switched state; as in Qdrant (update_aliases in
+        lib/storage/src/content_manager/toc/collection_meta_ops.rs), an error
+        stops at the failing action and the actions before it stay applied."""
+        body = expect_object(req.body, "ChangeAliasesOperation")
+        actions = [self._alias_action(a)
+                   for a in expect(required(body, "actions"), list, "a sequence")]
+        with self.store.cond:
+            collections, aliases = self.store.collections, self.store.aliases
+            for kind, *names in actions:
+                if kind == "create_alias":
+                    collection, alias = names
+                    if collection not in collections:  # an alias of an alias is refused
+                        raise missing_collection(collection)
+                    if alias in collections:
+                        raise ApiError(409, f"Wrong input: Collection `{alias}` already exists!")
+                    aliases.pop(alias, None)  # an existing alias is silently repointed
+                    aliases[alias] = collection
+                elif kind == "delete_alias":
+                    aliases.pop(names[0], None)  # a missing alias is no error
+                else:
+                    old, new = names
+                    if old not in aliases:
+                        raise not_found(f"Alias {old} does not exists!")
+                    aliases[new] = aliases.pop(old)
+        return self.ok(req, True)
+
+    def list_aliases(self, req):
+        with self.store.cond:
+            aliases = [{"alias_name": alias, "collection_name": name}
+                       for name in self.store.collections
+                       for alias, target in self.store.aliases.items() if target == name]
+        return self.ok(req, {"aliases": aliases})
+
+    def collection_aliases(self, req):
+        """The aliases of the collection called exactly so; like Qdrant, no
+        alias resolution and no error for a missing collection."""
+        with self.store.cond:
+            aliases = [{"alias_name": alias, "collection_name": req.name}
+                       for alias, target in self.store.aliases.items() if target == req.name]
+        return self.ok(req, {"aliases": aliases})
+
+    # ---- cluster ------------------------------------------------------------
+
+    def cluster_status(self, req):
+        return self.ok(req, {"status": "disabled"})  # a standalone Qdrant: no consensus
+
+    def collection_cluster_info(self, req):
+        with self.store.cond:
+            return self.ok(req, self.store.get(req.name).cluster_info(self.peer_id))
 
     # ---- payload indexes ------------------------------------------------
 
@@ -1536,8 +1779,10 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path = normalize_path(url.path)
         is_test = path == "/__test" or path.startswith("/__test/")
-        entry = {"method": self.command, "path": path, "query": url.query, "status": None,
-                 "body_size": 0, "time": time.time(), "duration_ms": 0.0, "fault": None}
+        entry = {"method": self.command, "path": path, "query": url.query,
+                 "ordering": dict(parse_qsl(url.query, keep_blank_values=True)).get("ordering"),
+                 "status": None, "body_size": 0, "time": time.time(), "duration_ms": 0.0,
+                 "fault": None}
         route = find_route(self.command, path)
         reply, fault = self.produce(app, route, path, url.query, started, is_test, entry)
         if not is_test:  # logged before answering: a client never gets ahead of the log

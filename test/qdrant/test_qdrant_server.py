@@ -165,6 +165,279 @@ class QdrantApiTest(unittest.TestCase):
         for distance in ("Cosine", "Dot", "Euclid", "Manhattan"):
             self.create(distance.lower(), 2, distance)
 
+    # ---- collection parameters --------------------------------------------
+
+    def test_collection_params_at_create(self):
+        self.create("plain")
+        params = self.s.ok("GET", "/collections/plain")["config"]["params"]
+        self.assertEqual(params, {"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 1,
+                                  "replication_factor": 1, "write_consistency_factor": 1,
+                                  "on_disk_payload": True})
+        self.assertIs(self.s.ok("PUT", "/collections/c", {
+            "vectors": {"size": 4, "distance": "Cosine"}, "shard_number": 3,
+            "replication_factor": 2, "write_consistency_factor": 2, "on_disk_payload": False,
+            "sharding_method": "auto", "hnsw_config": {"m": 32, "ef_construct": 200},
+            "optimizers_config": {"indexing_threshold": 0, "max_optimization_threads": "auto"},
+            "wal_config": {"wal_capacity_mb": 64}}), True)
+        config = self.s.ok("GET", "/collections/c")["config"]
+        self.assertEqual(config["params"], {"vectors": {"size": 4, "distance": "Cosine"},
+                                            "shard_number": 3, "sharding_method": "auto",
+                                            "replication_factor": 2, "write_consistency_factor": 2,
+                                            "on_disk_payload": False})
+        self.assertEqual((config["hnsw_config"]["m"], config["hnsw_config"]["ef_construct"],
+                          config["hnsw_config"]["full_scan_threshold"]), (32, 200, 10000))
+        self.assertEqual(config["optimizer_config"]["indexing_threshold"], 0)
+        self.assertIsNone(config["optimizer_config"]["max_optimization_threads"])
+        self.assertEqual(config["wal_config"]["wal_capacity_mb"], 64)
+        # null means "the default", as in Qdrant
+        self.assertIs(self.s.ok("PUT", "/collections/n", {"vectors": {"size": 4, "distance": "Dot"},
+                                                          "shard_number": None}), True)
+        self.assertEqual(self.s.ok("GET", "/collections/n")["config"]["params"]["shard_number"], 1)
+
+    def test_collection_params_errors(self):
+        def create(**extra):
+            return self.s.call("PUT", "/collections/e",
+                               {"vectors": {"size": 4, "distance": "Dot"}, **extra})
+
+        for field in ("shard_number", "replication_factor", "write_consistency_factor"):
+            self.assertError(create(**{field: 0}), 422, "Validation error in JSON body: "
+                             f"[{field}: value 0 invalid, must be 1 or larger]")
+            self.assertError(create(**{field: -1}), 400,
+                             "Format error in JSON body: invalid value: integer `-1`, expected u32")
+            self.assertError(create(**{field: "2"}), 400,
+                             'Format error in JSON body: invalid type: string "2", expected u32')
+        self.assertError(create(shard_number=1 << 32), 400, "Format error in JSON body: "
+                         "invalid value: integer `4294967296`, expected u32")
+        self.assertError(create(on_disk_payload="yes"), 400,
+                         'Format error in JSON body: invalid type: string "yes", expected a boolean')
+        self.assertError(create(hnsw_config={"ef_construct": 2}), 422, "Validation error in JSON "
+                         "body: [hnsw_config.ef_construct: value 2 invalid, must be 4 or larger]")
+        self.assertError(create(optimizers_config={"deleted_threshold": 1.5}), 422,
+                         "Validation error in JSON body: [optimizers_config.deleted_threshold: "
+                         "value 1.5 invalid, must be from 0 to 1]")
+        self.assertError(create(wal_config={"wal_capacity_mb": 0}), 422, "Validation error in JSON "
+                         "body: [wal_config.wal_capacity_mb: value 0 invalid, must be 1 or larger]")
+        self.assertError(create(optimizers_config={"max_optimization_threads": "many"}), 400,
+                         "Format error in JSON body: "
+                         "data did not match any variant of untagged enum MaxOptimizationThreads")
+        self.assertError(create(hnsw_config=1), 400, "Format error in JSON body: "
+                         "invalid type: integer `1`, expected struct HnswConfigDiff")
+        self.assertError(create(sharding_method="hash"), 400, "Format error in JSON body: "
+                         "unknown variant `hash`, expected `auto` or `custom`")
+        self.assertError(create(sharding_method="custom"), 400,
+                         "Wrong input: Custom sharding is not supported by the Qdrant test server")
+        # serde reads the whole body before the validator runs
+        self.assertError(create(shard_number=0, on_disk_payload=1), 400, "Format error in JSON "
+                         "body: invalid type: integer `1`, expected a boolean")
+        self.assertFalse(self.s.ok("GET", "/collections/e/exists")["exists"])
+
+    def test_update_collection_params(self):
+        self.create("c", 4, "Dot")
+        self.assertIs(self.s.ok("PATCH", "/collections/c", {"params": {
+            "replication_factor": 3, "write_consistency_factor": 2, "read_fan_out_factor": 1,
+            "on_disk_payload": False}}), True)
+        self.assertIs(self.s.ok("PATCH", "/collections/c", {
+            "params": {"replication_factor": None}, "hnsw_config": {"m": 8},
+            "optimizers_config": {"indexing_threshold": 500}, "quantization_config": None}), True)
+        config = self.s.ok("GET", "/collections/c")["config"]
+        self.assertEqual(config["params"], {"vectors": {"size": 4, "distance": "Dot"},
+                                            "shard_number": 1, "replication_factor": 3,
+                                            "write_consistency_factor": 2, "read_fan_out_factor": 1,
+                                            "on_disk_payload": False})
+        self.assertEqual(config["hnsw_config"]["m"], 8)
+        self.assertEqual(config["optimizer_config"]["indexing_threshold"], 500)
+        for field in ("replication_factor", "write_consistency_factor"):
+            # NonZeroU32 in CollectionParamsDiff: a format error, not a validation error
+            self.assertError(self.s.call("PATCH", "/collections/c", {"params": {field: 0}}), 400,
+                             "Format error in JSON body: "
+                             "invalid value: integer `0`, expected a nonzero u32")
+        self.assertError(self.s.call("PATCH", "/collections/c", {"params": {"read_fan_out_factor": -1}}),
+                         400, "Format error in JSON body: invalid value: integer `-1`, expected u32")
+        self.assertError(self.s.call("PATCH", "/collections/c", {"params": []}), 400,
+                         "Format error in JSON body: "
+                         "invalid type: a sequence, expected struct CollectionParamsDiff")
+        self.assertError(self.s.call("PATCH", "/collections/c", {"hnsw_config": {"full_scan_threshold": 5}}),
+                         422, "Validation error in JSON body: "
+                              "[hnsw_config.full_scan_threshold: value 5 invalid, must be 10 or larger]")
+        self.assertEqual(self.s.ok("GET", "/collections/c")["config"]["params"]["replication_factor"], 3)
+        # the body is checked before the collection is looked up
+        self.assertError(self.s.call("PATCH", "/collections/x", {"params": {"replication_factor": 0}}),
+                         400, "Format error in JSON body: "
+                              "invalid value: integer `0`, expected a nonzero u32")
+        self.assertError(self.s.call("PATCH", "/collections/x", {"params": {"replication_factor": 2}}),
+                         404, "Not found: Collection `x` doesn't exist!")
+
+    # ---- aliases ----------------------------------------------------------
+
+    def aliases(self, *actions):
+        return self.s.call("POST", "/collections/aliases", {"actions": list(actions)})
+
+    def test_aliases_list_rename_delete_and_switch(self):
+        self.create("c1")
+        self.create("c2")
+        self.assertIs(self.s.ok("POST", "/collections/aliases", {"actions": [
+            {"create_alias": {"collection_name": "c1", "alias_name": "a"}},
+            {"create_alias": {"collection_name": "c1", "alias_name": "b"}},
+            {"create_alias": {"collection_name": "c2", "alias_name": "z"}}]}), True)
+        self.assertEqual(self.s.ok("GET", "/aliases"), {"aliases": [
+            {"alias_name": "a", "collection_name": "c1"}, {"alias_name": "b", "collection_name": "c1"},
+            {"alias_name": "z", "collection_name": "c2"}]})
+        self.assertEqual(self.s.ok("GET", "/collections/c2/aliases"),
+                         {"aliases": [{"alias_name": "z", "collection_name": "c2"}]})
+        # like Qdrant: the name is taken as it is, a missing collection is no error
+        self.assertEqual(self.s.ok("GET", "/collections/a/aliases"), {"aliases": []})
+        self.assertEqual(self.s.ok("GET", "/collections/none/aliases"), {"aliases": []})
+        # switch an alias to another collection in one request (the re-embedding pattern)
+        self.assertIs(self.aliases({"delete_alias": {"alias_name": "a"}},
+                                   {"create_alias": {"collection_name": "c2", "alias_name": "a"}})[1]
+                      ["result"], True)
+        self.assertEqual(self.s.ok("GET", "/collections/c2/aliases")["aliases"],
+                         [{"alias_name": "z", "collection_name": "c2"},
+                          {"alias_name": "a", "collection_name": "c2"}])
+        # create_alias over an existing alias repoints it, without error
+        self.assertEqual(self.aliases({"create_alias": {"collection_name": "c1", "alias_name": "z"}})[0], 200)
+        self.assertEqual(self.s.ok("GET", "/collections/c1/aliases")["aliases"],
+                         [{"alias_name": "b", "collection_name": "c1"},
+                          {"alias_name": "z", "collection_name": "c1"}])
+        self.assertEqual(self.aliases({"rename_alias": {"old_alias_name": "b", "new_alias_name": "bb"}})[0], 200)
+        # deleting a missing alias is no error
+        self.assertEqual(self.aliases({"delete_alias": {"alias_name": "z"}},
+                                      {"delete_alias": {"alias_name": "never"}})[0], 200)
+        self.assertEqual(self.s.ok("GET", "/aliases"), {"aliases": [
+            {"alias_name": "bb", "collection_name": "c1"}, {"alias_name": "a", "collection_name": "c2"}]})
+        self.assertIs(self.s.ok("POST", "/collections/aliases", {"actions": []}), True)
+
+    def test_alias_errors(self):
+        self.create("c")
+        self.assertError(self.aliases({"create_alias": {"collection_name": "x", "alias_name": "a"}}),
+                         404, "Not found: Collection `x` doesn't exist!")
+        self.assertError(self.aliases({"create_alias": {"collection_name": "c", "alias_name": "c"}}),
+                         409, "Wrong input: Collection `c` already exists!")
+        self.assertError(self.aliases({"rename_alias": {"old_alias_name": "a", "new_alias_name": "b"}}),
+                         404, "Not found: Alias a does not exists!")
+        self.assertError(self.aliases({"create_alias": {"collection_name": "c", "alias_name": "a"}},
+                                      {"create_alias": {"collection_name": "a", "alias_name": "b"}}),
+                         404, "Not found: Collection `a` doesn't exist!")  # no alias of an alias
+        # as in Qdrant, the actions before the failing one stay applied
+        self.assertEqual(self.s.ok("GET", "/aliases"),
+                         {"aliases": [{"alias_name": "a", "collection_name": "c"}]})
+        self.assertError(self.s.call("PUT", "/collections/a", {"vectors": {"size": 4, "distance": "Dot"}}),
+                         400, "Wrong input: Can't create collection with name a. "
+                              "Alias with the same name already exists")
+        self.assertError(self.s.call("POST", "/collections/aliases", {}), 400,
+                         "Format error in JSON body: missing field `actions`")
+        self.assertError(self.s.call("POST", "/collections/aliases", {"actions": {}}), 400,
+                         "Format error in JSON body: invalid type: a map, expected a sequence")
+        for bad in ({"create_alias": {"collection_name": "c"}}, {"drop_alias": {"alias_name": "a"}},
+                    {"delete_alias": {"alias_name": 1}}, "a"):
+            self.assertError(self.aliases({"delete_alias": {"alias_name": "a"}}, bad), 400,
+                             "Format error in JSON body: "
+                             "data did not match any variant of untagged enum AliasOperations")
+        self.assertEqual(len(self.s.ok("GET", "/aliases")["aliases"]), 1)  # nothing was applied
+
+    def test_alias_resolves_on_collection_endpoints(self):
+        self.create("real")
+        self.assertEqual(self.aliases({"create_alias": {"collection_name": "real", "alias_name": "al"}})[0], 200)
+        self.assertEqual(self.upsert([{"id": 1, "vector": [1, 0, 0, 0], "payload": {"k": "a"}},
+                                      {"id": 2, "vector": [0, 1, 0, 0], "payload": {"k": "b"}}], "al"),
+                         {"operation_id": 0, "status": "completed"})
+        self.assertEqual(self.s.ok("GET", "/collections/al")["points_count"], 2)
+        self.assertEqual(self.s.ok("GET", "/collections/al/exists"), {"exists": True})
+        self.assertEqual(self.s.ok("POST", "/collections/al/points", {"ids": [1]}),
+                         [{"id": 1, "payload": {"k": "a"}}])
+        self.assertEqual(self.s.ok("GET", "/collections/al/points/2")["id"], 2)
+        self.assertEqual(self.s.ok("POST", "/collections/al/points/count", {}), {"count": 2})
+        self.assertEqual([p["id"] for p in self.s.ok("POST", "/collections/al/points/scroll", {})["points"]],
+                         [1, 2])
+        self.assertEqual([p["id"] for p in self.query({"query": [0, 1, 0, 0], "limit": 1}, "al")], [2])
+        self.s.ok("POST", "/collections/al/points/payload?wait=true", {"payload": {"x": 1}, "points": [1]})
+        self.s.ok("PUT", "/collections/al/index?wait=true", {"field_name": "k", "field_schema": "keyword"})
+        self.assertEqual(list(self.s.ok("GET", "/collections/real")["payload_schema"]), ["k"])
+        self.s.ok("DELETE", "/collections/al/index/k?wait=true")
+        self.s.ok("POST", "/collections/al/points/delete?wait=true", {"points": [2]})
+        self.assertIs(self.s.ok("PATCH", "/collections/al", {"params": {"replication_factor": 2}}), True)
+        self.assertEqual(self.s.ok("GET", "/collections/real")["config"]["params"]["replication_factor"], 2)
+        self.assertEqual(self.s.ok("GET", "/collections/al/cluster")["shard_count"], 1)
+        self.assertEqual(self.s.ok("GET", "/__test/dump/real"),
+                         {"points": [{"id": 1, "vector": [1.0, 0.0, 0.0, 0.0], "payload": {"k": "a", "x": 1}}]})
+        # the collections list shows collections only
+        self.assertEqual(self.s.ok("GET", "/collections"), {"collections": [{"name": "real"}]})
+
+    def test_delete_collection_and_aliases(self):
+        self.create("c")
+        self.create("d")
+        self.aliases({"create_alias": {"collection_name": "c", "alias_name": "a"}},
+                     {"create_alias": {"collection_name": "d", "alias_name": "keep"}})
+        # DELETE takes the name literally: through an alias nothing is deleted
+        self.assertIs(self.s.ok("DELETE", "/collections/a"), False)
+        self.assertEqual(self.s.ok("GET", "/collections/a/exists"), {"exists": True})
+        self.assertIs(self.s.ok("DELETE", "/collections/c"), True)
+        self.assertEqual(self.s.ok("GET", "/aliases"),
+                         {"aliases": [{"alias_name": "keep", "collection_name": "d"}]})
+        self.assertEqual(self.s.ok("GET", "/collections/a/exists"), {"exists": False})
+        self.assertError(self.s.call("POST", "/collections/a/points/count", {}), 404,
+                         "Not found: Collection `a` doesn't exist!")
+        # the name is free again for a collection
+        self.create("a")
+        self.assertIs(self.s.ok("POST", "/__test/reset"), True)
+        self.assertEqual(self.s.ok("GET", "/aliases"), {"aliases": []})
+
+    # ---- cluster ------------------------------------------------------------
+
+    def test_cluster_status_and_collection_cluster_info(self):
+        self.assertEqual(self.s.ok("GET", "/cluster"), {"status": "disabled"})
+        self.assertIs(self.s.ok("PUT", "/collections/c", {"vectors": {"size": 2, "distance": "Dot"},
+                                                          "shard_number": 3, "replication_factor": 2}), True)
+        self.upsert([{"id": i, "vector": [1, 0]} for i in range(10)] + [{"id": UUID, "vector": [0, 1]}])
+        info = self.s.ok("GET", "/collections/c/cluster")
+        self.assertEqual(set(info), {"peer_id", "shard_count", "local_shards", "remote_shards",
+                                     "shard_transfers"})
+        self.assertIsInstance(info["peer_id"], int)
+        self.assertTrue(0 <= info["peer_id"] < 1 << 64)
+        self.assertEqual(info["shard_count"], 3)
+        self.assertEqual([(s["shard_id"], s["state"]) for s in info["local_shards"]],
+                         [(0, "Active"), (1, "Active"), (2, "Active")])
+        self.assertEqual(sum(s["points_count"] for s in info["local_shards"]), 11)
+        self.assertEqual((info["remote_shards"], info["shard_transfers"]), ([], []))
+        self.create("d")
+        other = self.s.ok("GET", "/collections/d/cluster")
+        self.assertEqual(other["peer_id"], info["peer_id"])  # one node
+        self.assertEqual(other["local_shards"], [{"shard_id": 0, "points_count": 0, "state": "Active"}])
+        self.assertError(self.s.call("GET", "/collections/x/cluster"), 404,
+                         "Not found: Collection `x` doesn't exist!")
+
+    # ---- write ordering -----------------------------------------------------
+
+    def test_write_ordering(self):
+        self.create()
+        point = {"points": [{"id": 1, "vector": [1, 0, 0, 0], "payload": {"a": 1}}]}
+        self.s.ok("DELETE", "/__test/requests")
+        for ordering in ("weak", "medium", "strong"):
+            self.assertEqual(self.s.ok("PUT", f"/collections/c/points?wait=true&ordering={ordering}",
+                                       point)["status"], "completed")
+        # ordering does not change wait semantics
+        self.assertEqual(self.s.ok("PUT", "/collections/c/points?ordering=strong", point)["status"],
+                         "acknowledged")
+        self.s.ok("PUT", "/collections/c/points?wait=true", point)
+        bad = "Deserialize error in query parameters: " \
+              "unknown variant `{}`, expected one of `weak`, `medium`, `strong`"
+        for method, path, body in (("PUT", "/collections/c/points", point),
+                                   ("POST", "/collections/c/points/delete", {"points": [1]}),
+                                   ("POST", "/collections/c/points/payload", {"payload": {}, "points": [1]}),
+                                   ("PUT", "/collections/c/points/payload", {"payload": {}, "points": [1]}),
+                                   ("POST", "/collections/c/points/payload/delete", {"keys": ["a"], "points": [1]}),
+                                   ("POST", "/collections/c/points/payload/clear", {"points": [1]}),
+                                   ("PUT", "/collections/c/index", {"field_name": "a", "field_schema": "integer"}),
+                                   ("DELETE", "/collections/c/index/a", None)):
+            for value in ("Strong", "", "all"):
+                self.assertError(self.s.call(method, f"{path}?wait=true&ordering={value}", body),
+                                 400, bad.format(value))
+        log = self.s.ok("GET", "/__test/requests")
+        self.assertEqual([e["ordering"] for e in log[:5]], ["weak", "medium", "strong", "strong", None])
+        self.assertEqual(log[5]["ordering"], "Strong")
+        self.assertEqual(log[5]["status"], 400)
+        self.assertEqual(self.s.ok("POST", "/collections/c/points", {"ids": [1]})[0]["payload"], {"a": 1})
+
     # ---- points ---------------------------------------------------------
 
     def test_upsert_retrieve_and_get(self):
@@ -616,7 +889,7 @@ class ApiKeyTest(unittest.TestCase):
         cls.server.stop()
 
     def test_missing_and_wrong_key(self):
-        for path in ("/collections", "/collections/c", "/nowhere"):
+        for path in ("/collections", "/collections/c", "/aliases", "/cluster", "/nowhere"):
             status, response, body = self.server.raw("GET", path)
             self.assertEqual((status, body),
                              (401, b"Must provide an API key or an Authorization bearer token"))
@@ -626,7 +899,8 @@ class ApiKeyTest(unittest.TestCase):
 
     def test_valid_key_and_whitelist(self):
         for headers in ({"api-key": "sekret"}, {"Authorization": "Bearer sekret"}):
-            self.assertEqual(self.server.raw("GET", "/collections", headers=headers)[0], 200)
+            for path in ("/collections", "/aliases", "/cluster"):
+                self.assertEqual(self.server.raw("GET", path, headers=headers)[0], 200, path)
         for path in ("/", "/healthz", "/livez", "/readyz", "/__test/requests"):
             self.assertEqual(self.server.raw("GET", path)[0], 200, path)
 
