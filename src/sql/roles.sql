@@ -89,13 +89,37 @@ BEGIN
 END
 $$;
 
-/* A user filter of a search is the acting user's memory, no one else's. */
+/*
+ * Search for the app: the engine (osv.vector_search, which must read every
+ * live summary) runs as the owner, and a user filter is the acting user's
+ * memory, no one else's.  Results name summaries by id and score; their
+ * content stays behind row-level security.
+ */
+CREATE FUNCTION osv.summary_search(query real[], k integer, user_id bigint, topic text, exclude_summary_id bigint)
+RETURNS TABLE (summary_id bigint, score real)
+LANGUAGE sql STABLE ROWS 10
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT r.summary_id, r.score FROM osv.vector_search($1, $2, osv.check_acting_user($3), $4, $5, NULL) r
+$$;
+COMMENT ON FUNCTION osv.summary_search(real[], integer, bigint, text, bigint) IS 'osv.vector_search as the owner, for the acting user (a user filter must name the acting user)';
+
 CREATE OR REPLACE FUNCTION osv.search_summaries(query real[], k integer DEFAULT 10, user_id bigint DEFAULT NULL,
 												topic text DEFAULT NULL)
 RETURNS TABLE (summary_id bigint, score real)
 LANGUAGE sql STABLE ROWS 10
 AS $$
-	SELECT r.summary_id, r.score FROM osv.vector_search($1, $2, osv.check_acting_user($3), $4, NULL, NULL) r
+	SELECT r.summary_id, r.score FROM osv.summary_search($1, $2, $3, $4, NULL) r
+$$;
+
+/* The summary's embedding is read with the caller's rights: it must be visible. */
+CREATE OR REPLACE FUNCTION osv.similar_summaries(summary_id bigint, k integer DEFAULT 10)
+RETURNS TABLE (summary_id bigint, score real)
+LANGUAGE sql STABLE ROWS 10
+AS $$
+	SELECT r.summary_id, r.score
+	FROM osv.summary_search(osv.summary_embedding($1), $2, NULL, NULL, $1) r
 $$;
 
 /*
@@ -230,7 +254,6 @@ ALTER FUNCTION osv.award_points(bigint, integer, text) SECURITY DEFINER;
 ALTER FUNCTION osv.submit_answer(bigint, bigint, jsonb) SECURITY DEFINER;
 ALTER FUNCTION osv.touch_room(bigint, bigint) SECURITY DEFINER;
 ALTER FUNCTION osv.leaderboard(integer) SECURITY DEFINER;
-ALTER FUNCTION osv.vector_search(real[], integer, bigint, text, bigint, bigint) SECURITY DEFINER;
 ALTER FUNCTION osv.data_delete(bigint) SECURITY DEFINER;
 /* Administration that needs the owner of activity_logs (partition DDL). */
 ALTER FUNCTION osv.create_activity_log_partitions(integer, date) SECURITY DEFINER;
@@ -251,8 +274,10 @@ GRANT SELECT, UPDATE, DELETE ON osv.recommendations, osv.answers TO osv_app;
 GRANT SELECT, INSERT ON osv.activity_logs TO osv_app;
 GRANT SELECT ON osv.activity_logs_archive, osv.awards, osv.points, osv.point_totals, osv.badges,
 	osv.soft_delete_tables TO osv_app;
+/* Trigger WHEN clauses call osv.restoring() as the writer: every role may. */
+GRANT EXECUTE ON FUNCTION osv.restoring() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION
-	osv.acting_user_id(), osv.check_acting_user(bigint), osv.restoring(),
+	osv.acting_user_id(), osv.check_acting_user(bigint),
 	osv.soft_delete(regclass, bigint), osv.restore(regclass, bigint), osv.set_trashed(regclass, bigint, boolean),
 	osv.upsert_auth0_user(jsonb), osv.require_live_user(bigint),
 	osv.register_upload(bigint, text, text, text, bigint, text, text, text), osv.document_type_of(text),
@@ -264,7 +289,7 @@ GRANT EXECUTE ON FUNCTION
 	osv.award_points(bigint, integer, text), osv.leaderboard(integer),
 	osv.embed_text(text), osv.search_summaries(real[], integer, bigint, text),
 	osv.similar_summaries(bigint, integer), osv.summary_embedding(bigint),
-	osv.vector_search(real[], integer, bigint, text, bigint, bigint),
+	osv.summary_search(real[], integer, bigint, text, bigint),
 	osv.refresh_recommendations(bigint, integer),
 	osv.data_export(bigint), osv.data_delete(bigint),
 	osv.check_user_exists(bigint, boolean), osv.user_rows_json(regclass, text, bigint)
