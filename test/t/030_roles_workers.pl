@@ -5,6 +5,7 @@
 use strict;
 use warnings;
 
+use File::Spec;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -13,7 +14,8 @@ use OsvTest;
 
 my $key = 'file-key-3e1d9b7c';
 my $q = start_qdrant(api_key => $key);
-my $dir = PostgreSQL::Test::Utils::tempdir();
+# The server reads the file from its data directory: an absolute path.
+my $dir = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir());
 my $key_file = "$dir/qdrant.key";
 
 sub write_key
