@@ -20,17 +20,26 @@ MODULE_big = osv
 
 OBJS = \
 	src/osv.o \
+	src/settings.o \
+	src/worker.o \
+	src/spi_plan.o \
+	src/trigger_check.o \
 	src/soft_delete.o \
 	src/badges.o \
 	src/domain.o \
-	src/embedding.o \
+	src/embed_text.o \
+	src/vector_check.o \
+	src/exact_scan.o \
 	src/partitions.o \
 	src/restore.o \
 	src/scheduler.o \
 	src/http.o \
 	src/json_float.o \
 	src/qdrant.o \
-	src/vector_sync.o \
+	src/outbox.o \
+	src/sync_engine.o \
+	src/sync_worker.o \
+	src/vector_sql.o \
 	src/roles.o
 
 SQL_SOURCES = \

@@ -10,18 +10,8 @@
 \else
 \set sql_queries 5
 \endif
-SELECT setseed(0.17);
--- (osv.embed_text also loads osv.so, which defines osv.vector_dimensions)
-SELECT array_length(osv.embed_text('dimensions'), 1) AS dims \gset
--- query vectors drawn like the data: random directions
-CREATE TEMP TABLE queries AS
-SELECT q AS n,
-	   (SELECT array_agg((x / norm)::real ORDER BY i)
-		FROM (SELECT i, x, sqrt(sum(x * x) OVER ()) AS norm
-			  FROM (SELECT i, sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) AS x
-					FROM generate_series(1, :dims) i
-					WHERE q IS NOT NULL) g) n) AS v
-FROM generate_series(1, greatest(:queries, :sql_queries)) q;
+SELECT greatest(:queries, :sql_queries) AS query_count \gset
+\ir search_queries.sql
 CREATE TEMP TABLE timings (engine text, n integer, ms float8, top integer[]);
 -- CPU time of this backend (user + system, in clock ticks of 1/100 s), from
 -- /proc: unlike the wall clock it leaves out the time spent waiting for a

@@ -65,6 +65,14 @@ UPDATE osv.summaries SET embedding = (SELECT array_agg(CASE WHEN i = 384 THEN 'I
 WHERE content = 'not embedded yet';
 UPDATE osv.summaries SET embedding = (SELECT array_agg(CASE WHEN i = 1 THEN '-Infinity' ELSE 0.1 END::real) FROM generate_series(1, 384) i)
 WHERE content = 'not embedded yet';
+-- elements near FLT_MAX (3e38) are refused: above 1e15, sums of squares
+-- could overflow single precision; 1e15 itself is accepted
+UPDATE osv.summaries SET embedding = (SELECT array_agg(CASE WHEN i = 5 THEN 3e38 ELSE 0.1 END::real) FROM generate_series(1, 384) i)
+WHERE content = 'not embedded yet';
+UPDATE osv.summaries SET embedding = array_fill(-1.01e15::real, ARRAY[384]) WHERE content = 'not embedded yet';
+BEGIN;
+UPDATE osv.summaries SET embedding = array_fill(1e15::real, ARRAY[384]) WHERE content = 'not embedded yet';
+ROLLBACK;
 UPDATE osv.summaries SET embedding = array_fill(0::real, ARRAY[384]) WHERE content = 'not embedded yet';
 UPDATE osv.summaries SET embedding = array_fill('-0'::real, ARRAY[384]) WHERE content = 'not embedded yet';
 -- the error names the table and column

@@ -106,6 +106,23 @@ SELECT * FROM osv.search_summaries(array_fill(0::real, ARRAY[384]));
 SELECT * FROM osv.search_summaries(array_fill('NaN'::real, ARRAY[384]));
 SELECT * FROM osv.search_summaries(array_fill(NULL::real, ARRAY[384]));
 SELECT count(*) AS k_1 FROM osv.search_summaries(osv.embed_text('cell'), 1);
+-- k = 1000 is the largest k (1001 is refused above)
+SELECT count(*) > 0 AS k_1000 FROM osv.search_summaries(osv.embed_text('cell'), 1000);
+-- elements near FLT_MAX would overflow single-precision sums: refused
+-- above 1e15, accepted at it
+SELECT * FROM osv.search_summaries(array_fill(3e38::real, ARRAY[384]));
+SELECT * FROM osv.search_summaries((SELECT array_agg(CASE WHEN i = 9 THEN -3e38 ELSE 0.1 END::real) FROM generate_series(1, 384) i));
+SELECT * FROM osv.search_summaries(array_fill(1.01e15::real, ARRAY[384]));
+SELECT count(*) AS max_abs_accepted FROM osv.search_summaries(array_fill(1e15::real, ARRAY[384]), 1);
+-- a row stored before the limit (trigger off) whose sums overflow is
+-- skipped, never scored
+BEGIN;
+ALTER TABLE osv.summaries DISABLE TRIGGER check_embedding;
+UPDATE osv.summaries SET embedding = array_fill(3e38::real, ARRAY[384])
+WHERE content = 'a duplicate summary text' AND user_id = (SELECT id FROM u WHERE name = 'ada');
+SELECT count(*) FILTER (WHERE r.score >= 0.9999) AS perfect, count(*) FILTER (WHERE s.content = 'a duplicate summary text' AND s.owner = 'ada') AS overflowing_row
+FROM osv.search_summaries(osv.embed_text('the french revolution'), 1000) r JOIN s ON s.id = r.summary_id;
+ROLLBACK;
 
 -- neighbours of a summary, itself excluded
 SELECT s.owner, s.content, round(r.score::numeric, 4) AS score

@@ -48,6 +48,9 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "spi_plan.h"
+#include "trigger_check.h"
+
 PG_FUNCTION_INFO_V1(osv_badges_changed);
 PG_FUNCTION_INFO_V1(osv_evaluate_badges_after_insert);
 
@@ -84,13 +87,12 @@ load_criteria(void)
 	badges_relid = get_relname_relid("badges", get_namespace_oid("osv", false));
 
 	/*
-	 * A snapshot of its own, taken now: the statement's may be older than
-	 * the invalidation just accepted (a badge committed while the
-	 * statement ran, or at any time in a REPEATABLE READ transaction), and
-	 * a read with it would be kept as valid.
+	 * A snapshot of its own, taken now: the statement's may be older than the
+	 * invalidation just accepted (a badge committed while the statement ran,
+	 * or at any time in a REPEATABLE READ transaction), and a read with it
+	 * would be kept as valid.
 	 */
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	spi_connect();
 	PushActiveSnapshot(GetLatestSnapshot());
 	rc = SPI_execute("SELECT DISTINCT k.name FROM osv.badges b"
 					 " LEFT JOIN LATERAL pg_catalog.jsonb_object_keys(b.criteria) AS k(name) ON true",
@@ -136,8 +138,8 @@ criterion_in_use(const char *criterion)
 
 	/*
 	 * A badge committed since this transaction last took a new lock: its
-	 * invalidation is applied only when invalidations are accepted, so
-	 * accept them now, as a new statement's snapshot would see the badge.
+	 * invalidation is applied only when invalidations are accepted, so accept
+	 * them now, as a new statement's snapshot would see the badge.
 	 */
 	AcceptInvalidationMessages();
 	if (!criteria_valid)
@@ -159,13 +161,11 @@ criterion_in_use(const char *criterion)
 Datum
 osv_badges_changed(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata = trigger_check(fcinfo, "osv.badges_changed", false, 0,
+										  TRIGGER_CHECK_INSERT | TRIGGER_CHECK_UPDATE |
+										  TRIGGER_CHECK_DELETE | TRIGGER_CHECK_TRUNCATE,
+										  "AFTER ... FOR EACH STATEMENT");
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("osv.badges_changed() must be fired AFTER ... FOR EACH STATEMENT")));
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
 }
@@ -179,23 +179,21 @@ osv_badges_changed(PG_FUNCTION_ARGS)
 Datum
 osv_evaluate_badges_after_insert(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerData *trigdata;
 	const char *criterion;
 	const char *new_table;
 	Oid			argtype = TEXTOID;
 	Datum		arg;
 	int			rc;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
-		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("osv.evaluate_badges_after_insert() must be fired AFTER INSERT ... FOR EACH STATEMENT")));
+	trigdata = trigger_check(fcinfo, "osv.evaluate_badges_after_insert", false,
+							 0, TRIGGER_CHECK_INSERT,
+							 "AFTER INSERT ... FOR EACH STATEMENT");
 	if (trigdata->tg_trigger->tgnargs != 1 || trigdata->tg_trigger->tgnewtable == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("osv.evaluate_badges_after_insert() must be given a criterion and a NEW TABLE transition relation")));
+				 errmsg("function \"%s\" must be given a criterion and a NEW TABLE transition relation",
+						"osv.evaluate_badges_after_insert")));
 	criterion = trigdata->tg_trigger->tgargs[0];
 	new_table = trigdata->tg_trigger->tgnewtable;
 
@@ -203,8 +201,7 @@ osv_evaluate_badges_after_insert(PG_FUNCTION_ARGS)
 	if (!criterion_in_use(criterion))
 		return PointerGetDatum(NULL);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	spi_connect();
 	if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "SPI_register_trigger_data failed");
 	arg = CStringGetTextDatum(criterion);

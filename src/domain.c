@@ -32,31 +32,10 @@
 #include "utils/jsonb.h"
 
 #include "roles.h"
+#include "spi_plan.h"
 
 /* Longest event type, as in activity_logs_event_type_check. */
 #define EVENT_TYPE_MAX_LEN 100
-
-/*
- * Prepared plans, kept for the life of the backend.  The plan cache
- * revalidates them after DDL, such as a new partition or DROP and CREATE
- * EXTENSION: the queries name their tables, schema-qualified, so they are
- * found again.
- */
-static SPIPlanPtr insert_plan = NULL;
-static SPIPlanPtr exists_plan = NULL;
-
-/* Prepare and keep a plan.  Must be called with SPI connected. */
-static SPIPlanPtr
-keep_plan(const char *query, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(query, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
-}
 
 /*
  * Whether an event type matches activity_logs_event_type_check:
@@ -98,7 +77,7 @@ osv_log_activity(PG_FUNCTION_ARGS)
 	text	   *event_type;
 	Jsonb	   *properties;
 	Datum		values[3];
-	int			rc;
+	Oid			argtypes[3] = {INT8OID, TEXTOID, JSONBOID};
 	bool		stored;
 	bool		isnull;
 	int64		log_id = 0;
@@ -130,27 +109,18 @@ osv_log_activity(PG_FUNCTION_ARGS)
 	user_id = PG_GETARG_INT64(0);
 	roles_check_acting_user(user_id);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	spi_connect();
 
-	if (insert_plan == NULL)
-	{
-		Oid			argtypes[3] = {INT8OID, TEXTOID, JSONBOID};
-
-		insert_plan = keep_plan(
-			"INSERT INTO osv.activity_logs (user_id, event_type, properties) "
-			"SELECT u.id, $2, $3 FROM osv.users u "
-			"WHERE u.id OPERATOR(pg_catalog.=) $1 "
-			"AND NOT u.logging_opt_out AND u.deleted_at IS NULL "
-			"RETURNING id",
-			3, argtypes);
-	}
 	values[0] = Int64GetDatum(user_id);
 	values[1] = PointerGetDatum(event_type);
 	values[2] = JsonbPGetDatum(properties);
-	rc = SPI_execute_plan(insert_plan, values, NULL, false, 1);
-	if (rc != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	spi_execute(SPI_OK_INSERT_RETURNING,
+				"INSERT INTO osv.activity_logs (user_id, event_type, properties) "
+				"SELECT u.id, $2, $3 FROM osv.users u "
+				"WHERE u.id OPERATOR(pg_catalog.=) $1 "
+				"AND NOT u.logging_opt_out AND u.deleted_at IS NULL "
+				"RETURNING id",
+				3, argtypes, values, false, 1);
 	stored = (SPI_processed == 1);
 	if (stored)
 	{
@@ -161,17 +131,9 @@ osv_log_activity(PG_FUNCTION_ARGS)
 	else
 	{
 		/* Nothing stored: opted out or trashed, or no such user. */
-		if (exists_plan == NULL)
-		{
-			Oid			argtypes[1] = {INT8OID};
-
-			exists_plan = keep_plan(
-				"SELECT FROM osv.users u WHERE u.id OPERATOR(pg_catalog.=) $1",
-				1, argtypes);
-		}
-		rc = SPI_execute_plan(exists_plan, values, NULL, true, 1);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+		spi_execute(SPI_OK_SELECT,
+					"SELECT FROM osv.users u WHERE u.id OPERATOR(pg_catalog.=) $1",
+					1, argtypes, values, true, 1);
 		if (SPI_processed == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),

@@ -34,7 +34,7 @@
 #include <curl/curl.h>
 
 #include "http.h"
-#include "osv.h"
+#include "settings.h"
 
 /* The process's handle, created on first use. */
 static CURL *http_handle = NULL;

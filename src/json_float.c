@@ -61,10 +61,10 @@ init_pow10(void)
 {
 	for (int e = POW10_MIN; e <= POW10_MAX; e++)
 	{
-		char		text[8];
+		char		literal[8];
 
-		snprintf(text, sizeof(text), "1e%d", e);
-		pow10_table[e - POW10_MIN] = strtod(text, NULL);
+		snprintf(literal, sizeof(literal), "1e%d", e);
+		pow10_table[e - POW10_MIN] = strtod(literal, NULL);
 	}
 	pow10_ready = true;
 }
@@ -129,13 +129,12 @@ float4_out(float4 value, char *out)
 
 	/*
 	 * Decimal exponent: v is in [2^(e2-1), 2^e2), so floor(log10(v)) is
-	 * floor((e2 - 1) * log10(2)) or one more, which one comparison with
-	 * the next power of ten tells; (k * 78913) >> 18 is floor(k * log10(2))
-	 * for |k| < 1000 (the shift of a negative number rounds down too).  e2
-	 * comes from the float's exponent field, or from frexp() for a
-	 * subnormal.  The loops after the scaling (each runs at most once)
-	 * catch a power of ten that double does not hold exactly, and
-	 * 9.999999995 rounding up to 10.
+	 * floor((e2 - 1) * log10(2)) or one more, which one comparison with the
+	 * next power of ten tells; (k * 78913) >> 18 is floor(k * log10(2)) for
+	 * |k| < 1000 (the shift of a negative number rounds down too).  e2 comes
+	 * from the float's exponent field, or from frexp() for a subnormal.  The
+	 * loops after the scaling (each runs at most once) catch a power of ten
+	 * that double does not hold exactly, and 9.999999995 rounding up to 10.
 	 */
 	if ((bits & 0x7f800000) != 0)
 		e2 = (int) ((bits >> 23) & 0xff) - 126;
@@ -150,9 +149,9 @@ float4_out(float4 value, char *out)
 		d = scaled_digits(v, --e10);
 
 	/*
-	 * The digits are written in place and the point moved in, so that
-	 * every copy has a constant size (a call of memcpy per number would
-	 * cost as much as the rest).
+	 * The digits are written in place and the point moved in, so that every
+	 * copy has a constant size (a call of memcpy per number would cost as
+	 * much as the rest).
 	 */
 	if (e10 < 0 && e10 >= -5)
 	{

@@ -1,25 +1,23 @@
 /*-------------------------------------------------------------------------
  *
  * osv.c
- *		Module entry point of the osv extension: settings and startup.
+ *		Module entry point of osv: settings, workers, shared memory.
  *
- * _PG_init runs in every process that loads osv.so: the postmaster when osv
- * is in shared_preload_libraries, and otherwise each backend on the first
- * call of one of osv's C functions.  It defines osv's settings (GUCs) and
- * reserves the "osv." prefix.  Settings that shape process startup
- * (PGC_POSTMASTER) exist only when osv is preloaded, because defining them
- * later is an error; every SQL function works either way.
+ * _PG_init runs in every process that loads osv.so: the postmaster when
+ * osv is in shared_preload_libraries, and otherwise each backend on the
+ * first call of one of osv's C functions.  It defines the settings
+ * (settings.c).  When preloaded it also registers the two static
+ * background workers ("osv vector sync", sync_worker.c; "osv scheduler",
+ * scheduler.c) and installs the shared memory hooks.
  *
- * When preloaded, _PG_init also registers the two static background workers
- * ("osv vector sync", src/vector_sync.c; "osv scheduler", src/scheduler.c)
- * and installs the shared memory hooks through which the vector sync worker
- * publishes its latch.
- *
- * This file also holds osv.setting_interval(), through which the extension's
- * SQL reads its interval-valued settings: calling a C function loads the
- * library, so the settings exist even in a session that has not loaded osv
- * before; and the start and end of the workers' transactions.  No locks of
- * its own.
+ * The shared memory is one small struct: the pgprocno and pid of the
+ * running vector sync worker, so that a backend can set its latch when a
+ * transaction that enqueued outbox entries commits.  It is created in the
+ * postmaster under AddinShmemInitLock; afterwards it is read and written
+ * without a lock: the worker writes it once at start and once at exit,
+ * and a reader that sees a stale value at worst sets the latch of a
+ * process that is gone (harmless) or misses a wake-up that the worker's
+ * naptime makes up for.
  *
  * Copyright (c) 2026, Open Study Volt
  *
@@ -30,210 +28,108 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "storage/proc.h"
 #include "storage/shmem.h"
-#include "tcop/tcopprot.h"
-#include "utils/builtins.h"
-#include "utils/datetime.h"
-#include "utils/guc.h"
-#include "utils/snapmgr.h"
-#include "utils/timestamp.h"
 
 #include "osv.h"
-#include "roles.h"
-#include "vector_sync.h"
+#include "settings.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
 PGDLLEXPORT void _PG_init(void);
 
-/* Startup settings. */
-char	   *osv_database = NULL;
-bool		osv_vector_sync_worker = true;
-bool		osv_scheduler_worker = true;
+/* Shared state: where to find the vector sync worker's latch. */
+typedef struct OsvSharedState
+{
+	int			sync_worker_pgprocno;	/* -1 when no worker runs */
+	pid_t		sync_worker_pid;
+} OsvSharedState;
 
-/* Vector layer settings. */
-char	   *osv_qdrant_url = NULL;
-char	   *osv_qdrant_api_key = NULL;
-char	   *osv_qdrant_collection = NULL;
-int			osv_vector_dimensions = 384;
-int			osv_qdrant_timeout = 10000;
-int			osv_qdrant_connect_timeout = 2000;
-int			osv_vector_sync_batch_size = 256;
-int			osv_vector_sync_naptime = 10000;
-int			osv_vector_sync_max_attempts = 10;
-int			osv_vector_sync_backoff = 1000;
-int			osv_vector_sync_backoff_max = 300000;
-
-/* Retention settings. */
-int			osv_retention_interval = 3600;
-char	   *osv_activity_log_retention = NULL;
-char	   *osv_room_idle_timeout = NULL;
-char	   *osv_trash_retention = NULL;
-char	   *osv_job_runs_retention = NULL;
-char	   *osv_recommendation_ttl = NULL;
-int			osv_retention_batch_size = 10000;
-
-/* Domain settings. */
-char	   *osv_auth0_roles_claim = NULL;
-
-bool		osv_preloaded = false;
+static OsvSharedState *osv_shared = NULL;
 
 /* Chained shared memory hooks (preloaded only). */
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-/* Longest Qdrant collection name we accept (Qdrant's own limit is 255). */
-#define OSV_MAX_COLLECTION_NAME 255
-
-/*
- * Parse an interval literal without raising an error: the GUC check hooks
- * below run in the postmaster too, where an ERROR would be fatal.  Returns
- * true and fills *result when "value" is a valid interval.
- */
-static bool
-parse_interval_quietly(const char *value, Interval *result)
-{
-	char		workbuf[256];
-	char	   *field[MAXDATEFIELDS];
-	int			ftype[MAXDATEFIELDS];
-	int			nf;
-	int			dtype;
-	struct pg_itm_in itm_in;
-
-	if (ParseDateTime(value, workbuf, sizeof(workbuf), field, ftype,
-					  MAXDATEFIELDS, &nf) != 0)
-		return false;
-	if (DecodeInterval(field, ftype, nf, INTERVAL_FULL_RANGE, &dtype,
-					   &itm_in) != 0)
-		return false;
-	if (dtype != DTK_DELTA)
-		return false;
-	if (itmin2interval(&itm_in, result) != 0)
-		return false;
-	return true;
-}
-
-/*
- * Check hook of the interval-valued settings: a positive interval such as
- * '90 days' or '36 hours'.
- */
-static bool
-check_positive_interval(char **newval, void **extra, GucSource source)
-{
-	Interval	iv;
-
-	if (*newval == NULL || !parse_interval_quietly(*newval, &iv))
-	{
-		GUC_check_errdetail("The value must be an interval, such as '90 days'.");
-		return false;
-	}
-	if (iv.month < 0 || iv.day < 0 || iv.time < 0 ||
-		(iv.month == 0 && iv.day == 0 && iv.time == 0))
-	{
-		GUC_check_errdetail("The interval must be positive and have no negative part.");
-		return false;
-	}
-	return true;
-}
-
-/*
- * Check hook of osv.qdrant_url: empty (embedded mode) or an http:// or
- * https:// URL without spaces.
- */
-static bool
-check_qdrant_url(char **newval, void **extra, GucSource source)
-{
-	const char *url = *newval;
-
-	if (url == NULL || url[0] == '\0')
-		return true;
-	if (pg_strncasecmp(url, "http://", 7) != 0 &&
-		pg_strncasecmp(url, "https://", 8) != 0)
-	{
-		GUC_check_errdetail("The URL must start with \"http://\" or \"https://\", or be empty for the embedded mode.");
-		return false;
-	}
-	for (const char *p = url; *p; p++)
-	{
-		if (*p <= ' ' || *p == 0x7f)
-		{
-			GUC_check_errdetail("The URL must not contain spaces or control characters.");
-			return false;
-		}
-	}
-	return true;
-}
-
-/*
- * Check hook of osv.qdrant_collection: 1 to 255 letters, digits, '_' or '-',
- * so that the name can be put in a URL path as it is.
- */
-static bool
-check_collection_name(char **newval, void **extra, GucSource source)
-{
-	const char *name = *newval;
-	size_t		len = name ? strlen(name) : 0;
-
-	if (len == 0 || len > OSV_MAX_COLLECTION_NAME)
-	{
-		GUC_check_errdetail("The collection name must have between 1 and %d characters.",
-							OSV_MAX_COLLECTION_NAME);
-		return false;
-	}
-	for (const char *p = name; *p; p++)
-	{
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			  (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
-		{
-			GUC_check_errdetail("The collection name may contain only letters, digits, \"_\" and \"-\".");
-			return false;
-		}
-	}
-	return true;
-}
-
-static void
-define_interval_setting(const char *name, const char *short_desc,
-						char **variable, const char *boot_value)
-{
-	DefineCustomStringVariable(name, short_desc, NULL, variable, boot_value,
-							   PGC_SUSET, 0,
-							   check_positive_interval, NULL, NULL);
-}
-
-/* Reserve osv's shared memory (the vector sync worker's latch). */
+/* Reserve osv's shared memory. */
 static void
 osv_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(vector_sync_shmem_size());
+	RequestAddinShmemSpace(MAXALIGN(sizeof(OsvSharedState)));
 }
 
+/* Create or attach to osv's shared memory. */
 static void
 osv_shmem_startup(void)
 {
+	bool		found;
+
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	vector_sync_shmem_init();
+	osv_shared = ShmemInitStruct("osv", sizeof(OsvSharedState), &found);
+	if (!found)
+	{
+		osv_shared->sync_worker_pgprocno = -1;
+		osv_shared->sync_worker_pid = 0;
+	}
 	LWLockRelease(AddinShmemInitLock);
+}
+
+bool
+osv_shmem_attached(void)
+{
+	return osv_shared != NULL;
+}
+
+/* on_shmem_exit callback of the published worker. */
+static void
+unpublish_sync_worker(int code, Datum arg)
+{
+	if (osv_shared != NULL && osv_shared->sync_worker_pid == MyProcPid)
+	{
+		osv_shared->sync_worker_pgprocno = -1;
+		osv_shared->sync_worker_pid = 0;
+	}
+}
+
+void
+osv_shmem_publish_sync_worker(void)
+{
+	if (osv_shared == NULL)
+		return;
+	osv_shared->sync_worker_pid = MyProcPid;
+	osv_shared->sync_worker_pgprocno = MyProc->pgprocno;
+	on_shmem_exit(unpublish_sync_worker, (Datum) 0);
+}
+
+void
+osv_shmem_wake_sync_worker(void)
+{
+	int			procno;
+
+	if (osv_shared == NULL)
+		return;
+	procno = osv_shared->sync_worker_pgprocno;
+	if (procno >= 0)
+		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
 }
 
 /*
  * Register one of osv's static background workers (postmaster, while
  * shared_preload_libraries are loaded).  Both connect to osv.database and
  * write, so they start once recovery has finished; an exit other than 0
- * (an escaped ERROR, a crash) restarts them after OSV_WORKER_RESTART_TIME.
- * The name is also the type that pg_stat_activity.backend_type shows.
+ * (a crash, a FATAL) restarts them after OSV_WORKER_RESTART_TIME.  The
+ * name is also the type that pg_stat_activity.backend_type shows.
  */
 static void
 register_worker(const char *name, const char *function_name)
@@ -254,42 +150,6 @@ register_worker(const char *name, const char *function_name)
 }
 
 /*
- * Start a transaction of a background worker (outside any transaction):
- * a new statement time (else now() would stay at the worker's start), a
- * snapshot, SPI, and "activity" (a string that outlives the transaction,
- * or NULL) as the worker's query in pg_stat_activity.
- */
-void
-osv_worker_transaction_begin(const char *activity)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (activity != NULL)
-	{
-		debug_query_string = activity;
-		pgstat_report_activity(STATE_RUNNING, activity);
-	}
-}
-
-/*
- * Commit it and show the worker idle.  The current memory context is then
- * whatever it was before the transaction started: the caller's to set.
- */
-void
-osv_worker_transaction_end(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	debug_query_string = NULL;
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-}
-
-/*
  * Module load callback.
  */
 void
@@ -299,102 +159,10 @@ _PG_init(void)
 	if (IsBinaryUpgrade)
 		return;
 
-	osv_preloaded = process_shared_preload_libraries_in_progress;
-
-	DefineCustomStringVariable("osv.qdrant_url",
-							   "Sets the base URL of the Qdrant server; empty selects the embedded mode.",
-							   NULL, &osv_qdrant_url, "",
-							   PGC_SIGHUP, 0,
-							   check_qdrant_url, NULL, NULL);
-	DefineCustomStringVariable("osv.qdrant_api_key",
-							   "Sets the API key sent to Qdrant.",
-							   NULL, &osv_qdrant_api_key, "",
-							   PGC_SIGHUP,
-							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
-							   NULL, NULL, NULL);
-	DefineCustomStringVariable("osv.qdrant_collection",
-							   "Sets the name of the Qdrant collection that holds summary embeddings.",
-							   NULL, &osv_qdrant_collection, "osv_summaries",
-							   PGC_SIGHUP, 0,
-							   check_collection_name, NULL, NULL);
-	DefineCustomIntVariable("osv.vector_dimensions",
-							"Sets the number of dimensions of summary embeddings.",
-							NULL, &osv_vector_dimensions, 384, 1, 65536,
-							PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("osv.qdrant_timeout",
-							"Sets the time limit of one request to Qdrant.",
-							NULL, &osv_qdrant_timeout, 10000, 100, 600000,
-							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomIntVariable("osv.qdrant_connect_timeout",
-							"Sets the time limit for connecting to Qdrant.",
-							NULL, &osv_qdrant_connect_timeout, 2000, 10, 600000,
-							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomIntVariable("osv.vector_sync_batch_size",
-							"Sets the number of outbox entries sent to Qdrant in one batch.",
-							NULL, &osv_vector_sync_batch_size, 256, 1, 10000,
-							PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("osv.vector_sync_naptime",
-							"Sets the longest time the vector sync worker sleeps between outbox checks.",
-							NULL, &osv_vector_sync_naptime, 10000, 10, 86400000,
-							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomIntVariable("osv.vector_sync_max_attempts",
-							"Sets the number of attempts after which an outbox entry is parked as failed.",
-							NULL, &osv_vector_sync_max_attempts, 10, 1, 1000,
-							PGC_SIGHUP, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("osv.vector_sync_backoff",
-							"Sets the delay before the first retry of a failed outbox entry.",
-							NULL, &osv_vector_sync_backoff, 1000, 1, 3600000,
-							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomIntVariable("osv.vector_sync_backoff_max",
-							"Sets the longest delay between retries of a failed outbox entry.",
-							NULL, &osv_vector_sync_backoff_max, 300000, 1, 86400000,
-							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
-
-	DefineCustomIntVariable("osv.retention_interval",
-							"Sets the time between two runs of the retention jobs by the scheduler worker.",
-							NULL, &osv_retention_interval, 3600, 1, 7 * 86400,
-							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
-	define_interval_setting("osv.activity_log_retention",
-							"Sets the age after which activity logs are archived.",
-							&osv_activity_log_retention, "90 days");
-	define_interval_setting("osv.room_idle_timeout",
-							"Sets the idle time after which a room counts as abandoned and is trashed.",
-							&osv_room_idle_timeout, "30 days");
-	define_interval_setting("osv.trash_retention",
-							"Sets the time trashed rows are kept before they are purged.",
-							&osv_trash_retention, "30 days");
-	define_interval_setting("osv.job_runs_retention",
-							"Sets the time records of retention job runs are kept.",
-							&osv_job_runs_retention, "30 days");
-	define_interval_setting("osv.recommendation_ttl",
-							"Sets the time a stored recommendation stays valid.",
-							&osv_recommendation_ttl, "7 days");
-	DefineCustomIntVariable("osv.retention_batch_size",
-							"Sets the number of rows a retention job changes in one batch.",
-							NULL, &osv_retention_batch_size, 10000, 1, 1000000,
-							PGC_SUSET, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable("osv.auth0_roles_claim",
-							   "Sets the name of the top-level claim of an Auth0 profile that lists the user's roles.",
-							   "Empty means that roles are read from app_metadata.roles only.",
-							   &osv_auth0_roles_claim, "",
-							   PGC_SUSET, 0, NULL, NULL, NULL);
-	roles_define_settings();
+	settings_define();
 
 	if (osv_preloaded)
 	{
-		DefineCustomStringVariable("osv.database",
-								   "Sets the database in which osv's background workers run.",
-								   NULL, &osv_database, "postgres",
-								   PGC_POSTMASTER, 0, NULL, NULL, NULL);
-		DefineCustomBoolVariable("osv.vector_sync_worker",
-								 "Starts the background worker that syncs summary embeddings to Qdrant.",
-								 NULL, &osv_vector_sync_worker, true,
-								 PGC_POSTMASTER, 0, NULL, NULL, NULL);
-		DefineCustomBoolVariable("osv.scheduler_worker",
-								 "Starts the background worker that runs the retention jobs.",
-								 NULL, &osv_scheduler_worker, true,
-								 PGC_POSTMASTER, 0, NULL, NULL, NULL);
-
 		prev_shmem_request_hook = shmem_request_hook;
 		shmem_request_hook = osv_shmem_request;
 		prev_shmem_startup_hook = shmem_startup_hook;
@@ -404,36 +172,4 @@ _PG_init(void)
 		if (osv_scheduler_worker)
 			register_worker("osv scheduler", "osv_scheduler_main");
 	}
-
-	MarkGUCPrefixReserved("osv");
-}
-
-/*
- * osv.setting_interval(name text) RETURNS interval
- *
- * Returns the value of one of osv's interval-valued settings.  Being a C
- * function, it loads osv.so first, so the setting is defined even in a
- * session that never loaded the library; the extension's SQL reads its
- * settings through it for that reason.
- */
-PG_FUNCTION_INFO_V1(osv_setting_interval);
-Datum
-osv_setting_interval(PG_FUNCTION_ARGS)
-{
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	const char *value;
-
-	if (strncmp(name, "osv.", 4) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" is not a setting of osv", name)));
-	value = GetConfigOption(name, true, false);
-	if (value == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("unrecognized configuration parameter \"%s\"", name)));
-	PG_RETURN_DATUM(DirectFunctionCall3(interval_in,
-										CStringGetDatum(value),
-										ObjectIdGetDatum(InvalidOid),
-										Int32GetDatum(-1)));
 }

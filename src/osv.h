@@ -1,12 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * osv.h
- *		Settings and cross-file prototypes of the osv extension.
+ *		Shared memory of osv: where the vector sync worker's latch is.
  *
- * Every variable declared here is a GUC defined in osv.c; the prototypes
- * are the entry points that one file of osv offers to another.  Nothing
- * here is process-specific: backends and osv's background workers include
- * it alike.
+ * The struct lives in the main shared memory segment (osv.c) and exists
+ * only when osv is preloaded; without it, every function here does
+ * nothing.  Backends wake the worker at commit (outbox.c); the worker
+ * publishes itself at start (sync_worker.c).
  *
  * Copyright (c) 2026, Open Study Volt
  *
@@ -18,50 +18,13 @@
 #ifndef OSV_H
 #define OSV_H
 
-/* Startup settings (shared_preload_libraries only). */
-extern char *osv_database;
-extern bool osv_vector_sync_worker;
-extern bool osv_scheduler_worker;
+/* Whether the shared memory exists (osv is preloaded). */
+extern bool osv_shmem_attached(void);
 
-/* Vector layer settings (reloadable). */
-extern char *osv_qdrant_url;
-extern char *osv_qdrant_api_key;
-extern char *osv_qdrant_collection;
-extern int	osv_vector_dimensions;
-extern int	osv_qdrant_timeout;
-extern int	osv_qdrant_connect_timeout;
-extern int	osv_vector_sync_batch_size;
-extern int	osv_vector_sync_naptime;
-extern int	osv_vector_sync_max_attempts;
-extern int	osv_vector_sync_backoff;
-extern int	osv_vector_sync_backoff_max;
+/* Publish the calling process as the vector sync worker, until it exits. */
+extern void osv_shmem_publish_sync_worker(void);
 
-/* Retention settings. */
-extern int	osv_retention_interval;
-extern char *osv_activity_log_retention;
-extern char *osv_room_idle_timeout;
-extern char *osv_trash_retention;
-extern char *osv_job_runs_retention;
-extern char *osv_recommendation_ttl;
-extern int	osv_retention_batch_size;
-
-/* Domain settings. */
-extern char *osv_auth0_roles_claim;
-
-/*
- * Seconds before the postmaster restarts a worker that failed: long enough
- * that a poison row cannot make a hot crash loop, short enough that an
- * outage does not hide.
- */
-#define OSV_WORKER_RESTART_TIME 10
-
-/* Whether _PG_init ran from shared_preload_libraries. */
-extern bool osv_preloaded;
-
-/* A transaction of a background worker, with a snapshot and SPI (osv.c). */
-extern void osv_worker_transaction_begin(const char *activity);
-extern void osv_worker_transaction_end(void);
-
-/* scheduler.c: the retention scheduler worker. */
+/* Set the vector sync worker's latch, if a worker runs. */
+extern void osv_shmem_wake_sync_worker(void);
 
 #endif							/* OSV_H */

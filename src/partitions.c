@@ -40,7 +40,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
-#include "osv.h"
+#include "settings.h"
 
 PG_FUNCTION_INFO_V1(osv_partitions_of);
 

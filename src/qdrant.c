@@ -44,7 +44,7 @@
 
 #include "http.h"
 #include "json_float.h"
-#include "osv.h"
+#include "settings.h"
 #include "qdrant.h"
 #include "roles.h"
 
@@ -66,8 +66,7 @@ qdrant_forget_collection(void)
 	ensured_for = NULL;
 }
 
-static char *
-qdrant_url(const char *fmt,...) pg_attribute_printf(1, 2);
+static char *qdrant_url(const char *fmt,...) pg_attribute_printf(1, 2);
 
 /* Base URL (without a trailing slash) followed by a formatted path. */
 static char *
@@ -97,14 +96,14 @@ qdrant_url(const char *fmt,...)
 
 /* Parse a JSON text of known length; NULL when it is not JSON. */
 static json_object *
-parse_json(const char *text, size_t len)
+parse_json(const char *input, size_t len)
 {
 	json_tokener *tok = json_tokener_new();
 	json_object *obj;
 
 	if (tok == NULL)
 		return NULL;
-	obj = json_tokener_parse_ex(tok, text, (int) len);
+	obj = json_tokener_parse_ex(tok, input, (int) len);
 	if (obj != NULL && json_tokener_get_error(tok) != json_tokener_success)
 	{
 		json_object_put(obj);
@@ -115,8 +114,8 @@ parse_json(const char *text, size_t len)
 	{
 		size_t		rest = json_tokener_get_parse_end(tok);
 
-		while (rest < len && (text[rest] == ' ' || text[rest] == '\n' ||
-							  text[rest] == '\r' || text[rest] == '\t'))
+		while (rest < len && (input[rest] == ' ' || input[rest] == '\n' ||
+							  input[rest] == '\r' || input[rest] == '\t'))
 			rest++;
 		if (rest < len)
 		{
@@ -130,13 +129,13 @@ parse_json(const char *text, size_t len)
 
 /* Make a printable one-line excerpt of a response body. */
 static char *
-excerpt(const char *text, size_t len)
+excerpt(const char *input, size_t len)
 {
 	size_t		n = Min(len, 200);
 	char	   *out = palloc(n + 4);
 
 	for (size_t i = 0; i < n; i++)
-		out[i] = (text[i] < ' ' || text[i] == 0x7f) ? ' ' : text[i];
+		out[i] = (input[i] < ' ' || input[i] == 0x7f) ? ' ' : input[i];
 	if (len > n)
 		memcpy(out + n, "...", 4);
 	else
@@ -278,6 +277,25 @@ bad_answer(QdrantError *err, const char *what, const char *why)
 }
 
 /*
+ * The array result.points of a parsed answer.  When there is none, frees
+ * "root", fills *err and returns NULL.
+ */
+static json_object *
+points_of(json_object *root, const char *what, QdrantError *err)
+{
+	static const char *const points_path[] = {"result", "points", NULL};
+	json_object *points = get_path(root, points_path);
+
+	if (points == NULL || !json_object_is_type(points, json_type_array))
+	{
+		json_object_put(root);
+		bad_answer(err, what, "the answer has no list of points");
+		return NULL;
+	}
+	return points;
+}
+
+/*
  * Make sure the collection exists with osv.vector_dimensions dimensions
  * and cosine distance, and that it has the payload indexes osv filters on.
  * Checked once per process and settings; qdrant_forget_collection()
@@ -369,14 +387,14 @@ qdrant_ensure_collection(bool *created_out, QdrantError *err)
 	for (int i = 0; i < lengthof(index_fields); i++)
 	{
 		json_object *body = json_object_new_object();
-		char	   *text;
+		char	   *json_text;
 
 		json_object_object_add(body, "field_name", json_object_new_string(index_fields[i][0]));
 		json_object_object_add(body, "field_schema", json_object_new_string(index_fields[i][1]));
-		text = pstrdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
+		json_text = pstrdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
 		json_object_put(body);
 		if (!qdrant_call_ok("PUT", qdrant_url("/collections/%s/index?wait=true", osv_qdrant_collection),
-							text, strlen(text),
+							json_text, strlen(json_text),
 							psprintf("create payload index \"%s\" of Qdrant collection \"%s\"",
 									 index_fields[i][0], osv_qdrant_collection),
 							err))
@@ -490,15 +508,15 @@ qdrant_delete_user(int64 user_id, QdrantError *err)
 	json_object *body = json_object_new_object();
 	json_object *filter = json_object_new_object();
 	json_object *must = json_object_new_array();
-	char	   *text;
+	char	   *json_text;
 
 	json_object_array_add(must, match_condition("user_id", json_object_new_int64(user_id)));
 	json_object_object_add(filter, "must", must);
 	json_object_object_add(body, "filter", filter);
-	text = pstrdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
+	json_text = pstrdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
 	json_object_put(body);
 	return qdrant_call_ok("POST", qdrant_url("/collections/%s/points/delete?wait=true", osv_qdrant_collection),
-						  text, strlen(text),
+						  json_text, strlen(json_text),
 						  psprintf("delete points from Qdrant collection \"%s\"", osv_qdrant_collection),
 						  err);
 }
@@ -527,7 +545,6 @@ qdrant_query(const float4 *vector, int dimensions, int limit,
 	json_object *root;
 	json_object *points;
 	char	   *what = psprintf("query Qdrant collection \"%s\"", osv_qdrant_collection);
-	static const char *const points_path[] = {"result", "points", NULL};
 	int			n;
 
 	*hits = NULL;
@@ -574,13 +591,9 @@ qdrant_query(const float4 *vector, int dimensions, int limit,
 	if (root == NULL)
 		return false;
 
-	points = get_path(root, points_path);
-	if (points == NULL || !json_object_is_type(points, json_type_array))
-	{
-		json_object_put(root);
-		bad_answer(err, what, "the answer has no list of points");
+	points = points_of(root, what, err);
+	if (points == NULL)
 		return false;
-	}
 	n = (int) json_object_array_length(points);
 	*hits = palloc0(sizeof(QdrantHit) * Max(n, 1));
 	for (int i = 0; i < n; i++)
@@ -620,7 +633,6 @@ qdrant_scroll(const int64 *offset, int limit, QdrantScrollPage *page,
 	json_object *root;
 	json_object *points;
 	json_object *next;
-	static const char *const points_path[] = {"result", "points", NULL};
 	static const char *const next_path[] = {"result", "next_page_offset", NULL};
 	int			n;
 
@@ -635,14 +647,10 @@ qdrant_scroll(const int64 *offset, int limit, QdrantScrollPage *page,
 					   body, strlen(body), what, err);
 	if (root == NULL)
 		return false;
-	points = get_path(root, points_path);
-	next = get_path(root, next_path);
-	if (points == NULL || !json_object_is_type(points, json_type_array))
-	{
-		json_object_put(root);
-		bad_answer(err, what, "the answer has no list of points");
+	points = points_of(root, what, err);
+	if (points == NULL)
 		return false;
-	}
+	next = get_path(root, next_path);
 	n = (int) json_object_array_length(points);
 	page->ids = palloc0(sizeof(int64) * Max(n, 1));
 	page->versions = palloc0(sizeof(int64) * Max(n, 1));

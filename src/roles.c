@@ -42,8 +42,8 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
-#include "osv.h"
 #include "roles.h"
+#include "settings.h"
 
 /* osv.acting_user_id as text (the GUC) and as a number (0 = nobody). */
 static char *osv_acting_user_id_text = NULL;

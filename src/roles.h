@@ -13,11 +13,16 @@
 #ifndef OSV_ROLES_H
 #define OSV_ROLES_H
 
+#include "fmgr.h"
+
 /* Define osv.acting_user_id (from _PG_init, before the prefix is reserved). */
 extern void roles_define_settings(void);
 
 /* Raise insufficient_privilege unless the session may act for user_id. */
 extern void roles_check_acting_user(int64 user_id);
+
+/* osv.setting_interval() of 1.1 (the 1.0 symbol calls it too). */
+extern Datum osv_setting_interval_1_1(PG_FUNCTION_ARGS);
 
 /* The role osv's background workers connect as (osv.worker_role). */
 extern char *osv_worker_role;

@@ -23,7 +23,8 @@
  * in a subtransaction so that one failing job is recorded and does not
  * stop the others.  An error that escapes anyway (say, osv is of an older
  * version without run_retention) is logged, the transaction is aborted
- * and the worker waits for the next run; it does not exit.  Where the
+ * and the worker waits for the next run; it does not exit (the skeleton
+ * of worker.c, shared with the vector sync worker).  Where the
  * extension is not installed the worker idles quietly.  If osv.database
  * does not exist, the connection fails (FATAL) and the postmaster starts the
  * worker again after OSV_WORKER_RESTART_TIME seconds; so it does after
@@ -43,18 +44,11 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "postmaster/bgworker.h"
-#include "postmaster/interrupt.h"
-#include "storage/latch.h"
 #include "tcop/tcopprot.h"
-#include "utils/guc.h"
-#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "osv.h"
-#include "roles.h"
-
-PGDLLEXPORT void osv_scheduler_main(Datum main_arg) pg_attribute_noreturn();
+#include "settings.h"
+#include "worker.h"
 
 /*
  * The statement of one run: the number of failed jobs and the rows all jobs
@@ -150,7 +144,7 @@ archive_step_transaction(bool archive)
  * archive job then does the usual run.
  */
 static void
-archive_backlog(void)
+archive_backlog(void *arg)
 {
 	int			previous = INT_MAX;
 	int			remaining = archive_step_transaction(false);
@@ -170,7 +164,7 @@ archive_backlog(void)
  * database.
  */
 static void
-run_retention_transaction(void)
+run_retention_transaction(void *arg)
 {
 	int64		failed;
 	int64		affected;
@@ -190,33 +184,6 @@ run_retention_transaction(void)
 }
 
 /*
- * Run "step" and survive any error: the error is logged and the
- * transaction aborted, as PostgresMain does for a failed query.
- * "context" is the worker's loop context, current again on return.
- */
-static void
-run_surviving_errors(MemoryContext context, void (*step) (void))
-{
-	PG_TRY();
-	{
-		step();
-	}
-	PG_CATCH();
-	{
-		HOLD_INTERRUPTS();
-		EmitErrorReport();
-		AbortCurrentTransaction();
-		MemoryContextSwitchTo(context);
-		FlushErrorState();
-		debug_query_string = NULL;
-		pgstat_report_activity(STATE_IDLE, NULL);
-		RESUME_INTERRUPTS();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(context);
-}
-
-/*
  * Entry point of the scheduler worker.
  */
 void
@@ -226,50 +193,31 @@ osv_scheduler_main(Datum main_arg)
 	TimestampTz last_start = 0;
 	TimestampTz next_run;
 
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
-	roles_worker_connect("osv scheduler");
-
+	context = osv_worker_start("osv scheduler");
 	ereport(LOG,
 			(errmsg("osv scheduler started in database \"%s\"", osv_database),
 			 errdetail("The retention jobs run every %d seconds.", osv_retention_interval)));
-
-	context = AllocSetContextCreate(TopMemoryContext, "osv scheduler",
-									ALLOCSET_DEFAULT_SIZES);
-	MemoryContextSwitchTo(context);
 
 	/* The first run is right after start. */
 	next_run = GetCurrentTimestamp();
 
 	for (;;)
 	{
-		long		timeout;
-
-		MemoryContextReset(context);
-
 		if (GetCurrentTimestamp() >= next_run)
 		{
+			/*
+			 * An error in a step is logged and its transaction aborted; the
+			 * jobs run again at the next run.
+			 */
 			last_start = GetCurrentTimestamp();
-			run_surviving_errors(context, archive_backlog);
-			run_surviving_errors(context, run_retention_transaction);
+			(void) osv_worker_run(context, archive_backlog, NULL);
+			(void) osv_worker_run(context, run_retention_transaction, NULL);
 			next_run = TimestampTzPlusMilliseconds(last_start,
 												   (int64) osv_retention_interval * 1000);
 		}
 
-		timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_run);
-		if (timeout > 0)
-			(void) WaitLatch(MyLatch,
-							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 timeout, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-
-		if (ConfigReloadPending)
+		if (osv_worker_wait(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_run)))
 		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
 			/* A changed interval counts from the start of the last run. */
 			next_run = TimestampTzPlusMilliseconds(last_start,
 												   (int64) osv_retention_interval * 1000);

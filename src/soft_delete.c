@@ -45,31 +45,17 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "spi_plan.h"
+#include "trigger_check.h"
+
 /* Most (fk column, parent table) pairs a guard trigger may name. */
 #define MAX_PARENTS 8
-
-/* Longest parent table argument: a schema-qualified name. */
-#define PARENT_NAME_LEN (2 * NAMEDATALEN + 1)
-
-/*
- * A prepared "read the parent row and lock it" query, one per parent table,
- * keyed by the trigger argument naming the table, so that the hot path does
- * no catalog lookup.
- */
-typedef struct ParentQuery
-{
-	char		parent_table[PARENT_NAME_LEN];	/* hash key */
-	SPIPlanPtr	plan;
-} ParentQuery;
-
-static HTAB *parent_queries = NULL;
 
 /* What the guard learned about a trashed parent. */
 typedef struct TrashedParent
@@ -80,29 +66,26 @@ typedef struct TrashedParent
 	int64		parent_batch;
 } TrashedParent;
 
-/*
- * Raise the standard error unless we were called as a BEFORE ROW trigger
- * for one of the given events.
- */
-static TriggerData *
-check_row_trigger(FunctionCallInfo fcinfo, const char *funcname, bool allow_insert)
+/* Raise the error of a row that would hang under a trashed parent. */
+static void
+raise_trashed_parent(const TrashedParent *parent, const char *message)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg_internal("%s", message),
+			 errdetail("Column \"%s\" refers to a trashed row.", parent->fk_column),
+			 errhint("Restore the row of \"%s\" first.", parent->parent_table)));
+}
 
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"%s\" was not called by trigger manager",
-						funcname)));
-	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		!(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
-		  (allow_insert && TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"%s\" must be fired BEFORE %s FOR EACH ROW",
-						funcname, allow_insert ? "INSERT or UPDATE" : "UPDATE")));
-	return trigdata;
+/* Append a column change for heap_modify_tuple_by_cols(). */
+static inline void
+put_column(int *cols, Datum *values, bool *nulls, int *ncols,
+		   int attno, Datum value, bool isnull)
+{
+	cols[*ncols] = attno;
+	values[*ncols] = value;
+	nulls[*ncols] = isnull;
+	(*ncols)++;
 }
 
 /* Attribute number of a column that the trigger requires, or an error. */
@@ -123,58 +106,33 @@ required_column(Relation rel, const char *column, Oid expected_type)
 
 /*
  * The prepared query that reads (deleted_at, trash_batch, then the whole
- * row) of one parent row by id and locks it FOR SHARE.  Plans live for the life of the backend;
- * the plan cache revalidates them after DDL (the query names the table, so
- * a table dropped and created again, as by DROP and CREATE EXTENSION, is
- * found again).  Must be called with SPI connected.
+ * row) of one parent row by id and locks it FOR SHARE, from the cache of
+ * spi_plan.c.  The text is built from the trigger argument alone (parsed
+ * and quoted, no catalog lookup), so the hot path finds the cached plan by
+ * it; the plan cache revalidates it after DDL (the query names the table,
+ * so a table dropped and created again, as by DROP and CREATE EXTENSION,
+ * is found again).  Must be called with SPI connected.
  */
 static SPIPlanPtr
 parent_query(const char *parent_table)
 {
-	char		key[PARENT_NAME_LEN];
-	ParentQuery *entry;
-	bool		found;
+	List	   *names = stringToQualifiedNameList(parent_table);
+	Oid			argtypes[1] = {INT8OID};
+	const char *qualified;
 
-	if (strlen(parent_table) >= PARENT_NAME_LEN)
+	if (list_length(names) == 2)
+		qualified = quote_qualified_identifier(strVal(linitial(names)),
+											   strVal(lsecond(names)));
+	else if (list_length(names) == 1)
+		qualified = quote_identifier(strVal(linitial(names)));
+	else
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("parent table name \"%s\" is too long", parent_table)));
-	if (parent_queries == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = PARENT_NAME_LEN;
-		ctl.entrysize = sizeof(ParentQuery);
-		ctl.hcxt = CacheMemoryContext;
-		parent_queries = hash_create("osv soft delete parent queries", 16, &ctl,
-									 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	}
-	memset(key, 0, sizeof(key));
-	strlcpy(key, parent_table, sizeof(key));
-	entry = hash_search(parent_queries, key, HASH_ENTER, &found);
-	if (!found || entry->plan == NULL)
-	{
-		Oid			relid;
-		char	   *query;
-		Oid			argtypes[1] = {INT8OID};
-		SPIPlanPtr	plan;
-
-		entry->plan = NULL;
-		relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(parent_table)),
-								 NoLock, false);
-		query = psprintf("SELECT p.deleted_at, p.trash_batch, p.* FROM %s p "
-						 "WHERE p.id OPERATOR(pg_catalog.=) $1 FOR SHARE",
-						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-													get_rel_name(relid)));
-		plan = SPI_prepare(query, 1, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
-				 query, SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		entry->plan = plan;
-	}
-	return entry->plan;
+				 errmsg("invalid parent table name \"%s\"", parent_table)));
+	return spi_plan(psprintf("SELECT p.deleted_at, p.trash_batch, p.* FROM %s p "
+							 "WHERE p.id OPERATOR(pg_catalog.=) $1 FOR SHARE",
+							 qualified),
+					1, argtypes);
 }
 
 /*
@@ -207,8 +165,7 @@ find_trashed_parent(Relation rel, Trigger *trigger, HeapTuple tuple,
 				 errmsg("trigger \"%s\" names more than %d parent tables",
 						trigger->tgname, MAX_PARENTS)));
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	spi_connect();
 
 	for (int i = 0; i < npairs && !found_trashed; i++)
 	{
@@ -323,7 +280,9 @@ PG_FUNCTION_INFO_V1(osv_soft_delete_guard);
 Datum
 osv_soft_delete_guard(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = check_row_trigger(fcinfo, "soft_delete_guard", true);
+	TriggerData *trigdata = trigger_check(fcinfo, "osv.soft_delete_guard", true,
+										  TRIGGER_CHECK_INSERT | TRIGGER_CHECK_UPDATE, 0,
+										  "BEFORE INSERT or UPDATE FOR EACH ROW");
 	Relation	rel = trigdata->tg_relation;
 	Trigger    *trigger = trigdata->tg_trigger;
 	TupleDesc	tupdesc = RelationGetDescr(rel);
@@ -369,65 +328,48 @@ osv_soft_delete_guard(PG_FUNCTION_ARGS)
 			(new_batch_null ||
 			 (!old_batch_null && DatumGetInt64(new_batch) == DatumGetInt64(old_batch))))
 		{
-			cols[ncols] = batch_attno;
-			values[ncols] = Int64GetDatum(next_trash_batch());
-			nulls[ncols++] = false;
+			put_column(cols, values, nulls, &ncols, batch_attno, Int64GetDatum(next_trash_batch()), false);
 		}
 	}
 	else if (!old_deleted_null)
 	{
 		/* A restore: every parent must be live. */
 		bool		cascaded = !new_batch_null && !old_batch_null &&
-			DatumGetInt64(new_batch) == -DatumGetInt64(old_batch);
+		DatumGetInt64(new_batch) == -DatumGetInt64(old_batch);
 
 		if (find_trashed_parent(rel, trigger, new_tuple, NULL, &parent))
 		{
 			if (!cascaded)
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("cannot restore row %lld of \"%s\" because row %lld of \"%s\" is trashed",
-								(long long) row_id(rel, new_tuple),
-								qualified_name(rel),
-								(long long) parent.parent_id, parent.parent_table),
-						 errdetail("Column \"%s\" refers to a trashed row.", parent.fk_column),
-						 errhint("Restore the row of \"%s\" first.", parent.parent_table)));
+				raise_trashed_parent(&parent,
+									 psprintf("cannot restore row %lld of \"%s\" because row %lld of \"%s\" is trashed",
+											  (long long) row_id(rel, new_tuple),
+											  qualified_name(rel),
+											  (long long) parent.parent_id, parent.parent_table));
 
 			/* Stay trashed, now waiting for the parent that is still trashed. */
-			cols[ncols] = deleted_attno;
-			values[ncols] = old_deleted;
-			nulls[ncols++] = false;
-			cols[ncols] = batch_attno;
-			values[ncols] = Int64GetDatum(parent.parent_batch);
-			nulls[ncols++] = false;
+			put_column(cols, values, nulls, &ncols, deleted_attno, old_deleted, false);
+			put_column(cols, values, nulls, &ncols, batch_attno, Int64GetDatum(parent.parent_batch), false);
 		}
 		else
 		{
-			cols[ncols] = batch_attno;
-			values[ncols] = (Datum) 0;
-			nulls[ncols++] = true;
+			put_column(cols, values, nulls, &ncols, batch_attno, (Datum) 0, true);
 		}
 	}
 	else
 	{
 		/* A live row inserted or updated: its parents must be live. */
 		if (find_trashed_parent(rel, trigger, new_tuple, old_tuple, &parent))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 is_insert ?
-					 errmsg("cannot insert into \"%s\" a row that refers to trashed row %lld of \"%s\"",
-							qualified_name(rel),
-							(long long) parent.parent_id, parent.parent_table) :
-					 errmsg("cannot make row %lld of \"%s\" refer to trashed row %lld of \"%s\"",
-							(long long) row_id(rel, new_tuple),
-							qualified_name(rel),
-							(long long) parent.parent_id, parent.parent_table),
-					 errdetail("Column \"%s\" refers to a trashed row.", parent.fk_column),
-					 errhint("Restore the row of \"%s\" first.", parent.parent_table)));
+			raise_trashed_parent(&parent, is_insert ?
+								 psprintf("cannot insert into \"%s\" a row that refers to trashed row %lld of \"%s\"",
+										  qualified_name(rel),
+										  (long long) parent.parent_id, parent.parent_table) :
+								 psprintf("cannot make row %lld of \"%s\" refer to trashed row %lld of \"%s\"",
+										  (long long) row_id(rel, new_tuple),
+										  qualified_name(rel),
+										  (long long) parent.parent_id, parent.parent_table));
 		if (!new_batch_null)
 		{
-			cols[ncols] = batch_attno;
-			values[ncols] = (Datum) 0;
-			nulls[ncols++] = true;
+			put_column(cols, values, nulls, &ncols, batch_attno, (Datum) 0, true);
 		}
 	}
 
@@ -447,7 +389,9 @@ PG_FUNCTION_INFO_V1(osv_touch_updated_at);
 Datum
 osv_touch_updated_at(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = check_row_trigger(fcinfo, "touch_updated_at", false);
+	TriggerData *trigdata = trigger_check(fcinfo, "osv.touch_updated_at", true,
+										  TRIGGER_CHECK_UPDATE, 0,
+										  "BEFORE UPDATE FOR EACH ROW");
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	HeapTuple	new_tuple = trigdata->tg_newtuple;

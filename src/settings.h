@@ -1,0 +1,54 @@
+/*-------------------------------------------------------------------------
+ *
+ * settings.h
+ *		The settings (GUCs) of osv, defined in settings.c.
+ *
+ * Every variable declared here is a GUC; nothing here is process-specific:
+ * backends and osv's background workers include it alike.
+ *
+ * Copyright (c) 2026, Open Study Volt
+ *
+ * IDENTIFICATION
+ *		src/settings.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef OSV_SETTINGS_H
+#define OSV_SETTINGS_H
+
+/* Startup settings (shared_preload_libraries only). */
+extern char *osv_database;
+extern bool osv_vector_sync_worker;
+extern bool osv_scheduler_worker;
+
+/* Vector layer settings (reloadable). */
+extern char *osv_qdrant_url;
+extern char *osv_qdrant_api_key;
+extern char *osv_qdrant_collection;
+extern int	osv_vector_dimensions;
+extern int	osv_qdrant_timeout;
+extern int	osv_qdrant_connect_timeout;
+extern int	osv_vector_sync_batch_size;
+extern int	osv_vector_sync_naptime;
+extern int	osv_vector_sync_max_attempts;
+extern int	osv_vector_sync_backoff;
+extern int	osv_vector_sync_backoff_max;
+
+/* Retention settings. */
+extern int	osv_retention_interval;
+extern char *osv_activity_log_retention;
+extern char *osv_room_idle_timeout;
+extern char *osv_trash_retention;
+extern char *osv_job_runs_retention;
+extern char *osv_recommendation_ttl;
+extern int	osv_retention_batch_size;
+
+/* Domain settings. */
+extern char *osv_auth0_roles_claim;
+
+/* Whether _PG_init ran from shared_preload_libraries. */
+extern bool osv_preloaded;
+
+extern void settings_define(void);
+
+#endif							/* OSV_SETTINGS_H */

@@ -1,0 +1,96 @@
+/*-------------------------------------------------------------------------
+ *
+ * sync_engine.h
+ *		Claim, send, record: the sync of the outbox to Qdrant.
+ *
+ * Copyright (c) 2026, Open Study Volt
+ *
+ * IDENTIFICATION
+ *		src/sync_engine.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef OSV_SYNC_ENGINE_H
+#define OSV_SYNC_ENGINE_H
+
+#include "datatype/timestamp.h"
+#include "utils/array.h"
+
+#include "qdrant.h"
+
+/* What became of one entry of a batch. */
+typedef enum VsOutcome
+{
+	VS_UNSENT = 0,				/* not sent (target failure): release as is */
+	VS_DONE,					/* Qdrant holds the desired state */
+	VS_FAILED,					/* rejected: back off, park after max attempts */
+	VS_PARKED					/* cannot ever be sent as it is: park now */
+} VsOutcome;
+
+typedef struct VsEntry
+{
+	int64		summary_id;		/* 0: TRUNCATE marker */
+	int64		version;		/* claimed version */
+	bool		upsert;			/* desired state: point present */
+	QdrantPoint point;			/* when upsert */
+	VsOutcome	outcome;
+	char	   *error;
+} VsEntry;
+
+typedef struct VsBatch
+{
+	int64		claim_id;
+	int			n;
+	VsEntry    *entries;
+	bool		target_failed;
+	QdrantError target_error;
+	bool		resync;			/* enqueue every live summary when recording */
+	bool		any_sent;
+} VsBatch;
+
+/*
+ * Where a claim's scan of the due entries starts: after this key of
+ * vector_outbox_next_attempt_at_idx.  The entries a sync deleted stay in
+ * the index until they can be killed (osv.vector_sync(), which claims
+ * every batch in the caller's transaction: not before it commits; the
+ * worker: not while an older snapshot exists anywhere), so a claim that
+ * started from the beginning each time would walk them all again at every
+ * batch, which made a backfill quadratic.  So a drain resumes after its
+ * last claimed key; the worker goes back to the beginning whenever a claim
+ * comes back short of a full batch (the end of what is due), and after
+ * VS_CLAIMS_PER_PASS claims.
+ */
+typedef struct VsClaimCursor
+{
+	TimestampTz next_attempt_at;
+	int64		summary_id;
+	int			claims;			/* claims made since the start */
+} VsClaimCursor;
+
+#define VS_CLAIM_CURSOR_START {DT_NOBEGIN, -1, 0}
+
+/*
+ * The worker starts over after this many full claims in a row, so that an
+ * entry it went by (locked by a writer at the time) waits at most that
+ * many batches even while the queue never runs short.
+ */
+#define VS_CLAIMS_PER_PASS 64
+
+
+/* Columns read for a point, after the key columns of a query. */
+#define POINT_COLUMNS \
+	"s.deleted_at IS NULL AND s.embedding IS NOT NULL, s.embedding, s.user_id, s.topic, " \
+	"pg_catalog.to_char(pg_catalog.timezone('UTC', s.created_at), 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+extern Datum sync_int8_array(Datum *elems, int n);
+extern bool sync_read_point(int64 id, uint64 row, int first, QdrantPoint *p,
+							char **problem);
+extern char *sync_target_url(void);
+extern void sync_set_synced_url(void);
+extern bool sync_target_backing_off(long *wait_ms);
+extern int	sync_claim(int limit, VsClaimCursor *cursor, VsBatch *batch,
+					   MemoryContext mcxt);
+extern void sync_send(VsBatch *batch);
+extern uint64 sync_record(VsBatch *batch);
+
+#endif							/* OSV_SYNC_ENGINE_H */

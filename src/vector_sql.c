@@ -1,0 +1,490 @@
+/*-------------------------------------------------------------------------
+ *
+ * vector_sql.c
+ *		SQL entry points of the vector layer in Qdrant mode.
+ *
+ * Everything here runs in the calling backend, inside the caller's
+ * transaction; nothing starts or commits one.  osv.vector_sync() runs the
+ * whole claim, send, record cycle (sync_engine.c) in the caller's
+ * transaction, holding the row locks of the claimed outbox entries during
+ * the HTTP calls; osv.vector_sync_claim() and osv.vector_sync_complete()
+ * are its first and last step on their own.  osv.vector_resync() and
+ * osv.vector_reconcile() only enqueue (outbox.c); osv.qdrant_search()
+ * reads Qdrant and checks the hits against osv.summaries (AccessShareLock
+ * through SPI); osv.qdrant_delete_user_points() deletes a user's points
+ * at once for an erasure.
+ *
+ * Copyright (c) 2026, Open Study Volt
+ *
+ * IDENTIFICATION
+ *		src/vector_sql.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "outbox.h"
+#include "qdrant.h"
+#include "settings.h"
+#include "spi_plan.h"
+#include "sync_engine.h"
+#include "vector_check.h"
+
+/* Points per page of osv.vector_reconcile()'s scroll. */
+#define RECONCILE_PAGE 1000
+
+/* Raise an error unless osv.qdrant_url is set. */
+static void
+require_qdrant(void)
+{
+	if (!qdrant_configured())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("osv.qdrant_url is not set"),
+				 errdetail("osv runs in the embedded mode, without Qdrant."),
+				 errhint("Set osv.qdrant_url in postgresql.conf and reload the configuration.")));
+}
+
+/*
+ * osv.vector_sync(max_entries integer DEFAULT NULL) RETURNS bigint
+ *
+ * Drains the outbox in the calling session, within the caller's
+ * transaction: claim, send and record run batch after batch until nothing
+ * is due, max_entries entries were claimed or the target fails (reported
+ * as a WARNING; the failure is recorded like the worker's).  Returns the
+ * entries completed.
+ */
+PG_FUNCTION_INFO_V1(osv_vector_sync);
+Datum
+osv_vector_sync(PG_FUNCTION_ARGS)
+{
+	int64		remaining = PG_INT64_MAX;
+	uint64		completed = 0;
+	VsClaimCursor cursor = VS_CLAIM_CURSOR_START;
+	MemoryContext batch_cxt;
+	MemoryContext old;
+
+	if (!PG_ARGISNULL(0))
+	{
+		remaining = PG_GETARG_INT32(0);
+		if (remaining < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_entries must be positive"),
+					 errdetail("max_entries is %lld.", (long long) remaining),
+					 errhint("Pass NULL to drain every due entry that is not locked by another transaction.")));
+	}
+	require_qdrant();
+
+	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "osv vector sync batch",
+									  ALLOCSET_DEFAULT_SIZES);
+	while (remaining > 0)
+	{
+		VsBatch		batch;
+		long		wait_ms;
+		int			n;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(batch_cxt);
+		old = MemoryContextSwitchTo(batch_cxt);
+
+		spi_connect();
+		if (sync_target_backing_off(&wait_ms))
+		{
+			SPI_finish();
+			MemoryContextSwitchTo(old);
+			break;
+		}
+		n = sync_claim((int) Min(remaining, (int64) osv_vector_sync_batch_size), &cursor, &batch, batch_cxt);
+		SPI_finish();
+		if (n == 0)
+		{
+			MemoryContextSwitchTo(old);
+			break;
+		}
+		remaining -= n;
+
+		sync_send(&batch);
+
+		spi_connect();
+		completed += sync_record(&batch);
+		SPI_finish();
+		MemoryContextSwitchTo(old);
+
+		if (batch.target_failed)
+		{
+			qdrant_raise(WARNING, &batch.target_error);
+			break;
+		}
+	}
+	MemoryContextDelete(batch_cxt);
+	PG_RETURN_INT64((int64) completed);
+}
+
+/*
+ * osv.vector_sync_claim(max_entries integer)
+ * RETURNS TABLE (claim_id bigint, summary_id bigint, version bigint,
+ *				  upsert boolean)
+ *
+ * The claim step on its own, for external drainers and for tests of the
+ * outbox's concurrency: claims up to max_entries due entries exactly as
+ * osv.vector_sync() does and returns them with their desired state.
+ */
+PG_FUNCTION_INFO_V1(osv_vector_sync_claim);
+Datum
+osv_vector_sync_claim(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int32		limit = PG_GETARG_INT32(0);
+	VsClaimCursor cursor = VS_CLAIM_CURSOR_START;
+	VsBatch		batch;
+
+	if (limit < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_entries must be positive"),
+				 errdetail("max_entries is %d.", limit)));
+	InitMaterializedSRF(fcinfo, 0);
+	spi_connect();
+	(void) sync_claim(limit, &cursor, &batch, rsinfo->econtext->ecxt_per_query_memory);
+	SPI_finish();
+	for (int i = 0; i < batch.n; i++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = Int64GetDatum(batch.claim_id);
+		values[1] = Int64GetDatum(batch.entries[i].summary_id);
+		values[2] = Int64GetDatum(batch.entries[i].version);
+		values[3] = BoolGetDatum(batch.entries[i].upsert);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * osv.vector_sync_complete(claim_id bigint, summary_ids bigint[])
+ * RETURNS bigint
+ *
+ * The record step on its own: the listed entries of the claim reached
+ * Qdrant (they are deleted unless changed meanwhile), the others of the
+ * claim are released.  Returns the entries completed.
+ */
+PG_FUNCTION_INFO_V1(osv_vector_sync_complete);
+Datum
+osv_vector_sync_complete(PG_FUNCTION_ARGS)
+{
+	int64		claim_id = PG_GETARG_INT64(0);
+	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	VsBatch		batch;
+	uint64		completed;
+
+	deconstruct_array(ids, INT8OID, 8, true, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+	memset(&batch, 0, sizeof(batch));
+	batch.claim_id = claim_id;
+	batch.n = 0;
+	batch.entries = palloc0(sizeof(VsEntry) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("summary_ids must not contain NULL elements")));
+		batch.entries[batch.n].summary_id = DatumGetInt64(elems[i]);
+		batch.entries[batch.n].outcome = VS_DONE;
+		batch.n++;
+	}
+	batch.any_sent = n > 0;
+	spi_connect();
+	completed = sync_record(&batch);
+	/* The entries of the claim that were not listed are released as they are. */
+	{
+		Oid			argtype = INT8OID;
+		Datum		arg = Int64GetDatum(claim_id);
+
+		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_outbox o"
+					" SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
+					" WHERE o.claim_id OPERATOR(pg_catalog.=) $1",
+					1, &argtype, &arg, false, 0);
+	}
+	SPI_finish();
+	PG_RETURN_INT64((int64) completed);
+}
+
+/*
+ * osv.vector_resync() RETURNS bigint
+ *
+ * Enqueues every live summary that has an embedding (a backfill after
+ * Qdrant is configured, or a repair) and remembers the target it was done
+ * for.  Returns how many were enqueued.
+ */
+PG_FUNCTION_INFO_V1(osv_vector_resync);
+Datum
+osv_vector_resync(PG_FUNCTION_ARGS)
+{
+	uint64		n;
+
+	require_qdrant();
+	spi_connect();
+	n = outbox_enqueue_all_live();
+	sync_set_synced_url();
+	SPI_finish();
+	outbox_wake_worker_at_commit();
+	PG_RETURN_INT64((int64) n);
+}
+
+/*
+ * osv.vector_reconcile() RETURNS bigint
+ *
+ * Anti-entropy: scrolls the whole collection and enqueues every point that
+ * has no live summary with an embedding (orphans), whose version (the
+ * fingerprint of its content) differs from the summary's (stale), and every
+ * live summary with an embedding that has no point (missing).  It only
+ * enqueues: the sync then derives each point's state from the summary at
+ * send time, so a summary written during the scroll is never wrongly
+ * deleted.  Returns how many entries were enqueued.
+ */
+PG_FUNCTION_INFO_V1(osv_vector_reconcile);
+Datum
+osv_vector_reconcile(PG_FUNCTION_ARGS)
+{
+	QdrantError err;
+	int64		offset = 0;
+	bool		has_offset = false;
+	int64	   *seen = NULL;
+	int			nseen = 0;
+	int			seen_cap = 0;
+	uint64		enqueued = 0;
+	Datum	   *seen_datums;
+
+	require_qdrant();
+	{
+		bool		created;
+
+		if (!qdrant_ensure_collection(&created, &err))
+			qdrant_raise(ERROR, &err);
+	}
+
+	spi_connect();
+	for (;;)
+	{
+		QdrantScrollPage page;
+		Datum	   *page_ids;
+		Datum	   *bad;
+		int			nbad = 0;
+		Oid			argtype = INT8ARRAYOID;
+		Datum		arg;
+		int			j = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!qdrant_scroll(has_offset ? &offset : NULL, RECONCILE_PAGE, &page, &err))
+			qdrant_raise(ERROR, &err);
+		if (page.npoints == 0)
+			break;
+
+		page_ids = palloc(sizeof(Datum) * page.npoints);
+		bad = palloc(sizeof(Datum) * page.npoints);
+		if (nseen + page.npoints > seen_cap)
+		{
+			seen_cap = Max(seen_cap * 2, nseen + page.npoints);
+			seen = seen ? repalloc(seen, sizeof(int64) * seen_cap) : palloc(sizeof(int64) * seen_cap);
+		}
+		for (int i = 0; i < page.npoints; i++)
+		{
+			page_ids[i] = Int64GetDatum(page.ids[i]);
+			seen[nseen++] = page.ids[i];
+		}
+		arg = sync_int8_array(page_ids, page.npoints);
+		spi_execute(SPI_OK_SELECT, "SELECT s.id, " POINT_COLUMNS " FROM osv.summaries s"
+					" WHERE s.id OPERATOR(pg_catalog.=) ANY ($1)"
+					"   AND s.deleted_at IS NULL AND s.embedding IS NOT NULL"
+					" ORDER BY s.id",
+					1, &argtype, &arg, true, 0);
+
+		/* Both lists are in id order: walk them together. */
+		for (int i = 0; i < page.npoints; i++)
+		{
+			int64		id = page.ids[i];
+			bool		ok = false;
+
+			while (j < (int) SPI_processed)
+			{
+				bool		isnull;
+				int64		sid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[j],
+															  SPI_tuptable->tupdesc, 1, &isnull));
+
+				if (sid < id)
+				{
+					j++;
+					continue;
+				}
+				if (sid == id)
+				{
+					QdrantPoint p;
+					char	   *problem;
+
+					if (sync_read_point(id, j, 2, &p, &problem) && problem == NULL)
+						ok = page.has_version[i] && page.versions[i] == p.version;
+					j++;
+				}
+				break;
+			}
+			if (!ok)
+				bad[nbad++] = Int64GetDatum(id);
+		}
+		if (nbad > 0)
+			enqueued += outbox_enqueue_array(sync_int8_array(bad, nbad));
+
+		if (!page.has_next)
+			break;
+		offset = page.next_offset;
+		has_offset = true;
+	}
+
+	/* Live summaries with an embedding that Qdrant does not have. */
+	seen_datums = palloc(sizeof(Datum) * Max(nseen, 1));
+	for (int i = 0; i < nseen; i++)
+		seen_datums[i] = Int64GetDatum(seen[i]);
+	{
+		Oid			argtype = INT8ARRAYOID;
+		Datum		arg = sync_int8_array(seen_datums, nseen);
+
+		enqueued += outbox_enqueue("INSERT INTO osv.vector_outbox AS o (summary_id)"
+								   " SELECT s.id FROM osv.summaries s"
+								   " WHERE s.deleted_at IS NULL AND s.embedding IS NOT NULL"
+								   " AND NOT EXISTS (SELECT FROM pg_catalog.unnest($1) AS u(id) WHERE u.id OPERATOR(pg_catalog.=) s.id)"
+								   OUTBOX_SET_CLAUSE, 1, &argtype, &arg);
+	}
+	SPI_finish();
+	if (enqueued > 0)
+		outbox_wake_worker_at_commit();
+	PG_RETURN_INT64((int64) enqueued);
+}
+
+/*
+ * osv.qdrant_search(query real[], k integer, user_id bigint, topic text,
+ *					 exclude_summary_id bigint)
+ * RETURNS TABLE (summary_id bigint, score real)
+ *
+ * Nearest neighbours from Qdrant, best first; NULL filters are not
+ * applied.  Qdrant holds only live summaries, but its deletes lag behind
+ * the outbox, so the ids are checked against osv.summaries and trashed or
+ * deleted ones dropped (a few extra are asked for to make up for them).
+ */
+PG_FUNCTION_INFO_V1(osv_qdrant_search);
+Datum
+osv_qdrant_search(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *query;
+	int			k;
+	int64		user_id = 0;
+	int64		exclude_id = 0;
+	char	   *topic = NULL;
+	QdrantError err;
+	QdrantHit  *hits;
+	int			nhits;
+	int			returned = 0;
+
+	require_qdrant();
+	(void) vector_check_query_argument(fcinfo, 0, &query);
+	k = vector_check_k(fcinfo, 1);
+	if (!PG_ARGISNULL(2))
+		user_id = PG_GETARG_INT64(2);
+	if (!PG_ARGISNULL(3))
+		topic = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	if (!PG_ARGISNULL(4))
+		exclude_id = PG_GETARG_INT64(4);
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	/*
+	 * No check of the collection here: a search must not create it (the sync
+	 * does, and resends everything when it does); a collection that does not
+	 * exist yet holds nothing.
+	 */
+	if (!qdrant_query((float4 *) ARR_DATA_PTR(query), ARR_DIMS(query)[0],
+					  k + 10,
+					  PG_ARGISNULL(2) ? NULL : &user_id, topic,
+					  PG_ARGISNULL(4) ? NULL : &exclude_id,
+					  &hits, &nhits, &err))
+	{
+		if (err.kind != QDRANT_GONE)
+			qdrant_raise(ERROR, &err);
+		nhits = 0;
+	}
+
+	if (nhits > 0)
+	{
+		Datum	   *ids = palloc(sizeof(Datum) * nhits);
+		Oid			argtype = INT8ARRAYOID;
+		Datum		arg;
+		bool	   *live;
+
+		for (int i = 0; i < nhits; i++)
+			ids[i] = Int64GetDatum(hits[i].id);
+		arg = sync_int8_array(ids, nhits);
+		spi_connect();
+		spi_execute(SPI_OK_SELECT, "SELECT u.ord::int4 FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(id, ord)"
+					" JOIN osv.summaries s ON s.id OPERATOR(pg_catalog.=) u.id"
+					" WHERE s.deleted_at IS NULL AND s.embedding IS NOT NULL",
+					1, &argtype, &arg, true, 0);
+		live = palloc0(sizeof(bool) * nhits);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			int			ord = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r],
+														  SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (ord >= 1 && ord <= nhits)
+				live[ord - 1] = true;
+		}
+		SPI_finish();
+
+		for (int i = 0; i < nhits && returned < k; i++)
+		{
+			Datum		values[2];
+			bool		nulls[2] = {false, false};
+
+			if (!live[i])
+				continue;
+			values[0] = Int64GetDatum(hits[i].id);
+			values[1] = Float4GetDatum(hits[i].score);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			returned++;
+		}
+	}
+	return (Datum) 0;
+}
+
+/*
+ * osv.qdrant_delete_user_points(user_id bigint) RETURNS void
+ *
+ * Deletes every point of the user from Qdrant right away (the GDPR
+ * erasure; the outbox deletes them too, but only once the rows are gone).
+ * Does nothing in the embedded mode or when the collection does not exist.
+ */
+PG_FUNCTION_INFO_V1(osv_qdrant_delete_user_points);
+Datum
+osv_qdrant_delete_user_points(PG_FUNCTION_ARGS)
+{
+	int64		user_id = PG_GETARG_INT64(0);
+	QdrantError err;
+
+	if (!qdrant_configured())
+		PG_RETURN_VOID();
+	if (!qdrant_delete_user(user_id, &err) && err.kind != QDRANT_GONE)
+		qdrant_raise(ERROR, &err);
+	PG_RETURN_VOID();
+}
