@@ -62,6 +62,7 @@ typedef struct KeyFile
 } KeyFile;
 
 static KeyFile qdrant_key_file = {"osv.qdrant_api_key_file", NULL, true, NULL};
+static KeyFile s3_key_file = {"osv.s3_secret_access_key_file", NULL, true, NULL};
 
 /* Longest key read from a key file. */
 #define KEY_FILE_MAX 4096
@@ -112,6 +113,7 @@ static void
 assign_key_file(const char *newval, void *extra)
 {
 	qdrant_key_file.stale = true;
+	s3_key_file.stale = true;
 }
 
 void
@@ -126,6 +128,12 @@ roles_define_settings(void)
 							   "Sets the file holding the API key sent to Qdrant.",
 							   "Read at worker start and after every reload; takes precedence over osv.qdrant_api_key.",
 							   &qdrant_key_file.path, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, assign_key_file, NULL);
+	DefineCustomStringVariable("osv.s3_secret_access_key_file",
+							   "Sets the file holding the secret access key of the object storage (S3, MinIO).",
+							   "Read at first use after a start and after every reload.",
+							   &s3_key_file.path, "",
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
 							   NULL, assign_key_file, NULL);
 	DefineCustomStringVariable("osv.acting_user_id",
@@ -359,6 +367,16 @@ roles_qdrant_api_key(void)
 	const char *key = key_file_key(&qdrant_key_file);
 
 	return key != NULL ? key : osv_qdrant_api_key;
+}
+
+/*
+ * The secret access key of the object storage, from
+ * osv.s3_secret_access_key_file; NULL when no file is set.
+ */
+const char *
+roles_s3_secret_access_key(void)
+{
+	return key_file_key(&s3_key_file);
 }
 
 /*

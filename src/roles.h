@@ -30,6 +30,9 @@ extern char *osv_worker_role;
 /* The API key to send to Qdrant (key file, else the inline setting). */
 extern const char *roles_qdrant_api_key(void);
 
+/* The object storage's secret key (osv.s3_secret_access_key_file), or NULL. */
+extern const char *roles_s3_secret_access_key(void);
+
 /* Connect a background worker as osv.worker_role with a pinned search_path. */
 extern void roles_worker_connect(const char *worker_name);
 
