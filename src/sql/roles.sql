@@ -195,7 +195,10 @@ COMMENT ON FUNCTION osv.refresh_recommendations(bigint, integer) IS 'store the l
  * Erasing a user: osv.data_delete() runs as the owner (it queues stored
  * files, sweeps Qdrant and writes receipts); deleting the user row is
  * where a session restricted to its acting user is stopped, whether by
- * data_delete() or by a DELETE of its own.
+ * data_delete() or by a DELETE of its own.  Changing a user row is
+ * stopped the same way once the session acts for someone: a sign-in
+ * (osv.upsert_auth0_user, which runs as the owner) happens before the app
+ * knows whom it acts for, a session acting for A changes no other user.
  */
 CREATE FUNCTION osv.users_check_acting_user()
 RETURNS trigger
@@ -203,13 +206,19 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	PERFORM osv.check_acting_user(OLD.id);
-	RETURN OLD;
+	IF TG_OP = 'DELETE' THEN
+		PERFORM osv.check_acting_user(OLD.id);
+		RETURN OLD;
+	END IF;
+	IF osv.acting_user_id() IS NOT NULL THEN
+		PERFORM osv.check_acting_user(OLD.id);
+	END IF;
+	RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION osv.users_check_acting_user() IS 'trigger: refuse to delete a user the session does not act for';
+COMMENT ON FUNCTION osv.users_check_acting_user() IS 'trigger: refuse to delete a user the session does not act for, or to change one while it acts for another';
 
-CREATE TRIGGER check_acting_user BEFORE DELETE ON osv.users
+CREATE TRIGGER check_acting_user BEFORE UPDATE OR DELETE ON osv.users
 	FOR EACH ROW EXECUTE FUNCTION osv.users_check_acting_user();
 
 /*

@@ -149,6 +149,14 @@ FROM unnest(ARRAY[
 	$$SELECT osv.refresh_recommendations(%s)$$,
 	$$SELECT osv.data_delete(%s)$$,
 	$$SELECT * FROM osv.search_summaries(osv.embed_text('cells'), 5, %s)$$]) q;
+SELECT throws_ok($$SELECT osv.upsert_auth0_user('{"sub": "auth0|rls-b", "email": "evil@example.org"}')$$, '42501',
+				 'cannot act for user ' || pg_temp.uid('b'), 'acting for a, a sign-in of b is refused');
+SELECT lives_ok($$SELECT osv.upsert_auth0_user('{"sub": "auth0|rls-a", "email": "rls-a@example.org", "name": "Rls a"}')$$,
+				'acting for a, a sign-in of a');
+SELECT set_config('osv.acting_user_id', '', true);
+SELECT is(osv.upsert_auth0_user('{"sub": "auth0|rls-b", "email": "rls-b@example.org", "name": "Rls b"}'), pg_temp.uid('b'),
+		  'acting for nobody, any sign-in (the app learns whom it acts for)');
+SELECT set_config('osv.acting_user_id', pg_temp.uid('a')::text, true);
 SELECT throws_ok(format('SELECT osv.data_export(%s)', pg_temp.uid('b')), 'P0002', NULL, 'data_export of b finds no user');
 SELECT lives_ok(format('SELECT osv.data_export(%s)', pg_temp.uid('a')), 'data_export of a');
 SELECT is((SELECT jsonb_array_length(osv.data_export(pg_temp.uid('a'))->'documents')), 2, 'a exports both of its documents, trashed included');
