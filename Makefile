@@ -78,7 +78,8 @@ REGRESS = \
 	search \
 	retention \
 	vector_outbox \
-	backup
+	backup \
+	read_only
 REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
 
 ISOLATION = \
@@ -89,8 +90,7 @@ ISOLATION = \
 	upsert_auth0_user \
 	archive_twice \
 	archive_inserts \
-	vector_outbox \
-	backup
+	vector_outbox
 ISOLATION_OPTS = --inputdir=test --temp-config=test/osv_isolation.conf --temp-instance=./tmp_check_iso --load-extension=osv
 
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)

@@ -27,6 +27,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -54,6 +55,21 @@ require_qdrant(void)
 }
 
 /*
+ * Refuse a function that writes, to the outbox or to Qdrant, in a read-only
+ * transaction: on a hot standby (osv.qdrant_url is usually the primary's
+ * there too) and where the caller asked for one.  PostgreSQL's own error
+ * (SQLSTATE 25006), raised before any request reaches Qdrant: a function
+ * that calls Qdrant first and writes the outbox after would otherwise
+ * change Qdrant and fail only then, and osv.qdrant_delete_user_points()
+ * writes nothing in the database at all.
+ */
+static void
+require_writable(const char *function_name)
+{
+	PreventCommandIfReadOnly(function_name);
+}
+
+/*
  * osv.vector_sync(max_entries integer DEFAULT NULL) RETURNS bigint
  *
  * Drains the outbox in the calling session, within the caller's
@@ -72,6 +88,7 @@ osv_vector_sync(PG_FUNCTION_ARGS)
 	MemoryContext batch_cxt;
 	MemoryContext old;
 
+	require_writable("osv.vector_sync()");
 	if (!PG_ARGISNULL(0))
 	{
 		remaining = PG_GETARG_INT32(0);
@@ -147,6 +164,7 @@ osv_vector_sync_claim(PG_FUNCTION_ARGS)
 	VsClaimCursor cursor = VS_CLAIM_CURSOR_START;
 	VsBatch		batch;
 
+	require_writable("osv.vector_sync_claim()");
 	if (limit < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -190,6 +208,7 @@ osv_vector_sync_complete(PG_FUNCTION_ARGS)
 	VsBatch		batch;
 	uint64		completed;
 
+	require_writable("osv.vector_sync_complete()");
 	deconstruct_array(ids, INT8OID, 8, true, TYPALIGN_DOUBLE, &elems, &nulls, &n);
 	memset(&batch, 0, sizeof(batch));
 	batch.claim_id = claim_id;
@@ -235,6 +254,7 @@ osv_vector_resync(PG_FUNCTION_ARGS)
 {
 	uint64		n;
 
+	require_writable("osv.vector_resync()");
 	require_qdrant();
 	spi_connect();
 	n = outbox_enqueue_all_live();
@@ -268,6 +288,7 @@ osv_vector_reconcile(PG_FUNCTION_ARGS)
 	uint64		enqueued = 0;
 	Datum	   *seen_datums;
 
+	require_writable("osv.vector_reconcile()");
 	require_qdrant();
 	{
 		bool		created;
@@ -482,6 +503,7 @@ osv_qdrant_delete_user_points(PG_FUNCTION_ARGS)
 	int64		user_id = PG_GETARG_INT64(0);
 	QdrantError err;
 
+	require_writable("osv.qdrant_delete_user_points()");
 	if (!qdrant_configured())
 		PG_RETURN_VOID();
 	if (!qdrant_delete_user(user_id, &err) && err.kind != QDRANT_GONE)

@@ -123,7 +123,10 @@ COMMENT ON FUNCTION osv.user_rows_json(regclass, text, bigint) IS 'rows of a tab
  * Raise the error of an unknown user (trashed users count: their data is
  * exported and erased too).  Locks the user row FOR KEY SHARE, or FOR
  * UPDATE for an erasure, so that no new content can be added under the
- * user while the erasure counts and deletes.
+ * user while the erasure counts and deletes.  A read-only transaction (a
+ * hot standby, or a caller's choice) cannot lock rows: there an export
+ * only checks the user exists, and an erasure gets PostgreSQL's read-only
+ * error from FOR UPDATE.
  */
 CREATE FUNCTION osv.check_user_exists(user_id bigint, for_erasure boolean DEFAULT false)
 RETURNS void
@@ -136,6 +139,8 @@ BEGIN
 	END IF;
 	IF for_erasure THEN
 		PERFORM FROM osv.users u WHERE u.id = user_id FOR UPDATE;
+	ELSIF current_setting('transaction_read_only')::boolean THEN
+		PERFORM FROM osv.users u WHERE u.id = user_id;
 	ELSE
 		PERFORM FROM osv.users u WHERE u.id = user_id FOR KEY SHARE;
 	END IF;
