@@ -11,8 +11,15 @@
 # and compares the catalog with a fresh install of the current version.
 #
 # Tests: "test/run" builds, installs into a private copy of the PostgreSQL
-# installation and runs every suite; "make installcheck" runs the pg_regress
-# suite against the system installation (after "make install").
+# installation and runs every suite on throwaway clusters; "make
+# installcheck" runs the pg_regress and isolation suites against the running
+# server that PGHOST, PGPORT and PGUSER name (after "make install"), the
+# PGXS way.  Like pg_stat_statements (which sets NO_INSTALLCHECK for that
+# reason), osv's tests need the module preloaded, which a test cannot do to
+# a running server: installcheck first checks that the server has
+# shared_preload_libraries = 'osv', osv.database = 'contrib_regression' and
+# both workers off (the settings of test/osv.conf), and stops with a message
+# saying what to set when it has not.
 
 EXTENSION  = osv
 EXTVERSION = 1.1
@@ -42,6 +49,12 @@ OBJS = \
 	src/vector_sql.o \
 	src/roles.o
 
+# A VPATH build (pg_buildext, debian/rules) writes the objects under src/
+# of the build directory.
+ifdef VPATH
+$(shell mkdir -p src)
+endif
+
 SQL_SOURCES = \
 	src/sql/core.sql \
 	src/sql/users.sql \
@@ -54,10 +67,11 @@ SQL_SOURCES = \
 	src/sql/search.sql \
 	src/sql/compliance.sql \
 	src/sql/retention.sql \
+	src/sql/ops.sql \
 	src/sql/backup.sql \
 	src/sql/roles.sql
 
-UPDATE_1_1_SOURCES = $(sort $(wildcard src/sql/updates/1.0--1.1/*.sql))
+UPDATE_1_1_SOURCES = $(sort $(wildcard $(srcdir)/src/sql/updates/1.0--1.1/*.sql))
 
 DATA_built = osv--$(EXTVERSION).sql osv--1.0--1.1.sql
 DATA = osv--1.0.sql
@@ -80,7 +94,8 @@ REGRESS = \
 	vector_outbox \
 	backup \
 	read_only
-REGRESS_OPTS = --temp-config=test/osv.conf --temp-instance=./tmp_check
+REGRESS_OPTS =
+REGRESS_PREP = installcheck-precheck
 
 ISOLATION = \
 	soft_delete_race \
@@ -90,8 +105,10 @@ ISOLATION = \
 	upsert_auth0_user \
 	archive_twice \
 	archive_inserts \
+	archive_lock_order \
+	archive_lock \
 	vector_outbox
-ISOLATION_OPTS = --inputdir=test --temp-config=test/osv_isolation.conf --temp-instance=./tmp_check_iso --load-extension=osv
+ISOLATION_OPTS = --inputdir=test --load-extension=osv
 
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl json-c)
 SHLIB_LINK  = $(shell pkg-config --libs libcurl json-c)
@@ -107,6 +124,27 @@ osv--$(EXTVERSION).sql: $(SQL_SOURCES)
 
 osv--1.0--1.1.sql: $(UPDATE_1_1_SOURCES)
 	cat $^ > $@
+
+# The server of "make installcheck" must be set up as test/osv.conf says.
+INSTALLCHECK_PSQL = $(bindir)/psql -X -A -t -q -d postgres
+installcheck-precheck:
+	@$(INSTALLCHECK_PSQL) -c 'SELECT 1' >/dev/null || { \
+		echo "make installcheck: cannot connect to the running server; set PGHOST, PGPORT and PGUSER (a superuser)" >&2; exit 1; }
+	@got=$$($(INSTALLCHECK_PSQL) -c "SELECT coalesce(current_setting('osv.database', true), '(osv not preloaded)') || ',' || \
+		coalesce(current_setting('osv.scheduler_worker', true), '') || ',' || coalesce(current_setting('osv.vector_sync_worker', true), '')"); \
+	if [ "$$got" != "contrib_regression,off,off" ]; then \
+		echo "make installcheck: osv's tests need the running server set up as test/osv.conf says:" >&2; \
+		echo "    shared_preload_libraries = 'osv'   (then restart)" >&2; \
+		echo "    osv.database = 'contrib_regression'" >&2; \
+		echo "    osv.scheduler_worker = off" >&2; \
+		echo "    osv.vector_sync_worker = off" >&2; \
+		echo "  (its osv.database, osv.scheduler_worker, osv.vector_sync_worker: $$got)" >&2; \
+		echo "  Like pg_stat_statements, osv cannot be tested on a server that does not preload it;" >&2; \
+		echo "  test/run tests on throwaway clusters instead." >&2; \
+		exit 1; \
+	fi
+
+.PHONY: installcheck-precheck
 
 # Lets scripts read the test lists: make -s print-REGRESS
 print-%:

@@ -269,11 +269,58 @@ SELECT bool_and(finished_at >= started_at) AS ordered FROM osv.job_runs;
 ROLLBACK;
 DROP FUNCTION pg_temp.refuse();
 
+--
+-- 7. The jobs committing per batch; the lock of an unknown job; BC days
+--
+\set VERBOSITY terse
+SELECT osv.try_job_lock('vacuum_everything');
+SELECT osv.try_job_lock(NULL);
+CALL osv.run_job_batched('vacuum_everything');
+CALL osv.run_job_batched('purge_trashed', '-1 day');
+CALL osv.run_job_batched('delete_abandoned_rooms', '100 years');
+BEGIN;
+CALL osv.run_job_batched('purge_trashed');
+ROLLBACK;
+\set VERBOSITY default
+TRUNCATE osv.job_runs;
+SET osv.retention_batch_size = 2;
+INSERT INTO osv.rooms (user_id, name, last_activity_at)
+SELECT id, 'batched ' || g, now() - interval '40 days' FROM u, generate_series(1, 5) g WHERE name = 'Ret One';
+-- five rooms in batches of two: three transactions
+CALL osv.run_job_batched('delete_abandoned_rooms', '30 days');
+SELECT count(*) AS trashed, count(DISTINCT xmin::text) AS transactions
+FROM osv.rooms WHERE name LIKE 'batched %';
+UPDATE osv.rooms SET deleted_at = now() - interval '40 days' WHERE name LIKE 'batched %';
+CALL osv.run_job_batched('purge_trashed', '30 days');
+CALL osv.run_job_batched('purge_trashed');
+SELECT count(*) AS left_over FROM osv.rooms WHERE name LIKE 'batched %';
+SELECT job, affected, outcome, error, reason FROM osv.job_runs ORDER BY id;
+TRUNCATE osv.job_runs;
+CALL osv.run_retention_batched();
+SELECT job, outcome, reason FROM osv.job_runs ORDER BY id;
+RESET osv.retention_batch_size;
+-- a day BC has a partition name of its own
+SELECT osv.activity_log_partition_name('0001-01-01') AS ad, osv.activity_log_partition_name('0001-01-01 BC') AS bc;
+BEGIN;
+SELECT osv.create_activity_log_partitions(0, '0001-01-01 BC') AS bc_created,
+	   osv.create_activity_log_partitions(0, '0001-01-01') AS ad_created;
+SELECT p.partition, p.lower_bound AT TIME ZONE 'UTC' AS lower_bound
+FROM osv.partitions_of('osv.activity_logs', '0002-01-01') p WHERE NOT p.is_default ORDER BY 2;
+INSERT INTO osv.activity_logs (user_id, event_type, occurred_at)
+SELECT id, 'test.bc', timestamptz '0001-01-01 12:00 BC UTC' FROM u WHERE name = 'Ret One';
+INSERT INTO osv.activity_logs (user_id, event_type, occurred_at)
+SELECT id, 'test.bc', timestamptz '0001-01-01 12:00 UTC' FROM u WHERE name = 'Ret One';
+SELECT osv.archive_activity_logs('90 days') AS archived;
+SELECT tableoid::regclass AS archive_partition, occurred_at AT TIME ZONE 'UTC' AS occurred_at
+FROM osv.activity_logs_archive WHERE event_type = 'test.bc' ORDER BY occurred_at;
+ROLLBACK;
+
 -- privileges: the jobs are for superusers and those granted them
 SELECT p.oid::regprocedure AS job, has_function_privilege('public', p.oid, 'EXECUTE') AS public_can_run
 FROM pg_proc p WHERE p.pronamespace = 'osv'::regnamespace
   AND p.proname IN ('archive_activity_logs', 'archive_activity_logs_stepwise', 'delete_abandoned_rooms',
-					'revoke_expired_recommendations', 'purge_trashed', 'clean_job_runs', 'run_job', 'run_retention')
+					'revoke_expired_recommendations', 'purge_trashed', 'clean_job_runs', 'run_job', 'run_retention',
+					'run_job_batched', 'run_retention_batched')
 ORDER BY 1::text;
 
 SET client_min_messages = warning;

@@ -6,23 +6,19 @@
  * When osv is in shared_preload_libraries and osv.scheduler_worker is on,
  * _PG_init registers one static background worker (bgw_type "osv
  * scheduler", shown as backend_type in pg_stat_activity).  It connects to
- * osv.database and runs SELECT ... FROM osv.run_retention() once at start
+ * osv.database and runs CALL osv.run_retention_batched() once at start
  * and then every osv.retention_interval seconds, sleeping on its latch in
  * between; the interval is reloadable, and a changed interval counts from
  * the start of the last run.  The jobs themselves, their advisory locks and
  * their records in osv.job_runs live in src/sql/retention.sql.
  *
- * A run first archives the backlog of whole activity-log partitions, if
- * any, one partition per transaction, as CALL
- * osv.archive_activity_logs_stepwise() does: each of those transactions
- * holds ACCESS EXCLUSIVE on osv.activity_logs only for one partition's
- * DETACH and ATTACH (about 10 ms), so writers never wait for a whole
- * backlog.  Then osv.run_retention() runs in one transaction (with a
- * snapshot and SPI); it takes only the locks of the jobs (its archive job
- * finds only the rows of the default partition left), and runs each job
- * in a subtransaction so that one failing job is recorded and does not
- * stop the others.  An error that escapes anyway (say, osv is of an older
- * version without run_retention) is logged, the transaction is aborted
+ * The procedure commits after each batch of each job (and after each whole
+ * activity-log partition it archives), so a run holds row locks for one
+ * batch and ACCESS EXCLUSIVE on osv.activity_logs for one partition's
+ * DETACH and ATTACH at a time; it runs each batch in a subtransaction so
+ * that one failing job is recorded and does not stop the others.  An error
+ * that escapes anyway (say, osv is of an older version without
+ * run_retention_batched) is logged, the transaction is aborted
  * and the worker waits for the next run; it does not exit (the skeleton
  * of worker.c, shared with the vector sync worker).  Where the
  * extension is not installed the worker idles quietly.  If osv.database
@@ -40,147 +36,119 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "commands/extension.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
+#include "executor/tstoreReceiver.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/portal.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "settings.h"
 #include "worker.h"
 
 /*
- * The statement of one run: the number of failed jobs and the rows all jobs
- * affected, for the DEBUG1 line.
+ * The statement of one run.  The procedure commits after each batch of each
+ * job, so its INOUT results (jobs, failed jobs, rows affected) arrive at the
+ * end, for the DEBUG1 line.
  */
-static const char *const retention_query =
-"SELECT pg_catalog.count(*) FILTER (WHERE affected IS NULL), "
-"COALESCE(pg_catalog.sum(affected), 0)::pg_catalog.int8, "
-"pg_catalog.count(*) "
-"FROM osv.run_retention()";
-
-/* A step of the archive of a backlog, and what is left of it after. */
-static const char *const archive_step_query =
-"SELECT osv.archive_activity_logs(osv.setting_interval('osv.activity_log_retention'), 1)";
-static const char *const archivable_query =
-"SELECT osv.archivable_partitions(osv.setting_interval('osv.activity_log_retention'))::pg_catalog.int8";
+static const char *const retention_call = "CALL osv.run_retention_batched()";
 
 /*
- * Start a transaction for a step of a run, with a snapshot and SPI
- * (osv_worker_transaction_begin: now() moves on, as the jobs' cutoffs
- * need).  Returns false, with the transaction committed again, when the
- * extension is not installed in this database (and says so at DEBUG1 if
- * "say").
- */
-static bool
-step_begin(bool say)
-{
-	osv_worker_transaction_begin(NULL);
-	if (!OidIsValid(get_extension_oid("osv", true)))
-	{
-		osv_worker_transaction_end();
-		if (say)
-			ereport(DEBUG1,
-					(errmsg("osv scheduler: extension \"osv\" is not installed in database \"%s\", nothing to do",
-							osv_database)));
-		return false;
-	}
-	return true;
-}
-
-/*
- * Run a query of one result row of bigint columns, shown in
- * pg_stat_activity; step_column() reads the row.
- */
-static void
-step_query(const char *query)
-{
-	int			ret;
-
-	debug_query_string = query;
-	pgstat_report_activity(STATE_RUNNING, query);
-	ret = SPI_execute(query, false, 0);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-}
-
-/* Column "col" of the row of the last step_query(), 0 for NULL. */
-static int64
-step_column(int col)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
-
-	return isnull ? 0 : DatumGetInt64(d);
-}
-
-/*
- * In a transaction of its own: archive one whole partition of activity_logs
- * older than the retention if "archive", then count the ones left.
- * Returns that count, or -1 when the extension is not installed.  Must be
- * called outside a transaction; errors propagate to the caller.
- */
-static int
-archive_step_transaction(bool archive)
-{
-	int			remaining;
-
-	if (!step_begin(false))
-		return -1;
-	if (archive)
-		step_query(archive_step_query);
-	/* A statement of its own: it sees the partition just archived. */
-	step_query(archivable_query);
-	remaining = (int) step_column(1);
-	osv_worker_transaction_end();
-	return remaining;
-}
-
-/*
- * Archive the backlog a partition at a time, until none is left or a step
- * makes no progress (a partition that cannot be locked in time is left for
- * the next run).  Without a backlog it only counts; osv.run_retention()'s
- * archive job then does the usual run.
- */
-static void
-archive_backlog(void *arg)
-{
-	int			previous = INT_MAX;
-	int			remaining = archive_step_transaction(false);
-
-	while (remaining > 0 && remaining < previous)
-	{
-		CHECK_FOR_INTERRUPTS();
-		previous = remaining;
-		remaining = archive_step_transaction(true);
-	}
-}
-
-/*
- * Run the retention jobs once, in a transaction of its own.  Must be called
- * outside a transaction; errors propagate to the caller, which aborts the
- * transaction.  Idles when the extension is not installed in this
- * database.
+ * Run the retention jobs once, by CALL osv.run_retention_batched(), which
+ * commits after each batch of each job: its transactions hold row locks for
+ * one batch and ACCESS EXCLUSIVE on activity_logs for one partition at a
+ * time.  A procedure can commit only when called from a portal at top level
+ * (after its COMMIT, PL/pgSQL needs the portal to hold its snapshots), so
+ * the CALL runs as exec_simple_query runs a statement: parsed and planned
+ * under a snapshot, then run in a portal of its own, its INOUT results
+ * going to a tuplestore in the worker's "context".  Must be called outside
+ * a transaction; errors propagate to the caller, which aborts the
+ * transaction.  Idles when the extension is not installed in this database.
  */
 static void
 run_retention_transaction(void *arg)
 {
-	int64		failed;
-	int64		affected;
-	int64		jobs;
+	MemoryContext context = CurrentMemoryContext;
+	RawStmt    *parsetree;
+	List	   *plantree_list;
+	Portal		portal;
+	DestReceiver *receiver;
+	Tuplestorestate *results;
+	TupleTableSlot *slot;
+	QueryCompletion qc;
+	int64		values[3] = {0, 0, 0};
 
-	if (!step_begin(true))
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (!OidIsValid(get_extension_oid("osv", true)))
+	{
+		CommitTransactionCommand();
+		ereport(DEBUG1,
+				(errmsg("osv scheduler: extension \"osv\" is not installed in database \"%s\", nothing to do",
+						osv_database)));
 		return;
-	step_query(retention_query);
-	failed = step_column(1);
-	affected = step_column(2);
-	jobs = step_column(3);
-	osv_worker_transaction_end();
+	}
+	debug_query_string = retention_call;
+	pgstat_report_activity(STATE_RUNNING, retention_call);
+
+	/*
+	 * NB: the plan, the receiver and the tuplestore live in "context", as
+	 * exec_simple_query's live in MessageContext: the procedure's COMMITs
+	 * free the transaction's memory while they are still in use.
+	 */
+	MemoryContextSwitchTo(context);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	parsetree = linitial_node(RawStmt, pg_parse_query(retention_call));
+	plantree_list = pg_plan_queries(pg_analyze_and_rewrite_fixedparams(parsetree, retention_call,
+																	   NULL, 0, NULL),
+									retention_call, CURSOR_OPT_PARALLEL_OK, NULL);
+	PopActiveSnapshot();
+
+	portal = CreatePortal("osv scheduler", true, true);
+	portal->visible = false;
+	PortalDefineQuery(portal, NULL, retention_call, CMDTAG_CALL, plantree_list, NULL);
+	PortalStart(portal, NULL, 0, InvalidSnapshot);
+	results = tuplestore_begin_heap(false, false, work_mem);
+	receiver = CreateDestReceiver(DestTuplestore);
+	SetTuplestoreDestReceiverParams(receiver, results, context, false, NULL, NULL);
+	(void) PortalRun(portal, FETCH_ALL, true, true, receiver, receiver, &qc);
+	MemoryContextSwitchTo(context);
+	receiver->rDestroy(receiver);
+
+	if (portal->tupDesc != NULL && portal->tupDesc->natts == 3)
+	{
+		slot = MakeSingleTupleTableSlot(portal->tupDesc, &TTSOpsMinimalTuple);
+		if (tuplestore_gettupleslot(results, true, false, slot))
+		{
+			for (int col = 1; col <= 3; col++)
+			{
+				bool		isnull;
+				Datum		d = slot_getattr(slot, col, &isnull);
+
+				if (!isnull)
+					values[col - 1] = col == 3 ? DatumGetInt64(d) : DatumGetInt32(d);
+			}
+		}
+		ExecDropSingleTupleTableSlot(slot);
+	}
+	tuplestore_end(results);
+	PortalDrop(portal, false);
+	CommitTransactionCommand();
+	debug_query_string = NULL;
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
 
 	ereport(DEBUG1,
 			(errmsg("osv scheduler: retention run finished: %lld jobs, %lld failed, %lld rows affected",
-					(long long) jobs, (long long) failed, (long long) affected)));
+					(long long) values[0], (long long) values[1], (long long) values[2])));
 }
 
 /*
@@ -206,11 +174,10 @@ osv_scheduler_main(Datum main_arg)
 		if (GetCurrentTimestamp() >= next_run)
 		{
 			/*
-			 * An error in a step is logged and its transaction aborted; the
-			 * jobs run again at the next run.
+			 * An error that escapes the run is logged and its transaction
+			 * aborted; the jobs run again at the next run.
 			 */
 			last_start = GetCurrentTimestamp();
-			(void) osv_worker_run(context, archive_backlog, NULL);
 			(void) osv_worker_run(context, run_retention_transaction, NULL);
 			next_run = TimestampTzPlusMilliseconds(last_start,
 												   (int64) osv_retention_interval * 1000);

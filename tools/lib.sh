@@ -15,7 +15,10 @@ set -euo pipefail
 
 OSV_PACKAGES="make gcc pkg-config python3 postgresql-15 postgresql-server-dev-15 \
 libcurl4-openssl-dev libjson-c-dev postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl \
-libipc-run-perl postgresql-15-cron curl python3-botocore"
+libipc-run-perl postgresql-15-cron curl python3-botocore prometheus-postgres-exporter"
+# The Debian package build of test/t/070_packaging.pl is optional (about a
+# minute): OSV_TEST_PACKAGE=1 runs it and installs what it needs.
+[ -z "${OSV_TEST_PACKAGE:-}" ] || OSV_PACKAGES="$OSV_PACKAGES debhelper dpkg-dev"
 # test/s3 runs s3rver with node 20 and npm, here already; npm only where it lacks.
 [ -x /usr/bin/npm ] || OSV_PACKAGES="$OSV_PACKAGES npm"
 

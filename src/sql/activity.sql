@@ -61,11 +61,16 @@ CREATE TABLE osv.activity_logs_default PARTITION OF osv.activity_logs DEFAULT;
 COMMENT ON TABLE osv.activity_logs_default IS 'activity logs of days that have no partition of their own';
 SELECT osv.key_activity_log_partition('osv.activity_logs_default');
 
-/* The name of the partition holding one UTC day. */
+/*
+ * The name of the partition holding one UTC day: activity_logs_pYYYYMMDD,
+ * with "_bc" appended for a day before the Common Era (to_char writes the
+ * year of 1 BC as that of AD 1).
+ */
 CREATE FUNCTION osv.activity_log_partition_name(day date)
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN 'activity_logs_p' OPERATOR(pg_catalog.||) pg_catalog.to_char(day, 'YYYYMMDD');
+RETURN 'activity_logs_p' OPERATOR(pg_catalog.||) pg_catalog.to_char(day, 'YYYYMMDD')
+	OPERATOR(pg_catalog.||) CASE WHEN day OPERATOR(pg_catalog.<) '0001-01-01'::date THEN '_bc' ELSE '' END;
 COMMENT ON FUNCTION osv.activity_log_partition_name(date) IS 'name of the activity_logs partition of a UTC day';
 
 /*
@@ -74,6 +79,9 @@ COMMENT ON FUNCTION osv.activity_log_partition_name(date) IS 'name of the activi
  * default partition move into the new partition.  Each partition carries a
  * CHECK constraint equal to its bounds, so that retention can later attach
  * it elsewhere without a scan.  Returns the number of partitions created.
+ *
+ * Bounds are written into DDL as text, hence DateStyle ISO: the other
+ * styles write a time BC that the input cannot read back.
  *
  * Locks: creating a partition takes ACCESS EXCLUSIVE on activity_logs for
  * a moment; lock_timeout bounds the wait so that writers never queue long
@@ -85,6 +93,7 @@ RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '5s'
+SET datestyle = 'ISO, YMD'
 AS $$
 DECLARE
 	start_day date := coalesce(first_day, (pg_catalog.now() AT TIME ZONE 'UTC')::date);

@@ -15,13 +15,23 @@
  *   osv.clean_job_runs(older_than)          old records of osv.job_runs go
  *
  * osv.run_retention() runs them all with their settings (osv.run_job() runs
- * one by name), and CALL osv.archive_activity_logs_stepwise() archives a
- * backlog of many days one partition per transaction.
+ * one by name), each in the caller's transaction.  The same jobs also run
+ * committing after each batch, so that a purge of a million rows holds its
+ * locks for one batch at a time: CALL osv.run_retention_batched() (all
+ * jobs; what the scheduler worker and pg_cron run) and CALL
+ * osv.run_job_batched(job) (one; archive_activity_logs_stepwise is the
+ * archive's).  The row jobs share one skeleton: osv.job_cutoff() checks
+ * the argument, osv.job_batch() runs one batch, osv.run_job_batches()
+ * (in one transaction) or osv.run_job_batched() (a transaction a batch)
+ * takes the lock, loops and records.
  *
  * Each job takes a transaction-level advisory lock of its own with
- * pg_try_advisory_xact_lock: a second run of the same job while the first
- * is in progress returns 0 at once, records itself as skipped and changes
- * nothing.  Each job is idempotent: a second run after the first finds
+ * pg_try_advisory_xact_lock (osv.try_job_lock; an unknown job name is an
+ * error): a second run of the same job while the first is in progress
+ * returns 0 at once, records itself as skipped, with the reason, and
+ * changes nothing.  A committing run takes the lock again in each batch's
+ * transaction; if another run took it in between, it stops and leaves the
+ * rest to that run.  Each job is idempotent: a second run after the first finds
  * nothing left to do.  Each run that ends, successful or skipped, leaves a
  * row in osv.job_runs; a failing run raises its error to the caller, and
  * osv.run_job() / osv.run_retention() record it as failed.
@@ -47,6 +57,7 @@ CREATE TABLE osv.job_runs (
 	affected bigint NOT NULL DEFAULT 0,
 	outcome text NOT NULL,
 	error text,
+	reason text,
 	CONSTRAINT job_runs_pkey PRIMARY KEY (id),
 	CONSTRAINT job_runs_outcome_check CHECK (outcome OPERATOR(pg_catalog.=) ANY (ARRAY['succeeded', 'skipped', 'failed'])),
 	CONSTRAINT job_runs_error_check CHECK ((outcome OPERATOR(pg_catalog.=) 'failed') OPERATOR(pg_catalog.=) (error IS NOT NULL)),
@@ -61,6 +72,7 @@ COMMENT ON COLUMN osv.job_runs.finished_at IS 'when the run ended (clock time)';
 COMMENT ON COLUMN osv.job_runs.affected IS 'rows the run archived, trashed, revoked or deleted';
 COMMENT ON COLUMN osv.job_runs.outcome IS 'succeeded, skipped (another run of the job was in progress) or failed';
 COMMENT ON COLUMN osv.job_runs.error IS 'error message of a failed run; NULL otherwise';
+COMMENT ON COLUMN osv.job_runs.reason IS 'why the run was skipped or stopped early, such as another run holding the lock; NULL otherwise';
 
 CREATE INDEX job_runs_started_at_idx ON osv.job_runs (started_at);
 CREATE INDEX job_runs_job_started_at_idx ON osv.job_runs (job, started_at);
@@ -75,40 +87,64 @@ CREATE INDEX answers_deleted_at_idx ON osv.answers (deleted_at) WHERE deleted_at
 CREATE INDEX rooms_deleted_at_idx ON osv.rooms (deleted_at) WHERE deleted_at IS NOT NULL;
 CREATE INDEX room_participations_deleted_at_idx ON osv.room_participations (deleted_at) WHERE deleted_at IS NOT NULL;
 
-/* Record one run of a job; returns affected. */
+/*
+ * Record one run of a job; returns affected.  reason says why a run was
+ * skipped or stopped early (NULL for a run that did all it could).
+ */
 CREATE FUNCTION osv.record_job_run(job text, started_at timestamptz, affected bigint,
-								   outcome text, error text DEFAULT NULL)
+								   outcome text, error text DEFAULT NULL, reason text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-	INSERT INTO osv.job_runs (job, started_at, finished_at, affected, outcome, error)
-	VALUES (job, started_at, pg_catalog.clock_timestamp(), affected, outcome, error);
+	INSERT INTO osv.job_runs (job, started_at, finished_at, affected, outcome, error, reason)
+	VALUES (job, started_at, pg_catalog.clock_timestamp(), affected, outcome, error, reason);
 	SELECT affected;
 END;
-COMMENT ON FUNCTION osv.record_job_run(text, timestamptz, bigint, text, text) IS 'record one run of a retention job in osv.job_runs';
+COMMENT ON FUNCTION osv.record_job_run(text, timestamptz, bigint, text, text, text) IS 'record one run of a retention job in osv.job_runs';
+
+/*
+ * The number of a job for its advisory lock; an unknown or NULL job name is
+ * an error (a job that took no lock would run beside itself).
+ */
+CREATE FUNCTION osv.job_number(job text)
+RETURNS integer
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	CASE job
+		WHEN 'archive_activity_logs' THEN RETURN 1;
+		WHEN 'delete_abandoned_rooms' THEN RETURN 2;
+		WHEN 'revoke_expired_recommendations' THEN RETURN 3;
+		WHEN 'purge_trashed' THEN RETURN 4;
+		WHEN 'clean_job_runs' THEN RETURN 5;
+		WHEN 'create_activity_log_partitions' THEN RETURN 6;
+		ELSE
+			IF job IS NULL THEN
+				RAISE EXCEPTION 'job must not be null' USING ERRCODE = 'null_value_not_allowed';
+			END IF;
+			RAISE EXCEPTION 'unrecognized retention job "%"', job
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'The jobs are archive_activity_logs, clean_job_runs, create_activity_log_partitions, delete_abandoned_rooms, purge_trashed, revoke_expired_recommendations.';
+	END CASE;
+END
+$$;
+COMMENT ON FUNCTION osv.job_number(text) IS 'number of a retention job in its advisory lock key; an error for an unknown job';
 
 /*
  * The advisory lock of a job: pg_try_advisory_xact_lock(7303030, n), where
- * 7303030 is "osv" in ASCII and n the job's number below.  Returns false
- * when another transaction holds it.
+ * 7303030 is "osv" in ASCII and n = osv.job_number(job).  Returns false
+ * when another transaction holds it; an unknown job is an error.
  */
 CREATE FUNCTION osv.try_job_lock(job text)
 RETURNS boolean
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-	SELECT pg_catalog.pg_try_advisory_xact_lock(7303030,
-		CASE job
-			WHEN 'archive_activity_logs' THEN 1
-			WHEN 'delete_abandoned_rooms' THEN 2
-			WHEN 'revoke_expired_recommendations' THEN 3
-			WHEN 'purge_trashed' THEN 4
-			WHEN 'clean_job_runs' THEN 5
-			WHEN 'create_activity_log_partitions' THEN 6
-		END);
+	SELECT pg_catalog.pg_try_advisory_xact_lock(7303030, osv.job_number(job));
 END;
-COMMENT ON FUNCTION osv.try_job_lock(text) IS 'take the advisory lock of a retention job for the transaction; false if another run holds it';
+COMMENT ON FUNCTION osv.try_job_lock(text) IS 'take the advisory lock of a retention job for the transaction; false if another run holds it, an error for an unknown job';
 
 /*
  * Check the interval argument of a job: not NULL, positive with no
@@ -203,9 +239,44 @@ AS 'MODULE_PATHNAME', 'osv_partitions_of';
 COMMENT ON FUNCTION osv.partitions_of(regclass, timestamptz) IS 'partitions of a table partitioned by a timestamptz range, with their bounds (only those starting before "below" when given)';
 
 /*
+ * Make sure the archive has a partition for the UTC day "day": a daily
+ * partition, with a CHECK constraint equal to its bounds, is created when
+ * no archive partition covers the day.  Its name is that of the day's
+ * partition of activity_logs with "archive_" inserted
+ * (osv.activity_log_partition_name: a day BC is named apart).  DateStyle
+ * ISO: bounds go into DDL as text, and other styles write a time BC that
+ * cannot be read back.
+ */
+CREATE FUNCTION osv.prepare_archive_day(day date)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET datestyle = 'ISO, YMD'
+AS $$
+DECLARE
+	part text := 'activity_logs_archive_' || substr(osv.activity_log_partition_name(day), 15);
+	day_start timestamptz := day::timestamp AT TIME ZONE 'UTC';
+	day_end timestamptz := (day + 1)::timestamp AT TIME ZONE 'UTC';
+BEGIN
+	IF EXISTS (SELECT FROM osv.partitions_of('osv.activity_logs_archive') a
+			   WHERE NOT a.is_default
+				 AND (a.lower_bound IS NULL OR a.lower_bound <= day_start)
+				 AND (a.upper_bound IS NULL OR a.upper_bound >= day_end)) THEN
+		RETURN;
+	END IF;
+	EXECUTE format('CREATE TABLE osv.%I PARTITION OF osv.activity_logs_archive FOR VALUES FROM (%L) TO (%L)',
+				   part, day_start, day_end);
+	EXECUTE format('ALTER TABLE osv.%I ADD CONSTRAINT %I CHECK (occurred_at >= %L AND occurred_at < %L)',
+				   part, part || '_bounds', day_start, day_end);
+	PERFORM osv.key_activity_log_partition(format('osv.%I', part)::regclass);
+	EXECUTE format('COMMENT ON TABLE osv.%I IS %L', part, 'archived activity logs of ' || day::text || ' (UTC)');
+END
+$$;
+COMMENT ON FUNCTION osv.prepare_archive_day(date) IS 'create the daily archive partition of a UTC day unless an archive partition covers it';
+
+/*
  * Make sure the archive has a partition for every UTC day of the rows of
- * "source" older than "cutoff": a daily partition, with a CHECK constraint
- * equal to its bounds, is created for a day no archive partition covers.
+ * "source" older than "cutoff" (osv.prepare_archive_day).
  */
 CREATE FUNCTION osv.prepare_archive_days(source regclass, cutoff timestamptz)
 RETURNS void
@@ -214,26 +285,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	day date;
-	part text;
-	day_start timestamptz;
-	day_end timestamptz;
 BEGIN
 	FOR day IN EXECUTE format('SELECT DISTINCT (occurred_at AT TIME ZONE ''UTC'')::date FROM ONLY %s WHERE occurred_at < $1',
 							  source) USING cutoff
 	LOOP
-		day_start := day::timestamp AT TIME ZONE 'UTC';
-		day_end := (day + 1)::timestamp AT TIME ZONE 'UTC';
-		CONTINUE WHEN EXISTS (SELECT FROM osv.partitions_of('osv.activity_logs_archive') a
-							  WHERE NOT a.is_default
-								AND (a.lower_bound IS NULL OR a.lower_bound <= day_start)
-								AND (a.upper_bound IS NULL OR a.upper_bound >= day_end));
-		part := 'activity_logs_archive_p' || to_char(day, 'YYYYMMDD');
-		EXECUTE format('CREATE TABLE osv.%I PARTITION OF osv.activity_logs_archive FOR VALUES FROM (%L) TO (%L)',
-					   part, day_start, day_end);
-		EXECUTE format('ALTER TABLE osv.%I ADD CONSTRAINT %I CHECK (occurred_at >= %L AND occurred_at < %L)',
-					   part, part || '_bounds', day_start, day_end);
-		PERFORM osv.key_activity_log_partition(format('osv.%I', part)::regclass);
-		EXECUTE format('COMMENT ON TABLE osv.%I IS %L', part, 'archived activity logs of ' || day::text || ' (UTC)');
+		PERFORM osv.prepare_archive_day(day);
 	END LOOP;
 END
 $$;
@@ -242,9 +298,13 @@ COMMENT ON FUNCTION osv.prepare_archive_days(regclass, timestamptz) IS 'create t
 /*
  * Move the rows of "source" (a partition of activity_logs, or a table
  * detached from it) older than "cutoff" into the archive one by one, in
- * batches of "batch" rows: DELETE ... RETURNING feeds the INSERT, so each
- * row is either still in the source or in the archive, never in both.
- * Returns the number of rows moved.
+ * batches of "batch" rows.  Each batch first locks its rows (FOR UPDATE
+ * SKIP LOCKED) and reads their days, then makes the archive partitions of
+ * those days, then deletes exactly the locked rows, DELETE ... RETURNING
+ * feeding the INSERT: so each row is either still in the source or in the
+ * archive, never in both, and a row committed by a concurrent insert after
+ * the batch began is left for a later batch instead of finding no archive
+ * partition.  Returns the number of rows moved.
  */
 CREATE FUNCTION osv.move_logs_to_archive(source regclass, cutoff timestamptz, batch integer)
 RETURNS bigint
@@ -254,20 +314,28 @@ AS $$
 DECLARE
 	moved bigint := 0;
 	n bigint;
+	rows tid[];
+	days date[];
+	day date;
 BEGIN
-	PERFORM osv.prepare_archive_days(source, cutoff);
 	LOOP
+		EXECUTE format('SELECT coalesce(array_agg(ctid), ''{}''), coalesce(array_agg(DISTINCT day), ''{}'') FROM ('
+					   '  SELECT ctid, (occurred_at AT TIME ZONE ''UTC'')::date AS day FROM ONLY %s'
+					   '   WHERE occurred_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) s', source)
+			INTO rows, days USING cutoff, batch;
+		FOREACH day IN ARRAY days LOOP
+			PERFORM osv.prepare_archive_day(day);
+		END LOOP;
 		EXECUTE format(
 			'WITH moved AS ('
-			'  DELETE FROM ONLY %1$s WHERE ctid = ANY (ARRAY('
-			'    SELECT ctid FROM ONLY %1$s WHERE occurred_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))'
+			'  DELETE FROM ONLY %1$s WHERE ctid = ANY ($1)'
 			'  RETURNING id, user_id, event_type, occurred_at, properties) '
 			'INSERT INTO osv.activity_logs_archive (id, user_id, event_type, occurred_at, properties, archived_at) '
 			'SELECT id, user_id, event_type, occurred_at, properties, pg_catalog.now() FROM moved',
-			source) USING cutoff, batch;
+			source) USING rows;
 		GET DIAGNOSTICS n = ROW_COUNT;
 		moved := moved + n;
-		EXIT WHEN n < batch;
+		EXIT WHEN cardinality(rows) < batch;
 	END LOOP;
 	RETURN moved;
 END
@@ -347,6 +415,7 @@ CREATE FUNCTION osv.archive_activity_logs(older_than interval DEFAULT '90 days',
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET datestyle = 'ISO, YMD'
 AS $$
 DECLARE
 	started timestamptz := clock_timestamp();
@@ -359,6 +428,7 @@ DECLARE
 	new_name text;
 	caller_lock_timeout text := current_setting('lock_timeout');
 	caller_enable_seqscan text := current_setting('enable_seqscan');
+	lock_failure text;
 	parts regclass[] := '{}';
 	lowers timestamptz[] := '{}';
 	uppers timestamptz[] := '{}';
@@ -386,21 +456,19 @@ BEGIN
 	END LOOP;
 
 	/*
-	 * 2. Whole partitions.  First each is locked in SHARE mode (readers go
-	 * on; only writers of those old days wait) and its rows are counted, so
-	 * that the counting, the only part that reads rows, happens before the
-	 * ACCESS EXCLUSIVE lock on activity_logs that the first DETACH takes.
+	 * 2. Whole partitions.  First the rows of each are counted, so that the
+	 * counting, the only part that reads rows, happens before the ACCESS
+	 * EXCLUSIVE lock on activity_logs that the first DETACH takes.  NB: no
+	 * lock on the partition is taken for the count: an INSERT locks
+	 * activity_logs before the partition, so a partition lock held while
+	 * waiting for the DETACH's lock on activity_logs deadlocks with it.  A
+	 * log of an old day inserted between the count and the DETACH moves
+	 * with its partition but is not counted in the result.
 	 */
 	FOR p IN SELECT * FROM osv.partitions_of('osv.activity_logs', cutoff)
 			 WHERE NOT is_default AND upper_bound <= cutoff
 	LOOP
 		EXIT WHEN cardinality(parts) >= max_partitions;
-		BEGIN
-			EXECUTE format('LOCK TABLE ONLY %s IN SHARE MODE', p.partition);
-		EXCEPTION WHEN lock_not_available THEN
-			RAISE LOG 'osv: archive_activity_logs could not lock partition %', p.partition;
-			EXIT;
-		END;
 		/*
 		 * On a partition that VACUUM marked all-visible (old partitions
 		 * are), an index-only scan counts from the index, a fraction of the
@@ -425,6 +493,7 @@ BEGIN
 			EXECUTE format('ALTER TABLE osv.activity_logs DETACH PARTITION %s', parts[i]);
 		EXCEPTION WHEN lock_not_available THEN
 			RAISE LOG 'osv: archive_activity_logs stopped after % rows: could not lock osv.activity_logs', moved;
+			lock_failure := 'could not lock osv.activity_logs within lock_timeout';
 			EXIT;
 		END;
 		EXECUTE format('ALTER TABLE %s ADD COLUMN archived_at timestamptz NOT NULL DEFAULT %L',
@@ -442,7 +511,7 @@ BEGIN
 			EXECUTE format('DROP TABLE %s', parts[i]);
 			CONTINUE;
 		END;
-		IF part_name ~ '^activity_logs_p[0-9]{8}$' THEN
+		IF part_name ~ '^activity_logs_p[0-9]{8}(_bc)?$' THEN
 			new_name := 'activity_logs_archive_' || substr(part_name, 15);
 			EXECUTE format('ALTER TABLE osv.%I RENAME TO %I', part_name, new_name);
 			IF EXISTS (SELECT FROM pg_catalog.pg_constraint
@@ -457,6 +526,13 @@ BEGIN
 	END LOOP;
 
 	PERFORM set_config('lock_timeout', caller_lock_timeout, true);
+	/* Nothing archived for want of a lock: skipped, with the reason. */
+	IF lock_failure IS NOT NULL THEN
+		RETURN osv.record_job_run('archive_activity_logs', started, moved,
+								  CASE WHEN moved = 0 THEN 'skipped' ELSE 'succeeded' END, NULL,
+								  CASE WHEN moved = 0 THEN lock_failure
+								  ELSE 'stopped early: ' || lock_failure END);
+	END IF;
 	RETURN osv.record_job_run('archive_activity_logs', started, moved, 'succeeded');
 END
 $$;
@@ -465,7 +541,8 @@ COMMENT ON FUNCTION osv.archive_activity_logs(interval, integer) IS 'move activi
 /*
  * CALL osv.archive_activity_logs_stepwise(older_than)
  *
- * The same archive, one whole partition per transaction: it calls
+ * The same archive, one whole partition per transaction: CALL
+ * osv.run_job_batched('archive_activity_logs', older_than), which calls
  * osv.archive_activity_logs(older_than, 1) and commits until no partition
  * older than the cutoff is left (or one could not be locked in time).
  * Writers of activity_logs then wait at most for one partition's DETACH and
@@ -478,193 +555,200 @@ CREATE PROCEDURE osv.archive_activity_logs_stepwise(older_than interval DEFAULT 
 												   INOUT archived bigint DEFAULT NULL)
 LANGUAGE plpgsql
 AS $$
-DECLARE
-	remaining integer;
-	previous integer;
 BEGIN
 	PERFORM osv.check_job_interval('older_than', older_than);
-	archived := 0;
-	LOOP
-		archived := archived OPERATOR(pg_catalog.+) osv.archive_activity_logs(older_than, 1);
-		COMMIT;
-		remaining := osv.archivable_partitions(older_than);
-		EXIT WHEN remaining OPERATOR(pg_catalog.=) 0 OR remaining OPERATOR(pg_catalog.>=) previous;
-		previous := remaining;
-	END LOOP;
+	CALL osv.run_job_batched('archive_activity_logs', older_than, archived);
 END
 $$;
 COMMENT ON PROCEDURE osv.archive_activity_logs_stepwise(interval, bigint) IS 'archive like osv.archive_activity_logs(), committing after each partition so that writers never wait long';
 
 /* ------------------------------------------------------------------------
- * Rooms, recommendations, trash, run records
+ * Rooms, recommendations, trash, run records: the row jobs
+ *
+ * A row job changes rows in batches of osv.retention_batch_size.  Its
+ * batch is one statement of osv.job_batch(); the two skeletons below run
+ * the batches either in the caller's transaction (osv.run_job_batches,
+ * behind the public functions) or one transaction per batch (CALL
+ * osv.run_job_batched).  Both fix the job's cutoff once at the start, so
+ * a run ends even while new rows keep qualifying.
  * ------------------------------------------------------------------------
  */
 
 /*
- * osv.delete_abandoned_rooms(idle_for)
- *
- * Trashes (soft delete, so the cascade trashes the participations) every
- * live room with no activity since cutoff = now() - idle_for: its
- * last_activity_at is older than the cutoff, and no live participation
- * joined, left or was seen at or after the cutoff.  A room last active at
- * exactly the cutoff stays.  Rooms locked by the application (a join in
- * progress) are skipped and looked at again by the next run; the UPDATE
- * checks the idleness again after taking the row lock.
+ * The cutoff of a row job for its interval argument, after checking it
+ * (NULL, zero, negative and 100 years or more are errors); the argument
+ * of revoke_expired_recommendations is ignored (its cutoff is now()).
  */
-CREATE FUNCTION osv.delete_abandoned_rooms(idle_for interval DEFAULT '30 days')
-RETURNS bigint
-LANGUAGE plpgsql
+CREATE FUNCTION osv.job_cutoff(job text, arg interval)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-	started timestamptz := clock_timestamp();
-	cutoff timestamptz;
-	batch integer := osv.retention_batch_size();
-	total bigint := 0;
-	n bigint;
 BEGIN
-	PERFORM osv.check_job_interval('idle_for', idle_for);
-	cutoff := now() - idle_for;
-	IF NOT osv.try_job_lock('delete_abandoned_rooms') THEN
-		RETURN osv.record_job_run('delete_abandoned_rooms', started, 0, 'skipped');
-	END IF;
-	LOOP
-		UPDATE osv.rooms r
-		   SET deleted_at = now()
-		 WHERE r.id IN (SELECT c.id FROM osv.rooms c
-						 WHERE c.deleted_at IS NULL AND c.last_activity_at < cutoff
-						   AND NOT EXISTS (SELECT FROM osv.room_participations rp
-										   WHERE rp.room_id = c.id AND rp.deleted_at IS NULL
-											 AND greatest(rp.joined_at, rp.left_at, rp.last_seen_at) >= cutoff)
-						 ORDER BY c.id LIMIT batch
-						 FOR UPDATE SKIP LOCKED)
-		   AND r.deleted_at IS NULL AND r.last_activity_at < cutoff;
-		GET DIAGNOSTICS n = ROW_COUNT;
-		total := total + n;
-		EXIT WHEN n < batch;
-	END LOOP;
-	RETURN osv.record_job_run('delete_abandoned_rooms', started, total, 'succeeded');
+	CASE job
+		WHEN 'revoke_expired_recommendations' THEN
+			RETURN now();
+		WHEN 'delete_abandoned_rooms' THEN
+			RETURN now() - osv.check_job_interval('idle_for', arg);
+		WHEN 'purge_trashed', 'clean_job_runs' THEN
+			RETURN now() - osv.check_job_interval('older_than', arg);
+		ELSE
+			PERFORM osv.job_number(job);
+			RAISE EXCEPTION 'retention job "%" does not run in batches of rows', job
+				USING ERRCODE = 'invalid_parameter_value';
+	END CASE;
 END
 $$;
-COMMENT ON FUNCTION osv.delete_abandoned_rooms(interval) IS 'trash live rooms with no activity for idle_for; returns rooms trashed';
+COMMENT ON FUNCTION osv.job_cutoff(text, interval) IS 'cutoff of a row retention job for its interval argument, which is checked';
 
 /*
- * osv.revoke_expired_recommendations()
+ * One batch of a row job: changes at most "batch" rows older than
+ * "cutoff" and returns how many it changed; fewer than "batch" means the
+ * job is done (rows locked by the application are skipped, FOR UPDATE
+ * SKIP LOCKED, and left for the next run).  Rows are picked by ctid
+ * (STYLE.md section 3): "ctid = ANY (ARRAY(subquery))" runs the LIMITed
+ * subquery once, where "id IN (subquery)" may run it again per row and
+ * change more than "batch" rows.
  *
- * Sets revoked_at = now() on live, unrevoked recommendations whose
- * expires_at is now or earlier (a recommendation is valid until, and not
- * at, expires_at).  Rows are revoked, never deleted.
+ *  delete_abandoned_rooms          trashes (soft delete: the cascade trashes
+ *                                  the participations) live rooms whose
+ *                                  last_activity_at is before the cutoff
+ *                                  and with no live participation joined,
+ *                                  left or seen at or after it; the UPDATE
+ *                                  checks the idleness again after taking
+ *                                  the row lock
+ *  revoke_expired_recommendations  sets revoked_at = now() on live,
+ *                                  unrevoked recommendations with
+ *                                  expires_at <= cutoff
+ *  purge_trashed                   hard deletes rows trashed before the
+ *                                  cutoff, table by table in the order of
+ *                                  osv.soft_delete_tables (parents first;
+ *                                  their ON DELETE CASCADE keys take the
+ *                                  children, which are trashed too); the
+ *                                  rows a cascade removes are not counted
+ *  clean_job_runs                  deletes records of runs started before
+ *                                  the cutoff
  */
-CREATE FUNCTION osv.revoke_expired_recommendations()
+CREATE FUNCTION osv.job_batch(job text, cutoff timestamptz, batch integer)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	started timestamptz := clock_timestamp();
-	batch integer := osv.retention_batch_size();
-	total bigint := 0;
-	n bigint;
-BEGIN
-	IF NOT osv.try_job_lock('revoke_expired_recommendations') THEN
-		RETURN osv.record_job_run('revoke_expired_recommendations', started, 0, 'skipped');
-	END IF;
-	LOOP
-		UPDATE osv.recommendations r
-		   SET revoked_at = now()
-		 WHERE r.id IN (SELECT c.id FROM osv.recommendations c
-						 WHERE c.revoked_at IS NULL AND c.deleted_at IS NULL AND c.expires_at <= now()
-						 ORDER BY c.id LIMIT batch
-						 FOR UPDATE SKIP LOCKED)
-		   AND r.revoked_at IS NULL AND r.deleted_at IS NULL AND r.expires_at <= now();
-		GET DIAGNOSTICS n = ROW_COUNT;
-		total := total + n;
-		EXIT WHEN n < batch;
-	END LOOP;
-	RETURN osv.record_job_run('revoke_expired_recommendations', started, total, 'succeeded');
-END
-$$;
-COMMENT ON FUNCTION osv.revoke_expired_recommendations() IS 'set revoked_at on live recommendations whose expires_at has passed; returns rows revoked';
-
-/*
- * osv.purge_trashed(older_than)
- *
- * Hard deletes the rows of every soft-deletable table (osv.soft_delete_tables)
- * trashed before cutoff = now() - older_than; a row trashed at exactly the
- * cutoff stays.  Parents go first and their ON DELETE CASCADE foreign keys
- * take the children, which the soft-delete invariant guarantees are trashed
- * too (a live row never refers to a trashed one); the activity logs, awards
- * and points of a purged user go with it.  Row triggers fire as for any
- * DELETE, so the vector layer hears of purged summaries.  Rows locked by a
- * restore in progress are skipped.  Returns the rows deleted directly (rows
- * removed by a cascade are not counted).
- */
-CREATE FUNCTION osv.purge_trashed(older_than interval DEFAULT '30 days')
-RETURNS bigint
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	started timestamptz := clock_timestamp();
-	cutoff timestamptz;
-	batch integer := osv.retention_batch_size();
 	total bigint := 0;
 	n bigint;
 	t regclass;
 BEGIN
-	PERFORM osv.check_job_interval('older_than', older_than);
-	cutoff := now() - older_than;
-	IF NOT osv.try_job_lock('purge_trashed') THEN
-		RETURN osv.record_job_run('purge_trashed', started, 0, 'skipped');
-	END IF;
-	FOR t IN SELECT table_name FROM osv.soft_delete_tables ORDER BY position LOOP
-		LOOP
-			EXECUTE format('DELETE FROM %1$s r WHERE r.id IN ('
-						   '  SELECT c.id FROM %1$s c WHERE c.deleted_at < $1 ORDER BY c.id LIMIT $2 FOR UPDATE SKIP LOCKED)'
-						   ' AND r.deleted_at < $1', t)
-				USING cutoff, batch;
-			GET DIAGNOSTICS n = ROW_COUNT;
-			total := total + n;
-			EXIT WHEN n < batch;
-		END LOOP;
-	END LOOP;
-	RETURN osv.record_job_run('purge_trashed', started, total, 'succeeded');
+	CASE job
+		WHEN 'delete_abandoned_rooms' THEN
+			UPDATE osv.rooms r
+			   SET deleted_at = now()
+			 WHERE r.ctid = ANY (ARRAY(SELECT c.ctid FROM osv.rooms c
+							 WHERE c.deleted_at IS NULL AND c.last_activity_at < cutoff
+							   AND NOT EXISTS (SELECT FROM osv.room_participations rp
+											   WHERE rp.room_id = c.id AND rp.deleted_at IS NULL
+												 AND greatest(rp.joined_at, rp.left_at, rp.last_seen_at) >= cutoff)
+							 ORDER BY c.id LIMIT batch
+							 FOR UPDATE SKIP LOCKED))
+			   AND r.deleted_at IS NULL AND r.last_activity_at < cutoff;
+			GET DIAGNOSTICS total = ROW_COUNT;
+		WHEN 'revoke_expired_recommendations' THEN
+			UPDATE osv.recommendations r
+			   SET revoked_at = now()
+			 WHERE r.ctid = ANY (ARRAY(SELECT c.ctid FROM osv.recommendations c
+							 WHERE c.revoked_at IS NULL AND c.deleted_at IS NULL AND c.expires_at <= cutoff
+							 ORDER BY c.id LIMIT batch
+							 FOR UPDATE SKIP LOCKED))
+			   AND r.revoked_at IS NULL AND r.deleted_at IS NULL AND r.expires_at <= cutoff;
+			GET DIAGNOSTICS total = ROW_COUNT;
+		WHEN 'purge_trashed' THEN
+			FOR t IN SELECT table_name FROM osv.soft_delete_tables ORDER BY position LOOP
+				EXECUTE format('DELETE FROM %1$s r WHERE r.ctid = ANY (ARRAY('
+							   '  SELECT c.ctid FROM %1$s c WHERE c.deleted_at < $1 ORDER BY c.id LIMIT $2 FOR UPDATE SKIP LOCKED))'
+							   ' AND r.deleted_at < $1', t)
+					USING cutoff, batch - total;
+				GET DIAGNOSTICS n = ROW_COUNT;
+				total := total + n;
+				EXIT WHEN total >= batch;
+			END LOOP;
+		WHEN 'clean_job_runs' THEN
+			DELETE FROM osv.job_runs r
+			 WHERE r.ctid = ANY (ARRAY(SELECT c.ctid FROM osv.job_runs c WHERE c.started_at < cutoff
+							 ORDER BY c.id LIMIT batch FOR UPDATE SKIP LOCKED));
+			GET DIAGNOSTICS total = ROW_COUNT;
+		ELSE
+			PERFORM osv.job_cutoff(job, NULL);
+	END CASE;
+	RETURN total;
 END
 $$;
-COMMENT ON FUNCTION osv.purge_trashed(interval) IS 'hard delete rows trashed longer than older_than ago; returns rows deleted (cascades not counted)';
+COMMENT ON FUNCTION osv.job_batch(text, timestamptz, integer) IS 'one batch of a row retention job: change at most batch rows older than cutoff; returns rows changed';
 
 /*
- * osv.clean_job_runs(older_than): deletes the records of osv.job_runs of
- * runs that started before now() - older_than.
+ * The skeleton of a row job run in the caller's transaction: check the
+ * argument, take the job's advisory lock (a run that cannot is recorded as
+ * skipped, with the reason, and returns 0), run batches until a short one,
+ * record the run.  Every lock is held to the caller's commit.
  */
-CREATE FUNCTION osv.clean_job_runs(older_than interval DEFAULT '30 days')
+CREATE FUNCTION osv.run_job_batches(job text, arg interval)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	started timestamptz := clock_timestamp();
-	cutoff timestamptz;
+	cutoff timestamptz := osv.job_cutoff(job, arg);
 	batch integer := osv.retention_batch_size();
 	total bigint := 0;
 	n bigint;
 BEGIN
-	PERFORM osv.check_job_interval('older_than', older_than);
-	cutoff := now() - older_than;
-	IF NOT osv.try_job_lock('clean_job_runs') THEN
-		RETURN osv.record_job_run('clean_job_runs', started, 0, 'skipped');
+	IF NOT osv.try_job_lock(job) THEN
+		RETURN osv.record_job_run(job, started, 0, 'skipped', NULL, 'another run of the job holds its lock');
 	END IF;
 	LOOP
-		DELETE FROM osv.job_runs r
-		 WHERE r.id IN (SELECT c.id FROM osv.job_runs c WHERE c.started_at < cutoff
-						 ORDER BY c.id LIMIT batch FOR UPDATE SKIP LOCKED);
-		GET DIAGNOSTICS n = ROW_COUNT;
+		n := osv.job_batch(job, cutoff, batch);
 		total := total + n;
 		EXIT WHEN n < batch;
 	END LOOP;
-	RETURN osv.record_job_run('clean_job_runs', started, total, 'succeeded');
+	RETURN osv.record_job_run(job, started, total, 'succeeded');
 END
 $$;
+COMMENT ON FUNCTION osv.run_job_batches(text, interval) IS 'run a row retention job in the caller''s transaction: lock, batches, record; returns rows changed';
+
+/* osv.delete_abandoned_rooms(idle_for): see osv.job_batch(). */
+CREATE FUNCTION osv.delete_abandoned_rooms(idle_for interval DEFAULT '30 days')
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN osv.run_job_batches('delete_abandoned_rooms', idle_for);
+COMMENT ON FUNCTION osv.delete_abandoned_rooms(interval) IS 'trash live rooms with no activity for idle_for; returns rooms trashed';
+
+/* osv.revoke_expired_recommendations(): rows are revoked, never deleted. */
+CREATE FUNCTION osv.revoke_expired_recommendations()
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN osv.run_job_batches('revoke_expired_recommendations', NULL);
+COMMENT ON FUNCTION osv.revoke_expired_recommendations() IS 'set revoked_at on live recommendations whose expires_at has passed; returns rows revoked';
+
+/*
+ * osv.purge_trashed(older_than): row triggers fire as for any DELETE, so
+ * the vector layer hears of purged summaries; a row trashed at exactly the
+ * cutoff stays.
+ */
+CREATE FUNCTION osv.purge_trashed(older_than interval DEFAULT '30 days')
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN osv.run_job_batches('purge_trashed', older_than);
+COMMENT ON FUNCTION osv.purge_trashed(interval) IS 'hard delete rows trashed longer than older_than ago; returns rows deleted (cascades not counted)';
+
+/* osv.clean_job_runs(older_than) */
+CREATE FUNCTION osv.clean_job_runs(older_than interval DEFAULT '30 days')
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN osv.run_job_batches('clean_job_runs', older_than);
 COMMENT ON FUNCTION osv.clean_job_runs(interval) IS 'delete records of osv.job_runs older than older_than; returns records deleted';
 
 /* ------------------------------------------------------------------------
@@ -682,6 +766,24 @@ BEGIN ATOMIC
 		WITH ORDINALITY AS u(j, n) ORDER BY n;
 END;
 COMMENT ON FUNCTION osv.retention_jobs() IS 'names of the retention jobs, in the order osv.run_retention() runs them';
+
+/* The configured interval of a job (NULL for a job without one). */
+CREATE FUNCTION osv.job_setting(job text)
+RETURNS interval
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	CASE osv.job_number(job)
+		WHEN 1 THEN RETURN osv.setting_interval('osv.activity_log_retention');
+		WHEN 2 THEN RETURN osv.setting_interval('osv.room_idle_timeout');
+		WHEN 4 THEN RETURN osv.setting_interval('osv.trash_retention');
+		WHEN 5 THEN RETURN osv.setting_interval('osv.job_runs_retention');
+		ELSE RETURN NULL;
+	END CASE;
+END
+$$;
+COMMENT ON FUNCTION osv.job_setting(text) IS 'the setting that gives the interval argument of a retention job; NULL for a job without one';
 
 /*
  * osv.run_job(job text) RETURNS bigint
@@ -703,32 +805,19 @@ DECLARE
 	affected bigint;
 	message text;
 BEGIN
-	IF job IS NULL THEN
-		RAISE EXCEPTION 'job must not be null' USING ERRCODE = 'null_value_not_allowed';
-	END IF;
-	IF job NOT IN (SELECT osv.retention_jobs()) THEN
-		RAISE EXCEPTION 'unrecognized retention job "%"', job
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'The jobs are ' || (SELECT string_agg(j, ', ' ORDER BY j) FROM osv.retention_jobs() j) || '.';
-	END IF;
+	PERFORM osv.job_number(job);
 	BEGIN
 		CASE job
 			WHEN 'archive_activity_logs' THEN
-				affected := osv.archive_activity_logs(osv.setting_interval('osv.activity_log_retention'));
-			WHEN 'delete_abandoned_rooms' THEN
-				affected := osv.delete_abandoned_rooms(osv.setting_interval('osv.room_idle_timeout'));
-			WHEN 'revoke_expired_recommendations' THEN
-				affected := osv.revoke_expired_recommendations();
-			WHEN 'purge_trashed' THEN
-				affected := osv.purge_trashed(osv.setting_interval('osv.trash_retention'));
-			WHEN 'clean_job_runs' THEN
-				affected := osv.clean_job_runs(osv.setting_interval('osv.job_runs_retention'));
+				affected := osv.archive_activity_logs(osv.job_setting(job));
 			WHEN 'create_activity_log_partitions' THEN
 				IF osv.try_job_lock(job) THEN
 					affected := osv.record_job_run(job, started, osv.create_activity_log_partitions(14), 'succeeded');
 				ELSE
-					affected := osv.record_job_run(job, started, 0, 'skipped');
+					affected := osv.record_job_run(job, started, 0, 'skipped', NULL, 'another run of the job holds its lock');
 				END IF;
+			ELSE
+				affected := osv.run_job_batches(job, osv.job_setting(job));
 		END CASE;
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
@@ -746,9 +835,9 @@ COMMENT ON FUNCTION osv.run_job(text) IS 'run one retention job with its setting
  *
  * Runs every job of osv.retention_jobs() with its setting, each in its own
  * subtransaction (osv.run_job), so that one job's error is recorded and
- * does not skip the others.  affected is NULL for a failed job.  This is
- * what the scheduler worker runs every osv.retention_interval, and what a
- * pg_cron job should run: SELECT osv.run_retention().
+ * does not skip the others.  affected is NULL for a failed job.  All of it
+ * is one transaction, which holds every row lock to the end: for large
+ * amounts of work, CALL osv.run_retention_batched() instead.
  */
 CREATE FUNCTION osv.run_retention()
 RETURNS TABLE (job text, affected bigint)
@@ -764,10 +853,131 @@ END
 $$;
 COMMENT ON FUNCTION osv.run_retention() IS 'run every retention job with its setting, recording each run in osv.job_runs';
 
-REVOKE ALL ON PROCEDURE osv.archive_activity_logs_stepwise(interval, bigint) FROM PUBLIC;
+/*
+ * CALL osv.run_job_batched(job, arg, affected)
+ *
+ * Runs one job committing as it goes, so that its locks are held for one
+ * batch at a time: a row job commits after each batch of
+ * osv.retention_batch_size rows (taking its advisory lock again in each
+ * batch's transaction), archive_activity_logs after each whole partition
+ * (as archive_activity_logs_stepwise), create_activity_log_partitions in
+ * one transaction.  arg is the job's interval argument; NULL means its
+ * setting.  A bad argument or job name is an error; a run that could not
+ * take its lock at the start is recorded as skipped with the reason and
+ * sets affected to 0; a run whose lock another run took between two
+ * batches stops there and records what it did, with the reason.  An error
+ * of a batch rolls back that batch only (the earlier ones are committed),
+ * is recorded as a failed run, raised as a WARNING and sets affected to
+ * NULL.  CALL it outside a transaction block.  (No SET clause: a procedure
+ * with one cannot commit; every name is qualified.)
+ */
+CREATE PROCEDURE osv.run_job_batched(job text, arg interval DEFAULT NULL, INOUT affected bigint DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+	started timestamptz := pg_catalog.clock_timestamp();
+	cutoff timestamptz;
+	batch integer;
+	n bigint;
+	batches integer := 0;
+	remaining integer;
+	previous integer;
+	message text;
+BEGIN
+	PERFORM osv.job_number(job);
+	arg := coalesce(arg, osv.job_setting(job));
+	affected := 0;
+	IF job OPERATOR(pg_catalog.=) 'create_activity_log_partitions' THEN
+		affected := osv.run_job(job);
+		RETURN;
+	ELSIF job OPERATOR(pg_catalog.=) 'archive_activity_logs' THEN
+		PERFORM osv.check_job_interval('older_than', arg);
+	ELSE
+		cutoff := osv.job_cutoff(job, arg);
+		batch := osv.retention_batch_size();
+	END IF;
+	LOOP
+		BEGIN
+			IF job OPERATOR(pg_catalog.=) 'archive_activity_logs' THEN
+				/* Records a run of its own per partition. */
+				affected := affected OPERATOR(pg_catalog.+) osv.archive_activity_logs(arg, 1);
+				remaining := osv.archivable_partitions(arg);
+			ELSIF osv.try_job_lock(job) THEN
+				n := osv.job_batch(job, cutoff, batch);
+			ELSIF batches OPERATOR(pg_catalog.=) 0 THEN
+				affected := osv.record_job_run(job, started, 0, 'skipped', NULL,
+											   'another run of the job holds its lock');
+				RETURN;
+			ELSE
+				PERFORM osv.record_job_run(job, started, affected, 'succeeded', NULL,
+										   pg_catalog.format('stopped after %s batches: another run of the job took its lock',
+															 batches));
+				RETURN;
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
+			PERFORM osv.record_job_run(job, started, affected, 'failed', message);
+			RAISE WARNING 'retention job "%" failed: %', job, message;
+			affected := NULL;
+			RETURN;
+		END;
+		COMMIT;
+		IF job OPERATOR(pg_catalog.=) 'archive_activity_logs' THEN
+			EXIT WHEN remaining OPERATOR(pg_catalog.=) 0 OR remaining OPERATOR(pg_catalog.>=) previous;
+			previous := remaining;
+		ELSE
+			affected := affected OPERATOR(pg_catalog.+) n;
+			batches := batches OPERATOR(pg_catalog.+) 1;
+			EXIT WHEN n OPERATOR(pg_catalog.<) batch;
+		END IF;
+	END LOOP;
+	IF job OPERATOR(pg_catalog.<>) 'archive_activity_logs' THEN
+		PERFORM osv.record_job_run(job, started, affected, 'succeeded');
+	END IF;
+END
+$$;
+COMMENT ON PROCEDURE osv.run_job_batched(text, interval, bigint) IS 'run one retention job committing after each batch (NULL arg: its setting); a failure is recorded in osv.job_runs and sets affected to NULL';
+
+/*
+ * CALL osv.run_retention_batched(jobs, failed, affected)
+ *
+ * osv.run_retention() committing as it goes: every job of
+ * osv.retention_jobs(), in that order, by CALL osv.run_job_batched() with
+ * its setting.  Returns the number of jobs, of failed jobs and the rows
+ * all jobs affected.  This is what the scheduler worker runs every
+ * osv.retention_interval, and what a pg_cron job should run.
+ */
+CREATE PROCEDURE osv.run_retention_batched(INOUT jobs integer DEFAULT NULL, INOUT failed integer DEFAULT NULL,
+										   INOUT affected bigint DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+	job text;
+	n bigint;
+BEGIN
+	jobs := 0;
+	failed := 0;
+	affected := 0;
+	FOREACH job IN ARRAY ARRAY(SELECT osv.retention_jobs()) LOOP
+		n := NULL;
+		CALL osv.run_job_batched(job, NULL, n);
+		jobs := jobs OPERATOR(pg_catalog.+) 1;
+		IF n IS NULL THEN
+			failed := failed OPERATOR(pg_catalog.+) 1;
+		ELSE
+			affected := affected OPERATOR(pg_catalog.+) n;
+		END IF;
+	END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE osv.run_retention_batched(integer, integer, bigint) IS 'run every retention job with its setting, committing after each batch; returns jobs, failed jobs and rows affected';
+
+REVOKE ALL ON PROCEDURE osv.archive_activity_logs_stepwise(interval, bigint), osv.run_job_batched(text, interval, bigint),
+	osv.run_retention_batched(integer, integer, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION osv.archivable_partitions(interval), osv.partitions_of(regclass, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION osv.archive_activity_logs(interval, integer), osv.delete_abandoned_rooms(interval),
 	osv.revoke_expired_recommendations(), osv.purge_trashed(interval), osv.clean_job_runs(interval),
-	osv.run_job(text), osv.run_retention(), osv.record_job_run(text, timestamptz, bigint, text, text),
-	osv.move_logs_to_archive(regclass, timestamptz, integer), osv.prepare_archive_days(regclass, timestamptz)
+	osv.run_job(text), osv.run_retention(), osv.record_job_run(text, timestamptz, bigint, text, text, text),
+	osv.move_logs_to_archive(regclass, timestamptz, integer), osv.prepare_archive_days(regclass, timestamptz),
+	osv.prepare_archive_day(date), osv.job_batch(text, timestamptz, integer), osv.run_job_batches(text, interval)
 	FROM PUBLIC;

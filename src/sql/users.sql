@@ -48,6 +48,8 @@ CREATE TRIGGER cascade_soft_delete AFTER UPDATE ON osv.users
 		'documents', 'user_id', 'summaries', 'user_id', 'recommendations', 'user_id',
 		'quizzes', 'user_id', 'answers', 'user_id', 'rooms', 'user_id',
 		'room_participations', 'user_id');
+CREATE TRIGGER lock_user_trash BEFORE UPDATE OF deleted_at ON osv.users
+	FOR EACH STATEMENT EXECUTE FUNCTION osv.lock_user_trash();
 INSERT INTO osv.soft_delete_tables VALUES ('osv.users', 1);
 
 /* ------------------------------------------------------------------------

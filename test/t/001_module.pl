@@ -10,14 +10,17 @@ use Test::More;
 my $plain = PostgreSQL::Test::Cluster->new('plain');
 $plain->init;
 $plain->start;
-$plain->safe_psql('postgres', 'CREATE EXTENSION osv');
+my ($ret, $stdout, $stderr) = $plain->psql('postgres', 'CREATE EXTENSION osv');
+is($ret, 0, 'CREATE EXTENSION osv works without preloading');
+like($stderr, qr/WARNING:  osv is not preloaded: its background workers do not run/, 'and warns');
+like($stderr, qr/HINT:  Add osv to shared_preload_libraries, set osv.database = 'postgres' and restart/, 'with a hint');
 is($plain->safe_psql('postgres', "SELECT osv.setting_interval('osv.trash_retention')"),
 	'30 days', 'interval settings are readable without preloading');
 is($plain->safe_psql('postgres',
 		"INSERT INTO osv.users (auth0_id, email) VALUES ('auth0|p', 'p\@example.org'); "
 		  . "SELECT osv.soft_delete('osv.users', id) FROM osv.users"),
 	't', 'soft deletes work without preloading');
-my ($ret, $stdout, $stderr) = $plain->psql('postgres', 'SHOW osv.database');
+($ret, $stdout, $stderr) = $plain->psql('postgres', 'SHOW osv.database');
 isnt($ret, 0, 'osv.database exists only when preloaded');
 like($stderr, qr/unrecognized configuration parameter "osv.database"/, 'and says so');
 $plain->stop;

@@ -1,5 +1,5 @@
 # The "osv scheduler" background worker: it starts with the server, idles
-# where the extension is absent, runs osv.run_retention() every
+# where the extension is absent, runs CALL osv.run_retention_batched() every
 # osv.retention_interval, takes a changed interval on SIGHUP, survives an
 # error of a run, and is started again after pg_terminate_backend.
 use strict;
@@ -49,6 +49,21 @@ ok($node->poll_query_until('postgres',
 	'every job ran and was recorded in osv.job_runs');
 ok($node->poll_query_until('postgres', q{SELECT deleted_at IS NOT NULL FROM osv.rooms WHERE name = 'idle room'}),
 	'the abandoned room was trashed by the scheduler');
+
+# The worker commits per batch: with batches of 2, five idle rooms are
+# trashed by three transactions.
+$node->safe_psql('postgres', q{ALTER SYSTEM SET osv.retention_batch_size = 2});
+$node->reload;
+$node->safe_psql('postgres', q{
+INSERT INTO osv.rooms (user_id, name, last_activity_at)
+SELECT id, 'batched room', now() - interval '31 days' FROM osv.users, generate_series(1, 5);
+});
+ok($node->poll_query_until('postgres', q{SELECT bool_and(deleted_at IS NOT NULL) FROM osv.rooms WHERE name = 'batched room'}),
+	'the scheduler trashed five idle rooms');
+is($node->safe_psql('postgres', q{SELECT count(DISTINCT xmin::text) FROM osv.rooms WHERE name = 'batched room'}),
+	'3', 'in three transactions of at most two rooms each');
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET osv.retention_batch_size});
+$node->reload;
 ok($node->poll_query_until('postgres', q{SELECT count(*) >= 2 FROM osv.job_runs WHERE job = 'clean_job_runs'}),
 	'the scheduler runs again after osv.retention_interval');
 
@@ -87,9 +102,9 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM osv.activity_logs WHERE e
 
 # An error that escapes a run is logged and the worker goes on.
 $offset = -s $node->logfile;
-$node->safe_psql('postgres', 'ALTER FUNCTION osv.run_retention() RENAME TO run_retention_away');
-$node->wait_for_log(qr/ERROR:  function osv\.run_retention\(\) does not exist/, $offset);
-$node->safe_psql('postgres', 'ALTER FUNCTION osv.run_retention_away() RENAME TO run_retention');
+$node->safe_psql('postgres', 'ALTER PROCEDURE osv.run_retention_batched(integer, integer, bigint) RENAME TO run_retention_away');
+$node->wait_for_log(qr/ERROR:  procedure osv\.run_retention_batched\(\) does not exist/, $offset);
+$node->safe_psql('postgres', 'ALTER PROCEDURE osv.run_retention_away(integer, integer, bigint) RENAME TO run_retention_batched');
 $count = $node->safe_psql('postgres', $runs);
 ok($node->poll_query_until('postgres', "SELECT ($runs) > $count"), 'the runs resume after a failing run');
 is($node->safe_psql('postgres', $pid_query), $pid, 'the worker survived the failing run');

@@ -1,6 +1,7 @@
 # pg_cron drives the retention jobs where osv's own scheduler is off:
 # Debian's postgresql-15-cron (1.4, minute granularity, so the test uses
-# an @reboot job and restarts the server) runs SELECT osv.run_retention(),
+# an @reboot job and restarts the server) runs CALL osv.run_retention_batched()
+# (the recipe of the README; it commits per batch) and SELECT osv.run_retention(),
 # and both cron.job_run_details and osv.job_runs record the run.
 use strict;
 use warnings;
@@ -29,7 +30,7 @@ $node->safe_psql('postgres', q{
 INSERT INTO osv.users (auth0_id, email) VALUES ('auth0|cron', 'cron@example.org');
 INSERT INTO osv.rooms (user_id, name, last_activity_at)
 SELECT id, 'idle room', now() - interval '31 days' FROM osv.users;
-SELECT cron.schedule('osv-retention', '@reboot', 'SELECT osv.run_retention()');
+SELECT cron.schedule('osv-retention', '@reboot', 'CALL osv.run_retention_batched()');
 SELECT cron.schedule('osv-bad-archive', '@reboot', $$SELECT osv.archive_activity_logs('-1 day')$$);
 });
 $node->restart;
@@ -37,7 +38,7 @@ $node->restart;
 ok($node->poll_query_until('postgres', q{
 	SELECT count(*) = 1 FROM cron.job_run_details d JOIN cron.job j USING (jobid)
 	WHERE j.jobname = 'osv-retention' AND d.status = 'succeeded'}),
-	'pg_cron ran osv.run_retention() and recorded its success');
+	'pg_cron ran CALL osv.run_retention_batched() and recorded its success');
 is($node->safe_psql('postgres', q{
 	SELECT string_agg(job || ':' || outcome, ',' ORDER BY id) FROM osv.job_runs}),
 	'revoke_expired_recommendations:succeeded,delete_abandoned_rooms:succeeded,purge_trashed:succeeded,'

@@ -68,12 +68,14 @@ SQL
 
 # Every table of schema osv (each partition on its own) and every sequence,
 # as "name|md5 of the ordered rows:count" or "name|last value"; plus the
-# analytics tokens, which depend on the secret.
+# analytics tokens, which depend on the secret.  Rows are compared as JSON
+# without NULL members, so that a nullable column an update adds (NULL in
+# the rows it finds, e.g. osv.job_runs.run_by) does not count as a change.
 my $contents_sql = <<'SQL';
 SELECT c.relname || '|' ||
 	CASE WHEN c.relkind = 'S' THEN coalesce(pg_sequence_last_value(c.oid)::text, 'unused')
 	ELSE (xpath('/row/m/text()', query_to_xml(format(
-		'SELECT md5(coalesce(string_agg(t::text, E''\n'' ORDER BY t::text), '''')) || '':'' || count(*) AS m FROM ONLY %s t',
+		'SELECT md5(coalesce(string_agg(jsonb_strip_nulls(to_jsonb(t))::text, E''\n'' ORDER BY jsonb_strip_nulls(to_jsonb(t))::text), '''')) || '':'' || count(*) AS m FROM ONLY %s t',
 		c.oid::regclass), false, true, '')))[1]::text END
 FROM pg_class c
 WHERE c.relnamespace = 'osv'::regnamespace AND c.relkind IN ('r', 'S')
