@@ -3,8 +3,10 @@
  * user (DESIGN.md section 9)
  *
  * Loaded last, after every domain file, and repeated word for word as the
- * update fragment src/sql/updates/1.0--1.1/90_roles.sql (it must stay the last fragment, as roles.sql stays the last domain file): every statement
- * works the same on a fresh install and on a 1.0 database being updated.
+ * update fragment src/sql/updates/1.0--1.1/90_roles.sql (a link to this
+ * file, which must stay the last fragment as this file stays the last
+ * domain file): every statement works the same on a fresh install and on
+ * a 1.0 database being updated.
  *
  * The model:
  *   osv_app      the app's workflow, acting for one platform user at a time
