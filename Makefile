@@ -6,7 +6,9 @@
 # osv--1.0.sql is the install script of 1.0 as released and never changes.
 # The upgrade script osv--1.0--1.1.sql is concatenated from the files of
 # src/sql/updates/1.0--1.1 in name order; once 1.1 is released those files
-# are frozen too and the next version gets a directory of its own.  The
+# are frozen too (a fragment that is a link to a domain file, such as
+# 90_roles.sql, becomes a copy) and the next version gets a directory of
+# its own.  The
 # "upgrade" TAP test installs each released version with data, updates it
 # and compares the catalog with a fresh install of the current version.
 #
