@@ -6,7 +6,9 @@
 # osv--1.0.sql is the install script of 1.0 as released and never changes.
 # The upgrade script osv--1.0--1.1.sql is concatenated from the files of
 # src/sql/updates/1.0--1.1 in name order; once 1.1 is released those files
-# are frozen too and the next version gets a directory of its own.  The
+# are frozen too (a fragment that is a link to a domain file, such as
+# 90_roles.sql, becomes a copy) and the next version gets a directory of
+# its own.  The
 # "upgrade" TAP test installs each released version with data, updates it
 # and compares the catalog with a fresh install of the current version.
 #
@@ -47,6 +49,7 @@ OBJS = \
 	src/sync_engine.o \
 	src/sync_worker.o \
 	src/vector_sql.o \
+	src/roles.o \
 	src/s3.o \
 	src/storage_sync.o
 
@@ -70,7 +73,8 @@ SQL_SOURCES = \
 	src/sql/erasure.sql \
 	src/sql/retention.sql \
 	src/sql/ops.sql \
-	src/sql/backup.sql
+	src/sql/backup.sql \
+	src/sql/roles.sql
 
 UPDATE_1_1_SOURCES = $(sort $(wildcard $(srcdir)/src/sql/updates/1.0--1.1/*.sql))
 

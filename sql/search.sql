@@ -181,8 +181,11 @@ SELECT osv.embedding_centroid(ARRAY[[3, 0], [0, 1]]::real[]) AS centroid,
        osv.embedding_centroid('{}') IS NULL AS empty;
 
 -- it reads osv.summaries with the caller's rights, and refuses row-level security
+-- (osv_app searches through osv.search_summaries(), which runs as the owner)
 CREATE ROLE osv_search_reader;
 GRANT USAGE ON SCHEMA osv TO osv_search_reader;
+GRANT EXECUTE ON FUNCTION osv.embed_text(text), osv.search_embedded(real[], integer, bigint, text, bigint, bigint)
+	TO osv_search_reader;
 SET ROLE osv_search_reader;
 SELECT * FROM osv.search_embedded(osv.embed_text('cell'), 1);
 RESET ROLE;
@@ -195,6 +198,9 @@ ALTER TABLE osv.summaries DISABLE ROW LEVEL SECURITY;
 SET ROLE osv_search_reader;
 SELECT count(*) AS found FROM osv.search_embedded(osv.embed_text('cell'), 1);
 RESET ROLE;
+ALTER TABLE osv.summaries ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON osv.summaries FROM osv_search_reader;
+REVOKE ALL ON FUNCTION osv.embed_text(text), osv.search_embedded(real[], integer, bigint, text, bigint, bigint)
+	FROM osv_search_reader;
 REVOKE ALL ON SCHEMA osv FROM osv_search_reader;
 DROP ROLE osv_search_reader;

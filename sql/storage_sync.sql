@@ -32,7 +32,8 @@ FROM osv.storage_sync_status ORDER BY target;
 
 -- an endpoint that does not answer: retried with backoff, never dropped, shown
 DO $$ BEGIN
-	EXECUTE format('COPY (SELECT %L) TO %L', 'not-the-secret', current_setting('data_directory') || '/s3_secret');
+	EXECUTE format('COPY (SELECT %L) TO PROGRAM %L', 'not-the-secret',
+				   'umask 077 && cat > ' || current_setting('data_directory') || '/s3_secret');
 END $$;
 SELECT current_setting('data_directory') || '/s3_secret' AS secret_file \gset
 ALTER SYSTEM SET osv.s3_endpoint = 'http://127.0.0.1:9';

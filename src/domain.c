@@ -31,6 +31,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "roles.h"
 #include "spi_plan.h"
 
 /* Longest event type, as in activity_logs_event_type_check. */
@@ -106,6 +107,7 @@ osv_log_activity(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("user_id must not be null")));
 	user_id = PG_GETARG_INT64(0);
+	roles_check_acting_user(user_id);
 
 	spi_connect();
 

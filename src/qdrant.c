@@ -46,6 +46,7 @@
 #include "json_float.h"
 #include "settings.h"
 #include "qdrant.h"
+#include "roles.h"
 
 /* Settings for which the collection was last checked, or NULL. */
 static char *ensured_for = NULL;
@@ -170,7 +171,7 @@ qdrant_call(const char *method, const char *url, const char *body,
 	char	   *reason = NULL;
 	long		status;
 
-	http_request(method, url, body, body_len, osv_qdrant_api_key, &resp);
+	http_request(method, url, body, body_len, roles_qdrant_api_key(), &resp);
 
 	if (!resp.transport_ok)
 	{

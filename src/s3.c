@@ -5,10 +5,8 @@
  *
  * Requests are signed by libcurl (CURLOPT_AWS_SIGV4, "aws:amz:<region>:s3")
  * with osv.s3_access_key_id and the secret key read from the file that
- * osv.s3_secret_access_key_file names.  The file is read on first use and
- * again whenever the setting changes or the file's modification time or
- * size does (so a reload after a key rotation is seen at the next request);
- * the key lives in TopMemoryContext and is never logged: errors name the
+ * osv.s3_secret_access_key_file names, read by roles.c at first use after a
+ * start and after every reload; the key is never logged: errors name the
  * file, never its content.
  *
  * Keys are URI-encoded as SigV4 requires (every byte but A-Z a-z 0-9 - . _ ~
@@ -33,34 +31,26 @@
  */
 #include "postgres.h"
 
-#include <sys/stat.h>
-
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 
 #include <curl/curl.h>
 
+#include "roles.h"
 #include "s3.h"
 
 /* Largest response body kept (a listing page is far smaller). */
 #define S3_MAX_RESPONSE (16 * 1024 * 1024)
 
-/* Largest secret key read from the key file. */
-#define S3_KEY_FILE_MAX 4096
 
 /* Upper bound of osv.s3_max_connections. */
 #define S3_MAX_SLOTS 256
 
 static CURLM *s3_multi = NULL;
 static CURL *s3_handles[S3_MAX_SLOTS];
-
-/* The secret key as last read, and what it was read from. */
-static char *s3_secret = NULL;
-static char *s3_secret_path = NULL;
-static struct timespec s3_secret_mtime;
-static off_t s3_secret_size;
 
 typedef struct S3Buffer
 {
@@ -132,8 +122,12 @@ s3_missing_setting(void)
 		return "osv.s3_endpoint";
 	if (osv_s3_access_key_id == NULL || osv_s3_access_key_id[0] == '\0')
 		return "osv.s3_access_key_id";
-	if (osv_s3_secret_access_key_file == NULL || osv_s3_secret_access_key_file[0] == '\0')
-		return "osv.s3_secret_access_key_file";
+	{
+		const char *file = GetConfigOption("osv.s3_secret_access_key_file", true, false);
+
+		if (file == NULL || file[0] == '\0')
+			return "osv.s3_secret_access_key_file";
+	}
 	return NULL;
 }
 
@@ -166,78 +160,38 @@ s3_uri_encode(const char *s, bool keep_slash)
 }
 
 /*
- * Read the secret key again if the setting or the file changed.  Returns
- * NULL and sets *error (palloc'd, naming the file only) when it cannot.
+ * The secret key (roles.c reads the file at first use after a start and
+ * after every reload).  Returns NULL and sets *error (palloc'd, naming the
+ * file, never its content) when the file cannot be read: the requests
+ * then fail with that error, which the status shows, rather than the
+ * caller.
  */
 static const char *
 s3_secret_key(char **error)
 {
-	const char *path = osv_s3_secret_access_key_file;
-	struct stat st;
-	FILE	   *f;
-	char	   *buf;
-	size_t		len;
-	char	   *start;
+	MemoryContext cxt = CurrentMemoryContext;
+	const char *volatile key = NULL;
 
 	*error = NULL;
-	if (stat(path, &st) != 0)
+	PG_TRY();
 	{
-		*error = psprintf("could not open key file \"%s\" named by osv.s3_secret_access_key_file: %m", path);
-		return NULL;
+		key = roles_s3_secret_access_key();
 	}
-	if (s3_secret != NULL && s3_secret_path != NULL && strcmp(s3_secret_path, path) == 0 &&
-		st.st_mtim.tv_sec == s3_secret_mtime.tv_sec && st.st_mtim.tv_nsec == s3_secret_mtime.tv_nsec &&
-		st.st_size == s3_secret_size)
-		return s3_secret;
+	PG_CATCH();
+	{
+		ErrorData  *edata;
 
-	f = fopen(path, "r");
-	if (f == NULL)
-	{
-		*error = psprintf("could not open key file \"%s\" named by osv.s3_secret_access_key_file: %m", path);
-		return NULL;
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		*error = pstrdup(edata->message);
+		FreeErrorData(edata);
+		key = NULL;
 	}
-	buf = palloc(S3_KEY_FILE_MAX + 2);
-	len = fread(buf, 1, S3_KEY_FILE_MAX + 1, f);
-	if (ferror(f))
-	{
-		*error = psprintf("could not read key file \"%s\" named by osv.s3_secret_access_key_file: %m", path);
-		fclose(f);
-		return NULL;
-	}
-	fclose(f);
-	if (len > S3_KEY_FILE_MAX)
-	{
-		*error = psprintf("key file \"%s\" named by osv.s3_secret_access_key_file is longer than %d bytes",
-						  path, S3_KEY_FILE_MAX);
-		return NULL;
-	}
-	buf[len] = '\0';
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
-					   buf[len - 1] == ' ' || buf[len - 1] == '\t'))
-		buf[--len] = '\0';
-	start = buf;
-	while (*start == ' ' || *start == '\t')
-		start++;
-	if (*start == '\0')
-	{
-		*error = psprintf("key file \"%s\" named by osv.s3_secret_access_key_file is empty", path);
-		return NULL;
-	}
-
-	if (s3_secret != NULL)
-	{
-		explicit_bzero(s3_secret, strlen(s3_secret));
-		pfree(s3_secret);
-	}
-	if (s3_secret_path != NULL)
-		pfree(s3_secret_path);
-	s3_secret = MemoryContextStrdup(TopMemoryContext, start);
-	s3_secret_path = MemoryContextStrdup(TopMemoryContext, path);
-	s3_secret_mtime = st.st_mtim;
-	s3_secret_size = st.st_size;
-	explicit_bzero(buf, len);
-	pfree(buf);
-	return s3_secret;
+	PG_END_TRY();
+	if (key == NULL && *error == NULL)
+		*error = pstrdup("osv.s3_secret_access_key_file is empty");
+	return key;
 }
 
 /* SHA-256 of an empty payload, as SigV4 wants it for a request without a body. */

@@ -13,11 +13,13 @@
 #ifndef OSV_S3_H
 #define OSV_S3_H
 
-/* Object storage settings (reloadable; defined in storage_sync.c). */
+/*
+ * Object storage settings (reloadable; defined in storage_sync.c, but
+ * osv.s3_secret_access_key_file in roles.c with the other key files).
+ */
 extern char *osv_s3_endpoint;
 extern char *osv_s3_region;
 extern char *osv_s3_access_key_id;
-extern char *osv_s3_secret_access_key_file;
 extern bool osv_s3_path_style;
 extern int	osv_s3_timeout;
 extern int	osv_s3_connect_timeout;

@@ -30,6 +30,7 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
+#include "roles.h"
 #include "settings.h"
 #include "storage_sync.h"
 
@@ -286,6 +287,8 @@ settings_define(void)
 							   &osv_auth0_roles_claim, "",
 							   PGC_SUSET, 0, NULL, NULL, NULL);
 
+	roles_define_settings();
+
 	if (osv_preloaded)
 	{
 		DefineCustomStringVariable("osv.database",
@@ -309,31 +312,14 @@ settings_define(void)
 }
 
 /*
- * osv.setting_interval(name text) RETURNS interval
- *
- * Returns the value of one of osv's interval-valued settings.  Being a C
- * function, it loads osv.so first, so the setting is defined even in a
- * session that never loaded the library; the extension's SQL reads its
- * settings through it for that reason.
+ * osv.setting_interval(name text) RETURNS interval, as defined by the
+ * install script of 1.0: the same function as 1.1's, which refuses secret
+ * settings and never shows a value (src/roles.c), so that a database not
+ * yet updated from 1.0 does not leak either.
  */
 PG_FUNCTION_INFO_V1(osv_setting_interval);
 Datum
 osv_setting_interval(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	const char *value;
-
-	if (strncmp(name, "osv.", 4) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" is not a setting of osv", name)));
-	value = GetConfigOption(name, true, false);
-	if (value == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("unrecognized configuration parameter \"%s\"", name)));
-	PG_RETURN_DATUM(DirectFunctionCall3(interval_in,
-										CStringGetDatum(value),
-										ObjectIdGetDatum(InvalidOid),
-										Int32GetDatum(-1)));
+	return osv_setting_interval_1_1(fcinfo);
 }

@@ -77,7 +77,6 @@
 char	   *osv_s3_endpoint = NULL;
 char	   *osv_s3_region = NULL;
 char	   *osv_s3_access_key_id = NULL;
-char	   *osv_s3_secret_access_key_file = NULL;
 bool		osv_s3_path_style = true;
 int			osv_s3_timeout = 10000;
 int			osv_s3_connect_timeout = 2000;
@@ -145,11 +144,6 @@ storage_sync_define_settings(void)
 	DefineCustomStringVariable("osv.s3_access_key_id",
 							   "Sets the access key id of S3 requests.",
 							   NULL, &osv_s3_access_key_id, "",
-							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
-	DefineCustomStringVariable("osv.s3_secret_access_key_file",
-							   "Sets the file holding the secret access key of S3 requests.",
-							   "Read on first use and again whenever the setting or the file changes.",
-							   &osv_s3_secret_access_key_file, "",
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 	DefineCustomBoolVariable("osv.s3_path_style",
 							 "Sends S3 requests in path style (endpoint/bucket/key), as MinIO expects.",

@@ -148,7 +148,7 @@ sync_set_synced_url(void)
 	Oid			argtype = TEXTOID;
 	Datum		arg = CStringGetTextDatum(sync_target_url());
 
-	spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET synced_url = $1 WHERE target = 'qdrant'",
+	spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET synced_url = $1 WHERE target OPERATOR(pg_catalog.=) 'qdrant'",
 				1, &argtype, &arg, false, 0);
 }
 
@@ -170,7 +170,7 @@ sync_target_backing_off(long *wait_ms)
 
 	*wait_ms = 0;
 	spi_execute(SPI_OK_SELECT, "SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', t.retry_at OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) * 1000)::bigint "
-				"FROM osv.vector_sync_targets t WHERE t.target = 'qdrant' AND t.retry_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()", 0, NULL, NULL, true, 1);
+				"FROM osv.vector_sync_targets t WHERE t.target OPERATOR(pg_catalog.=) 'qdrant' AND t.retry_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()", 0, NULL, NULL, true, 1);
 	if (SPI_processed == 0)
 		return false;
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -531,14 +531,14 @@ sync_record(VsBatch *batch)
 					"   GREATEST(LEAST($3::float8, $2 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(t.consecutive_failures, 30)))"
 					"            OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) 0.5 OPERATOR(pg_catalog.*) pg_catalog.random()),"
 					"            $4::float8) OPERATOR(pg_catalog./) 1000.0)"
-					" WHERE t.target = 'qdrant'",
+					" WHERE t.target OPERATOR(pg_catalog.=) 'qdrant'",
 					4, types, values, false, 0);
 	}
 	else if (batch->any_sent)
 	{
 		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET consecutive_failures = 0,"
 					" last_error = NULL, retry_at = NULL, last_success_at = pg_catalog.clock_timestamp()"
-					" WHERE target = 'qdrant'", 0, NULL, NULL, false, 0);
+					" WHERE target OPERATOR(pg_catalog.=) 'qdrant'", 0, NULL, NULL, false, 0);
 	}
 
 	/* Completed entries: gone unless changed meanwhile. */

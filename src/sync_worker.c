@@ -127,7 +127,7 @@ worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_release
 		{
 			spi_execute(SPI_OK_UPDATE,
 						"UPDATE osv.vector_sync_targets SET synced_url = NULL"
-						" WHERE target = 'qdrant' AND synced_url IS NOT NULL",
+						" WHERE target OPERATOR(pg_catalog.=) 'qdrant' AND synced_url IS NOT NULL",
 						0, NULL, NULL, false, 0);
 		}
 		worker_end(loop_cxt);
@@ -152,7 +152,7 @@ worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_release
 		Datum		arg = CStringGetTextDatum(sync_target_url());
 
 		spi_execute(SPI_OK_SELECT, "SELECT FROM osv.vector_sync_targets"
-					" WHERE target = 'qdrant' AND synced_url IS DISTINCT FROM $1",
+					" WHERE target OPERATOR(pg_catalog.=) 'qdrant' AND (synced_url IS NULL OR synced_url OPERATOR(pg_catalog.<>) $1)",
 					1, &argtype, &arg, true, 1);
 		if (SPI_processed > 0)
 		{

@@ -44,13 +44,15 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "roles.h"
 #include "settings.h"
 #include "spi_plan.h"
 #include "worker.h"
 
 /*
- * Start a worker: signal handlers, the connection to osv.database (a FATAL
- * when it does not exist) and "name" as application name.  Returns a
+ * Start a worker: signal handlers, the connection to osv.database as
+ * osv.worker_role (a FATAL when either does not exist, or when the role is
+ * a superuser) and "name" as application name.  Returns a
  * memory context of the worker, child of TopMemoryContext, made current.
  */
 MemoryContext
@@ -62,7 +64,8 @@ osv_worker_start(const char *name)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	BackgroundWorkerInitializeConnection(osv_database, NULL, 0);
+	/* As osv.worker_role, never a superuser, with a pinned search_path. */
+	roles_worker_connect(name);
 	pgstat_report_appname(name);
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "osv worker", ALLOCSET_DEFAULT_SIZES);

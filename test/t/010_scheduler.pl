@@ -19,6 +19,10 @@ osv.retention_interval = 1
 log_min_messages = debug1
 });
 $node->start;
+# The workers connect as osv.worker_role (osv_worker), which CREATE
+# EXTENSION osv creates; here it exists before the extension, as when an
+# operator created it or osv is installed in another database.
+$node->safe_psql('postgres', 'CREATE ROLE osv_worker LOGIN');
 
 my $pid_query = q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'osv scheduler'};
 

@@ -34,6 +34,10 @@ osv.qdrant_timeout = '5s'
 osv.qdrant_connect_timeout = '1s'
 });
 $node->start;
+# The workers connect as osv.worker_role (osv_worker), which CREATE
+# EXTENSION osv creates; here it exists before the extension, as when an
+# operator created it or osv is installed in another database.
+$node->safe_psql('postgres', 'CREATE ROLE osv_worker LOGIN');
 
 sub worker_pid
 {

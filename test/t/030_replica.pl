@@ -35,6 +35,10 @@ osv.qdrant_connect_timeout = '1s'
 osv.retention_interval = 3600
 });
 $primary->start;
+# The workers connect as osv.worker_role (osv_worker), which CREATE
+# EXTENSION osv creates; here it exists before the extension, as when an
+# operator created it or osv is installed in another database.
+$primary->safe_psql('postgres', 'CREATE ROLE osv_worker LOGIN');
 
 my @workers = ('osv vector sync', 'osv scheduler');
 

@@ -51,6 +51,10 @@ my $old = PostgreSQL::Test::Cluster->new('old');
 $old->init;
 $old->append_conf('postgresql.conf', $conf);
 $old->start;
+# The workers connect as osv.worker_role (osv_worker), which CREATE
+# EXTENSION osv creates; here it exists before the extension, as when an
+# operator created it or osv is installed in another database.
+$old->safe_psql('postgres', 'CREATE ROLE osv_worker LOGIN');
 ok(workers_running($old), 'old cluster: both workers run');
 
 $old->safe_psql('postgres', q{
