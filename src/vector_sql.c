@@ -245,8 +245,9 @@ osv_vector_sync_complete(PG_FUNCTION_ARGS)
  * osv.vector_resync() RETURNS bigint
  *
  * Enqueues every live summary that has an embedding (a backfill after
- * Qdrant is configured, or a repair) and remembers the target it was done
- * for.  Returns how many were enqueued.
+ * Qdrant is configured, or a repair).  Returns how many were enqueued.  It
+ * does not mark the target synced: only the worker's reconcile, which also
+ * deletes the points of summaries that are gone, does.
  */
 PG_FUNCTION_INFO_V1(osv_vector_resync);
 Datum
@@ -258,7 +259,6 @@ osv_vector_resync(PG_FUNCTION_ARGS)
 	require_qdrant();
 	spi_connect();
 	n = outbox_enqueue_all_live();
-	sync_set_synced_url();
 	SPI_finish();
 	outbox_wake_worker_at_commit();
 	PG_RETURN_INT64((int64) n);
@@ -301,12 +301,6 @@ osv_vector_reconcile(PG_FUNCTION_ARGS)
 	for (;;)
 	{
 		QdrantScrollPage page;
-		Datum	   *page_ids;
-		Datum	   *bad;
-		int			nbad = 0;
-		Oid			argtype = INT8ARRAYOID;
-		Datum		arg;
-		int			j = 0;
 
 		CHECK_FOR_INTERRUPTS();
 		if (!qdrant_scroll(has_offset ? &offset : NULL, RECONCILE_PAGE, &page, &err))
@@ -314,58 +308,14 @@ osv_vector_reconcile(PG_FUNCTION_ARGS)
 		if (page.npoints == 0)
 			break;
 
-		page_ids = palloc(sizeof(Datum) * page.npoints);
-		bad = palloc(sizeof(Datum) * page.npoints);
 		if (nseen + page.npoints > seen_cap)
 		{
 			seen_cap = Max(seen_cap * 2, nseen + page.npoints);
 			seen = seen ? repalloc(seen, sizeof(int64) * seen_cap) : palloc(sizeof(int64) * seen_cap);
 		}
 		for (int i = 0; i < page.npoints; i++)
-		{
-			page_ids[i] = Int64GetDatum(page.ids[i]);
 			seen[nseen++] = page.ids[i];
-		}
-		arg = sync_int8_array(page_ids, page.npoints);
-		spi_execute(SPI_OK_SELECT, "SELECT s.id, " POINT_COLUMNS " FROM osv.summaries s"
-					" WHERE s.id OPERATOR(pg_catalog.=) ANY ($1)"
-					"   AND s.deleted_at IS NULL AND s.embedding IS NOT NULL"
-					" ORDER BY s.id",
-					1, &argtype, &arg, true, 0);
-
-		/* Both lists are in id order: walk them together. */
-		for (int i = 0; i < page.npoints; i++)
-		{
-			int64		id = page.ids[i];
-			bool		ok = false;
-
-			while (j < (int) SPI_processed)
-			{
-				bool		isnull;
-				int64		sid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[j],
-															  SPI_tuptable->tupdesc, 1, &isnull));
-
-				if (sid < id)
-				{
-					j++;
-					continue;
-				}
-				if (sid == id)
-				{
-					QdrantPoint p;
-					char	   *problem;
-
-					if (sync_read_point(id, j, 2, &p, &problem) && problem == NULL)
-						ok = page.has_version[i] && page.versions[i] == p.version;
-					j++;
-				}
-				break;
-			}
-			if (!ok)
-				bad[nbad++] = Int64GetDatum(id);
-		}
-		if (nbad > 0)
-			enqueued += outbox_enqueue_array(sync_int8_array(bad, nbad));
+		enqueued += sync_reconcile_page(&page, false);
 
 		if (!page.has_next)
 			break;
