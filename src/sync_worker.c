@@ -237,6 +237,7 @@ worker_round(SyncWorkerState *st)
 	long		wait_ms;
 	int			n;
 	bool		idle = false;
+	bool		back_off_ended = false;
 	TimestampTz t_claim = GetCurrentTimestamp();
 	TimestampTz t_send;
 	TimestampTz t_record;
@@ -264,7 +265,11 @@ worker_round(SyncWorkerState *st)
 		return osv_vector_sync_naptime;
 	}
 
-	/* A reload ends a back-off: the operator may have fixed the cause. */
+	/*
+	 * A reload ends a back-off: the operator may have fixed the cause.  (The
+	 * read-only check of the back-off below would not see this update, made
+	 * after the transaction's snapshot: it is skipped then.)
+	 */
 	if (st->reloaded)
 	{
 		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET retry_at = NULL"
@@ -273,6 +278,7 @@ worker_round(SyncWorkerState *st)
 		if (SPI_processed > 0)
 			elog(LOG, "osv vector sync ended the back-off of the target after a configuration reload");
 		st->reloaded = false;
+		back_off_ended = true;
 	}
 
 	if (!st->leases_released)
@@ -308,7 +314,7 @@ worker_round(SyncWorkerState *st)
 		}
 	}
 
-	if (sync_target_backing_off(&wait_ms))
+	if (!back_off_ended && sync_target_backing_off(&wait_ms))
 	{
 		worker_end(loop_cxt);
 		return Min(wait_ms, (long) osv_vector_sync_naptime);

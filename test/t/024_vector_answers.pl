@@ -9,7 +9,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
+use Time::HiRes qw(time usleep);
 use OsvTest;
 
 my $q = start_qdrant();
@@ -129,10 +129,12 @@ add_summaries(2);
 ok($node->poll_query_until('postgres',
 		q{SELECT retry_at > now() + interval '30 min' FROM osv.vector_sync_targets}),
 	'Retry-After 3600 under a 1 h cap: the target backs off for an hour');
+my $t0 = time();
 $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 ok($node->poll_query_until('postgres', q{SELECT retry_at IS NULL FROM osv.vector_sync_targets}),
 	'reload: the back-off is over');
 converged('after the reload');
+cmp_ok(time() - $t0, '<', 15, 'reload: synced at once, not after the naptime (60 s)');
 set_and_reload('osv.vector_sync_backoff_max' => undef);
 
 # --- pg_log_backend_memory_contexts during a slow request. -------------------
