@@ -29,6 +29,19 @@
  * Attempts are counted at claim time, so a batch that crashes the worker
  * is parked too.
  *
+ * Writes in doubt.  A write that was sent but got no valid answer (a
+ * time-out or lost connection after sending, a 5xx, a 2xx that is not
+ * Qdrant's success) may still be applied by Qdrant, after anything osv
+ * sends later.  Its entries get in_doubt_until = now + the fence
+ * (osv.vector_sync_in_doubt_fence, the time within which Qdrant is assumed
+ * to apply or drop a request osv gave up on; counted from when osv gave
+ * up, which is after Qdrant received the request).  A success of a send
+ * claimed before in_doubt_until does not delete the entry: it stays
+ * pending, due at in_doubt_until, so the desired state is sent again when
+ * the old request can no longer overtake it.  An upsert in doubt of a user
+ * who no longer exists queues the user's erasure sweep again
+ * (osv.vector_erasure_sweeps, run by the worker), due at the fence.
+ *
  * Copyright (c) 2026, Open Study Volt
  *
  * IDENTIFICATION

@@ -11,7 +11,16 @@
  * latch, which backends set when a transaction that enqueued entries
  * commits (outbox.c), until the next entry is due or osv.vector_sync_naptime
  * passes.  It idles where the extension is absent and where
- * osv.qdrant_url is empty.
+ * osv.qdrant_url is empty.  Before each claim it sends the erasure sweeps
+ * that are due (osv.vector_erasure_sweeps) and, while a new target (or
+ * one that comes back after an embedded window) is being reconciled, one
+ * page of that reconcile: every live summary was enqueued when it started,
+ * and each page's points without a live summary are enqueued, so the
+ * target converges with the database in both directions.  A reload ends a
+ * back-off of the target.  At start and after an ERROR it releases its own
+ * last claim (osv.vector_sync_targets.worker_claim_id) and expired leases,
+ * never the live claims of an external drainer; the released entries are
+ * in doubt (their request may have been sent).
  *
  * An ERROR in a round is logged and its transaction aborted (worker.c);
  * the worker then waits OSV_WORKER_RESTART_TIME, releases the claims left
