@@ -42,6 +42,9 @@
 /* Points per page of osv.vector_reconcile()'s scroll. */
 #define RECONCILE_PAGE 1000
 
+/* Erasure sweeps sent by one call of osv.vector_sync() at most. */
+#define SWEEPS_PER_CALL 64
+
 /* Raise an error unless osv.qdrant_url is set. */
 static void
 require_qdrant(void)
@@ -73,7 +76,8 @@ require_writable(const char *function_name)
  * osv.vector_sync(max_entries integer DEFAULT NULL) RETURNS bigint
  *
  * Drains the outbox in the calling session, within the caller's
- * transaction: claim, send and record run batch after batch until nothing
+ * transaction: first the erasure sweeps that are due, then claim, send and
+ * record run batch after batch until nothing
  * is due, max_entries entries were claimed or the target fails (reported
  * as a WARNING; the failure is recorded like the worker's).  Returns the
  * entries completed.
@@ -103,6 +107,34 @@ osv_vector_sync(PG_FUNCTION_ARGS)
 
 	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "osv vector sync batch",
 									  ALLOCSET_DEFAULT_SIZES);
+
+	/* Erasure sweeps that are due, as the worker sends them. */
+	{
+		VsSweep    *sweeps;
+		int			nsweeps = 0;
+		long		wait_ms;
+
+		old = MemoryContextSwitchTo(batch_cxt);
+		spi_connect();
+		if (!sync_target_backing_off(&wait_ms))
+			nsweeps = sync_read_sweeps(SWEEPS_PER_CALL, &sweeps, batch_cxt);
+		if (nsweeps > 0)
+		{
+			QdrantError err;
+			bool		ok = sync_send_sweeps(sweeps, nsweeps, &err);
+			bool		any_done = false;
+
+			for (int i = 0; i < nsweeps; i++)
+				any_done |= sweeps[i].done;
+			sync_record_sweeps(sweeps, nsweeps);
+			sync_record_target(ok ? NULL : &err, any_done);
+			if (!ok)
+				qdrant_raise(WARNING, &err);
+		}
+		SPI_finish();
+		MemoryContextSwitchTo(old);
+	}
+
 	while (remaining > 0)
 	{
 		VsBatch		batch;
