@@ -76,11 +76,11 @@ require_writable(const char *function_name)
  * osv.vector_sync(max_entries integer DEFAULT NULL) RETURNS bigint
  *
  * Drains the outbox in the calling session, within the caller's
- * transaction: first the erasure sweeps that are due, then claim, send and
- * record run batch after batch until nothing
+ * transaction: claim, send and record run batch after batch until nothing
  * is due, max_entries entries were claimed or the target fails (reported
- * as a WARNING; the failure is recorded like the worker's).  Returns the
- * entries completed.
+ * as a WARNING; the failure is recorded like the worker's); then, unless
+ * the target failed, the erasure sweeps that are due are sent.  Returns
+ * the entries completed.
  */
 PG_FUNCTION_INFO_V1(osv_vector_sync);
 Datum
@@ -91,6 +91,7 @@ osv_vector_sync(PG_FUNCTION_ARGS)
 	VsClaimCursor cursor = VS_CLAIM_CURSOR_START;
 	MemoryContext batch_cxt;
 	MemoryContext old;
+	bool		target_failed = false;
 
 	require_writable("osv.vector_sync()");
 	if (!PG_ARGISNULL(0))
@@ -107,33 +108,6 @@ osv_vector_sync(PG_FUNCTION_ARGS)
 
 	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "osv vector sync batch",
 									  ALLOCSET_DEFAULT_SIZES);
-
-	/* Erasure sweeps that are due, as the worker sends them. */
-	{
-		VsSweep    *sweeps;
-		int			nsweeps = 0;
-		long		wait_ms;
-
-		old = MemoryContextSwitchTo(batch_cxt);
-		spi_connect();
-		if (!sync_target_backing_off(&wait_ms))
-			nsweeps = sync_read_sweeps(SWEEPS_PER_CALL, &sweeps, batch_cxt);
-		if (nsweeps > 0)
-		{
-			QdrantError err;
-			bool		ok = sync_send_sweeps(sweeps, nsweeps, &err);
-			bool		any_done = false;
-
-			for (int i = 0; i < nsweeps; i++)
-				any_done |= sweeps[i].done;
-			sync_record_sweeps(sweeps, nsweeps);
-			sync_record_target(ok ? NULL : &err, any_done);
-			if (!ok)
-				qdrant_raise(WARNING, &err);
-		}
-		SPI_finish();
-		MemoryContextSwitchTo(old);
-	}
 
 	while (remaining > 0)
 	{
@@ -171,8 +145,37 @@ osv_vector_sync(PG_FUNCTION_ARGS)
 		if (batch.target_failed)
 		{
 			qdrant_raise(WARNING, &batch.target_error);
+			target_failed = true;
 			break;
 		}
+	}
+
+	/* Then the erasure sweeps that are due, as the worker sends them. */
+	if (!target_failed)
+	{
+		VsSweep    *sweeps;
+		int			nsweeps = 0;
+		long		wait_ms;
+
+		old = MemoryContextSwitchTo(batch_cxt);
+		spi_connect();
+		if (!sync_target_backing_off(&wait_ms))
+			nsweeps = sync_read_sweeps(SWEEPS_PER_CALL, &sweeps, batch_cxt);
+		if (nsweeps > 0)
+		{
+			QdrantError err;
+			bool		ok = sync_send_sweeps(sweeps, nsweeps, &err);
+			bool		any_done = false;
+
+			for (int i = 0; i < nsweeps; i++)
+				any_done |= sweeps[i].done;
+			sync_record_sweeps(sweeps, nsweeps);
+			sync_record_target(ok ? NULL : &err, any_done);
+			if (!ok)
+				qdrant_raise(WARNING, &err);
+		}
+		SPI_finish();
+		MemoryContextSwitchTo(old);
 	}
 	MemoryContextDelete(batch_cxt);
 	PG_RETURN_INT64((int64) completed);
