@@ -13,7 +13,11 @@
  * libcurl's memory is malloc-owned and invisible to memory contexts; its
  * callbacks never raise errors (an ereport would longjmp through libcurl):
  * the write callback stops at OSV_HTTP_MAX_RESPONSE by returning 0, the
- * progress callback aborts the transfer when an interrupt is pending, and
+ * progress callback aborts the transfer for a query cancel or a
+ * termination (not for other interrupts: a ProcSignalBarrier or
+ * pg_log_backend_memory_contexts() waits until the request is over, since
+ * aborting it would make the write's outcome unknown and back off the
+ * whole target), and
  * the caller maps the outcome to an HttpResponse after curl returns, then
  * calls CHECK_FOR_INTERRUPTS().  A request is bounded by
  * osv.qdrant_connect_timeout and osv.qdrant_timeout.  No locks, no
@@ -91,12 +95,16 @@ http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-/* Progress callback: abort the transfer when an interrupt is pending. */
+/*
+ * Progress callback: abort the transfer when a query cancel or a
+ * termination is pending; any other interrupt is handled by the
+ * CHECK_FOR_INTERRUPTS() after the request.
+ */
 static int
 http_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
 			  curl_off_t ultotal, curl_off_t ulnow)
 {
-	return InterruptPending ? 1 : 0;
+	return (QueryCancelPending || ProcDiePending) ? 1 : 0;
 }
 
 static CURL *
@@ -143,6 +151,7 @@ http_request(const char *method, const char *url,
 	char		errbuf[CURL_ERROR_SIZE];
 	CURLcode	rc;
 	curl_off_t	retry_after = -1;
+	long		request_size = 0;
 	char	   *key_header = NULL;
 
 	memset(response, 0, sizeof(*response));
@@ -187,6 +196,26 @@ http_request(const char *method, const char *url,
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 
 	rc = curl_easy_perform(h);
+
+	/*
+	 * Whether the request may have reached the server: from then on its
+	 * outcome is the server's, whatever became of the answer.  Only a
+	 * failure to resolve or connect proves it did not; otherwise bytes of
+	 * the request sent or a connection made count (conservatively).
+	 */
+	if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY ||
+		rc == CURLE_COULDNT_CONNECT)
+		response->sent = false;
+	else
+	{
+		curl_off_t	connect_us = 0;
+
+		if (curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &request_size) != CURLE_OK)
+			request_size = 1;
+		if (curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connect_us) != CURLE_OK)
+			connect_us = 1;
+		response->sent = request_size > 0 || connect_us > 0;
+	}
 
 	if (rc == CURLE_OK)
 	{

@@ -26,6 +26,9 @@ typedef struct HttpResponse
 	char	   *error;			/* palloc'd transport error message */
 	char	   *error_detail;	/* palloc'd libcurl's details of it */
 	bool		too_large;		/* the response exceeded the size cap */
+	bool		sent;			/* bytes of the request left osv (even when
+								 * transport_ok is false): the server may
+								 * have acted on it */
 } HttpResponse;
 
 extern void http_request(const char *method, const char *url,

@@ -10,7 +10,8 @@
  * commit: an XactCallback sets the worker's latch (osv.c), never before
  * commit, or the worker would not see the row.  A TRUNCATE of the table
  * replaces the whole outbox with the marker 0.  In the embedded mode
- * (osv.qdrant_url empty) nothing is enqueued.
+ * (osv.qdrant_url empty) nothing is enqueued, and the synced target is
+ * forgotten, so that the worker reconciles the next one.
  *
  * The enqueue statements of the SQL entry points and of the sync engine
  * (every live summary, a list of ids) live here too, so that every
@@ -30,6 +31,7 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "storage/proc.h"
 #include "utils/datum.h"
 #include "utils/rel.h"
 
@@ -42,6 +44,9 @@
 /* Per-backend wake-up state. */
 static bool wake_callback_registered = false;
 static bool wake_at_commit = false;
+
+/* Local transaction that last forgot the synced target. */
+static LocalTransactionId unsynced_lxid = InvalidLocalTransactionId;
 
 static void
 vs_xact_callback(XactEvent event, void *arg)
@@ -204,8 +209,25 @@ osv_vector_enqueue(PG_FUNCTION_ARGS)
 							 "AFTER INSERT or UPDATE or DELETE FOR EACH ROW, or AFTER TRUNCATE");
 	event = trigdata->tg_event;
 
+	/*
+	 * In the embedded mode nothing is queued; whatever Qdrant comes next
+	 * (or comes back) misses this change, so the target must be reconciled
+	 * then: forget which one was synced (once per transaction; a write only
+	 * while it is set).
+	 */
 	if (!qdrant_configured())
+	{
+		if (unsynced_lxid != MyProc->lxid)
+		{
+			spi_connect();
+			spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET synced_url = NULL"
+						" WHERE target OPERATOR(pg_catalog.=) 'qdrant' AND synced_url IS NOT NULL",
+						0, NULL, NULL, false, 0);
+			SPI_finish();
+			unsynced_lxid = MyProc->lxid;
+		}
 		return PointerGetDatum(NULL);
+	}
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(event))
 	{

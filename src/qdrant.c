@@ -14,6 +14,13 @@
  * the sync must record a failure instead of losing it; qdrant_raise()
  * turns one into an ereport for the SQL-facing callers.  Qdrant's error
  * envelope {"status": {"error": "..."}} becomes the reason in the message.
+ * Only a 2xx whose body is Qdrant's success envelope counts as success:
+ * {"status": "ok", "result": <not null>}, and for a write (wait=true)
+ * result.status "completed" or "acknowledged"; any other 2xx body is a
+ * failure of the target, and one whose write may have been applied.  A
+ * failed call whose request may have reached Qdrant (time-out or lost
+ * connection after sending, 5xx, a 2xx that is not a success) is marked
+ * in_doubt: the sync then treats the write as possibly applied later.
  * json-c objects are malloc-owned: every value needed is copied out before
  * json_object_put(), and nothing raises while an object is held (except
  * palloc running out of memory, which leaks it; XXX).
@@ -154,17 +161,82 @@ set_error(QdrantError *err, QdrantErrorKind kind, int sqlstate, long status,
 	err->message = message;
 	err->detail = detail;
 	err->hint = hint;
+	err->in_doubt = false;
 }
 
 /*
- * Send a request and classify the answer.  On success (HTTP 2xx with a
- * JSON body) returns the parsed body, which the caller must put; otherwise
- * returns NULL and fills *err.  "what" names the operation for messages,
- * as in "upsert points into Qdrant collection \"c\"".
+ * Whether a parsed 2xx answer is Qdrant's success envelope; *reason gets
+ * why not (palloc'd).  For a write, result.status must say it was applied
+ * or accepted.
+ */
+static bool
+is_success(json_object *root, bool update, char **reason)
+{
+	json_object *st = NULL;
+	json_object *result = NULL;
+
+	*reason = NULL;
+	if (!json_object_is_type(root, json_type_object))
+	{
+		*reason = pstrdup("the answer of Qdrant is not a JSON object");
+		return false;
+	}
+	if (json_object_object_get_ex(root, "status", &st) &&
+		json_object_is_type(st, json_type_object))
+	{
+		json_object *e;
+
+		if (json_object_object_get_ex(st, "error", &e) &&
+			json_object_is_type(e, json_type_string))
+			*reason = pstrdup(json_object_get_string(e));
+		else
+			*reason = pstrdup("the answer of Qdrant has an error status");
+		return false;
+	}
+	if (st == NULL || !json_object_is_type(st, json_type_string) ||
+		strcmp(json_object_get_string(st), "ok") != 0)
+	{
+		*reason = pstrdup("the answer of Qdrant has no status \"ok\"");
+		return false;
+	}
+	if (!json_object_object_get_ex(root, "result", &result) || result == NULL ||
+		json_object_is_type(result, json_type_null))
+	{
+		*reason = pstrdup("the answer of Qdrant has no result");
+		return false;
+	}
+	if (update)
+	{
+		json_object *us = NULL;
+		const char *status;
+
+		if (!json_object_is_type(result, json_type_object) ||
+			!json_object_object_get_ex(result, "status", &us) ||
+			!json_object_is_type(us, json_type_string))
+		{
+			*reason = pstrdup("the answer of Qdrant has no update status");
+			return false;
+		}
+		status = json_object_get_string(us);
+		if (strcmp(status, "completed") != 0 && strcmp(status, "acknowledged") != 0)
+		{
+			*reason = psprintf("the update status is \"%s\"", status);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Send a request and classify the answer.  On success (HTTP 2xx with
+ * Qdrant's success envelope; "update": a write's result.status too)
+ * returns the parsed body, which the caller must put; otherwise returns
+ * NULL and fills *err.  "what" names the operation for messages, as in
+ * "upsert points into Qdrant collection \"c\"".
  */
 static json_object *
 qdrant_call(const char *method, const char *url, const char *body,
-			size_t body_len, const char *what, QdrantError *err)
+			size_t body_len, const char *what, bool update, QdrantError *err)
 {
 	HttpResponse resp;
 	json_object *root;
@@ -180,6 +252,7 @@ qdrant_call(const char *method, const char *url, const char *body,
 				  psprintf("libcurl reported: %s. The request was %s %s.",
 						   resp.error_detail, method, url),
 				  NULL);
+		err->in_doubt = resp.sent;
 		return NULL;
 	}
 
@@ -188,12 +261,29 @@ qdrant_call(const char *method, const char *url, const char *body,
 	if (status >= 200 && status < 300)
 	{
 		if (root == NULL)
+		{
 			set_error(err, QDRANT_RETRY, ERRCODE_INVALID_JSON_TEXT, status, -1,
 					  psprintf("could not %s: the answer of Qdrant is not valid JSON", what),
 					  psprintf("Qdrant answered HTTP status %ld to %s %s with \"%s\".",
 							   status, method, url,
 							   excerpt(resp.body, resp.body_len)),
 					  NULL);
+			err->in_doubt = true;
+			return NULL;
+		}
+		if (!is_success(root, update, &reason))
+		{
+			json_object_put(root);
+			set_error(err, QDRANT_RETRY, ERRCODE_INVALID_JSON_TEXT, status,
+					  resp.retry_after_ms,
+					  psprintf("could not %s: %s (HTTP status %ld)", what, reason, status),
+					  psprintf("Qdrant answered HTTP status %ld to %s %s with \"%s\".",
+							   status, method, url,
+							   excerpt(resp.body, resp.body_len)),
+					  NULL);
+			err->in_doubt = true;
+			return NULL;
+		}
 		return root;
 	}
 
@@ -228,8 +318,12 @@ qdrant_call(const char *method, const char *url, const char *body,
 					  resp.retry_after_ms, message, detail,
 					  pstrdup("The collection is created again on the next attempt."));
 		else if (status == 408 || status == 429 || status >= 500)
+		{
 			set_error(err, QDRANT_RETRY, ERRCODE_CONNECTION_FAILURE, status,
 					  resp.retry_after_ms, message, detail, NULL);
+			/* A 5xx may come after the write was applied (or from a proxy). */
+			err->in_doubt = status >= 500;
+		}
 		else
 			set_error(err, QDRANT_REJECTED, ERRCODE_INVALID_PARAMETER_VALUE, status,
 					  resp.retry_after_ms, message, detail, NULL);
@@ -240,9 +334,9 @@ qdrant_call(const char *method, const char *url, const char *body,
 /* Like qdrant_call, for calls whose successful answer is not needed. */
 static bool
 qdrant_call_ok(const char *method, const char *url, const char *body,
-			   size_t body_len, const char *what, QdrantError *err)
+			   size_t body_len, const char *what, bool update, QdrantError *err)
 {
-	json_object *root = qdrant_call(method, url, body, body_len, what, err);
+	json_object *root = qdrant_call(method, url, body, body_len, what, update, err);
 
 	if (root == NULL)
 		return false;
@@ -324,7 +418,7 @@ qdrant_ensure_collection(bool *created_out, QdrantError *err)
 
 	for (int round = 0; round < 2; round++)
 	{
-		root = qdrant_call("GET", url, NULL, 0, what, err);
+		root = qdrant_call("GET", url, NULL, 0, what, false, err);
 		if (root != NULL)
 		{
 			json_object *size = get_path(root, size_path);
@@ -369,7 +463,7 @@ qdrant_ensure_collection(bool *created_out, QdrantError *err)
 			QdrantError cerr;
 
 			if (!qdrant_call_ok("PUT", url, body, strlen(body),
-								collection_what("create"), &cerr))
+								collection_what("create"), false, &cerr))
 			{
 				/* 409: someone else created it meanwhile; check it again. */
 				if (cerr.http_status != 409)
@@ -397,7 +491,7 @@ qdrant_ensure_collection(bool *created_out, QdrantError *err)
 							json_text, strlen(json_text),
 							psprintf("create payload index \"%s\" of Qdrant collection \"%s\"",
 									 index_fields[i][0], osv_qdrant_collection),
-							err))
+							false, err))
 			return false;
 	}
 
@@ -414,7 +508,7 @@ qdrant_drop_collection(QdrantError *err)
 {
 	qdrant_forget_collection();
 	return qdrant_call_ok("DELETE", qdrant_url("/collections/%s", osv_qdrant_collection),
-						  NULL, 0, collection_what("delete"), err);
+						  NULL, 0, collection_what("delete"), false, err);
 }
 
 /* Append a vector as a JSON array; its elements must be finite. */
@@ -467,7 +561,7 @@ qdrant_upsert(const QdrantPoint *points, int npoints, QdrantError *err)
 	ok = qdrant_call_ok("PUT", qdrant_url("/collections/%s/points?wait=true", osv_qdrant_collection),
 						buf.data, buf.len,
 						psprintf("upsert points into Qdrant collection \"%s\"", osv_qdrant_collection),
-						err);
+						true, err);
 	pfree(buf.data);
 	return ok;
 }
@@ -486,7 +580,7 @@ qdrant_delete_ids(const int64 *ids, int nids, QdrantError *err)
 	return qdrant_call_ok("POST", qdrant_url("/collections/%s/points/delete?wait=true", osv_qdrant_collection),
 						  buf.data, buf.len,
 						  psprintf("delete points from Qdrant collection \"%s\"", osv_qdrant_collection),
-						  err);
+						  true, err);
 }
 
 static json_object *
@@ -518,7 +612,7 @@ qdrant_delete_user(int64 user_id, QdrantError *err)
 	return qdrant_call_ok("POST", qdrant_url("/collections/%s/points/delete?wait=true", osv_qdrant_collection),
 						  json_text, strlen(json_text),
 						  psprintf("delete points from Qdrant collection \"%s\"", osv_qdrant_collection),
-						  err);
+						  true, err);
 }
 
 /* A point id of an answer: an unsigned integer that fits in int64. */
@@ -586,7 +680,7 @@ qdrant_query(const float4 *vector, int dimensions, int limit,
 	appendStringInfoChar(&buf, '}');
 
 	root = qdrant_call("POST", qdrant_url("/collections/%s/points/query", osv_qdrant_collection),
-					   buf.data, buf.len, what, err);
+					   buf.data, buf.len, what, false, err);
 	pfree(buf.data);
 	if (root == NULL)
 		return false;
@@ -644,7 +738,7 @@ qdrant_scroll(const int64 *offset, int limit, QdrantScrollPage *page,
 		body = psprintf("{\"limit\":%d,\"with_payload\":[\"version\"],\"with_vector\":false}", limit);
 
 	root = qdrant_call("POST", qdrant_url("/collections/%s/points/scroll", osv_qdrant_collection),
-					   body, strlen(body), what, err);
+					   body, strlen(body), what, false, err);
 	if (root == NULL)
 		return false;
 	points = points_of(root, what, err);

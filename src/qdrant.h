@@ -30,6 +30,10 @@ typedef struct QdrantError
 	int			sqlstate;
 	long		http_status;	/* 0 when there was no HTTP answer */
 	long		retry_after_ms; /* Retry-After, -1 when not given */
+	bool		in_doubt;		/* the request may have been applied (sent,
+								 * then no valid answer: time-out, lost
+								 * connection, 5xx, a 2xx that is not a
+								 * success) */
 	char	   *message;		/* primary message, palloc'd */
 	char	   *detail;			/* or NULL */
 	char	   *hint;			/* or NULL */

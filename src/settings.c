@@ -51,6 +51,7 @@ int			osv_vector_sync_naptime = 10000;
 int			osv_vector_sync_max_attempts = 10;
 int			osv_vector_sync_backoff = 1000;
 int			osv_vector_sync_backoff_max = 300000;
+int			osv_vector_sync_in_doubt_fence = 30000;
 
 /* Retention settings. */
 int			osv_retention_interval = 3600;
@@ -222,6 +223,9 @@ static const IntSetting reloadable_ints[] = {
 	{"osv.vector_sync_backoff_max",
 		"Sets the longest delay between retries of a failed outbox entry.",
 	&osv_vector_sync_backoff_max, 300000, 1, 86400000, GUC_UNIT_MS},
+	{"osv.vector_sync_in_doubt_fence",
+		"Sets the time within which Qdrant is assumed to apply or drop a write that osv gave up on.",
+	&osv_vector_sync_in_doubt_fence, 30000, 0, 3600000, GUC_UNIT_MS},
 	{"osv.retention_interval",
 		"Sets the time between two runs of the retention jobs by the scheduler worker.",
 	&osv_retention_interval, 3600, 1, 7 * 86400, GUC_UNIT_S},

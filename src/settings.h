@@ -33,6 +33,7 @@ extern int	osv_vector_sync_naptime;
 extern int	osv_vector_sync_max_attempts;
 extern int	osv_vector_sync_backoff;
 extern int	osv_vector_sync_backoff_max;
+extern int	osv_vector_sync_in_doubt_fence;
 
 /* Retention settings. */
 extern int	osv_retention_interval;

@@ -29,6 +29,19 @@
  * Attempts are counted at claim time, so a batch that crashes the worker
  * is parked too.
  *
+ * Writes in doubt.  A write that was sent but got no valid answer (a
+ * time-out or lost connection after sending, a 5xx, a 2xx that is not
+ * Qdrant's success) may still be applied by Qdrant, after anything osv
+ * sends later.  Its entries get in_doubt_until = now + the fence
+ * (osv.vector_sync_in_doubt_fence, the time within which Qdrant is assumed
+ * to apply or drop a request osv gave up on; counted from when osv gave
+ * up, which is after Qdrant received the request).  A success of a send
+ * claimed before in_doubt_until does not delete the entry: it stays
+ * pending, due at in_doubt_until, so the desired state is sent again when
+ * the old request can no longer overtake it.  An upsert in doubt of a user
+ * who no longer exists queues the user's erasure sweep again
+ * (osv.vector_erasure_sweeps, run by the worker), due at the fence.
+ *
  * Copyright (c) 2026, Open Study Volt
  *
  * IDENTIFICATION
@@ -142,11 +155,12 @@ sync_target_url(void)
 	return psprintf("%s|%s", osv_qdrant_url, osv_qdrant_collection);
 }
 
+/* Mark the target "url" (sync_target_url()) as synced.  SPI connected. */
 void
-sync_set_synced_url(void)
+sync_set_synced_url(const char *url)
 {
 	Oid			argtype = TEXTOID;
-	Datum		arg = CStringGetTextDatum(sync_target_url());
+	Datum		arg = CStringGetTextDatum(url);
 
 	spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET synced_url = $1 WHERE target OPERATOR(pg_catalog.=) 'qdrant'",
 				1, &argtype, &arg, false, 0);
@@ -355,7 +369,12 @@ send_upserts(VsBatch *batch, VsEntry **list, int count)
 				list[start + i]->outcome = VS_DONE;
 		}
 		else if (err.kind != QDRANT_REJECTED)
+		{
+			if (err.in_doubt)
+				for (int i = 0; i < n; i++)
+					list[start + i]->outcome = VS_IN_DOUBT;
 			target_failure(batch, &err);
+		}
 		else if (n > 1)
 		{
 			/* Find the poison: send each point on its own. */
@@ -456,6 +475,9 @@ sync_send(VsBatch *batch)
 		}
 		else
 		{
+			if (err.in_doubt)
+				for (int i = 0; i < ndeletes; i++)
+					delete_entries[i]->outcome = VS_IN_DOUBT;
 			target_failure(batch, &err);
 			return;
 		}
@@ -490,6 +512,43 @@ execute_for_claim(int expected, const char *sql, Datum claim, Datum *ids, int n)
 }
 
 /*
+ * Record the outcome of a call to the target (SPI connected): a failure of
+ * the whole target (err not NULL) backs it off with jitter, exponentially
+ * up to osv.vector_sync_backoff_max; a Retry-After counts, but is capped
+ * there too, so that no answer stops the sync for longer.  A success
+ * (any_sent) ends the back-off.
+ */
+void
+sync_record_target(const QdrantError *err, bool any_sent)
+{
+	if (err != NULL)
+	{
+		Oid			types[4] = {TEXTOID, INT4OID, INT4OID, INT8OID};
+		Datum		values[4];
+
+		values[0] = CStringGetTextDatum(err->message);
+		values[1] = Int32GetDatum(osv_vector_sync_backoff);
+		values[2] = Int32GetDatum(osv_vector_sync_backoff_max);
+		values[3] = Int64GetDatum(err->retry_after_ms);
+		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets t SET"
+					" consecutive_failures = t.consecutive_failures OPERATOR(pg_catalog.+) 1,"
+					" last_error = $1, last_error_at = pg_catalog.clock_timestamp(),"
+					" retry_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
+					"   LEAST($3::float8, GREATEST(LEAST($3::float8, $2 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(t.consecutive_failures, 30)))"
+					"            OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) 0.5 OPERATOR(pg_catalog.*) pg_catalog.random()),"
+					"            $4::float8)) OPERATOR(pg_catalog./) 1000.0)"
+					" WHERE t.target OPERATOR(pg_catalog.=) 'qdrant'",
+					4, types, values, false, 0);
+	}
+	else if (any_sent)
+	{
+		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET consecutive_failures = 0,"
+					" last_error = NULL, retry_at = NULL, last_success_at = pg_catalog.clock_timestamp()"
+					" WHERE target OPERATOR(pg_catalog.=) 'qdrant'", 0, NULL, NULL, false, 0);
+	}
+}
+
+/*
  * Record the outcome of a batch (SPI connected, in a transaction).
  * Returns the number of entries completed.
  */
@@ -498,6 +557,10 @@ sync_record(VsBatch *batch)
 {
 	Datum	   *done = palloc(sizeof(Datum) * Max(batch->n, 1));
 	Datum	   *unsent = palloc(sizeof(Datum) * Max(batch->n, 1));
+	Datum	   *doubt = palloc(sizeof(Datum) * Max(batch->n, 1));
+	Datum	   *doubt_users = palloc(sizeof(Datum) * Max(batch->n, 1));
+	bool	   *doubt_nulls = palloc(sizeof(bool) * Max(batch->n, 1));
+	int			ndoubt = 0;
 	int64	   *deleted = palloc(sizeof(int64) * Max(batch->n, 1));
 	int			ndone = 0;
 	int			nunsent = 0;
@@ -512,42 +575,32 @@ sync_record(VsBatch *batch)
 			done[ndone++] = Int64GetDatum(e->summary_id);
 		else if (e->outcome == VS_UNSENT)
 			unsent[nunsent++] = Int64GetDatum(e->summary_id);
+		else if (e->outcome == VS_IN_DOUBT)
+		{
+			doubt[ndoubt] = Int64GetDatum(e->summary_id);
+			doubt_users[ndoubt] = Int64GetDatum(e->upsert ? e->point.user_id : 0);
+			doubt_nulls[ndoubt] = !e->upsert;
+			ndoubt++;
+		}
 	}
 
 	/* The target. */
-	if (batch->target_failed)
-	{
-		Oid			types[4] = {TEXTOID, INT4OID, INT4OID, INT8OID};
-		Datum		values[4];
+	sync_record_target(batch->target_failed ? &batch->target_error : NULL,
+					   batch->any_sent);
 
-		values[0] = CStringGetTextDatum(batch->target_error.message);
-		values[1] = Int32GetDatum(osv_vector_sync_backoff);
-		values[2] = Int32GetDatum(osv_vector_sync_backoff_max);
-		values[3] = Int64GetDatum(batch->target_error.retry_after_ms);
-		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets t SET"
-					" consecutive_failures = t.consecutive_failures OPERATOR(pg_catalog.+) 1,"
-					" last_error = $1, last_error_at = pg_catalog.clock_timestamp(),"
-					" retry_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
-					"   GREATEST(LEAST($3::float8, $2 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(t.consecutive_failures, 30)))"
-					"            OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) 0.5 OPERATOR(pg_catalog.*) pg_catalog.random()),"
-					"            $4::float8) OPERATOR(pg_catalog./) 1000.0)"
-					" WHERE t.target OPERATOR(pg_catalog.=) 'qdrant'",
-					4, types, values, false, 0);
-	}
-	else if (batch->any_sent)
-	{
-		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET consecutive_failures = 0,"
-					" last_error = NULL, retry_at = NULL, last_success_at = pg_catalog.clock_timestamp()"
-					" WHERE target OPERATOR(pg_catalog.=) 'qdrant'", 0, NULL, NULL, false, 0);
-	}
-
-	/* Completed entries: gone unless changed meanwhile. */
+	/*
+	 * Completed entries: gone unless changed meanwhile, or unless a write of
+	 * theirs in doubt may still be applied after this one (claimed before
+	 * in_doubt_until): then they stay pending, due when the fence has
+	 * passed, and their desired state is sent once more.
+	 */
 	if (ndone > 0)
 	{
 		execute_for_claim(SPI_OK_DELETE_RETURNING, "DELETE FROM osv.vector_outbox o"
 						  " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
 						  "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)"
 						  "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version"
+						  "   AND (o.in_doubt_until IS NULL OR o.last_attempt_at OPERATOR(pg_catalog.>=) o.in_doubt_until)"
 						  " RETURNING o.summary_id",
 						  claim, done, ndone);
 		completed = SPI_processed;
@@ -558,6 +611,54 @@ sync_record(VsBatch *batch)
 			deleted[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 		}
 		qsort(deleted, completed, sizeof(int64), compare_int64);
+		if (completed < (uint64) ndone)
+			execute_for_claim(SPI_OK_UPDATE, "UPDATE osv.vector_outbox o"
+							  " SET next_attempt_at = GREATEST(o.next_attempt_at, o.in_doubt_until), attempts = 0"
+							  " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
+							  "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)"
+							  "   AND o.version OPERATOR(pg_catalog.=) o.claimed_version"
+							  "   AND o.in_doubt_until OPERATOR(pg_catalog.>) o.last_attempt_at",
+							  claim, done, ndone);
+	}
+
+	/*
+	 * Writes in doubt: Qdrant may still apply them up to the fence from now
+	 * (a request reaches Qdrant before osv gives up on it).  Not an attempt
+	 * of theirs either.  An upsert in doubt of a user who no longer exists
+	 * (an erasure committed while it was in flight) queues the user's sweep
+	 * again, due at the fence.
+	 */
+	if (ndoubt > 0)
+	{
+		Oid			types[4] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID, INT4OID};
+		Datum		values[4];
+		int			dims[1] = {ndoubt};
+		int			lbs[1] = {1};
+
+		values[0] = claim;
+		values[1] = sync_int8_array(doubt, ndoubt);
+		values[2] = PointerGetDatum(construct_md_array(doubt_users, doubt_nulls, 1, dims, lbs,
+													   INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[3] = Int32GetDatum(osv_vector_sync_in_doubt_fence);
+		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_outbox o"
+					" SET attempts = GREATEST(o.attempts OPERATOR(pg_catalog.-) 1, 0),"
+					"     in_doubt_until = GREATEST(o.in_doubt_until, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)"
+					"       pg_catalog.make_interval(secs => $4 OPERATOR(pg_catalog./) 1000.0)),"
+					"     in_doubt_user_id = COALESCE(u.user_id, o.in_doubt_user_id)"
+					" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(summary_id, user_id)"
+					" WHERE o.claim_id OPERATOR(pg_catalog.=) $1 AND o.summary_id OPERATOR(pg_catalog.=) u.summary_id",
+					4, types, values, false, 0);
+		spi_execute(SPI_OK_INSERT, "INSERT INTO osv.vector_erasure_sweeps AS w (user_id, due_at)"
+					" SELECT DISTINCT u.user_id, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)"
+					"   pg_catalog.make_interval(secs => $4 OPERATOR(pg_catalog./) 1000.0)"
+					" FROM pg_catalog.unnest($3) AS u(user_id)"
+					" WHERE u.user_id IS NOT NULL"
+					"   AND NOT EXISTS (SELECT FROM osv.users x WHERE x.id OPERATOR(pg_catalog.=) u.user_id)"
+					" ON CONFLICT (user_id) DO UPDATE SET due_at = GREATEST(w.due_at, EXCLUDED.due_at)",
+					4, types, values, false, 0);
+		if (SPI_processed > 0)
+			elog(LOG, "osv vector sync queued %llu erasure sweeps again after writes in doubt",
+				 (unsigned long long) SPI_processed);
 	}
 
 	/* Unsent entries (target failure): this was not an attempt of theirs. */
@@ -656,4 +757,189 @@ sync_record(VsBatch *batch)
 	}
 
 	return completed;
+}
+
+
+/* ------------------------------------------------------------------------
+ * Erasure sweeps
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Read up to "limit" due erasure sweeps into *sweeps (allocated in mcxt).
+ * A sweep whose user has an upsert in doubt is first postponed to the end
+ * of its fence: sent earlier, the late write could land after it.  SPI
+ * connected, inside a transaction.  Returns the number read.
+ */
+int
+sync_read_sweeps(int limit, VsSweep **sweeps, MemoryContext mcxt)
+{
+	Oid			argtype = INT4OID;
+	Datum		arg = Int32GetDatum(limit);
+	int			n;
+	MemoryContext old;
+
+	*sweeps = NULL;
+	spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_erasure_sweeps w SET due_at = d.until"
+				" FROM (SELECT o.in_doubt_user_id AS user_id, pg_catalog.max(o.in_doubt_until) AS until"
+				"       FROM osv.vector_outbox o"
+				"       WHERE o.in_doubt_until IS NOT NULL AND o.in_doubt_user_id IS NOT NULL"
+				"         AND o.in_doubt_until OPERATOR(pg_catalog.>) pg_catalog.now()"
+				"       GROUP BY o.in_doubt_user_id) d"
+				" WHERE w.user_id OPERATOR(pg_catalog.=) d.user_id AND w.due_at OPERATOR(pg_catalog.<) d.until",
+				0, NULL, NULL, false, 0);
+	spi_execute(SPI_OK_SELECT, "SELECT w.user_id, w.due_at FROM osv.vector_erasure_sweeps w"
+				" WHERE w.due_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+				" ORDER BY w.due_at, w.user_id LIMIT $1",
+				1, &argtype, &arg, false, 0);
+	n = (int) SPI_processed;
+	if (n == 0)
+		return 0;
+	old = MemoryContextSwitchTo(mcxt);
+	*sweeps = palloc0(sizeof(VsSweep) * n);
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		(*sweeps)[i].user_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		(*sweeps)[i].due_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	MemoryContextSwitchTo(old);
+	return n;
+}
+
+/*
+ * Delete the points of each sweep's user by user filter.  No SPI, no
+ * transaction needed.  Stops at the first failure of the target and
+ * returns false with *err filled; a collection that does not exist holds
+ * nothing, which is a success.
+ */
+bool
+sync_send_sweeps(VsSweep *sweeps, int n, QdrantError *err)
+{
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (qdrant_delete_user(sweeps[i].user_id, err) || err->kind == QDRANT_GONE)
+			sweeps[i].done = true;
+		else if (err->kind == QDRANT_REJECTED)
+			sweeps[i].error = err->message;
+		else
+		{
+			sweeps[i].error = err->message;
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Record the sweeps sent (SPI connected): a row is complete when its
+ * sweep succeeded and due_at has not moved since it was read (a write of
+ * the user went in doubt meanwhile); otherwise its error is kept.
+ */
+void
+sync_record_sweeps(VsSweep *sweeps, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		Oid			types[5] = {INT8OID, TIMESTAMPTZOID, TEXTOID, INT4OID, INT4OID};
+		Datum		values[5];
+
+		if (!sweeps[i].done && sweeps[i].error == NULL)
+			continue;			/* not sent */
+		values[0] = Int64GetDatum(sweeps[i].user_id);
+		values[1] = TimestampTzGetDatum(sweeps[i].due_at);
+		if (sweeps[i].done)
+			spi_execute(SPI_OK_DELETE, "DELETE FROM osv.vector_erasure_sweeps w"
+						" WHERE w.user_id OPERATOR(pg_catalog.=) $1 AND w.due_at OPERATOR(pg_catalog.=) $2",
+						2, types, values, false, 0);
+		else
+		{
+			/* Retried with the backoff of outbox entries. */
+			values[2] = CStringGetTextDatum(sweeps[i].error);
+			values[3] = Int32GetDatum(osv_vector_sync_backoff);
+			values[4] = Int32GetDatum(osv_vector_sync_backoff_max);
+			spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_erasure_sweeps w"
+						" SET attempts = w.attempts OPERATOR(pg_catalog.+) 1, last_error = $3,"
+						"     due_at = GREATEST(w.due_at, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
+						"       LEAST($5::float8, $4 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(w.attempts, 30))) OPERATOR(pg_catalog./) 1000.0))"
+						" WHERE w.user_id OPERATOR(pg_catalog.=) $1",
+						5, types, values, false, 0);
+		}
+	}
+}
+
+
+/* ------------------------------------------------------------------------
+ * Reconcile
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Compare one scrolled page of the collection with the summaries and
+ * enqueue every point that has no live summary with an embedding (an
+ * orphan) and, unless orphans_only, every point whose fingerprint differs
+ * from the summary's (stale).  SPI connected.  Returns how many were
+ * enqueued.
+ */
+uint64
+sync_reconcile_page(const QdrantScrollPage *page, bool orphans_only)
+{
+	Datum	   *page_ids;
+	Datum	   *bad;
+	int			nbad = 0;
+	Oid			argtype = INT8ARRAYOID;
+	Datum		arg;
+	int			j = 0;
+
+	if (page->npoints == 0)
+		return 0;
+	page_ids = palloc(sizeof(Datum) * page->npoints);
+	bad = palloc(sizeof(Datum) * page->npoints);
+	for (int i = 0; i < page->npoints; i++)
+		page_ids[i] = Int64GetDatum(page->ids[i]);
+	arg = sync_int8_array(page_ids, page->npoints);
+	spi_execute(SPI_OK_SELECT, "SELECT s.id, " POINT_COLUMNS " FROM osv.summaries s"
+				" WHERE s.id OPERATOR(pg_catalog.=) ANY ($1)"
+				"   AND s.deleted_at IS NULL AND s.embedding IS NOT NULL"
+				" ORDER BY s.id",
+				1, &argtype, &arg, true, 0);
+
+	/* Both lists are in id order: walk them together. */
+	for (int i = 0; i < page->npoints; i++)
+	{
+		int64		id = page->ids[i];
+		bool		ok = false;
+
+		while (j < (int) SPI_processed)
+		{
+			bool		isnull;
+			int64		sid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[j],
+														  SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (sid < id)
+			{
+				j++;
+				continue;
+			}
+			if (sid == id)
+			{
+				QdrantPoint p;
+				char	   *problem;
+
+				if (orphans_only)
+					ok = true;
+				else if (sync_read_point(id, j, 2, &p, &problem) && problem == NULL)
+					ok = page->has_version[i] && page->versions[i] == p.version;
+				j++;
+			}
+			break;
+		}
+		if (!ok)
+			bad[nbad++] = Int64GetDatum(id);
+	}
+	if (nbad == 0)
+		return 0;
+	return outbox_enqueue_array(sync_int8_array(bad, nbad));
 }

@@ -24,7 +24,9 @@ typedef enum VsOutcome
 	VS_UNSENT = 0,				/* not sent (target failure): release as is */
 	VS_DONE,					/* Qdrant holds the desired state */
 	VS_FAILED,					/* rejected: back off, park after max attempts */
-	VS_PARKED					/* cannot ever be sent as it is: park now */
+	VS_PARKED,					/* cannot ever be sent as it is: park now */
+	VS_IN_DOUBT					/* sent, outcome unknown (time-out, lost
+								 * connection ...): may still be applied */
 } VsOutcome;
 
 typedef struct VsEntry
@@ -69,6 +71,16 @@ typedef struct VsClaimCursor
 
 #define VS_CLAIM_CURSOR_START {DT_NOBEGIN, -1, 0}
 
+/* An erasure sweep (osv.vector_erasure_sweeps) read for sending. */
+typedef struct VsSweep
+{
+	int64		user_id;
+	TimestampTz due_at;			/* as read: the row is completed only if
+								 * unchanged */
+	bool		done;
+	char	   *error;
+} VsSweep;
+
 /*
  * The worker starts over after this many full claims in a row, so that an
  * entry it went by (locked by a writer at the time) waits at most that
@@ -86,11 +98,16 @@ extern Datum sync_int8_array(Datum *elems, int n);
 extern bool sync_read_point(int64 id, uint64 row, int first, QdrantPoint *p,
 							char **problem);
 extern char *sync_target_url(void);
-extern void sync_set_synced_url(void);
+extern void sync_set_synced_url(const char *url);
 extern bool sync_target_backing_off(long *wait_ms);
 extern int	sync_claim(int limit, VsClaimCursor *cursor, VsBatch *batch,
 					   MemoryContext mcxt);
 extern void sync_send(VsBatch *batch);
 extern uint64 sync_record(VsBatch *batch);
+extern void sync_record_target(const QdrantError *err, bool any_sent);
+extern int	sync_read_sweeps(int limit, VsSweep **sweeps, MemoryContext mcxt);
+extern bool sync_send_sweeps(VsSweep *sweeps, int n, QdrantError *err);
+extern void sync_record_sweeps(VsSweep *sweeps, int n);
+extern uint64 sync_reconcile_page(const QdrantScrollPage *page, bool orphans_only);
 
 #endif							/* OSV_SYNC_ENGINE_H */

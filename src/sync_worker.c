@@ -11,7 +11,16 @@
  * latch, which backends set when a transaction that enqueued entries
  * commits (outbox.c), until the next entry is due or osv.vector_sync_naptime
  * passes.  It idles where the extension is absent and where
- * osv.qdrant_url is empty.
+ * osv.qdrant_url is empty.  Before each claim it sends the erasure sweeps
+ * that are due (osv.vector_erasure_sweeps) and, while a new target (or
+ * one that comes back after an embedded window) is being reconciled, one
+ * page of that reconcile: every live summary was enqueued when it started,
+ * and each page's points without a live summary are enqueued, so the
+ * target converges with the database in both directions.  A reload ends a
+ * back-off of the target.  At start and after an ERROR it releases its own
+ * last claim (osv.vector_sync_targets.worker_claim_id) and expired leases,
+ * never the live claims of an external drainer; the released entries are
+ * in doubt (their request may have been sent).
  *
  * Each round then drains the storage queues (object deletions, erasure
  * ledger copies, Qdrant sweeps of erasures; src/storage_sync.c) the same
@@ -49,13 +58,25 @@
 #include "sync_engine.h"
 #include "worker.h"
 
+/* Points per page of the worker's reconcile of a new target. */
+#define RECONCILE_PAGE 1000
+
+/* Erasure sweeps sent per round at most. */
+#define SWEEPS_PER_ROUND 16
+
 /* The state of the worker across rounds. */
 typedef struct SyncWorkerState
 {
+	MemoryContext worker_cxt;	/* lives as long as the worker */
 	MemoryContext loop_cxt;		/* reset at every round */
 	VsClaimCursor cursor;
 	bool		leases_released;	/* claims of a previous life released */
+	bool		reloaded;		/* configuration reloaded since last round */
 	long		wait_ms;		/* result of the last round */
+	char	   *reconcile_url;	/* target being reconciled (worker_cxt), or
+								 * NULL */
+	bool		reconcile_has_offset;
+	int64		reconcile_offset;	/* next page of the reconcile's scroll */
 } SyncWorkerState;
 
 /* Commit the worker's transaction; back in the loop's memory context. */
@@ -96,18 +117,142 @@ next_due_ms(void)
 	return (long) Max(wait_ms, 1);
 }
 
+/* Forget a reconcile in progress. */
+static void
+reconcile_forget(SyncWorkerState *st)
+{
+	if (st->reconcile_url != NULL)
+		pfree(st->reconcile_url);
+	st->reconcile_url = NULL;
+	st->reconcile_has_offset = false;
+}
+
 /*
- * One round of the worker: claim (transaction 1, committed), send (no
- * transaction), record (transaction 2).  Returns how long to sleep, 0 to
- * go on at once.
+ * Record a failure of the whole target outside a batch (a sweep, a page of
+ * the reconcile) and log it.  Returns how long to wait: the target's
+ * retry_at sets the pace.
  */
 static long
-worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_released)
+target_failed(SyncWorkerState *st, const QdrantError *err)
 {
+	osv_worker_transaction_begin("osv vector sync: recording");
+	sync_record_target(err, false);
+	worker_end(st->loop_cxt);
+	st->cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
+	qdrant_raise(LOG, err);
+	return 1;
+}
+
+/*
+ * Release the claims a previous life of the worker left behind (its last
+ * claim, recorded in osv.vector_sync_targets.worker_claim_id) and every
+ * claim whose lease expired; the live claims of an external drainer
+ * (osv.vector_sync_claim()) stay.  A released claim's request may have
+ * been sent, and Qdrant may still apply it: its entries are in doubt for
+ * the fence from now.  SPI connected.
+ */
+static void
+release_dead_claims(void)
+{
+	Oid			argtype = INT4OID;
+	Datum		arg = Int32GetDatum(osv_vector_sync_in_doubt_fence);
+
+	spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_outbox o SET claim_id = NULL, claimed_version = NULL, lease_until = NULL,"
+				" in_doubt_until = GREATEST(o.in_doubt_until, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)"
+				"   pg_catalog.make_interval(secs => $1 OPERATOR(pg_catalog./) 1000.0))"
+				" WHERE o.claim_id IS NOT NULL"
+				"   AND (o.claim_id OPERATOR(pg_catalog.=) (SELECT t.worker_claim_id FROM osv.vector_sync_targets t WHERE t.target OPERATOR(pg_catalog.=) 'qdrant')"
+				"        OR o.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())",
+				1, &argtype, &arg, false, 0);
+	if (SPI_processed > 0)
+		elog(LOG, "osv vector sync released %llu outbox entries claimed before a restart",
+			 (unsigned long long) SPI_processed);
+}
+
+/*
+ * One page of the reconcile of a new target (no transaction open): make
+ * sure the collection exists, scroll one page of it and enqueue the points
+ * that have no live summary (every live summary was enqueued when the
+ * reconcile started, which covers the missing and the stale ones).  When
+ * the last page is done the target is marked synced.  Memory: one page.
+ * Returns false after a failure of the target (recorded).
+ */
+static bool
+reconcile_step(SyncWorkerState *st, long *wait_ms)
+{
+	QdrantError err;
+	QdrantScrollPage page;
+	bool		created;
+	bool		done = false;
+	uint64		enqueued = 0;
+
+	pgstat_report_activity(STATE_RUNNING, "osv vector sync: reconciling");
+	memset(&page, 0, sizeof(page));
+	if (!qdrant_ensure_collection(&created, &err))
+	{
+		*wait_ms = target_failed(st, &err);
+		return false;
+	}
+	if (created)
+		done = true;			/* a new collection holds no orphan */
+	else if (!qdrant_scroll(st->reconcile_has_offset ? &st->reconcile_offset : NULL,
+							RECONCILE_PAGE, &page, &err))
+	{
+		if (err.kind != QDRANT_GONE)
+		{
+			*wait_ms = target_failed(st, &err);
+			return false;
+		}
+		/* Vanished: the next send creates it and sends everything again. */
+		qdrant_forget_collection();
+		done = true;
+	}
+
+	osv_worker_transaction_begin("osv vector sync: reconciling");
+	if (!done)
+	{
+		enqueued = sync_reconcile_page(&page, true);
+		if (page.has_next)
+		{
+			st->reconcile_offset = page.next_offset;
+			st->reconcile_has_offset = true;
+		}
+		else
+			done = true;
+	}
+	if (done)
+		sync_set_synced_url(st->reconcile_url);
+	worker_end(st->loop_cxt);
+
+	if (enqueued > 0)
+		elog(DEBUG1, "osv vector sync: reconcile enqueued %llu points without a live summary",
+			 (unsigned long long) enqueued);
+	if (done)
+	{
+		elog(LOG, "osv vector sync reconciled the target \"%s\"", osv_qdrant_url);
+		reconcile_forget(st);
+	}
+	return true;
+}
+
+/*
+ * One round of the worker: claim (transaction 1, committed), send (no
+ * transaction), record (transaction 2).  Before the claim, due erasure
+ * sweeps are sent, and a page of the reconcile of a new target is done.
+ * Returns how long to sleep, 0 to go on at once.
+ */
+static long
+worker_round(SyncWorkerState *st)
+{
+	MemoryContext loop_cxt = st->loop_cxt;
+	VsClaimCursor *cursor = &st->cursor;
 	VsBatch		batch;
+	VsSweep    *sweeps = NULL;
+	int			nsweeps;
 	long		wait_ms;
 	int			n;
 	bool		idle = false;
+	bool		back_off_ended = false;
 	TimestampTz t_claim = GetCurrentTimestamp();
 	TimestampTz t_send;
 	TimestampTz t_record;
@@ -118,10 +263,9 @@ worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_release
 		/*
 		 * Nothing to do here; the latch or the naptime brings us back.  In
 		 * embedded mode (no URL) changes are not queued, so whatever target
-		 * comes next must be filled from scratch: forget which one was
-		 * synced.  (Each reload sets the latch, so a URL emptied and set
-		 * again is seen; a change of both within one round is not, and needs
-		 * osv.vector_resync().)
+		 * comes next must be reconciled: forget which one was synced.  (The
+		 * outbox trigger forgets it too when it skips a change for want of a
+		 * URL, so a URL emptied and set again between two rounds is seen.)
 		 */
 		if (OidIsValid(get_extension_oid("osv", true)))
 		{
@@ -131,46 +275,108 @@ worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_release
 						0, NULL, NULL, false, 0);
 		}
 		worker_end(loop_cxt);
-		*leases_released = false;
+		st->leases_released = false;
+		reconcile_forget(st);
 		return osv_vector_sync_naptime;
 	}
 
-	if (!*leases_released)
+	/*
+	 * A reload ends a back-off: the operator may have fixed the cause.  (The
+	 * read-only check of the back-off below would not see this update, made
+	 * after the transaction's snapshot: it is skipped then.)
+	 */
+	if (st->reloaded)
 	{
-		/* Claims committed by a worker that died are ours to retry now. */
-		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_outbox SET claim_id = NULL, claimed_version = NULL, lease_until = NULL"
-					" WHERE claim_id IS NOT NULL", 0, NULL, NULL, false, 0);
+		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET retry_at = NULL"
+					" WHERE target OPERATOR(pg_catalog.=) 'qdrant' AND retry_at IS NOT NULL",
+					0, NULL, NULL, false, 0);
 		if (SPI_processed > 0)
-			elog(LOG, "osv vector sync released %llu outbox entries claimed before a restart",
-				 (unsigned long long) SPI_processed);
-		*leases_released = true;
+			elog(LOG, "osv vector sync ended the back-off of the target after a configuration reload");
+		st->reloaded = false;
+		back_off_ended = true;
 	}
 
-	/* A new target: backfill it once. */
+	if (!st->leases_released)
 	{
+		release_dead_claims();
+		st->leases_released = true;
+	}
+
+	/*
+	 * A new target (or one that comes back after an embedded window):
+	 * enqueue every live summary and reconcile it, page by page, so that the
+	 * points of summaries deleted meanwhile go too.
+	 */
+	{
+		char	   *target = sync_target_url();
 		Oid			argtype = TEXTOID;
-		Datum		arg = CStringGetTextDatum(sync_target_url());
+		Datum		arg = CStringGetTextDatum(target);
 
 		spi_execute(SPI_OK_SELECT, "SELECT FROM osv.vector_sync_targets"
 					" WHERE target OPERATOR(pg_catalog.=) 'qdrant' AND (synced_url IS NULL OR synced_url OPERATOR(pg_catalog.<>) $1)",
 					1, &argtype, &arg, true, 1);
-		if (SPI_processed > 0)
+		if (SPI_processed == 0)
+			reconcile_forget(st);
+		else if (st->reconcile_url == NULL || strcmp(st->reconcile_url, target) != 0)
 		{
-			uint64		count = outbox_enqueue_all_live();
+			uint64		count;
 
-			sync_set_synced_url();
-			elog(LOG, "osv vector sync enqueued %llu summaries for the new target \"%s\"",
+			reconcile_forget(st);
+			count = outbox_enqueue_all_live();
+			st->reconcile_url = MemoryContextStrdup(st->worker_cxt, target);
+			elog(LOG, "osv vector sync enqueued %llu summaries for the new target \"%s\" and reconciles it",
 				 (unsigned long long) count, osv_qdrant_url);
 		}
 	}
 
-	if (sync_target_backing_off(&wait_ms))
+	if (!back_off_ended && sync_target_backing_off(&wait_ms))
 	{
 		worker_end(loop_cxt);
 		return Min(wait_ms, (long) osv_vector_sync_naptime);
 	}
 
+	nsweeps = sync_read_sweeps(SWEEPS_PER_ROUND, &sweeps, loop_cxt);
+	worker_end(loop_cxt);
+
+	/* Erasure sweeps that are due. */
+	if (nsweeps > 0)
+	{
+		QdrantError err;
+		bool		ok;
+		bool		any_done = false;
+
+		pgstat_report_activity(STATE_RUNNING, "osv vector sync: sweeping");
+		ok = sync_send_sweeps(sweeps, nsweeps, &err);
+		for (int i = 0; i < nsweeps; i++)
+			any_done |= sweeps[i].done;
+		osv_worker_transaction_begin("osv vector sync: recording sweeps");
+		sync_record_sweeps(sweeps, nsweeps);
+		sync_record_target(ok ? NULL : &err, any_done);
+		worker_end(loop_cxt);
+		if (!ok)
+		{
+			*cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
+			qdrant_raise(LOG, &err);
+			return 1;
+		}
+		elog(DEBUG1, "osv vector sync: %d erasure sweeps sent", nsweeps);
+	}
+
+	/* A page of the reconcile of a new target. */
+	if (st->reconcile_url != NULL && !reconcile_step(st, &wait_ms))
+		return wait_ms;
+
+	osv_worker_transaction_begin("osv vector sync: claiming");
 	n = sync_claim(osv_vector_sync_batch_size, cursor, &batch, loop_cxt);
+	if (n > 0)
+	{
+		/* The claim a restart of this worker releases. */
+		Oid			argtype = INT8OID;
+		Datum		arg = Int64GetDatum(batch.claim_id);
+
+		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET worker_claim_id = $1 WHERE target OPERATOR(pg_catalog.=) 'qdrant'",
+					1, &argtype, &arg, false, 0);
+	}
 
 	/*
 	 * Short of a full batch, the scan has reached the end of what is due: the
@@ -195,7 +401,7 @@ worker_round(MemoryContext loop_cxt, VsClaimCursor *cursor, bool *leases_release
 		*cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
 	worker_end(loop_cxt);
 	if (idle)
-		return wait_ms;
+		return (nsweeps > 0 || st->reconcile_url != NULL) ? 0 : wait_ms;
 
 	pgstat_report_activity(STATE_RUNNING, "osv vector sync: sending");
 	t_send = GetCurrentTimestamp();
@@ -228,11 +434,9 @@ static void
 sync_round_step(void *arg)
 {
 	SyncWorkerState *state = (SyncWorkerState *) arg;
-
 	long		storage_wait_ms;
 
-	state->wait_ms = worker_round(state->loop_cxt, &state->cursor,
-								  &state->leases_released);
+	state->wait_ms = worker_round(state);
 
 	/* The storage queues (src/storage_sync.c) share the worker. */
 	MemoryContextReset(state->loop_cxt);
@@ -247,14 +451,14 @@ sync_round_step(void *arg)
 void
 osv_vector_sync_main(Datum main_arg)
 {
-	MemoryContext worker_cxt;
 	SyncWorkerState state;
 
-	worker_cxt = osv_worker_start("osv vector sync");
+	memset(&state, 0, sizeof(state));
+	state.worker_cxt = osv_worker_start("osv vector sync");
 	osv_shmem_publish_sync_worker();
 	elog(LOG, "osv vector sync worker started in database \"%s\"", osv_database);
 
-	state.loop_cxt = AllocSetContextCreate(worker_cxt, "osv vector sync batch",
+	state.loop_cxt = AllocSetContextCreate(state.worker_cxt, "osv vector sync batch",
 										   ALLOCSET_DEFAULT_SIZES);
 	state.cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
 	state.leases_released = false;
@@ -262,7 +466,8 @@ osv_vector_sync_main(Datum main_arg)
 
 	for (;;)
 	{
-		(void) osv_worker_wait(state.wait_ms);
+		if (osv_worker_wait(state.wait_ms))
+			state.reloaded = true;
 		if (!osv_worker_run(state.loop_cxt, sync_round_step, &state))
 		{
 			/* As after a restart, without the process's exit. */

@@ -42,6 +42,9 @@
 /* Points per page of osv.vector_reconcile()'s scroll. */
 #define RECONCILE_PAGE 1000
 
+/* Erasure sweeps sent by one call of osv.vector_sync() at most. */
+#define SWEEPS_PER_CALL 64
+
 /* Raise an error unless osv.qdrant_url is set. */
 static void
 require_qdrant(void)
@@ -75,8 +78,9 @@ require_writable(const char *function_name)
  * Drains the outbox in the calling session, within the caller's
  * transaction: claim, send and record run batch after batch until nothing
  * is due, max_entries entries were claimed or the target fails (reported
- * as a WARNING; the failure is recorded like the worker's).  Returns the
- * entries completed.
+ * as a WARNING; the failure is recorded like the worker's); then, unless
+ * the target failed, the erasure sweeps that are due are sent.  Returns
+ * the entries completed.
  */
 PG_FUNCTION_INFO_V1(osv_vector_sync);
 Datum
@@ -87,6 +91,7 @@ osv_vector_sync(PG_FUNCTION_ARGS)
 	VsClaimCursor cursor = VS_CLAIM_CURSOR_START;
 	MemoryContext batch_cxt;
 	MemoryContext old;
+	bool		target_failed = false;
 
 	require_writable("osv.vector_sync()");
 	if (!PG_ARGISNULL(0))
@@ -103,6 +108,7 @@ osv_vector_sync(PG_FUNCTION_ARGS)
 
 	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "osv vector sync batch",
 									  ALLOCSET_DEFAULT_SIZES);
+
 	while (remaining > 0)
 	{
 		VsBatch		batch;
@@ -139,8 +145,37 @@ osv_vector_sync(PG_FUNCTION_ARGS)
 		if (batch.target_failed)
 		{
 			qdrant_raise(WARNING, &batch.target_error);
+			target_failed = true;
 			break;
 		}
+	}
+
+	/* Then the erasure sweeps that are due, as the worker sends them. */
+	if (!target_failed)
+	{
+		VsSweep    *sweeps;
+		int			nsweeps = 0;
+		long		wait_ms;
+
+		old = MemoryContextSwitchTo(batch_cxt);
+		spi_connect();
+		if (!sync_target_backing_off(&wait_ms))
+			nsweeps = sync_read_sweeps(SWEEPS_PER_CALL, &sweeps, batch_cxt);
+		if (nsweeps > 0)
+		{
+			QdrantError err;
+			bool		ok = sync_send_sweeps(sweeps, nsweeps, &err);
+			bool		any_done = false;
+
+			for (int i = 0; i < nsweeps; i++)
+				any_done |= sweeps[i].done;
+			sync_record_sweeps(sweeps, nsweeps);
+			sync_record_target(ok ? NULL : &err, any_done);
+			if (!ok)
+				qdrant_raise(WARNING, &err);
+		}
+		SPI_finish();
+		MemoryContextSwitchTo(old);
 	}
 	MemoryContextDelete(batch_cxt);
 	PG_RETURN_INT64((int64) completed);
@@ -245,8 +280,9 @@ osv_vector_sync_complete(PG_FUNCTION_ARGS)
  * osv.vector_resync() RETURNS bigint
  *
  * Enqueues every live summary that has an embedding (a backfill after
- * Qdrant is configured, or a repair) and remembers the target it was done
- * for.  Returns how many were enqueued.
+ * Qdrant is configured, or a repair).  Returns how many were enqueued.  It
+ * does not mark the target synced: only the worker's reconcile, which also
+ * deletes the points of summaries that are gone, does.
  */
 PG_FUNCTION_INFO_V1(osv_vector_resync);
 Datum
@@ -258,7 +294,6 @@ osv_vector_resync(PG_FUNCTION_ARGS)
 	require_qdrant();
 	spi_connect();
 	n = outbox_enqueue_all_live();
-	sync_set_synced_url();
 	SPI_finish();
 	outbox_wake_worker_at_commit();
 	PG_RETURN_INT64((int64) n);
@@ -301,12 +336,6 @@ osv_vector_reconcile(PG_FUNCTION_ARGS)
 	for (;;)
 	{
 		QdrantScrollPage page;
-		Datum	   *page_ids;
-		Datum	   *bad;
-		int			nbad = 0;
-		Oid			argtype = INT8ARRAYOID;
-		Datum		arg;
-		int			j = 0;
 
 		CHECK_FOR_INTERRUPTS();
 		if (!qdrant_scroll(has_offset ? &offset : NULL, RECONCILE_PAGE, &page, &err))
@@ -314,58 +343,14 @@ osv_vector_reconcile(PG_FUNCTION_ARGS)
 		if (page.npoints == 0)
 			break;
 
-		page_ids = palloc(sizeof(Datum) * page.npoints);
-		bad = palloc(sizeof(Datum) * page.npoints);
 		if (nseen + page.npoints > seen_cap)
 		{
 			seen_cap = Max(seen_cap * 2, nseen + page.npoints);
 			seen = seen ? repalloc(seen, sizeof(int64) * seen_cap) : palloc(sizeof(int64) * seen_cap);
 		}
 		for (int i = 0; i < page.npoints; i++)
-		{
-			page_ids[i] = Int64GetDatum(page.ids[i]);
 			seen[nseen++] = page.ids[i];
-		}
-		arg = sync_int8_array(page_ids, page.npoints);
-		spi_execute(SPI_OK_SELECT, "SELECT s.id, " POINT_COLUMNS " FROM osv.summaries s"
-					" WHERE s.id OPERATOR(pg_catalog.=) ANY ($1)"
-					"   AND s.deleted_at IS NULL AND s.embedding IS NOT NULL"
-					" ORDER BY s.id",
-					1, &argtype, &arg, true, 0);
-
-		/* Both lists are in id order: walk them together. */
-		for (int i = 0; i < page.npoints; i++)
-		{
-			int64		id = page.ids[i];
-			bool		ok = false;
-
-			while (j < (int) SPI_processed)
-			{
-				bool		isnull;
-				int64		sid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[j],
-															  SPI_tuptable->tupdesc, 1, &isnull));
-
-				if (sid < id)
-				{
-					j++;
-					continue;
-				}
-				if (sid == id)
-				{
-					QdrantPoint p;
-					char	   *problem;
-
-					if (sync_read_point(id, j, 2, &p, &problem) && problem == NULL)
-						ok = page.has_version[i] && page.versions[i] == p.version;
-					j++;
-				}
-				break;
-			}
-			if (!ok)
-				bad[nbad++] = Int64GetDatum(id);
-		}
-		if (nbad > 0)
-			enqueued += outbox_enqueue_array(sync_int8_array(bad, nbad));
+		enqueued += sync_reconcile_page(&page, false);
 
 		if (!page.has_next)
 			break;

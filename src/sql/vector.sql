@@ -37,6 +37,8 @@ CREATE TABLE osv.vector_outbox (
 	lease_until timestamptz,
 	last_attempt_at timestamptz,
 	last_error text,
+	in_doubt_until timestamptz,
+	in_doubt_user_id bigint,
 	CONSTRAINT vector_outbox_pkey PRIMARY KEY (summary_id),
 	CONSTRAINT vector_outbox_state_check CHECK (state OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'failed'])),
 	CONSTRAINT vector_outbox_summary_id_check CHECK (summary_id OPERATOR(pg_catalog.>=) 0),
@@ -54,8 +56,11 @@ COMMENT ON COLUMN osv.vector_outbox.claimed_version IS 'version sent by the batc
 COMMENT ON COLUMN osv.vector_outbox.lease_until IS 'when a claim of a batch that never recorded its outcome expires';
 COMMENT ON COLUMN osv.vector_outbox.last_attempt_at IS 'when the row was last claimed';
 COMMENT ON COLUMN osv.vector_outbox.last_error IS 'error of the last failed attempt';
+COMMENT ON COLUMN osv.vector_outbox.in_doubt_until IS 'a write of the row timed out or lost its connection after it was sent: Qdrant may still apply it until this time (osv.vector_sync_in_doubt_fence), so only a send claimed after it completes the row';
+COMMENT ON COLUMN osv.vector_outbox.in_doubt_user_id IS 'owner of the point of the last upsert in doubt, whose erasure sweep waits for in_doubt_until';
 
 CREATE INDEX vector_outbox_next_attempt_at_idx ON osv.vector_outbox (next_attempt_at, summary_id) WHERE state OPERATOR(pg_catalog.=) 'pending';
+CREATE INDEX vector_outbox_in_doubt_idx ON osv.vector_outbox (in_doubt_user_id) WHERE in_doubt_until IS NOT NULL;
 
 CREATE SEQUENCE osv.vector_outbox_claim_seq AS bigint;
 COMMENT ON SEQUENCE osv.vector_outbox_claim_seq IS 'numbers of claimed outbox batches';
@@ -74,6 +79,7 @@ CREATE TABLE osv.vector_sync_targets (
 	last_error_at timestamptz,
 	last_success_at timestamptz,
 	synced_url text,
+	worker_claim_id bigint,
 	CONSTRAINT vector_sync_targets_pkey PRIMARY KEY (target)
 );
 COMMENT ON TABLE osv.vector_sync_targets IS 'state of each target of the vector sync (Qdrant)';
@@ -83,8 +89,54 @@ COMMENT ON COLUMN osv.vector_sync_targets.consecutive_failures IS 'failures of t
 COMMENT ON COLUMN osv.vector_sync_targets.last_error IS 'error of the last failure of the whole target; NULL after a success';
 COMMENT ON COLUMN osv.vector_sync_targets.last_error_at IS 'when the last failure of the whole target happened';
 COMMENT ON COLUMN osv.vector_sync_targets.last_success_at IS 'when a batch last reached the target';
-COMMENT ON COLUMN osv.vector_sync_targets.synced_url IS 'osv.qdrant_url the outbox was last backfilled for (by osv.vector_resync())';
+COMMENT ON COLUMN osv.vector_sync_targets.synced_url IS 'osv.qdrant_url the outbox was last backfilled for (by osv.vector_resync()) and, by the worker, reconciled with';
+COMMENT ON COLUMN osv.vector_sync_targets.worker_claim_id IS 'last batch claimed by the vector sync worker: the claim its restart releases (claims of external drainers are left to their lease)';
 INSERT INTO osv.vector_sync_targets (target) VALUES ('qdrant');
+
+/*
+ * Erasure sweeps: osv.data_delete() deletes a user's points by user filter
+ * at once and queues the sweep here too; the vector sync worker runs it
+ * again when due_at has come and no upsert of that user is in doubt (an
+ * upsert in doubt moves due_at to its in_doubt_until), and deletes the row
+ * only after a sweep that was sent after due_at.  So a late upsert that
+ * Qdrant applies after the erasure is swept once more.
+ */
+CREATE TABLE osv.vector_erasure_sweeps (
+	user_id bigint NOT NULL,
+	due_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	enqueued_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	attempts integer NOT NULL DEFAULT 0,
+	last_error text,
+	CONSTRAINT vector_erasure_sweeps_pkey PRIMARY KEY (user_id)
+);
+COMMENT ON TABLE osv.vector_erasure_sweeps IS 'deletions of an erased user''s Qdrant points by user filter, repeated after every write of that user in doubt';
+COMMENT ON COLUMN osv.vector_erasure_sweeps.user_id IS 'id of the erased user (the row no longer exists)';
+COMMENT ON COLUMN osv.vector_erasure_sweeps.due_at IS 'the sweep is sent again after this time; a sweep sent before it does not complete the row';
+COMMENT ON COLUMN osv.vector_erasure_sweeps.enqueued_at IS 'when the erasure queued the sweep';
+COMMENT ON COLUMN osv.vector_erasure_sweeps.attempts IS 'sweeps sent that did not complete the row';
+COMMENT ON COLUMN osv.vector_erasure_sweeps.last_error IS 'error of the last failed sweep';
+SELECT pg_catalog.pg_extension_config_dump('osv.vector_erasure_sweeps', '');
+
+CREATE FUNCTION osv.vector_erasure_sweep_enqueue()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF pg_catalog.current_setting('osv.qdrant_url', true) IS DISTINCT FROM '' THEN
+		INSERT INTO osv.vector_erasure_sweeps AS w (user_id)
+		SELECT o.id FROM old_rows o
+		ON CONFLICT (user_id) DO UPDATE SET due_at = pg_catalog.now(), enqueued_at = pg_catalog.now();
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION osv.vector_erasure_sweep_enqueue() IS 'trigger: queue a sweep of the Qdrant points of every deleted user (erasure, purge)';
+REVOKE ALL ON FUNCTION osv.vector_erasure_sweep_enqueue() FROM PUBLIC;
+CREATE TRIGGER vector_erasure_sweep AFTER DELETE ON osv.users
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION osv.vector_erasure_sweep_enqueue();
 
 CREATE FUNCTION osv.vector_enqueue()
 RETURNS trigger
@@ -179,7 +231,9 @@ SELECT t.target,
 	   t.last_error_at,
 	   t.last_success_at,
 	   t.retry_at,
-	   t.consecutive_failures
+	   t.consecutive_failures,
+	   (SELECT pg_catalog.count(*) FROM osv.vector_outbox o WHERE o.in_doubt_until IS NOT NULL) AS in_doubt,
+	   (SELECT pg_catalog.count(*) FROM osv.vector_erasure_sweeps w) AS erasure_sweeps
   FROM osv.vector_sync_targets t;
 COMMENT ON VIEW osv.vector_sync_status IS 'state of the vector sync: pending and failed entries, age of the oldest pending change, last error';
 COMMENT ON COLUMN osv.vector_sync_status.target IS 'name of the sync target';
@@ -192,3 +246,5 @@ COMMENT ON COLUMN osv.vector_sync_status.last_error_at IS 'when the target last 
 COMMENT ON COLUMN osv.vector_sync_status.last_success_at IS 'when a batch last reached the target';
 COMMENT ON COLUMN osv.vector_sync_status.retry_at IS 'no batch is sent before this time (backoff of the target)';
 COMMENT ON COLUMN osv.vector_sync_status.consecutive_failures IS 'failures of the target since its last success';
+COMMENT ON COLUMN osv.vector_sync_status.in_doubt IS 'outbox entries with a write in doubt (timed out or cut off after it was sent), sent again after osv.vector_sync_in_doubt_fence';
+COMMENT ON COLUMN osv.vector_sync_status.erasure_sweeps IS 'erasure sweeps by user filter still to be repeated';

@@ -32,6 +32,8 @@ osv.vector_sync_backoff = '100ms'
 osv.vector_sync_backoff_max = '1s'
 osv.qdrant_timeout = '5s'
 osv.qdrant_connect_timeout = '1s'
+# Claims released after the SIGKILL are in doubt for the fence.
+osv.vector_sync_in_doubt_fence = '2s'
 });
 $node->start;
 # The workers connect as osv.worker_role (osv_worker), which CREATE
@@ -226,7 +228,8 @@ converged('after the outage');
 is($node->safe_psql('postgres', 'SELECT failed FROM osv.vector_sync_status'), '0',
 	'outage: nothing parked');
 
-# --- 429 with Retry-After. ----------------------------------------------------
+# --- 429 with Retry-After (honoured up to osv.vector_sync_backoff_max). -------
+set_and_reload('osv.vector_sync_backoff_max' => '5s');
 qdrant_request($q, 'DELETE', '/__test/requests');
 add_faults({ method => 'PUT', path => '/points$', count => 1,
 	action => { type => 'status', status => 429, retry_after => 2 } });
@@ -235,6 +238,7 @@ converged('after 429');
 my @puts = put_points_requests();
 ok(@puts >= 2 && $puts[0]{status} == 429, '429 answered first');
 cmp_ok($puts[1]{time} - $puts[0]{time}, '>=', 1.9, 'Retry-After of 2 s honoured');
+set_and_reload('osv.vector_sync_backoff_max' => undef);
 
 # --- A poison entry is parked; the others get through. ----------------------
 set_and_reload('osv.vector_sync_max_attempts' => 1);
