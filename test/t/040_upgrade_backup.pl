@@ -115,7 +115,9 @@ sub contents_since
 		}
 		if (exists $before->{$name} && $before->{$name} ne $now->{$name})
 		{
-			my $row = 'ROW(' . join(',', map { "t.$_" } split /,/, $before->{$name}) . ')::text';
+			# The same form as contents(), on the columns the table had before.
+			my $row = 'jsonb_strip_nulls(jsonb_build_object('
+			  . join(',', map { "'$_', t.$_" } split /,/, $before->{$name}) . '))::text';
 			$rest = $node->safe_psql($db,
 				"SELECT md5(coalesce(string_agg($row, E'\\n' ORDER BY $row), '')) || ':' || count(*) FROM ONLY osv.$name t");
 		}
