@@ -30,6 +30,9 @@ osv.vector_dimensions = 8
 osv.vector_sync_naptime = '60s'
 osv.vector_sync_backoff = '100ms'
 osv.vector_sync_backoff_max = '500ms'
+# The claims of a batch in flight when the primary is lost are in doubt
+# after promotion; a short fence keeps the test from waiting 30 s for them.
+osv.vector_sync_in_doubt_fence = '2s'
 osv.qdrant_timeout = '20s'
 osv.qdrant_connect_timeout = '1s'
 osv.retention_interval = 3600
