@@ -153,93 +153,9 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION osv.create_activity_log_partitions(days_ahead integer DEFAULT 14,
-												   first_day date DEFAULT NULL)
-RETURNS integer
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-SET lock_timeout = '5s'
-AS $$
-DECLARE
-	start_day date := coalesce(first_day, (pg_catalog.now() AT TIME ZONE 'UTC')::date);
-	day date;
-	part text;
-	lower_bound timestamptz;
-	upper_bound timestamptz;
-	created integer := 0;
-BEGIN
-	IF days_ahead IS NULL OR days_ahead < 0 OR days_ahead > 366 THEN
-		RAISE EXCEPTION 'days_ahead must be between 0 and 366'
-			USING ERRCODE = 'invalid_parameter_value';
-	END IF;
+/* osv.create_activity_log_partitions(): see 20_retention.sql, which gives its 1.1 definition. */
 
-	FOR i IN 0 .. days_ahead LOOP
-		day := start_day + i;
-		part := osv.activity_log_partition_name(day);
-		CONTINUE WHEN pg_catalog.to_regclass(pg_catalog.format('osv.%I', part)) IS NOT NULL;
-
-		lower_bound := (day::timestamp AT TIME ZONE 'UTC');
-		upper_bound := ((day + 1)::timestamp AT TIME ZONE 'UTC');
-
-		IF EXISTS (SELECT FROM osv.activity_logs_default
-				   WHERE occurred_at >= lower_bound AND occurred_at < upper_bound) THEN
-			/* Move the waiting rows into a new table, then attach it. */
-			LOCK TABLE osv.activity_logs_default IN SHARE ROW EXCLUSIVE MODE;
-			EXECUTE pg_catalog.format('CREATE TABLE osv.%I (LIKE osv.activity_logs INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part);
-			EXECUTE pg_catalog.format('ALTER TABLE osv.%I ADD CONSTRAINT %I CHECK (occurred_at >= %L AND occurred_at < %L)',
-									  part, part || '_bounds', lower_bound, upper_bound);
-			PERFORM osv.key_activity_log_partition(pg_catalog.format('osv.%I', part)::regclass);
-			EXECUTE pg_catalog.format(
-				'WITH moved AS (DELETE FROM osv.activity_logs_default WHERE occurred_at >= $1 AND occurred_at < $2 RETURNING *) '
-				'INSERT INTO osv.%I SELECT * FROM moved', part)
-				USING lower_bound, upper_bound;
-			EXECUTE pg_catalog.format('ALTER TABLE osv.activity_logs ATTACH PARTITION osv.%I FOR VALUES FROM (%L) TO (%L)',
-									  part, lower_bound, upper_bound);
-		ELSE
-			EXECUTE pg_catalog.format('CREATE TABLE osv.%I PARTITION OF osv.activity_logs FOR VALUES FROM (%L) TO (%L)',
-									  part, lower_bound, upper_bound);
-			EXECUTE pg_catalog.format('ALTER TABLE osv.%I ADD CONSTRAINT %I CHECK (occurred_at >= %L AND occurred_at < %L)',
-									  part, part || '_bounds', lower_bound, upper_bound);
-			PERFORM osv.key_activity_log_partition(pg_catalog.format('osv.%I', part)::regclass);
-		END IF;
-		EXECUTE pg_catalog.format('COMMENT ON TABLE osv.%I IS %L', part,
-								  'activity logs of ' || day::text || ' (UTC)');
-		created := created + 1;
-	END LOOP;
-	RETURN created;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION osv.prepare_archive_days(source regclass, cutoff timestamptz)
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	day date;
-	part text;
-	day_start timestamptz;
-	day_end timestamptz;
-BEGIN
-	FOR day IN EXECUTE format('SELECT DISTINCT (occurred_at AT TIME ZONE ''UTC'')::date FROM ONLY %s WHERE occurred_at < $1',
-							  source) USING cutoff
-	LOOP
-		day_start := day::timestamp AT TIME ZONE 'UTC';
-		day_end := (day + 1)::timestamp AT TIME ZONE 'UTC';
-		CONTINUE WHEN EXISTS (SELECT FROM osv.partitions_of('osv.activity_logs_archive') a
-							  WHERE NOT a.is_default
-								AND (a.lower_bound IS NULL OR a.lower_bound <= day_start)
-								AND (a.upper_bound IS NULL OR a.upper_bound >= day_end));
-		part := 'activity_logs_archive_p' || to_char(day, 'YYYYMMDD');
-		EXECUTE format('CREATE TABLE osv.%I PARTITION OF osv.activity_logs_archive FOR VALUES FROM (%L) TO (%L)',
-					   part, day_start, day_end);
-		EXECUTE format('ALTER TABLE osv.%I ADD CONSTRAINT %I CHECK (occurred_at >= %L AND occurred_at < %L)',
-					   part, part || '_bounds', day_start, day_end);
-		PERFORM osv.key_activity_log_partition(format('osv.%I', part)::regclass);
-		EXECUTE format('COMMENT ON TABLE osv.%I IS %L', part, 'archived activity logs of ' || day::text || ' (UTC)');
-	END LOOP;
-END
-$$;
+/* osv.prepare_archive_days(): see 20_retention.sql, which gives its 1.1 definition. */
 
 /* Every table and sequence that holds data is dumped with its rows (backup.sql). */
 SELECT pg_catalog.pg_extension_config_dump('osv.users', '');
