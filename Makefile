@@ -85,6 +85,7 @@ REGRESS = \
 	schema \
 	soft_delete \
 	errors \
+	laravel \
 	compliance \
 	users_api \
 	uploads \

@@ -13,7 +13,7 @@ INSERT INTO osv.users (auth0_id, email) VALUES ('auth0|x', 'not an email');
 INSERT INTO osv.users (auth0_id, email, role) VALUES ('auth0|x', 'x@example.org', 'wizard');
 INSERT INTO osv.users (auth0_id, email) VALUES ('auth0|eve', 'eve2@example.org');
 INSERT INTO osv.users (auth0_id, email) VALUES ('auth0|eve2', 'EVE@example.org');
-INSERT INTO osv.users (id, auth0_id, email) VALUES (1, 'auth0|x', 'x@example.org');
+INSERT INTO osv.users (id, auth0_id, email) SELECT id, 'auth0|x', 'x@example.org' FROM osv.users;  -- an explicit id that is taken
 
 -- documents
 INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)

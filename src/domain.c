@@ -136,7 +136,7 @@ osv_log_activity(PG_FUNCTION_ARGS)
 					1, argtypes, values, true, 1);
 		if (SPI_processed == 0)
 			ereport(ERROR,
-					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+					(errcode(ERRCODE_NO_DATA_FOUND),
 					 errmsg("user %lld does not exist", (long long) user_id)));
 	}
 

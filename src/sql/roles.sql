@@ -84,7 +84,7 @@ BEGIN
 	PERFORM osv.check_acting_user(require_live_user.user_id);
 	SELECT u.deleted_at IS NOT NULL INTO trashed FROM osv.users u WHERE u.id = require_live_user.user_id;
 	IF trashed IS NULL THEN
-		RAISE EXCEPTION 'user % does not exist', user_id USING ERRCODE = 'foreign_key_violation';
+		RAISE EXCEPTION 'user % does not exist', user_id USING ERRCODE = 'no_data_found';
 	ELSIF trashed THEN
 		RAISE EXCEPTION 'user % is trashed', user_id USING ERRCODE = 'object_not_in_prerequisite_state';
 	END IF;

@@ -53,7 +53,7 @@ SELECT results_eq($$SELECT name, points FROM osv.leaderboard(1)$$, $$VALUES ('Ta
 SELECT throws_ok($$SELECT osv.upsert_auth0_user('[]')$$, '22023', NULL, 'non-object profile: invalid_parameter_value');
 SELECT throws_ok($$SELECT osv.upsert_auth0_user('{"email": "x@example.org"}')$$, '22023', NULL, 'no identity: invalid_parameter_value');
 SELECT throws_ok($$SELECT osv.upsert_auth0_user('{"sub": "auth0|x", "email": "TAP1@example.org"}')$$, '23505', NULL, 'taken email: unique_violation');
-SELECT throws_ok($$SELECT osv.log_activity(-1, 'page.view')$$, '23503', NULL, 'unknown user: foreign_key_violation');
+SELECT throws_ok($$SELECT osv.log_activity(-1, 'page.view')$$, 'P0002', NULL, 'unknown user: no_data_found');
 SELECT throws_ok($$SELECT osv.submit_answer((SELECT id FROM osv.quizzes WHERE title = 'Tap quiz'),
 	(SELECT id FROM osv.users WHERE auth0_id = 'auth0|tap2'), '{"zz": "y"}')$$, '22023', NULL, 'unknown question: invalid_parameter_value');
 SELECT throws_ok($$UPDATE osv.quizzes SET questions = '[{"id": "q"}]' WHERE title = 'Tap quiz'$$, '23514', NULL, 'bad question: check_violation');
@@ -61,7 +61,7 @@ SELECT throws_ok($$INSERT INTO osv.badges (slug, name, criteria) VALUES ('tap', 
 SELECT throws_ok($$UPDATE osv.points SET amount = 1$$, '2F003', NULL, 'ledger update: prohibited_sql_statement_attempted');
 SELECT throws_ok($$DELETE FROM osv.points$$, '2F003', NULL, 'ledger delete: prohibited_sql_statement_attempted');
 SELECT throws_ok($$SELECT osv.award_points((SELECT id FROM osv.users WHERE auth0_id = 'auth0|tap2'), 0, 'x')$$, '22023', NULL, 'zero points: invalid_parameter_value');
-SELECT throws_ok($$SELECT osv.join_room(-1, (SELECT id FROM osv.users WHERE auth0_id = 'auth0|tap2'))$$, '23503', NULL, 'unknown room: foreign_key_violation');
+SELECT throws_ok($$SELECT osv.join_room(-1, (SELECT id FROM osv.users WHERE auth0_id = 'auth0|tap2'))$$, 'P0002', NULL, 'unknown room: no_data_found');
 SELECT lives_ok($$SELECT osv.soft_delete('osv.users', (SELECT id FROM osv.users WHERE auth0_id = 'auth0|tap2'))$$, 'a user is trashed');
 SELECT throws_ok($$SELECT osv.award_points((SELECT id FROM osv.users WHERE auth0_id = 'auth0|tap2'), 1, 'x')$$, '55000', NULL, 'trashed user: object_not_in_prerequisite_state');
 

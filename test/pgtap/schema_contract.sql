@@ -1,7 +1,7 @@
 -- pgTAP: the schema contract of DESIGN.md section 3 (tables, columns,
 -- types, keys, cascades, indexes, comments).
 BEGIN;
-SELECT plan(190);
+SELECT plan(196);
 
 SELECT has_schema('osv');
 
@@ -21,16 +21,17 @@ SELECT has_column('osv', t, c, 'osv.' || t || '.' || c) FROM (VALUES
 	('summaries', 'deleted_at'),
 	('recommendations', 'id'), ('recommendations', 'user_id'), ('recommendations', 'summary_id'),
 	('recommendations', 'score'), ('recommendations', 'expires_at'), ('recommendations', 'revoked_at'),
-	('recommendations', 'created_at'), ('recommendations', 'deleted_at'),
+	('recommendations', 'created_at'), ('recommendations', 'updated_at'), ('recommendations', 'deleted_at'),
 	('quizzes', 'id'), ('quizzes', 'user_id'), ('quizzes', 'document_id'), ('quizzes', 'title'),
 	('quizzes', 'questions'), ('quizzes', 'created_at'), ('quizzes', 'updated_at'), ('quizzes', 'deleted_at'),
 	('answers', 'id'), ('answers', 'quiz_id'), ('answers', 'user_id'), ('answers', 'responses'),
-	('answers', 'score'), ('answers', 'created_at'), ('answers', 'deleted_at'),
+	('answers', 'score'), ('answers', 'created_at'), ('answers', 'updated_at'), ('answers', 'deleted_at'),
 	('rooms', 'id'), ('rooms', 'user_id'), ('rooms', 'name'), ('rooms', 'last_activity_at'),
 	('rooms', 'created_at'), ('rooms', 'updated_at'), ('rooms', 'deleted_at'),
 	('room_participations', 'id'), ('room_participations', 'room_id'), ('room_participations', 'user_id'),
 	('room_participations', 'joined_at'), ('room_participations', 'left_at'),
-	('room_participations', 'last_seen_at'), ('room_participations', 'deleted_at'),
+	('room_participations', 'last_seen_at'), ('room_participations', 'updated_at'),
+	('room_participations', 'deleted_at'),
 	('activity_logs', 'id'), ('activity_logs', 'user_id'), ('activity_logs', 'event_type'),
 	('activity_logs', 'occurred_at'), ('activity_logs', 'properties'),
 	('badges', 'id'), ('badges', 'slug'), ('badges', 'name'), ('badges', 'criteria'),
@@ -99,7 +100,8 @@ SELECT has_trigger('osv', t, 'soft_delete_guard', 'osv.' || t || ' is guarded') 
 SELECT has_trigger('osv', t, 'cascade_soft_delete', 'osv.' || t || ' cascades its soft deletes') FROM unnest(ARRAY[
 	'users', 'documents', 'summaries', 'quizzes', 'rooms']) t;
 SELECT has_trigger('osv', t, 'touch_updated_at', 'osv.' || t || ' keeps updated_at') FROM unnest(ARRAY[
-	'users', 'documents', 'summaries', 'quizzes', 'rooms', 'badges']) t;
+	'users', 'documents', 'summaries', 'recommendations', 'quizzes', 'answers', 'rooms', 'room_participations',
+	'badges']) t;
 
 -- comments on every table and column
 SELECT is(count(*), 0::bigint, 'every table of osv has a comment')
