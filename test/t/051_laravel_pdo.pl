@@ -1,0 +1,67 @@
+# A Laravel app's view of osv, through PHP's PDO pgsql driver: the
+# migration (CREATE EXTENSION IF NOT EXISTS osv / ALTER EXTENSION osv
+# UPDATE, on a fresh database and on one with osv 1.0), a seeder with
+# explicit ids, Eloquent's SQL for create, save, soft delete, restore,
+# forceDelete and find (with and without trashed), osv's functions, the
+# acting user, transactions, and PDOException::getCode() of every row of
+# README.md's table of SQLSTATEs.  The PHP script (test/php/laravel_pdo.php)
+# prints TAP; each of its lines is one assertion here.
+use strict;
+use warnings;
+use File::Basename qw(dirname);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $root = $ENV{OSV_ROOT} || dirname(dirname(dirname(__FILE__)));
+
+my $php = `sh -c 'command -v php'`;
+chomp $php;
+plan skip_all => 'php (Debian php-cli) is not installed' unless $php;
+my $modules = `$php -m`;
+plan skip_all => 'pdo_pgsql (Debian php-pgsql) is not installed' unless $modules =~ /^pdo_pgsql$/m;
+
+my $node = PostgreSQL::Test::Cluster->new('laravel');
+$node->init;
+$node->append_conf('postgresql.conf', q{
+shared_preload_libraries = 'osv'
+osv.database = 'fresh'
+osv.scheduler_worker = off
+osv.vector_sync_worker = off
+timezone = 'UTC'
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE DATABASE fresh');
+$node->safe_psql('postgres', 'CREATE DATABASE old');
+$node->safe_psql('old', "CREATE EXTENSION osv VERSION '1.0'");
+$node->safe_psql('postgres', 'CREATE ROLE laravel LOGIN');
+
+my $admin = $node->safe_psql('postgres', 'SELECT current_user');
+my $dsn = sub { 'pgsql:host=' . $node->host . ';port=' . $node->port . ";dbname=$_[0]" };
+local $ENV{OSV_PDO_DSN_FRESH} = $dsn->('fresh');
+local $ENV{OSV_PDO_DSN_OLD} = $dsn->('old');
+local $ENV{OSV_PDO_ADMIN} = $admin;
+local $ENV{OSV_PDO_APP} = 'laravel';
+local $ENV{OSV_README} = "$root/README.md";
+
+my ($stdout, $stderr);
+my $ok = IPC::Run::run([ $php, "$root/test/php/laravel_pdo.php" ], '>', \$stdout, '2>', \$stderr);
+my $count = 0;
+for my $line (split /\n/, $stdout)
+{
+	if ($line =~ /^(not )?ok \d+ - (.*)$/)
+	{
+		ok(!defined $1, $2);
+		$count++;
+	}
+	elsif ($line =~ /^#/)
+	{
+		diag $line;
+	}
+}
+ok($ok, 'the PHP script ends with success') or diag "$stdout\n$stderr";
+is($stderr, '', 'the PHP script writes nothing to stderr');
+ok($count >= 40, "the PHP script made its assertions ($count)");
+
+$node->stop;
+done_testing();
