@@ -348,6 +348,7 @@ $triggers = [
 	'no_data_found' => fn() => $app->select('select osv.join_room(?, ?)', [-1, 1]),
 	'object_not_in_prerequisite_state' => fn() => $app->select('select osv.join_room(?, ?)', [$room, 1]),
 	'insufficient_privilege' => fn() => $app->select('select osv.award_points(?, ?, ?)', [2, 5, 'not mine']),
+	'wrong_object_type' => fn() => $app->select('select osv.soft_delete(?, ?)', ['osv.points', 1]),
 	'null_value_not_allowed' => fn() => $app->select('select osv.create_room(?, ?)', [1, null]),
 	'invalid_parameter_value' => fn() => $app->select('select * from osv.leaderboard(?)', [0]),
 	'check_violation' => fn() => $app->select('select osv.create_quiz(?, ?, ?)', [1, 'Bad', '[{"id": "q1"}]']),
