@@ -34,6 +34,14 @@ $node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('postgres', 'CREATE DATABASE old');
 $node->safe_psql('old', "CREATE EXTENSION osv VERSION '1.0'");
+# Rows of 1.0 in the tables that get updated_at: the update gives each the
+# last time it is known to have changed.
+$node->safe_psql('old', q{
+INSERT INTO osv.users (auth0_id, email) VALUES ('auth0|old', 'old@example.org');
+INSERT INTO osv.rooms (user_id, name) SELECT id, 'Old room' FROM osv.users;
+INSERT INTO osv.room_participations (room_id, user_id, joined_at, left_at, last_seen_at)
+SELECT r.id, r.user_id, '2020-01-01', '2020-01-03', '2020-01-02' FROM osv.rooms r;
+});
 $node->safe_psql('postgres', 'CREATE ROLE laravel LOGIN');
 
 my $admin = $node->safe_psql('postgres', 'SELECT current_user');
@@ -62,6 +70,8 @@ for my $line (split /\n/, $stdout)
 ok($ok, 'the PHP script ends with success') or diag "$stdout\n$stderr";
 is($stderr, '', 'the PHP script writes nothing to stderr');
 ok($count >= 40, "the PHP script made its assertions ($count)");
+is($node->safe_psql('old', q{SELECT updated_at = '2020-01-03' FROM osv.room_participations}), 't',
+	'the update from 1.0 sets updated_at of a participation to its last change');
 
 $node->stop;
 done_testing();
