@@ -100,4 +100,4 @@ FROM (SELECT clock_timestamp() AS t) s, LATERAL (SELECT osv.reset_identities() A
 SQL
 done | tee "$BENCH_DIR/reset.txt"
 echo "osv.reset_identities() over 1,110,000 seeded rows: median $(awk '{ print $2 }' "$BENCH_DIR/reset.txt" | bench_median) ms"
-bench_psql -At -c "INSERT INTO osv.activity_logs (user_id, event_type) VALUES (1001, 'page.view') RETURNING 'next activity log id after the reset: ' || id"
+bench_psql -q -At -c "INSERT INTO osv.activity_logs (user_id, event_type) VALUES (1001, 'page.view') RETURNING 'next activity log id after the reset: ' || id"

@@ -34,6 +34,12 @@ INSERT INTO osv.activity_logs (user_id, event_type) VALUES (100, 'page.view') RE
 -- never back, and again it moves nothing
 SELECT osv.reset_identities() AS moved;
 SELECT last_value FROM osv.users_id_seq;
+-- an osv_admin member may run it, the app may not
+SET ROLE osv_admin;
+SELECT osv.reset_identities() AS moved;
+SET ROLE osv_app;
+SELECT osv.reset_identities() AS moved;
+RESET ROLE;
 -- the archive of activity logs counts too
 SELECT osv.prepare_archive_day('2000-01-01');
 INSERT INTO osv.activity_logs_archive (id, user_id, event_type, occurred_at, properties, archived_at)
