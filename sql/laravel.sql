@@ -22,6 +22,10 @@ INSERT INTO osv.badges (id, slug, name, criteria) VALUES (1000, 'starter', 'Star
 INSERT INTO osv.awards (id, user_id, badge_id) VALUES (1100, 100, 1000);
 INSERT INTO osv.points (id, user_id, amount, reason) VALUES (1200, 100, 5, 'seeded');
 SELECT tableoid::regclass AS partition, id FROM osv.activity_logs WHERE id = 901;
+-- the partitions of activity_logs have no identity of their own: a default id comes through the parent only
+SELECT c.relname, a.attidentity FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+WHERE a.attname = 'id' AND c.relname IN ('activity_logs', 'activity_logs_default') ORDER BY 1;
+INSERT INTO osv.activity_logs_default (user_id, event_type, occurred_at) VALUES (100, 'page.view', '2001-01-02');
 -- osv's own records keep GENERATED ALWAYS
 INSERT INTO osv.job_runs (id, job, started_at) VALUES (1, 'x', now());
 
