@@ -233,13 +233,17 @@ foreach ([[1, 'auth0|ada', 'ada@example.org', 'Ada'], [2, 'auth0|bob', 'bob@exam
 		  [3, 'auth0|cy', 'cy@example.org', 'Cy']] as [$id, $sub, $email, $name])
 	$got = create($db, 'osv.users', ['id' => $id, 'auth0_id' => $sub, 'email' => $email, 'name' => $name]);
 is_same($got, 3, 'seeder: User::create with an explicit id returns it');
+/* DB::table('osv.badges')->insert([...]): one multi-row insert with explicit ids. */
+ok($db->statement('insert into "osv"."badges" ("id", "slug", "name", "criteria") values (?, ?, ?, ?), (?, ?, ?, ?)',
+	[5, 'reader', 'Reader', '{"documents_at_least": 1}', 6, 'joiner', 'Joiner', '{"rooms_joined_at_least": 1}']),
+	'seeder: DB::table()->insert of several rows with explicit ids');
 $quiz = create($db, 'osv.quizzes', ['id' => 10, 'user_id' => 1, 'title' => 'Algebra check-up', 'questions' => json_encode([
 	['id' => 'q1', 'prompt' => '2 + 2?', 'type' => 'single', 'choices' => [['id' => 'a', 'text' => '3'], ['id' => 'b', 'text' => '4']],
 	 'correct' => ['b'], 'points' => 2]])]);
 $room = create($db, 'osv.rooms', ['id' => 20, 'user_id' => 1, 'name' => 'Exam week']);
 is_same(sqlstate(fn() => create($db, 'osv.users', ['auth0_id' => 'auth0|dan', 'email' => 'dan@example.org'])), '23505',
 	'seeder: without a reset the next default id collides (unique_violation)');
-is_same($db->select('select osv.reset_identities() as "moved"')[0]->moved, 3, 'seeder: osv.reset_identities() moves users, quizzes, rooms');
+is_same($db->select('select osv.reset_identities() as "moved"')[0]->moved, 4, 'seeder: osv.reset_identities() moves badges, users, quizzes, rooms');
 is_same(create($db, 'osv.users', ['auth0_id' => 'auth0|dan', 'email' => 'dan@example.org', 'name' => 'Dan']), 4,
 	'seeder: then User::create gets the next id');
 /* The models whose timestamps are named otherwise: one line each in the model. */
@@ -300,6 +304,8 @@ is_same([$answer->score, $answer->max_score, $answer->passed, $answer->rewarded]
 ok(is_string($answer->responses) && json_decode($answer->responses, true) == ['q1' => 'b'],
 	'submit_answer: jsonb arrives as a JSON string ($casts: array)');
 ok(is_string($answer->updated_at), 'submit_answer: the answer has updated_at');
+$export = json_decode($app->select('select osv.data_export(?) as "export"', [2])[0]->export, true);
+ok(array_key_exists('updated_at', $export['answers'][0] ?? []), 'data_export: answers carry updated_at');
 /* The models that lacked updated_at: Answer, Recommendation, RoomParticipation. */
 is_same(soft_delete($app, 'osv.answers', $answer->id), 1, 'Answer delete(): soft delete with updated_at');
 is_same(restore($app, 'osv.answers', $answer->id), 1, 'Answer restore()');
