@@ -52,23 +52,17 @@
 static const char *const form_names[FORMS] = {"text", "json", "bytes", "binary"};
 
 /* The summary insert; $1 is the embedding, $2 the document's key. */
+#define INSERT_SQL(embedding) \
+	"WITH d AS (INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key) " \
+	"VALUES (1, 'pdf', 'bench', 'bench-docs', $2) RETURNING id) " \
+	"INSERT INTO osv.summaries (document_id, topic, content, embedding) " \
+	"SELECT id, 'topic', 'a summary of the bench document', " embedding " FROM d"
+
 static const char *const form_sql[FORMS] = {
-	"WITH d AS (INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key) "
-	"VALUES (1, 'pdf', 'bench', 'bench-docs', $2) RETURNING id) "
-	"INSERT INTO osv.summaries (document_id, topic, content, embedding) "
-	"SELECT id, 'topic', 'a summary of the bench document', $1 FROM d",
-	"WITH d AS (INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key) "
-	"VALUES (1, 'pdf', 'bench', 'bench-docs', $2) RETURNING id) "
-	"INSERT INTO osv.summaries (document_id, topic, content, embedding) "
-	"SELECT id, 'topic', 'a summary of the bench document', osv.vector_from_text($1) FROM d",
-	"WITH d AS (INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key) "
-	"VALUES (1, 'pdf', 'bench', 'bench-docs', $2) RETURNING id) "
-	"INSERT INTO osv.summaries (document_id, topic, content, embedding) "
-	"SELECT id, 'topic', 'a summary of the bench document', osv.vector_from_bytes($1) FROM d",
-	"WITH d AS (INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key) "
-	"VALUES (1, 'pdf', 'bench', 'bench-docs', $2) RETURNING id) "
-	"INSERT INTO osv.summaries (document_id, topic, content, embedding) "
-	"SELECT id, 'topic', 'a summary of the bench document', $1::real[] FROM d",
+	INSERT_SQL("$1"),
+	INSERT_SQL("osv.vector_from_text($1)"),
+	INSERT_SQL("osv.vector_from_bytes($1)"),
+	INSERT_SQL("$1::real[]"),
 };
 
 static double
