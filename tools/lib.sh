@@ -15,7 +15,7 @@ set -euo pipefail
 
 OSV_PACKAGES="make gcc pkg-config python3 postgresql-15 postgresql-server-dev-15 \
 libcurl4-openssl-dev libjson-c-dev postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl \
-libipc-run-perl postgresql-15-cron curl python3-botocore prometheus-postgres-exporter"
+libipc-run-perl postgresql-15-cron curl python3-botocore prometheus-postgres-exporter python3-psycopg"
 # The Debian package build of test/t/070_packaging.pl is optional (about a
 # minute): OSV_TEST_PACKAGE=1 runs it and installs what it needs.
 [ -z "${OSV_TEST_PACKAGE:-}" ] || OSV_PACKAGES="$OSV_PACKAGES debhelper dpkg-dev"

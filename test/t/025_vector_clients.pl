@@ -1,11 +1,13 @@
-# Vector input from a real client: node-postgres (test/node_pg, pinned by
-# its package-lock.json, installed by test/run) sends a query vector as
-# JSON.stringify(array), as a JS array, as a Float32Array's bytes, writes
-# embeddings through the conversion functions and reads them back, as a
-# member of osv_app acting for one user; results must equal those of a
-# real[] call and wrong shapes must reach the client with their SQLSTATE.
-# The checks run in test/node_pg/vector_clients.js; each of its lines is
-# one assertion here.
+# Vector input from real clients, as a member of osv_app acting for one
+# user: node-postgres (test/node_pg, pinned by its package-lock.json,
+# installed by test/run) sends a query vector as JSON.stringify(array), as
+# a JS array, as a Float32Array's bytes; psycopg 3 (Debian's
+# python3-psycopg) as float8[], float32 bytes and json.dumps; both write
+# embeddings through the conversion functions and read them back.  Results
+# must equal those of a real[] call and wrong shapes must reach the client
+# with their SQLSTATE.  The checks run in test/node_pg/vector_clients.js
+# and test/psycopg/vector_clients.py; each of their lines is one assertion
+# here.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -39,30 +41,43 @@ $node->safe_psql('postgres', q{
 });
 my $doc = $node->safe_psql('postgres', q{SELECT id FROM osv.documents WHERE title = 'written by the client'});
 
-my ($stdout, $stderr, $ran) = ('', '');
+# Run a client script with the PG* settings of an osv_app member acting for
+# user 1; each of its "ok - " / "not ok - " lines is an assertion, and it
+# must make all its checks.
+sub run_client
 {
-	local $ENV{PGHOST} = $node->host;
-	local $ENV{PGPORT} = $node->port;
-	local $ENV{PGUSER} = 'vector_client';
-	local $ENV{PGDATABASE} = 'postgres';
-	local $ENV{NODE_PATH} = $modules;
-	local $ENV{OSV_ACTING_USER} = '1';
-	local $ENV{OSV_DOCUMENT} = $doc;
-	$ran = IPC::Run::run([ 'node', "$root/test/node_pg/vector_clients.js" ], '>', \$stdout, '2>', \$stderr);
+	my ($name, $checks, @command) = @_;
+	my ($stdout, $stderr, $ran) = ('', '');
+	{
+		local $ENV{PGHOST} = $node->host;
+		local $ENV{PGPORT} = $node->port;
+		local $ENV{PGUSER} = 'vector_client';
+		local $ENV{PGDATABASE} = 'postgres';
+		local $ENV{NODE_PATH} = $modules;
+		local $ENV{OSV_ACTING_USER} = '1';
+		local $ENV{OSV_DOCUMENT} = $doc;
+		$ran = IPC::Run::run(\@command, '>', \$stdout, '2>', \$stderr);
+	}
+	ok($ran, "the $name script ran") or diag($stderr);
+	my @lines = split /\n/, $stdout;
+	my $done = (@lines && $lines[-1] =~ /^done (\d+)$/) ? pop(@lines) =~ s/^done //r : -1;
+	for my $line (@lines)
+	{
+		ok($line =~ /^ok - /, "$name: " . ($line =~ s/^(?:not )?ok - //r));
+	}
+	is($done, $checks, "the $name script made all its $checks checks");
 }
-ok($ran, 'the node-postgres script ran') or diag($stderr);
-my @lines = split /\n/, $stdout;
-my $done = (@lines && $lines[-1] =~ /^done (\d+)$/) ? pop(@lines) =~ s/^done //r : -1;
-for my $line (@lines)
-{
-	ok($line =~ /^ok - /, $line =~ s/^(?:not )?ok - //r);
-}
-is($done, 19, 'the script made all its 19 checks');
 
-# What the client wrote is what a real[] write stores.
+# What each client wrote is what a real[] write stores.
+run_client('node-postgres', 19, 'node', "$root/test/node_pg/vector_clients.js");
 is($node->safe_psql('postgres', q{
 	SELECT embedding = osv.embed_text('the cell membrane') FROM osv.summaries WHERE topic = 'clients'}),
-	't', 'the embedding the client wrote equals the real[] value');
+	't', 'the embedding node-postgres wrote equals the real[] value');
+run_client('psycopg', 13, 'python3', "$root/test/psycopg/vector_clients.py");
+
+is($node->safe_psql('postgres', q{
+	SELECT embedding = osv.embed_text('the cell membrane') FROM osv.summaries WHERE topic = 'clients'}),
+	't', 'the embedding psycopg wrote (float32 bytes) equals the real[] value');
 
 $node->stop;
 done_testing();
