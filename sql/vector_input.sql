@@ -116,6 +116,8 @@ SELECT osv.vector_from_text('[' || repeat('1', 129) || ']');
 SELECT osv.vector_from_text('[[1, 2], [3, 4]]');
 SELECT osv.vector_from_text('[1, [2]]');
 SELECT osv.vector_from_text('[1e39]');
+SELECT cardinality(osv.vector_from_text('[' || repeat('1,', 65535) || '1]')) AS most_elements;
+SELECT osv.vector_from_text('[' || repeat('1,', 65536) || '1]');
 SELECT osv.vector_from_text('[1e-50]');
 SELECT osv.vector_from_text('{1,2');
 -- errors of the bytes and float8[] forms and of vector_to_bytes

@@ -47,10 +47,16 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
-#include "utils/memutils.h"
 
 /* Longest number token read from a JSON vector (digits, sign, exponent). */
 #define VECTOR_MAX_TOKEN 128
+
+/*
+ * Most elements of a JSON vector: the largest osv.vector_dimensions
+ * (src/settings.c), so that a longer one is refused before it is built
+ * (no vector_check would accept it).
+ */
+#define VECTOR_MAX_ELEMENTS 65536
 
 /* How much of the input an error message quotes. */
 #define VECTOR_QUOTE_CHARS 20
@@ -204,12 +210,13 @@ parse_json_vector(const char *str, const char *p)
 			int			len;
 
 			p = skip_space(p);
+			if (n == VECTOR_MAX_ELEMENTS)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("vector has too many elements"),
+						 errdetail("A vector has at most %d elements.", VECTOR_MAX_ELEMENTS)));
 			if (n == capacity)
 			{
-				if (capacity >= (int) (MaxArraySize / 2))
-					ereport(ERROR,
-							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-							 errmsg("vector has too many elements")));
 				capacity *= 2;
 				values = repalloc(values, capacity * sizeof(Datum));
 				nulls = repalloc(nulls, capacity * sizeof(bool));
