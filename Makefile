@@ -38,6 +38,7 @@ OBJS = \
 	src/domain.o \
 	src/embed_text.o \
 	src/vector_check.o \
+	src/vector_input.o \
 	src/exact_scan.o \
 	src/partitions.o \
 	src/restore.o \
@@ -69,6 +70,7 @@ SQL_SOURCES = \
 	src/sql/gamification.sql \
 	src/sql/vector.sql \
 	src/sql/search.sql \
+	src/sql/vector_input.sql \
 	src/sql/compliance.sql \
 	src/sql/erasure.sql \
 	src/sql/retention.sql \
@@ -96,6 +98,7 @@ REGRESS = \
 	sample_data \
 	embedding \
 	search \
+	vector_input \
 	retention \
 	vector_outbox \
 	storage_sync \

@@ -15,7 +15,7 @@ set -euo pipefail
 
 OSV_PACKAGES="make gcc pkg-config python3 postgresql-15 postgresql-server-dev-15 \
 libcurl4-openssl-dev libjson-c-dev postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl \
-libipc-run-perl postgresql-15-cron curl python3-botocore prometheus-postgres-exporter php-cli php-pgsql"
+libipc-run-perl postgresql-15-cron curl python3-botocore prometheus-postgres-exporter php-cli php-pgsql python3-psycopg"
 # The Debian package build of test/t/070_packaging.pl is optional (about a
 # minute): OSV_TEST_PACKAGE=1 runs it and installs what it needs.
 [ -z "${OSV_TEST_PACKAGE:-}" ] || OSV_PACKAGES="$OSV_PACKAGES debhelper dpkg-dev"
@@ -39,18 +39,30 @@ osv_install_packages() {
 	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
-# Install s3rver (npm, pinned by test/s3/package-lock.json) for the "s3"
-# test suite into $OSV_S3RVER_DIR (default /var/cache/osv-npm/s3rver), as
-# root or through sudo unless that directory's parent is writable; a no-op
-# once installed.
-osv_install_s3rver() {
-	local dest="${OSV_S3RVER_DIR:-/var/cache/osv-npm/s3rver}" sudo=""
-	[ -x "$OSV_ROOT/test/s3/install_s3rver" ] || return 0
-	OSV_S3RVER_DIR="$dest" "$OSV_ROOT/test/s3/install_s3rver" --check && return 0
+# Install an npm tool of the tests with its install script ($1, relative to
+# $OSV_ROOT) into $2, as root or through sudo unless that directory's parent
+# is writable; a no-op once installed.
+osv_install_npm_tool() {
+	local script="$OSV_ROOT/$1" dest="$2" sudo=""
+	[ -x "$script" ] || return 0
+	"$script" --check "$dest" && return 0
 	if [ "$(id -u)" -ne 0 ] && ! [ -w "$(dirname "$dest")" ]; then
 		sudo="sudo"
 	fi
-	$sudo env OSV_S3RVER_DIR="$dest" "$OSV_ROOT/test/s3/install_s3rver"
+	$sudo "$script" "$dest"
+}
+
+# s3rver (pinned by test/s3/package-lock.json) for the "s3" test suite, in
+# $OSV_S3RVER_DIR (default /var/cache/osv-npm/s3rver).
+osv_install_s3rver() {
+	osv_install_npm_tool test/s3/install_s3rver "${OSV_S3RVER_DIR:-/var/cache/osv-npm/s3rver}"
+}
+
+# node-postgres (pinned by test/node_pg/package-lock.json) for the TAP test
+# of vector input from clients, in $OSV_NODE_PG_DIR (default
+# /var/cache/osv-npm/node-pg).
+osv_install_node_pg() {
+	osv_install_npm_tool test/node_pg/install_node_pg "${OSV_NODE_PG_DIR:-/var/cache/osv-npm/node-pg}"
 }
 
 # When run as root, copy the tree to a fresh work directory owned by
@@ -69,7 +81,8 @@ osv_drop_root() {
 	chmod 755 "$work"
 	set +e
 	runuser -u postgres -- env OSV_KEEP_WORK="${OSV_KEEP_WORK:-}" \
-		${OSV_S3RVER_DIR:+OSV_S3RVER_DIR="$OSV_S3RVER_DIR"} "$work/$script" "$@"
+		${OSV_S3RVER_DIR:+OSV_S3RVER_DIR="$OSV_S3RVER_DIR"} \
+		${OSV_NODE_PG_DIR:+OSV_NODE_PG_DIR="$OSV_NODE_PG_DIR"} "$work/$script" "$@"
 	local rc=$?
 	set -e
 	[ -n "${OSV_KEEP_WORK:-}" ] || rm -rf "$work"

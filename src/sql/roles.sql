@@ -305,6 +305,12 @@ GRANT EXECUTE ON FUNCTION
 	osv.data_export(bigint), osv.data_delete(bigint),
 	osv.check_user_exists(bigint, boolean), osv.user_rows_json(regclass, text, bigint)
 	TO osv_app;
+/* Vector input in each client's form (src/sql/vector_input.sql). */
+GRANT EXECUTE ON FUNCTION
+	osv.vector_from_text(text), osv.vector_from_bytes(bytea), osv.vector_from_float8(double precision[]),
+	osv.vector_to_bytes(real[]), osv.search_summaries(text, integer, bigint, text),
+	osv.search_summaries(bytea, integer, bigint, text)
+	TO osv_app;
 
 /* osv_analyst: tokenized activity only. */
 GRANT SELECT ON osv.analytics_events TO osv_analyst;

@@ -95,6 +95,17 @@ INSERT INTO fuzz_value VALUES
 	('regclass', '%', 'osv.analytics_secret', false), ('regclass', '%', 'pg_catalog.pg_authid', false),
 	('regclass', '%', 'osv.activity_logs', false),
 	('boolean', '%', 'false', true), ('boolean', '%', NULL, false), ('boolean', '%', 'true', false);
+-- vectors in the clients' forms (src/vector_input.c): JSON text, float4 bytes, float8[]
+INSERT INTO fuzz_value
+SELECT 'text', n, array_to_json(osv.embed_text('fuzz'))::text, true FROM unnest(ARRAY['query', 'vector']) n UNION ALL
+SELECT 'text', '%', v, false FROM unnest(ARRAY['[]', '[1, 2, 3]', '[[1, 2], [3, 4]]', '[1e39]', '[null]', '[NaN]', '{1,2',
+	'[' || repeat('1', 200) || ']', repeat('[', 100000), '[' || repeat('1, ', 300000) || '1]']) v UNION ALL
+SELECT 'bytea', '%', osv.vector_to_bytes(osv.embed_text('fuzz'))::text, true UNION ALL
+SELECT 'bytea', '%', v, false FROM unnest(ARRAY[NULL, '', '\x00', '\x0000803f', '\x' || repeat('0000c07f', 384),
+	'\x' || repeat('00', 1000001)]) v UNION ALL
+SELECT 'double precision[]', '%', osv.embed_text('fuzz')::float8[]::text, true UNION ALL
+SELECT 'double precision[]', '%', v, false FROM unnest(ARRAY[NULL, '{}', '{1e300}', '{-1e-300}', '{NaN}', '{{1,2},{3,4}}',
+	array_fill(NULL::float8, ARRAY[384])::text]) v;
 GRANT SELECT ON fuzz_value, fixture TO PUBLIC;
 
 CREATE TEMP TABLE fuzz_call (fn regprocedure, call text, sqlstate text, message text);

@@ -45,6 +45,11 @@ SELECT 'osv_app', unnest(ARRAY[
 	'osv.refresh_recommendations(bigint,integer)',
 	'osv.data_export(bigint)', 'osv.data_delete(bigint)',
 	'osv.check_user_exists(bigint,boolean)', 'osv.user_rows_json(regclass,text,bigint)']);
+INSERT INTO expected_routine
+SELECT 'osv_app', unnest(ARRAY[
+	'osv.vector_from_text(text)', 'osv.vector_from_bytes(bytea)', 'osv.vector_from_float8(double precision[])',
+	'osv.vector_to_bytes(real[])', 'osv.search_summaries(text,integer,bigint,text)',
+	'osv.search_summaries(bytea,integer,bigint,text)']);
 -- PUBLIC (so every role): osv.restoring(), which trigger WHEN clauses call as the writer
 INSERT INTO expected_routine
 SELECT r, 'osv.restoring()' FROM unnest(ARRAY['osv_app', 'osv_analyst', 'osv_monitor', 'public']) r;
