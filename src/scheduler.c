@@ -211,7 +211,8 @@ osv_scheduler_main(Datum main_arg)
 	MemoryContext reconcile_cxt;
 
 	context = osv_worker_start("osv scheduler");
-	reconcile_cxt = AllocSetContextCreate(context, "osv scheduler reconcile",
+	/* Not under "context": each retention run resets it, children included. */
+	reconcile_cxt = AllocSetContextCreate(TopMemoryContext, "osv scheduler reconcile",
 										  ALLOCSET_DEFAULT_SIZES);
 	ereport(LOG,
 			(errmsg("osv scheduler started in database \"%s\"", osv_database),

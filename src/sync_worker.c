@@ -143,11 +143,18 @@ record_collection_mismatch(SyncWorkerState *st)
 	if (checks == st->mismatch_checks)
 		return;
 	st->mismatch_checks = checks;
-	arg = mismatch ? CStringGetTextDatum(mismatch) : (Datum) 0;
+	if (mismatch == NULL)
+	{
+		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET collection_mismatch = NULL"
+					" WHERE target OPERATOR(pg_catalog.=) 'qdrant' AND collection_mismatch IS NOT NULL",
+					0, NULL, NULL, false, 0);
+		return;
+	}
+	arg = CStringGetTextDatum(mismatch);
 	spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET collection_mismatch = $1"
 				" WHERE target OPERATOR(pg_catalog.=) 'qdrant' AND collection_mismatch IS DISTINCT FROM $1",
-				1, &argtype, &arg, mismatch == NULL, 0);
-	if (SPI_processed > 0 && mismatch != NULL)
+				1, &argtype, &arg, false, 0);
+	if (SPI_processed > 0)
 		ereport(WARNING,
 				(errmsg("Qdrant collection \"%s\" does not match osv's cluster settings", osv_qdrant_collection),
 				 errdetail("%s.", mismatch),

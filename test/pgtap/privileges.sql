@@ -134,5 +134,14 @@ SELECT ok(p.proconfig::text LIKE '%search_path=pg_catalog, pg_temp%',
 		  'SECURITY DEFINER function ' || p.oid::regprocedure || ' pins search_path')
 FROM pg_proc p WHERE p.pronamespace = 'osv'::regnamespace AND p.prosecdef;
 
+-- osv_monitor reads the columns of the status view that call a function it
+-- may not execute itself (osv.search_fallback_stats(), run as the view's owner)
+SET ROLE osv_monitor;
+SELECT lives_ok('SELECT collection_mismatch, search_fallbacks, last_search_fallback_at FROM osv.vector_sync_status',
+				'osv_monitor reads the collection mismatch and the search fallbacks');
+SELECT lives_ok('SELECT details FROM osv.job_runs', 'osv_monitor reads what job runs found');
+SELECT throws_ok('SELECT osv.search_fallback_stats()', '42501', NULL, 'osv_monitor cannot call osv.search_fallback_stats() directly');
+RESET ROLE;
+
 SELECT * FROM finish();
 ROLLBACK;

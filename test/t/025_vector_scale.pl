@@ -93,14 +93,14 @@ ok($node->poll_query_until('postgres',
 		'shard_number is 3, osv.qdrant_shard_number is 4; write_consistency_factor is 2, osv.qdrant_write_consistency_factor is 1'),
 	'after a reload, a mismatch with the existing collection is shown in osv.vector_sync_status');
 ok($node->wait_for_log(qr/WARNING:.*does not match osv's cluster settings/), 'and logged as a warning');
-set_and_reload('osv.qdrant_shard_number' => undef, 'osv.qdrant_write_consistency_factor' => undef);
+set_and_reload('osv.qdrant_shard_number' => undef, 'osv.qdrant_write_consistency_factor' => undef,
+	'osv.qdrant_replication_factor' => 1);
 ok($node->poll_query_until('postgres',
 		q{SELECT collection_mismatch FROM osv.vector_sync_status}, 'replication_factor is 2, osv.qdrant_replication_factor is 1'),
-	'back to the defaults, the replication factor differs');
-set_and_reload('osv.qdrant_shard_number' => 3, 'osv.qdrant_replication_factor' => 2,
-	'osv.qdrant_write_consistency_factor' => 2);
+	'the replication factor differs');
+set_and_reload('osv.qdrant_replication_factor' => undef);
 ok($node->poll_query_until('postgres', q{SELECT collection_mismatch IS NULL FROM osv.vector_sync_status}),
-	'settings equal to the collection: no mismatch');
+	'settings equal to the collection again: no mismatch');
 
 # --- Write ordering -----------------------------------------------------------
 qdrant_request($q, 'DELETE', '/__test/requests');
