@@ -208,7 +208,7 @@ DROP ROLE osv_search_reader;
 -- while Qdrant cannot answer, the searches answer from the in-database scan
 -- with the same results (osv.search_fallback, on by default), say so with a
 -- NOTICE and count it in osv.vector_sync_status; off: the error
-CREATE TEMP TABLE embedded_answers AS
+CREATE TEMP VIEW answers AS
 SELECT 'search' AS call, r.summary_id, r.score FROM osv.search_summaries(osv.embed_text('the cell membrane'), 5) r
 UNION ALL
 SELECT 'bob', r.summary_id, r.score FROM osv.search_summaries(osv.embed_text('the cell membrane'), 3, (SELECT id FROM u WHERE name = 'bob')) r
@@ -216,6 +216,7 @@ UNION ALL
 SELECT 'history', r.summary_id, r.score FROM osv.search_summaries(osv.embed_text('the french revolution'), 10, topic => 'history') r
 UNION ALL
 SELECT 'similar', r.summary_id, r.score FROM osv.similar_summaries((SELECT id FROM s WHERE content LIKE 'photosynthesis turns%'), 3) r;
+CREATE TEMP TABLE embedded_answers AS TABLE answers;
 SELECT osv.refresh_recommendations((SELECT id FROM u WHERE name = 'ada'), 3) AS stored;
 CREATE TEMP TABLE embedded_recs AS SELECT summary_id, score FROM osv.recommendations
 WHERE user_id = (SELECT id FROM u WHERE name = 'ada') AND revoked_at IS NULL;
@@ -225,14 +226,7 @@ ALTER SYSTEM SET osv.qdrant_connect_timeout = '200ms';
 SELECT pg_reload_conf();
 SELECT pg_sleep(0.2);
 \set VERBOSITY terse
-CREATE TEMP TABLE fallback_answers AS
-SELECT 'search' AS call, r.summary_id, r.score FROM osv.search_summaries(osv.embed_text('the cell membrane'), 5) r
-UNION ALL
-SELECT 'bob', r.summary_id, r.score FROM osv.search_summaries(osv.embed_text('the cell membrane'), 3, (SELECT id FROM u WHERE name = 'bob')) r
-UNION ALL
-SELECT 'history', r.summary_id, r.score FROM osv.search_summaries(osv.embed_text('the french revolution'), 10, topic => 'history') r
-UNION ALL
-SELECT 'similar', r.summary_id, r.score FROM osv.similar_summaries((SELECT id FROM s WHERE content LIKE 'photosynthesis turns%'), 3) r;
+CREATE TEMP TABLE fallback_answers AS TABLE answers;
 SELECT osv.refresh_recommendations((SELECT id FROM u WHERE name = 'ada'), 3) AS stored;
 SELECT call, count(*) AS answers FROM fallback_answers GROUP BY call ORDER BY call;
 SELECT count(*) AS differences FROM ((TABLE embedded_answers EXCEPT TABLE fallback_answers) UNION ALL (TABLE fallback_answers EXCEPT TABLE embedded_answers)) d;

@@ -265,7 +265,7 @@ $node->safe_psql('postgres', q{
 });
 converged('2560 points');
 my $max = $node->safe_psql('postgres', 'SELECT max(id) FROM osv.summaries');
-qdrant_request($q, 'POST', '/collections/osv_summaries/points/delete?wait=true', { points => [ 1500, $max ] });
+qdrant_request($q, 'POST', '/collections/osv_summaries/points/delete?wait=true', { points => [ 1500, $max + 0 ] });
 is($node->safe_psql('postgres', 'SELECT osv.vector_reconcile()'), '2',
 	'osv.vector_reconcile() finds the points missing in the middle and at the end');
 converged('after osv.vector_reconcile()');
