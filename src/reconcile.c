@@ -242,7 +242,7 @@ record_run(const VsReconcile *rc, TimestampTz started, const char *outcome,
  * for one page; memory of one page ("page_cxt" is reset for each).  The run
  * is recorded in osv.job_runs: succeeded with what it fixed, failed with
  * Qdrant's error when Qdrant could not be read (what earlier pages fixed
- * stays enqueued), skipped in the embedded mode.  Returns the points fixed.
+ * stays enqueued).  Qdrant must be configured.  Returns the points fixed.
  */
 int64
 reconcile_run_job(MemoryContext page_cxt)
@@ -253,7 +253,7 @@ reconcile_run_job(MemoryContext page_cxt)
 	bool		failed = false;
 
 	reconcile_start(&rc);
-	while (qdrant_configured() && !rc.done)
+	while (!rc.done)
 	{
 		QdrantScrollPage page;
 
@@ -277,9 +277,6 @@ reconcile_run_job(MemoryContext page_cxt)
 		record_run(&rc, started, "failed", err.message,
 				   psprintf("Qdrant could not be read after %lld pages; the summaries of the pages read were enqueued",
 							(long long) rc.pages));
-	else if (!rc.done)
-		record_run(&rc, started, "skipped", NULL,
-				   "osv.qdrant_url is empty (embedded mode): there is no Qdrant to reconcile");
 	else
 		record_run(&rc, started, "succeeded", NULL, NULL);
 	osv_worker_transaction_end();

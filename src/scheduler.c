@@ -31,7 +31,9 @@
  * (counted from the start of the last run recorded in osv.job_runs, so a
  * restart does not run it again), streamed page by page by reconcile.c:
  * a transaction per page, none open while Qdrant is read, and the run
- * recorded in osv.job_runs as job "vector_reconcile".
+ * recorded in osv.job_runs as job "vector_reconcile".  In the embedded mode
+ * (osv.qdrant_url empty) there is nothing to reconcile and nothing is
+ * recorded; a reload that sets a URL brings the next run forward.
  *
  * Copyright (c) 2026, Open Study Volt
  *
@@ -57,6 +59,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "qdrant.h"
 #include "reconcile.h"
 #include "settings.h"
 #include "worker.h"
@@ -181,6 +184,16 @@ run_reconcile_step(void *arg)
 		return;
 	}
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(context);
+	if (!qdrant_configured())
+	{
+		/* The embedded mode: no Qdrant, nothing to run or record. */
+		int64		interval_ms = settings_interval_ms(osv_reconcile_interval);
+
+		*next_reconcile = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													  interval_ms > 0 ? interval_ms : (int64) osv_retention_interval * 1000);
+		return;
+	}
 	osv_worker_transaction_begin(NULL);
 	*next_reconcile = reconcile_next_run();
 	osv_worker_transaction_end();
