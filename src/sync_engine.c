@@ -869,4 +869,3 @@ sync_record_sweeps(VsSweep *sweeps, int n)
 		}
 	}
 }
-
