@@ -50,6 +50,7 @@ OBJS = \
 	src/sync_engine.o \
 	src/sync_worker.o \
 	src/vector_sql.o \
+	src/reconcile.o \
 	src/roles.o \
 	src/s3.o \
 	src/storage_sync.o
@@ -76,6 +77,7 @@ SQL_SOURCES = \
 	src/sql/retention.sql \
 	src/sql/ops.sql \
 	src/sql/backup.sql \
+	src/sql/scale.sql \
 	src/sql/roles.sql
 
 UPDATE_1_1_SOURCES = $(sort $(wildcard $(srcdir)/src/sql/updates/1.0--1.1/*.sql))

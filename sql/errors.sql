@@ -67,6 +67,22 @@ ALTER SYSTEM SET osv.qdrant_url = 'http://example .org';
 ALTER SYSTEM SET osv.qdrant_collection = 'bad/name';
 ALTER SYSTEM SET osv.vector_dimensions = 0;
 ALTER SYSTEM SET osv.retention_interval = '0';
+-- the vector layer at scale: bounds, and who may turn the search fallback off
+ALTER SYSTEM SET osv.qdrant_shard_number = 0;
+ALTER SYSTEM SET osv.qdrant_replication_factor = 0;
+ALTER SYSTEM SET osv.qdrant_write_consistency_factor = 65537;
+ALTER SYSTEM SET osv.reconcile_interval = '-7 days';
+ALTER SYSTEM SET osv.reconcile_interval = 'weekly';
+SET osv.search_fallback = 'sometimes';
+SET osv.qdrant_shard_number = 2;
+CREATE ROLE osv_fallback_user;
+SET ROLE osv_fallback_user;
+SET osv.search_fallback = off;
+RESET ROLE;
+DROP ROLE osv_fallback_user;
+SELECT current_setting('osv.search_fallback') AS search_fallback, current_setting('osv.reconcile_interval') AS reconcile_interval,
+       current_setting('osv.qdrant_shard_number') AS shards, current_setting('osv.qdrant_replication_factor') AS replicas,
+       current_setting('osv.qdrant_write_consistency_factor') AS write_consistency;
 
 -- partitions: bad arguments
 SELECT osv.create_activity_log_partitions(-1);

@@ -204,3 +204,53 @@ REVOKE ALL ON FUNCTION osv.embed_text(text), osv.search_embedded(real[], integer
 	FROM osv_search_reader;
 REVOKE ALL ON SCHEMA osv FROM osv_search_reader;
 DROP ROLE osv_search_reader;
+
+-- while Qdrant cannot answer, the searches answer from the in-database scan
+-- with the same results (osv.search_fallback, on by default), say so with a
+-- NOTICE and count it in osv.vector_sync_status; off: the error
+CREATE TEMP VIEW answers AS
+SELECT 'search' AS call, r.summary_id, r.score FROM osv.search_summaries(osv.embed_text('the cell membrane'), 5) r
+UNION ALL
+SELECT 'bob', r.summary_id, r.score FROM osv.search_summaries(osv.embed_text('the cell membrane'), 3, (SELECT id FROM u WHERE name = 'bob')) r
+UNION ALL
+SELECT 'history', r.summary_id, r.score FROM osv.search_summaries(osv.embed_text('the french revolution'), 10, topic => 'history') r
+UNION ALL
+SELECT 'similar', r.summary_id, r.score FROM osv.similar_summaries((SELECT id FROM s WHERE content LIKE 'photosynthesis turns%'), 3) r;
+CREATE TEMP TABLE embedded_answers AS TABLE answers;
+SELECT osv.refresh_recommendations((SELECT id FROM u WHERE name = 'ada'), 3) AS stored;
+CREATE TEMP TABLE embedded_recs AS SELECT summary_id, score FROM osv.recommendations
+WHERE user_id = (SELECT id FROM u WHERE name = 'ada') AND revoked_at IS NULL;
+SELECT search_fallbacks AS fallbacks_before FROM osv.vector_sync_status \gset
+ALTER SYSTEM SET osv.qdrant_url = 'http://127.0.0.1:9';
+ALTER SYSTEM SET osv.qdrant_connect_timeout = '200ms';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.2);
+\set VERBOSITY terse
+CREATE TEMP TABLE fallback_answers AS TABLE answers;
+SELECT osv.refresh_recommendations((SELECT id FROM u WHERE name = 'ada'), 3) AS stored;
+SELECT call, count(*) AS answers FROM fallback_answers GROUP BY call ORDER BY call;
+SELECT count(*) AS differences FROM ((TABLE embedded_answers EXCEPT TABLE fallback_answers) UNION ALL (TABLE fallback_answers EXCEPT TABLE embedded_answers)) d;
+SELECT count(*) AS recommendation_differences FROM (
+	(SELECT summary_id, score FROM osv.recommendations WHERE user_id = (SELECT id FROM u WHERE name = 'ada') AND revoked_at IS NULL
+	 EXCEPT TABLE embedded_recs)
+	UNION ALL
+	(TABLE embedded_recs EXCEPT
+	 SELECT summary_id, score FROM osv.recommendations WHERE user_id = (SELECT id FROM u WHERE name = 'ada') AND revoked_at IS NULL)) d;
+SELECT search_fallbacks - :fallbacks_before AS fallbacks, last_search_fallback_at > now() - interval '1 minute' AS recent
+FROM osv.vector_sync_status;
+-- trashed content stays out of the fallback's answers too
+UPDATE osv.summaries SET deleted_at = now() WHERE content LIKE 'quantum%';
+SELECT count(*) AS trashed_found FROM osv.search_summaries(osv.embed_text('quantum mechanics napoleon'), 1000) r JOIN s ON s.id = r.summary_id
+WHERE s.content LIKE 'quantum%';
+UPDATE osv.summaries SET deleted_at = NULL WHERE content LIKE 'quantum%';
+SET osv.search_fallback = off;
+SELECT * FROM osv.search_summaries(osv.embed_text('the cell membrane'), 5);
+SELECT * FROM osv.similar_summaries((SELECT id FROM s WHERE content LIKE 'photosynthesis turns%'), 3);
+SELECT osv.refresh_recommendations((SELECT id FROM u WHERE name = 'ada'), 3) AS stored;
+RESET osv.search_fallback;
+\set VERBOSITY default
+ALTER SYSTEM RESET osv.qdrant_url;
+ALTER SYSTEM RESET osv.qdrant_connect_timeout;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.2);
+TRUNCATE osv.vector_outbox;

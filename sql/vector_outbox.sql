@@ -121,7 +121,11 @@ SELECT target, pending, failed, in_flight, last_error, consecutive_failures, ret
 SELECT pg_sleep(0.01);
 SELECT osv.vector_sync(2);
 SELECT consecutive_failures FROM osv.vector_sync_status;
+-- a search falls back to the in-database scan (osv.search_fallback), or fails with it off
 SELECT * FROM osv.qdrant_search('{1,0,0}', 5, NULL, NULL, NULL);
+SET osv.search_fallback = off;
+SELECT * FROM osv.qdrant_search('{1,0,0}', 5, NULL, NULL, NULL);
+RESET osv.search_fallback;
 SELECT osv.vector_reconcile();
 SELECT osv.qdrant_delete_user_points(1);
 \set VERBOSITY default

@@ -17,7 +17,9 @@
  * without a lock: the worker writes it once at start and once at exit,
  * and a reader that sees a stale value at worst sets the latch of a
  * process that is gone (harmless) or misses a wake-up that the worker's
- * naptime makes up for.
+ * naptime makes up for.  It also counts the searches answered from the
+ * in-database scan while Qdrant could not answer (vector_sql.c), with
+ * atomics: any backend adds, the status view reads.
  *
  * Copyright (c) 2026, Open Study Volt
  *
@@ -31,11 +33,13 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
+#include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "utils/timestamp.h"
 
 #include "osv.h"
 #include "settings.h"
@@ -50,6 +54,8 @@ typedef struct OsvSharedState
 {
 	int			sync_worker_pgprocno;	/* -1 when no worker runs */
 	pid_t		sync_worker_pid;
+	pg_atomic_uint64 search_fallbacks;	/* searches answered by the scan */
+	pg_atomic_uint64 last_search_fallback;	/* TimestampTz of the last one */
 } OsvSharedState;
 
 static OsvSharedState *osv_shared = NULL;
@@ -81,6 +87,8 @@ osv_shmem_startup(void)
 	{
 		osv_shared->sync_worker_pgprocno = -1;
 		osv_shared->sync_worker_pid = 0;
+		pg_atomic_init_u64(&osv_shared->search_fallbacks, 0);
+		pg_atomic_init_u64(&osv_shared->last_search_fallback, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -122,6 +130,31 @@ osv_shmem_wake_sync_worker(void)
 	procno = osv_shared->sync_worker_pgprocno;
 	if (procno >= 0)
 		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+}
+
+/* Count a search answered by the in-database scan instead of Qdrant. */
+void
+osv_shmem_count_search_fallback(void)
+{
+	if (osv_shared == NULL)
+		return;
+	pg_atomic_fetch_add_u64(&osv_shared->search_fallbacks, 1);
+	pg_atomic_write_u64(&osv_shared->last_search_fallback,
+						(uint64) GetCurrentTimestamp());
+}
+
+/*
+ * The searches answered by the scan since the server started, and when the
+ * last one was (0 when none); false when there is no shared memory.
+ */
+bool
+osv_shmem_search_fallbacks(uint64 *count, TimestampTz *last)
+{
+	if (osv_shared == NULL)
+		return false;
+	*count = pg_atomic_read_u64(&osv_shared->search_fallbacks);
+	*last = (TimestampTz) pg_atomic_read_u64(&osv_shared->last_search_fallback);
+	return true;
 }
 
 /*

@@ -18,6 +18,8 @@
 #ifndef OSV_H
 #define OSV_H
 
+#include "datatype/timestamp.h"
+
 /* Whether the shared memory exists (osv is preloaded). */
 extern bool osv_shmem_attached(void);
 
@@ -26,5 +28,9 @@ extern void osv_shmem_publish_sync_worker(void);
 
 /* Set the vector sync worker's latch, if a worker runs. */
 extern void osv_shmem_wake_sync_worker(void);
+
+/* Count a search answered by the in-database scan; read the count. */
+extern void osv_shmem_count_search_fallback(void);
+extern bool osv_shmem_search_fallbacks(uint64 *count, TimestampTz *last);
 
 #endif							/* OSV_H */

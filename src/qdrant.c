@@ -58,6 +58,26 @@
 /* Settings for which the collection was last checked, or NULL. */
 static char *ensured_for = NULL;
 
+/*
+ * What the last check of the collection found different from the
+ * cluster settings (TopMemoryContext), NULL when nothing; and how many
+ * checks were made, so that the worker records each outcome once.
+ */
+static char *collection_mismatch = NULL;
+static uint64 collection_checks = 0;
+
+/*
+ * The query of every write of points: wait for the write to be applied,
+ * and order it through the shard's permanent leader.  With "weak" (Qdrant's
+ * default) or "medium" (a leader that may change) two writes of one point
+ * may be applied in another order on another replica: a delete sent after
+ * an upsert could be overtaken by it there and an erased person's point
+ * would come back.  "strong" keeps osv's order on every replica; while the
+ * leader is down Qdrant refuses the write, which osv retries like any
+ * outage (the outbox holds it, searches fall back to the database).
+ */
+#define WRITE_QUERY "?wait=true&ordering=strong"
+
 bool
 qdrant_configured(void)
 {
@@ -390,6 +410,82 @@ points_of(json_object *root, const char *what, QdrantError *err)
 }
 
 /*
+ * Create collection "name" with osv.vector_dimensions dimensions, cosine
+ * distance and the cluster settings (osv.qdrant_shard_number,
+ * osv.qdrant_replication_factor, osv.qdrant_write_consistency_factor).
+ * A 409 (it exists) is returned as an error like any other.
+ */
+bool
+qdrant_create_collection(const char *name, QdrantError *err)
+{
+	char	   *body = psprintf("{\"vectors\":{\"size\":%d,\"distance\":\"Cosine\"},"
+								"\"shard_number\":%d,\"replication_factor\":%d,"
+								"\"write_consistency_factor\":%d}",
+								osv_vector_dimensions, osv_qdrant_shard_number,
+								osv_qdrant_replication_factor,
+								osv_qdrant_write_consistency_factor);
+
+	return qdrant_call_ok("PUT", qdrant_url("/collections/%s", name),
+						  body, strlen(body),
+						  psprintf("create Qdrant collection \"%s\"", name),
+						  false, err);
+}
+
+/*
+ * Compare the cluster parameters of a collection (the parsed answer of
+ * GET /collections/{name}) with the settings, and keep what differs for
+ * qdrant_collection_mismatch().  Qdrant reports every parameter; one it
+ * leaves out (an older version) counts as its default, 1.
+ */
+static void
+note_mismatch(json_object *root)
+{
+	static const struct
+	{
+		const char *field;
+		const char *setting;
+		int		   *value;
+	}			params[] = {
+		{"shard_number", "osv.qdrant_shard_number", &osv_qdrant_shard_number},
+		{"replication_factor", "osv.qdrant_replication_factor", &osv_qdrant_replication_factor},
+		{"write_consistency_factor", "osv.qdrant_write_consistency_factor", &osv_qdrant_write_consistency_factor},
+	};
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < lengthof(params); i++)
+	{
+		const char *const path[] = {"result", "config", "params", params[i].field, NULL};
+		json_object *v = get_path(root, path);
+		int64		actual = 1;
+
+		if (v != NULL && json_object_is_type(v, json_type_int))
+			actual = json_object_get_int64(v);
+		if (actual != *params[i].value)
+			appendStringInfo(&buf, "%s%s is %lld, %s is %d",
+							 buf.len > 0 ? "; " : "", params[i].field,
+							 (long long) actual, params[i].setting, *params[i].value);
+	}
+	if (collection_mismatch != NULL)
+		pfree(collection_mismatch);
+	collection_mismatch = buf.len > 0 ? MemoryContextStrdup(TopMemoryContext, buf.data) : NULL;
+	collection_checks++;
+	pfree(buf.data);
+}
+
+/*
+ * What the last check of the collection found different from the cluster
+ * settings, or NULL; *checks gets the number of checks made by this
+ * process (it changes with each check).
+ */
+const char *
+qdrant_collection_mismatch(uint64 *checks)
+{
+	*checks = collection_checks;
+	return collection_mismatch;
+}
+
+/*
  * Make sure the collection exists with osv.vector_dimensions dimensions
  * and cosine distance, and that it has the payload indexes osv filters on.
  * Checked once per process and settings; qdrant_forget_collection()
@@ -430,6 +526,9 @@ qdrant_ensure_collection(bool *created_out, QdrantError *err)
 				n = json_object_get_int64(size);
 			if (dist != NULL && json_object_is_type(dist, json_type_string))
 				distance = pstrdup(json_object_get_string(dist));
+
+			if (n >= 0 && distance != NULL)
+				note_mismatch(root);
 			json_object_put(root);
 
 			if (n < 0 || distance == NULL)
@@ -458,12 +557,9 @@ qdrant_ensure_collection(bool *created_out, QdrantError *err)
 
 		/* The collection does not exist: create it. */
 		{
-			char	   *body = psprintf("{\"vectors\":{\"size\":%d,\"distance\":\"Cosine\"}}",
-										osv_vector_dimensions);
 			QdrantError cerr;
 
-			if (!qdrant_call_ok("PUT", url, body, strlen(body),
-								collection_what("create"), false, &cerr))
+			if (!qdrant_create_collection(osv_qdrant_collection, &cerr))
 			{
 				/* 409: someone else created it meanwhile; check it again. */
 				if (cerr.http_status != 409)
@@ -558,7 +654,7 @@ qdrant_upsert(const QdrantPoint *points, int npoints, QdrantError *err)
 	}
 	appendStringInfoString(&buf, "]}");
 
-	ok = qdrant_call_ok("PUT", qdrant_url("/collections/%s/points?wait=true", osv_qdrant_collection),
+	ok = qdrant_call_ok("PUT", qdrant_url("/collections/%s/points" WRITE_QUERY, osv_qdrant_collection),
 						buf.data, buf.len,
 						psprintf("upsert points into Qdrant collection \"%s\"", osv_qdrant_collection),
 						true, err);
@@ -577,7 +673,7 @@ qdrant_delete_ids(const int64 *ids, int nids, QdrantError *err)
 	for (int i = 0; i < nids; i++)
 		appendStringInfo(&buf, "%s" INT64_FORMAT, i > 0 ? "," : "", ids[i]);
 	appendStringInfoString(&buf, "]}");
-	return qdrant_call_ok("POST", qdrant_url("/collections/%s/points/delete?wait=true", osv_qdrant_collection),
+	return qdrant_call_ok("POST", qdrant_url("/collections/%s/points/delete" WRITE_QUERY, osv_qdrant_collection),
 						  buf.data, buf.len,
 						  psprintf("delete points from Qdrant collection \"%s\"", osv_qdrant_collection),
 						  true, err);
@@ -609,7 +705,7 @@ qdrant_delete_user(int64 user_id, QdrantError *err)
 	json_object_object_add(body, "filter", filter);
 	json_text = pstrdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
 	json_object_put(body);
-	return qdrant_call_ok("POST", qdrant_url("/collections/%s/points/delete?wait=true", osv_qdrant_collection),
+	return qdrant_call_ok("POST", qdrant_url("/collections/%s/points/delete" WRITE_QUERY, osv_qdrant_collection),
 						  json_text, strlen(json_text),
 						  psprintf("delete points from Qdrant collection \"%s\"", osv_qdrant_collection),
 						  true, err);

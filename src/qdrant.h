@@ -70,6 +70,8 @@ typedef struct QdrantScrollPage
 extern bool qdrant_configured(void);
 extern void qdrant_forget_collection(void);
 extern bool qdrant_ensure_collection(bool *created, QdrantError *err);
+extern bool qdrant_create_collection(const char *name, QdrantError *err);
+extern const char *qdrant_collection_mismatch(uint64 *checks);
 extern bool qdrant_drop_collection(QdrantError *err);
 extern bool qdrant_upsert(const QdrantPoint *points, int npoints, QdrantError *err);
 extern bool qdrant_delete_ids(const int64 *ids, int nids, QdrantError *err);

@@ -27,6 +27,14 @@
  * SIGTERM (pg_terminate_backend), which ends the worker as "administrator
  * command".
  *
+ * It also reconciles Qdrant with the database every osv.reconcile_interval
+ * (counted from the start of the last run recorded in osv.job_runs, so a
+ * restart does not run it again), streamed page by page by reconcile.c:
+ * a transaction per page, none open while Qdrant is read, and the run
+ * recorded in osv.job_runs as job "vector_reconcile".  In the embedded mode
+ * (osv.qdrant_url empty) there is nothing to reconcile and nothing is
+ * recorded; a reload that sets a URL brings the next run forward.
+ *
  * Copyright (c) 2026, Open Study Volt
  *
  * IDENTIFICATION
@@ -51,6 +59,8 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "qdrant.h"
+#include "reconcile.h"
 #include "settings.h"
 #include "worker.h"
 
@@ -152,6 +162,56 @@ run_retention_transaction(void *arg)
 }
 
 /*
+ * The reconcile of Qdrant, as a step of the worker skeleton: when it is due
+ * (*(TimestampTz *) arg, set to the next time) and the extension is
+ * installed, run it (reconcile.c).
+ */
+static void
+run_reconcile_step(void *arg)
+{
+	TimestampTz *next_reconcile = (TimestampTz *) arg;
+	MemoryContext context = CurrentMemoryContext;
+	bool		due;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (!OidIsValid(get_extension_oid("osv", true)))
+	{
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(context);
+		*next_reconcile = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													  (int64) osv_retention_interval * 1000);
+		return;
+	}
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(context);
+	if (!qdrant_configured())
+	{
+		/* The embedded mode: no Qdrant, nothing to run or record. */
+		int64		interval_ms = settings_interval_ms(osv_reconcile_interval);
+
+		*next_reconcile = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													  interval_ms > 0 ? interval_ms : (int64) osv_retention_interval * 1000);
+		return;
+	}
+	osv_worker_transaction_begin(NULL);
+	*next_reconcile = reconcile_next_run();
+	osv_worker_transaction_end();
+	MemoryContextSwitchTo(context);
+	due = GetCurrentTimestamp() >= *next_reconcile;
+	if (due)
+	{
+		(void) reconcile_run_job(context);
+		MemoryContextSwitchTo(context);
+		osv_worker_transaction_begin(NULL);
+		*next_reconcile = reconcile_next_run();
+		osv_worker_transaction_end();
+		MemoryContextSwitchTo(context);
+	}
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
  * Entry point of the scheduler worker.
  */
 void
@@ -160,14 +220,20 @@ osv_scheduler_main(Datum main_arg)
 	MemoryContext context;
 	TimestampTz last_start = 0;
 	TimestampTz next_run;
+	TimestampTz next_reconcile;
+	MemoryContext reconcile_cxt;
 
 	context = osv_worker_start("osv scheduler");
+	/* Not under "context": each retention run resets it, children included. */
+	reconcile_cxt = AllocSetContextCreate(TopMemoryContext, "osv scheduler reconcile",
+										  ALLOCSET_DEFAULT_SIZES);
 	ereport(LOG,
 			(errmsg("osv scheduler started in database \"%s\"", osv_database),
 			 errdetail("The retention jobs run every %d seconds.", osv_retention_interval)));
 
 	/* The first run is right after start. */
 	next_run = GetCurrentTimestamp();
+	next_reconcile = next_run;
 
 	for (;;)
 	{
@@ -183,8 +249,16 @@ osv_scheduler_main(Datum main_arg)
 												   (int64) osv_retention_interval * 1000);
 		}
 
-		if (osv_worker_wait(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_run)))
+		/* When due, as osv.job_runs says; an error waits for the next run. */
+		if (GetCurrentTimestamp() >= next_reconcile &&
+			!osv_worker_run(reconcile_cxt, run_reconcile_step, &next_reconcile))
+			next_reconcile = next_run;
+
+		if (osv_worker_wait(TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+															Min(next_run, next_reconcile))))
 		{
+			/* A changed osv.reconcile_interval is read from osv.job_runs. */
+			next_reconcile = GetCurrentTimestamp();
 			/* A changed interval counts from the start of the last run. */
 			next_run = TimestampTzPlusMilliseconds(last_start,
 												   (int64) osv_retention_interval * 1000);

@@ -65,6 +65,13 @@ int			osv_retention_batch_size = 10000;
 /* Domain settings. */
 char	   *osv_auth0_roles_claim = NULL;
 
+/* Vector layer at scale (DESIGN.md section 10). */
+int			osv_qdrant_shard_number = 1;
+int			osv_qdrant_replication_factor = 1;
+int			osv_qdrant_write_consistency_factor = 1;
+bool		osv_search_fallback = true;
+char	   *osv_reconcile_interval = NULL;
+
 bool		osv_preloaded = false;
 
 /* Longest Qdrant collection name we accept (Qdrant's own limit is 255). */
@@ -232,6 +239,49 @@ static const IntSetting reloadable_ints[] = {
 };
 
 /*
+ * The settings of the vector layer at scale: the parameters of a
+ * collection osv creates, the search fallback and the scheduled reconcile.
+ */
+static void
+define_scale_settings(void)
+{
+	DefineCustomIntVariable("osv.qdrant_shard_number",
+							"Sets the number of shards of a Qdrant collection that osv creates.",
+							NULL, &osv_qdrant_shard_number, 1, 1, 65536,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("osv.qdrant_replication_factor",
+							"Sets the number of replicas of each shard of a Qdrant collection that osv creates.",
+							NULL, &osv_qdrant_replication_factor, 1, 1, 65536,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("osv.qdrant_write_consistency_factor",
+							"Sets the number of replicas that must apply a write to a Qdrant collection that osv creates.",
+							NULL, &osv_qdrant_write_consistency_factor, 1, 1, 65536,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("osv.search_fallback",
+							 "Answers searches from the in-database scan while Qdrant cannot answer.",
+							 NULL, &osv_search_fallback, true,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	define_interval_setting("osv.reconcile_interval",
+							"Sets the time between two reconciles of Qdrant with the database by the scheduler worker.",
+							&osv_reconcile_interval, "7 days");
+}
+
+/*
+ * An interval setting's value in milliseconds (a month counts 30 days), or
+ * -1 when it does not parse; never raises.
+ */
+int64
+settings_interval_ms(const char *value)
+{
+	Interval	iv;
+
+	if (value == NULL || !parse_interval_quietly(value, &iv))
+		return -1;
+	return (int64) iv.month * DAYS_PER_MONTH * SECS_PER_DAY * 1000 +
+		(int64) iv.day * SECS_PER_DAY * 1000 + iv.time / 1000;
+}
+
+/*
  * Define every setting of osv (from _PG_init).  The PGC_POSTMASTER ones
  * exist only when osv is being preloaded; "osv." is reserved either way.
  */
@@ -292,6 +342,7 @@ settings_define(void)
 							   PGC_SUSET, 0, NULL, NULL, NULL);
 
 	roles_define_settings();
+	define_scale_settings();
 
 	if (osv_preloaded)
 	{

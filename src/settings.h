@@ -47,6 +47,15 @@ extern int	osv_retention_batch_size;
 /* Domain settings. */
 extern char *osv_auth0_roles_claim;
 
+/* Vector layer at scale (reloadable). */
+extern int	osv_qdrant_shard_number;
+extern int	osv_qdrant_replication_factor;
+extern int	osv_qdrant_write_consistency_factor;
+extern bool osv_search_fallback;
+extern char *osv_reconcile_interval;
+
+extern int64 settings_interval_ms(const char *value);
+
 /* Whether _PG_init ran from shared_preload_libraries. */
 extern bool osv_preloaded;
 

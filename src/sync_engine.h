@@ -108,6 +108,5 @@ extern void sync_record_target(const QdrantError *err, bool any_sent);
 extern int	sync_read_sweeps(int limit, VsSweep **sweeps, MemoryContext mcxt);
 extern bool sync_send_sweeps(VsSweep *sweeps, int n, QdrantError *err);
 extern void sync_record_sweeps(VsSweep *sweeps, int n);
-extern uint64 sync_reconcile_page(const QdrantScrollPage *page, bool orphans_only);
 
 #endif							/* OSV_SYNC_ENGINE_H */

@@ -14,10 +14,12 @@
  * osv.qdrant_url is empty.  Before each claim it sends the erasure sweeps
  * that are due (osv.vector_erasure_sweeps) and, while a new target (or
  * one that comes back after an embedded window) is being reconciled, one
- * page of that reconcile: every live summary was enqueued when it started,
- * and each page's points without a live summary are enqueued, so the
+ * page of that reconcile (reconcile.c: the page's orphaned and stale
+ * points and the missing summaries of its id range are enqueued), so the
  * target converges with the database in both directions.  A reload ends a
- * back-off of the target.  At start and after an ERROR it releases its own
+ * back-off of the target and makes the next send check the collection
+ * again; the worker records what the check found different from the
+ * cluster settings in osv.vector_sync_targets.collection_mismatch.  At start and after an ERROR it releases its own
  * last claim (osv.vector_sync_targets.worker_claim_id) and expired leases,
  * never the live claims of an external drainer; the released entries are
  * in doubt (their request may have been sent).
@@ -52,14 +54,12 @@
 #include "osv.h"
 #include "outbox.h"
 #include "qdrant.h"
+#include "reconcile.h"
 #include "settings.h"
 #include "spi_plan.h"
 #include "storage_sync.h"
 #include "sync_engine.h"
 #include "worker.h"
-
-/* Points per page of the worker's reconcile of a new target. */
-#define RECONCILE_PAGE 1000
 
 /* Erasure sweeps sent per round at most. */
 #define SWEEPS_PER_ROUND 16
@@ -75,8 +75,9 @@ typedef struct SyncWorkerState
 	long		wait_ms;		/* result of the last round */
 	char	   *reconcile_url;	/* target being reconciled (worker_cxt), or
 								 * NULL */
-	bool		reconcile_has_offset;
-	int64		reconcile_offset;	/* next page of the reconcile's scroll */
+	VsReconcile reconcile;		/* its progress */
+	uint64		mismatch_checks;	/* collection checks recorded */
+	bool		collection_checked; /* since the start or the last reload */
 } SyncWorkerState;
 
 /* Commit the worker's transaction; back in the loop's memory context. */
@@ -124,7 +125,40 @@ reconcile_forget(SyncWorkerState *st)
 	if (st->reconcile_url != NULL)
 		pfree(st->reconcile_url);
 	st->reconcile_url = NULL;
-	st->reconcile_has_offset = false;
+	reconcile_start(&st->reconcile);
+}
+
+/*
+ * Record what the last check of the collection (by this process) found
+ * different from the cluster settings, once per check.  SPI connected.
+ */
+static void
+record_collection_mismatch(SyncWorkerState *st)
+{
+	uint64		checks;
+	const char *mismatch = qdrant_collection_mismatch(&checks);
+	Oid			argtype = TEXTOID;
+	Datum		arg;
+
+	if (checks == st->mismatch_checks)
+		return;
+	st->mismatch_checks = checks;
+	if (mismatch == NULL)
+	{
+		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET collection_mismatch = NULL"
+					" WHERE target OPERATOR(pg_catalog.=) 'qdrant' AND collection_mismatch IS NOT NULL",
+					0, NULL, NULL, false, 0);
+		return;
+	}
+	arg = CStringGetTextDatum(mismatch);
+	spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET collection_mismatch = $1"
+				" WHERE target OPERATOR(pg_catalog.=) 'qdrant' AND collection_mismatch IS DISTINCT FROM $1",
+				1, &argtype, &arg, false, 0);
+	if (SPI_processed > 0)
+		ereport(WARNING,
+				(errmsg("Qdrant collection \"%s\" does not match osv's cluster settings", osv_qdrant_collection),
+				 errdetail("%s.", mismatch),
+				 errhint("Change the collection's parameters in Qdrant, or the settings to what the collection has.")));
 }
 
 /*
@@ -170,66 +204,43 @@ release_dead_claims(void)
 }
 
 /*
- * One page of the reconcile of a new target (no transaction open): make
- * sure the collection exists, scroll one page of it and enqueue the points
- * that have no live summary (every live summary was enqueued when the
- * reconcile started, which covers the missing and the stale ones).  When
- * the last page is done the target is marked synced.  Memory: one page.
- * Returns false after a failure of the target (recorded).
+ * One page of the reconcile of a new target (no transaction open while
+ * Qdrant is read): reconcile.c reads the next page (checking, and if
+ * needed creating, the collection first) and, in a transaction, enqueues
+ * its orphaned and stale points and the missing summaries of its id range.
+ * When the last page is done the target is marked synced.  Memory: one
+ * page.  Returns false after a failure of the target (recorded).
  */
 static bool
 reconcile_step(SyncWorkerState *st, long *wait_ms)
 {
 	QdrantError err;
 	QdrantScrollPage page;
-	bool		created;
-	bool		done = false;
-	uint64		enqueued = 0;
+	uint64		enqueued;
+	VsReconcile *rc = &st->reconcile;
 
 	pgstat_report_activity(STATE_RUNNING, "osv vector sync: reconciling");
-	memset(&page, 0, sizeof(page));
-	if (!qdrant_ensure_collection(&created, &err))
+	if (!reconcile_fetch(rc, &page, &err))
 	{
 		*wait_ms = target_failed(st, &err);
 		return false;
 	}
-	if (created)
-		done = true;			/* a new collection holds no orphan */
-	else if (!qdrant_scroll(st->reconcile_has_offset ? &st->reconcile_offset : NULL,
-							RECONCILE_PAGE, &page, &err))
-	{
-		if (err.kind != QDRANT_GONE)
-		{
-			*wait_ms = target_failed(st, &err);
-			return false;
-		}
-		/* Vanished: the next send creates it and sends everything again. */
-		qdrant_forget_collection();
-		done = true;
-	}
 
 	osv_worker_transaction_begin("osv vector sync: reconciling");
-	if (!done)
-	{
-		enqueued = sync_reconcile_page(&page, true);
-		if (page.has_next)
-		{
-			st->reconcile_offset = page.next_offset;
-			st->reconcile_has_offset = true;
-		}
-		else
-			done = true;
-	}
-	if (done)
+	enqueued = reconcile_apply(rc, &page);
+	if (rc->done)
 		sync_set_synced_url(st->reconcile_url);
 	worker_end(st->loop_cxt);
 
 	if (enqueued > 0)
-		elog(DEBUG1, "osv vector sync: reconcile enqueued %llu points without a live summary",
-			 (unsigned long long) enqueued);
-	if (done)
+		elog(DEBUG1, "osv vector sync: reconcile enqueued %llu entries", (unsigned long long) enqueued);
+	if (rc->done)
 	{
-		elog(LOG, "osv vector sync reconciled the target \"%s\"", osv_qdrant_url);
+		ereport(LOG,
+				(errmsg("osv vector sync reconciled the target \"%s\"", osv_qdrant_url),
+				 errdetail("%lld points were read; %lld orphaned, %lld stale and %lld missing points were enqueued.",
+						   (long long) rc->scrolled, (long long) rc->orphaned,
+						   (long long) rc->stale, (long long) rc->missing)));
 		reconcile_forget(st);
 	}
 	return true;
@@ -294,7 +305,11 @@ worker_round(SyncWorkerState *st)
 			elog(LOG, "osv vector sync ended the back-off of the target after a configuration reload");
 		st->reloaded = false;
 		back_off_ended = true;
+		/* Check the collection (and its cluster parameters) again. */
+		qdrant_forget_collection();
+		st->collection_checked = false;
 	}
+	record_collection_mismatch(st);
 
 	if (!st->leases_released)
 	{
@@ -304,8 +319,8 @@ worker_round(SyncWorkerState *st)
 
 	/*
 	 * A new target (or one that comes back after an embedded window):
-	 * enqueue every live summary and reconcile it, page by page, so that the
-	 * points of summaries deleted meanwhile go too.
+	 * reconcile it, page by page, so that the summaries changed meanwhile
+	 * are sent and the points of summaries deleted meanwhile go.
 	 */
 	{
 		char	   *target = sync_target_url();
@@ -319,13 +334,9 @@ worker_round(SyncWorkerState *st)
 			reconcile_forget(st);
 		else if (st->reconcile_url == NULL || strcmp(st->reconcile_url, target) != 0)
 		{
-			uint64		count;
-
 			reconcile_forget(st);
-			count = outbox_enqueue_all_live();
 			st->reconcile_url = MemoryContextStrdup(st->worker_cxt, target);
-			elog(LOG, "osv vector sync enqueued %llu summaries for the new target \"%s\" and reconciles it",
-				 (unsigned long long) count, osv_qdrant_url);
+			elog(LOG, "osv vector sync reconciles the new target \"%s\"", osv_qdrant_url);
 		}
 	}
 
@@ -337,6 +348,29 @@ worker_round(SyncWorkerState *st)
 
 	nsweeps = sync_read_sweeps(SWEEPS_PER_ROUND, &sweeps, loop_cxt);
 	worker_end(loop_cxt);
+
+	/*
+	 * Check the collection once after the start and after each reload, even
+	 * with nothing to send, so that a mismatch with the cluster settings is
+	 * shown (recorded at the next round).  Creating it here sends everything
+	 * again, as the sync does when it creates it.
+	 */
+	if (!st->collection_checked)
+	{
+		QdrantError err;
+		bool		created;
+
+		if (!qdrant_ensure_collection(&created, &err))
+			return target_failed(st, &err);
+		st->collection_checked = true;
+		if (created)
+		{
+			osv_worker_transaction_begin("osv vector sync: backfilling");
+			(void) outbox_enqueue_all_live();
+			worker_end(loop_cxt);
+		}
+		return 0;
+	}
 
 	/* Erasure sweeps that are due. */
 	if (nsweeps > 0)

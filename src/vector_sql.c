@@ -11,7 +11,10 @@
  * are its first and last step on their own.  osv.vector_resync() and
  * osv.vector_reconcile() only enqueue (outbox.c); osv.qdrant_search()
  * reads Qdrant and checks the hits against osv.summaries (AccessShareLock
- * through SPI); osv.qdrant_delete_user_points() deletes a user's points
+ * through SPI), or, while Qdrant cannot answer and osv.search_fallback is
+ * on, runs the exact scan of exact_scan.c (AccessShareLock on
+ * osv.summaries) and counts it in shared memory (osv.c);
+ * osv.qdrant_delete_user_points() deletes a user's points
  * at once for an erasure.
  *
  * Copyright (c) 2026, Open Study Volt
@@ -31,16 +34,16 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
+#include "osv.h"
 #include "outbox.h"
 #include "qdrant.h"
+#include "reconcile.h"
 #include "settings.h"
 #include "spi_plan.h"
 #include "sync_engine.h"
 #include "vector_check.h"
-
-/* Points per page of osv.vector_reconcile()'s scroll. */
-#define RECONCILE_PAGE 1000
 
 /* Erasure sweeps sent by one call of osv.vector_sync() at most. */
 #define SWEEPS_PER_CALL 64
@@ -302,80 +305,105 @@ osv_vector_resync(PG_FUNCTION_ARGS)
 /*
  * osv.vector_reconcile() RETURNS bigint
  *
- * Anti-entropy: scrolls the whole collection and enqueues every point that
- * has no live summary with an embedding (orphans), whose version (the
- * fingerprint of its content) differs from the summary's (stale), and every
- * live summary with an embedding that has no point (missing).  It only
- * enqueues: the sync then derives each point's state from the summary at
- * send time, so a summary written during the scroll is never wrongly
- * deleted.  Returns how many entries were enqueued.
+ * Anti-entropy: compares the collection with the summaries page by page
+ * (reconcile.c: memory of one page, whatever the size of the collection)
+ * and enqueues every point that has no live summary with an embedding
+ * (orphans), whose version (the fingerprint of its content) differs from
+ * the summary's (stale), and every live summary with an embedding that has
+ * no point (missing).  It only enqueues: the sync then derives each
+ * point's state from the summary at send time, so a summary written during
+ * the scroll is never wrongly deleted.  Returns how many entries were
+ * enqueued.
  */
 PG_FUNCTION_INFO_V1(osv_vector_reconcile);
 Datum
 osv_vector_reconcile(PG_FUNCTION_ARGS)
 {
-	QdrantError err;
-	int64		offset = 0;
-	bool		has_offset = false;
-	int64	   *seen = NULL;
-	int			nseen = 0;
-	int			seen_cap = 0;
+	VsReconcile rc;
 	uint64		enqueued = 0;
-	Datum	   *seen_datums;
+	MemoryContext page_cxt;
+	MemoryContext old;
 
 	require_writable("osv.vector_reconcile()");
 	require_qdrant();
-	{
-		bool		created;
 
-		if (!qdrant_ensure_collection(&created, &err))
-			qdrant_raise(ERROR, &err);
-	}
-
-	spi_connect();
-	for (;;)
+	page_cxt = AllocSetContextCreate(CurrentMemoryContext, "osv reconcile page",
+									 ALLOCSET_DEFAULT_SIZES);
+	reconcile_start(&rc);
+	while (!rc.done)
 	{
 		QdrantScrollPage page;
+		QdrantError err;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!qdrant_scroll(has_offset ? &offset : NULL, RECONCILE_PAGE, &page, &err))
+		MemoryContextReset(page_cxt);
+		old = MemoryContextSwitchTo(page_cxt);
+		if (!reconcile_fetch(&rc, &page, &err))
 			qdrant_raise(ERROR, &err);
-		if (page.npoints == 0)
-			break;
-
-		if (nseen + page.npoints > seen_cap)
-		{
-			seen_cap = Max(seen_cap * 2, nseen + page.npoints);
-			seen = seen ? repalloc(seen, sizeof(int64) * seen_cap) : palloc(sizeof(int64) * seen_cap);
-		}
-		for (int i = 0; i < page.npoints; i++)
-			seen[nseen++] = page.ids[i];
-		enqueued += sync_reconcile_page(&page, false);
-
-		if (!page.has_next)
-			break;
-		offset = page.next_offset;
-		has_offset = true;
+		spi_connect();
+		enqueued += reconcile_apply(&rc, &page);
+		SPI_finish();
+		MemoryContextSwitchTo(old);
 	}
-
-	/* Live summaries with an embedding that Qdrant does not have. */
-	seen_datums = palloc(sizeof(Datum) * Max(nseen, 1));
-	for (int i = 0; i < nseen; i++)
-		seen_datums[i] = Int64GetDatum(seen[i]);
-	{
-		Oid			argtype = INT8ARRAYOID;
-		Datum		arg = sync_int8_array(seen_datums, nseen);
-
-		enqueued += outbox_enqueue("INSERT INTO osv.vector_outbox AS o (summary_id)"
-								   " SELECT s.id FROM osv.summaries s"
-								   " WHERE s.deleted_at IS NULL AND s.embedding IS NOT NULL"
-								   " AND NOT EXISTS (SELECT FROM pg_catalog.unnest($1) AS u(id) WHERE u.id OPERATOR(pg_catalog.=) s.id)"
-								   OUTBOX_SET_CLAUSE, 1, &argtype, &arg);
-	}
-	SPI_finish();
+	MemoryContextDelete(page_cxt);
 	if (enqueued > 0)
 		outbox_wake_worker_at_commit();
 	PG_RETURN_INT64((int64) enqueued);
+}
+
+/* The exact scan's SQL entry point (exact_scan.c). */
+extern PGDLLEXPORT Datum osv_search_embedded(PG_FUNCTION_ARGS);
+
+/*
+ * Why the sync target is backing off (osv.vector_sync_targets.retry_at is
+ * ahead), as a detail sentence, or NULL when it is not.  A search does not
+ * wait for an outage's connect timeout while the sync knows of it.
+ */
+static char *
+target_backing_off_detail(void)
+{
+	char	   *detail = NULL;
+
+	spi_connect();
+	spi_execute(SPI_OK_SELECT, "SELECT pg_catalog.format('The Qdrant sync target is backing off until %s after: %s.',"
+				" t.retry_at, COALESCE(t.last_error, 'no error recorded'))"
+				" FROM osv.vector_sync_targets t WHERE t.target OPERATOR(pg_catalog.=) 'qdrant'"
+				" AND t.retry_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()",
+				0, NULL, NULL, true, 1);
+	if (SPI_processed > 0)
+	{
+		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		detail = SPI_palloc(strlen(value) + 1);
+		strcpy(detail, value);
+	}
+	SPI_finish();
+	return detail;
+}
+
+/*
+ * Answer osv.qdrant_search() from the exact in-database scan, with the same
+ * arguments, result columns and live-summary rule: say so with a NOTICE
+ * (the cause in its detail) and count it for osv.vector_sync_status.
+ */
+static Datum
+search_fallback(FunctionCallInfo fcinfo, const char *detail)
+{
+	LOCAL_FCINFO(scan, 6);
+
+	ereport(NOTICE,
+			(errmsg("Qdrant is unavailable; answering from the in-database scan"),
+			 errdetail_internal("%s", detail),
+			 errhint("Set osv.search_fallback to off to get an error instead.")));
+	osv_shmem_count_search_fallback();
+
+	InitFunctionCallInfoData(*scan, fcinfo->flinfo, 6, fcinfo->fncollation,
+							 fcinfo->context, fcinfo->resultinfo);
+	for (int i = 0; i < 5; i++)
+		scan->args[i] = fcinfo->args[i];
+	scan->args[5].value = (Datum) 0;
+	scan->args[5].isnull = true;	/* exclude_user_id: vector_search's filter */
+	return osv_search_embedded(scan);
 }
 
 /*
@@ -387,6 +415,12 @@ osv_vector_reconcile(PG_FUNCTION_ARGS)
  * applied.  Qdrant holds only live summaries, but its deletes lag behind
  * the outbox, so the ids are checked against osv.summaries and trashed or
  * deleted ones dropped (a few extra are asked for to make up for them).
+ *
+ * While Qdrant cannot answer (the sync target is backing off, or the query
+ * fails as the sync would retry it: no connection, time-out, 408, 429,
+ * 5xx, an unreadable answer) and osv.search_fallback is on, the exact scan
+ * answers instead (search_fallback()); a refusal (401/403, 400) stays an
+ * error, since waiting does not fix it.
  */
 PG_FUNCTION_INFO_V1(osv_qdrant_search);
 Datum
@@ -402,6 +436,7 @@ osv_qdrant_search(PG_FUNCTION_ARGS)
 	QdrantHit  *hits;
 	int			nhits;
 	int			returned = 0;
+	char	   *backing_off;
 
 	require_qdrant();
 	(void) vector_check_query_argument(fcinfo, 0, &query);
@@ -413,7 +448,8 @@ osv_qdrant_search(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(4))
 		exclude_id = PG_GETARG_INT64(4);
 
-	InitMaterializedSRF(fcinfo, 0);
+	if (osv_search_fallback && (backing_off = target_backing_off_detail()) != NULL)
+		return search_fallback(fcinfo, backing_off);
 
 	/*
 	 * No check of the collection here: a search must not create it (the sync
@@ -426,10 +462,14 @@ osv_qdrant_search(PG_FUNCTION_ARGS)
 					  PG_ARGISNULL(4) ? NULL : &exclude_id,
 					  &hits, &nhits, &err))
 	{
+		if (osv_search_fallback && err.kind == QDRANT_RETRY)
+			return search_fallback(fcinfo,
+								   psprintf("The query of Qdrant failed: %s.", err.message));
 		if (err.kind != QDRANT_GONE)
 			qdrant_raise(ERROR, &err);
 		nhits = 0;
 	}
+	InitMaterializedSRF(fcinfo, 0);
 
 	if (nhits > 0)
 	{
@@ -494,4 +534,34 @@ osv_qdrant_delete_user_points(PG_FUNCTION_ARGS)
 	if (!qdrant_delete_user(user_id, &err) && err.kind != QDRANT_GONE)
 		qdrant_raise(ERROR, &err);
 	PG_RETURN_VOID();
+}
+
+/*
+ * osv.search_fallback_stats(OUT search_fallbacks bigint,
+ *							 OUT last_search_fallback_at timestamptz)
+ *
+ * The searches answered by the in-database scan while Qdrant could not
+ * answer, since the server started, and when the last one was; NULLs where
+ * osv is not preloaded (no shared memory to count in).
+ */
+PG_FUNCTION_INFO_V1(osv_search_fallback_stats);
+Datum
+osv_search_fallback_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[2] = {0, 0};
+	bool		nulls[2] = {true, true};
+	uint64		count;
+	TimestampTz last;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (osv_shmem_search_fallbacks(&count, &last))
+	{
+		values[0] = Int64GetDatum((int64) count);
+		nulls[0] = false;
+		values[1] = TimestampTzGetDatum(last);
+		nulls[1] = last == 0;
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

@@ -312,6 +312,13 @@ GRANT EXECUTE ON FUNCTION
 	osv.search_summaries(bytea, integer, bigint, text)
 	TO osv_app;
 
+/*
+ * osv_monitor: osv.vector_sync_status calls osv.search_fallback_stats(),
+ * which runs with the reader's rights (a view checks only its tables as the
+ * owner).
+ */
+GRANT EXECUTE ON FUNCTION osv.search_fallback_stats() TO osv_monitor;
+
 /* osv_analyst: tokenized activity only. */
 GRANT SELECT ON osv.analytics_events TO osv_analyst;
 

@@ -80,6 +80,7 @@ CREATE TABLE osv.vector_sync_targets (
 	last_success_at timestamptz,
 	synced_url text,
 	worker_claim_id bigint,
+	collection_mismatch text,
 	CONSTRAINT vector_sync_targets_pkey PRIMARY KEY (target)
 );
 COMMENT ON TABLE osv.vector_sync_targets IS 'state of each target of the vector sync (Qdrant)';
@@ -91,6 +92,7 @@ COMMENT ON COLUMN osv.vector_sync_targets.last_error_at IS 'when the last failur
 COMMENT ON COLUMN osv.vector_sync_targets.last_success_at IS 'when a batch last reached the target';
 COMMENT ON COLUMN osv.vector_sync_targets.synced_url IS 'osv.qdrant_url the outbox was last backfilled for (by osv.vector_resync()) and, by the worker, reconciled with';
 COMMENT ON COLUMN osv.vector_sync_targets.worker_claim_id IS 'last batch claimed by the vector sync worker: the claim its restart releases (claims of external drainers are left to their lease)';
+COMMENT ON COLUMN osv.vector_sync_targets.collection_mismatch IS 'how the collection''s shard number, replication factor and write consistency factor differ from osv''s settings, as the vector sync worker last found them; NULL when they match';
 INSERT INTO osv.vector_sync_targets (target) VALUES ('qdrant');
 
 /*
@@ -217,6 +219,13 @@ REVOKE ALL ON FUNCTION osv.vector_sync_claim(integer), osv.vector_sync_complete(
 REVOKE ALL ON FUNCTION osv.vector_sync(integer), osv.vector_resync(), osv.vector_reconcile(),
 	osv.qdrant_delete_user_points(bigint) FROM PUBLIC;
 
+CREATE FUNCTION osv.search_fallback_stats(OUT search_fallbacks bigint, OUT last_search_fallback_at timestamptz)
+RETURNS record
+LANGUAGE C VOLATILE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'osv_search_fallback_stats';
+COMMENT ON FUNCTION osv.search_fallback_stats() IS 'searches answered by the in-database scan while Qdrant could not answer, since the server started, and when the last one was';
+REVOKE ALL ON FUNCTION osv.search_fallback_stats() FROM PUBLIC;
+
 CREATE VIEW osv.vector_sync_status AS
 SELECT t.target,
 	   (SELECT pg_catalog.count(*) FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending') AS pending,
@@ -233,7 +242,10 @@ SELECT t.target,
 	   t.retry_at,
 	   t.consecutive_failures,
 	   (SELECT pg_catalog.count(*) FROM osv.vector_outbox o WHERE o.in_doubt_until IS NOT NULL) AS in_doubt,
-	   (SELECT pg_catalog.count(*) FROM osv.vector_erasure_sweeps w) AS erasure_sweeps
+	   (SELECT pg_catalog.count(*) FROM osv.vector_erasure_sweeps w) AS erasure_sweeps,
+	   t.collection_mismatch,
+	   (osv.search_fallback_stats()).search_fallbacks,
+	   (osv.search_fallback_stats()).last_search_fallback_at
   FROM osv.vector_sync_targets t;
 COMMENT ON VIEW osv.vector_sync_status IS 'state of the vector sync: pending and failed entries, age of the oldest pending change, last error';
 COMMENT ON COLUMN osv.vector_sync_status.target IS 'name of the sync target';
@@ -248,3 +260,6 @@ COMMENT ON COLUMN osv.vector_sync_status.retry_at IS 'no batch is sent before th
 COMMENT ON COLUMN osv.vector_sync_status.consecutive_failures IS 'failures of the target since its last success';
 COMMENT ON COLUMN osv.vector_sync_status.in_doubt IS 'outbox entries with a write in doubt (timed out or cut off after it was sent), sent again after osv.vector_sync_in_doubt_fence';
 COMMENT ON COLUMN osv.vector_sync_status.erasure_sweeps IS 'erasure sweeps by user filter still to be repeated';
+COMMENT ON COLUMN osv.vector_sync_status.collection_mismatch IS 'how the collection''s cluster parameters differ from osv.qdrant_shard_number, osv.qdrant_replication_factor and osv.qdrant_write_consistency_factor; NULL when they match';
+COMMENT ON COLUMN osv.vector_sync_status.search_fallbacks IS 'searches answered by the in-database scan while Qdrant could not answer, since the server started; NULL where osv is not preloaded';
+COMMENT ON COLUMN osv.vector_sync_status.last_search_fallback_at IS 'when a search was last answered by the in-database scan instead of Qdrant';

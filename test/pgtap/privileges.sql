@@ -50,6 +50,8 @@ SELECT 'osv_app', unnest(ARRAY[
 	'osv.vector_from_text(text)', 'osv.vector_from_bytes(bytea)', 'osv.vector_from_float8(double precision[])',
 	'osv.vector_to_bytes(real[])', 'osv.search_summaries(text,integer,bigint,text)',
 	'osv.search_summaries(bytea,integer,bigint,text)']);
+-- osv_monitor: the fallback counters that osv.vector_sync_status shows
+INSERT INTO expected_routine VALUES ('osv_monitor', 'osv.search_fallback_stats()');
 -- PUBLIC (so every role): osv.restoring(), which trigger WHEN clauses call as the writer
 INSERT INTO expected_routine
 SELECT r, 'osv.restoring()' FROM unnest(ARRAY['osv_app', 'osv_analyst', 'osv_monitor', 'public']) r;
@@ -138,6 +140,17 @@ FROM pg_proc p WHERE p.pronamespace = 'osv'::regnamespace AND p.prorettype = 'tr
 SELECT ok(p.proconfig::text LIKE '%search_path=pg_catalog, pg_temp%',
 		  'SECURITY DEFINER function ' || p.oid::regprocedure || ' pins search_path')
 FROM pg_proc p WHERE p.pronamespace = 'osv'::regnamespace AND p.prosecdef;
+
+-- osv_monitor reads the new columns of the status view, which call
+-- osv.search_fallback_stats() with the reader's rights; osv_app may not
+SET ROLE osv_monitor;
+SELECT lives_ok('SELECT collection_mismatch, search_fallbacks, last_search_fallback_at FROM osv.vector_sync_status',
+				'osv_monitor reads the collection mismatch and the search fallbacks');
+SELECT lives_ok('SELECT details FROM osv.job_runs', 'osv_monitor reads what job runs found');
+RESET ROLE;
+SET ROLE osv_app;
+SELECT throws_ok('SELECT osv.search_fallback_stats()', '42501', NULL, 'osv_app cannot read the fallback counters');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;
