@@ -17,7 +17,9 @@
  * without a lock: the worker writes it once at start and once at exit,
  * and a reader that sees a stale value at worst sets the latch of a
  * process that is gone (harmless) or misses a wake-up that the worker's
- * naptime makes up for.
+ * naptime makes up for.  Two more areas, each with its own locking, hold
+ * the workers' liveness (health.c) and the progress of long work
+ * (progress.c).
  *
  * Copyright (c) 2026, Open Study Volt
  *
@@ -37,7 +39,9 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 
+#include "health.h"
 #include "osv.h"
+#include "progress.h"
 #include "settings.h"
 #include "worker.h"
 
@@ -65,6 +69,8 @@ osv_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(OsvSharedState)));
+	RequestAddinShmemSpace(health_shmem_size());
+	RequestAddinShmemSpace(progress_shmem_size());
 }
 
 /* Create or attach to osv's shared memory. */
@@ -82,6 +88,8 @@ osv_shmem_startup(void)
 		osv_shared->sync_worker_pgprocno = -1;
 		osv_shared->sync_worker_pid = 0;
 	}
+	health_shmem_init();
+	progress_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

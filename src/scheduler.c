@@ -27,6 +27,10 @@
  * SIGTERM (pg_terminate_backend), which ends the worker as "administrator
  * command".
  *
+ * It publishes its state ("idle", "running retention jobs", "waiting for
+ * extension") and a heartbeat in shared memory (health.c); a long run
+ * shows its progress (osv.progress) and its batches advance the heartbeat.
+ *
  * Copyright (c) 2026, Open Study Volt
  *
  * IDENTIFICATION
@@ -51,6 +55,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "health.h"
 #include "settings.h"
 #include "worker.h"
 
@@ -91,6 +96,7 @@ run_retention_transaction(void *arg)
 	if (!OidIsValid(get_extension_oid("osv", true)))
 	{
 		CommitTransactionCommand();
+		health_set_state("waiting for extension");
 		ereport(DEBUG1,
 				(errmsg("osv scheduler: extension \"osv\" is not installed in database \"%s\", nothing to do",
 						osv_database)));
@@ -98,6 +104,7 @@ run_retention_transaction(void *arg)
 	}
 	debug_query_string = retention_call;
 	pgstat_report_activity(STATE_RUNNING, retention_call);
+	health_set_state("running retention jobs");
 
 	/*
 	 * NB: the plan, the receiver and the tuplestore live in "context", as
@@ -145,6 +152,7 @@ run_retention_transaction(void *arg)
 	debug_query_string = NULL;
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
+	health_set_state("idle");
 
 	ereport(DEBUG1,
 			(errmsg("osv scheduler: retention run finished: %lld jobs, %lld failed, %lld rows affected",
@@ -162,6 +170,7 @@ osv_scheduler_main(Datum main_arg)
 	TimestampTz next_run;
 
 	context = osv_worker_start("osv scheduler");
+	health_worker_start(OSV_WORKER_SCHEDULER);
 	ereport(LOG,
 			(errmsg("osv scheduler started in database \"%s\"", osv_database),
 			 errdetail("The retention jobs run every %d seconds.", osv_retention_interval)));
