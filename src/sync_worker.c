@@ -278,11 +278,9 @@ worker_round(SyncWorkerState *st)
 		 * comes next must be reconciled: forget which one was synced.  (The
 		 * outbox trigger forgets it too when it skips a change for want of a
 		 * URL, so a URL emptied and set again between two rounds is seen.)
-		 */
-		/*
 		 * The target's error and back-off belonged to the Qdrant that is no
-		 * longer configured: clear them, so that the status does not show
-		 * them as current.
+		 * longer configured: clear them too, so that the status does not
+		 * show them as current.
 		 */
 		if (OidIsValid(get_extension_oid("osv", true)))
 		{
