@@ -2,10 +2,13 @@
 /* ------------------------------------------------------------------------
  * Health and progress, part 1: the workers' liveness and the mode in the
  * status views (src/sql/vector.sql, src/sql/erasure.sql), progress reports
- * of osv.run_job_batched (src/sql/retention.sql).  The views gain columns
- * at their end (CREATE OR REPLACE VIEW keeps their grants and comments);
- * the column comments that changed are set again.  Part 2, osv.progress
- * and its functions, is 66_progress.sql, a link to src/sql/health.sql.
+ * of osv.run_job_batched (src/sql/retention.sql).  vector_sync_status (of
+ * 1.0) gains columns at its end (CREATE OR REPLACE VIEW keeps its grants
+ * and comments; the column comments that changed are set again);
+ * storage_sync_status and run_job_batched, new in 1.1, are created here
+ * as they are now (40_erasure and 20_retention no longer create them).
+ * Part 2, osv.progress and its functions, is 66_progress.sql, a link to
+ * src/sql/health.sql.
  * ------------------------------------------------------------------------
  */
 
@@ -79,7 +82,7 @@ COMMENT ON COLUMN osv.vector_sync_status.last_heartbeat IS 'when the vector sync
  * The storage queues, with the mode of each target and the worker that
  * drains them all (the vector sync worker, src/health.c) at the end.
  */
-CREATE OR REPLACE VIEW osv.storage_sync_status AS
+CREATE VIEW osv.storage_sync_status AS
 SELECT s.target, s.pending, s.failed, s.in_flight, s.oldest_pending_age, s.last_error, s.last_error_at,
 	   s.next_attempt_at, s.max_attempts, s.blocked_by,
 	   CASE WHEN s.target OPERATOR(pg_catalog.=) 'qdrant_sweeps' THEN
@@ -147,8 +150,27 @@ COMMENT ON COLUMN osv.storage_sync_status.worker_pid IS 'pid of the worker that 
 COMMENT ON COLUMN osv.storage_sync_status.worker_state IS 'state of that worker (osv.worker_status(); README "Health and progress")';
 COMMENT ON COLUMN osv.storage_sync_status.last_heartbeat IS 'when that worker last showed it was alive';
 
-/* osv.run_job_batched reports its progress (osv.progress_begin etc. of 66_progress.sql, called at run time). */
-CREATE OR REPLACE PROCEDURE osv.run_job_batched(job text, arg interval DEFAULT NULL, INOUT affected bigint DEFAULT NULL)
+/*
+ * CALL osv.run_job_batched(job, arg, affected)
+ *
+ * Runs one job committing as it goes, so that its locks are held for one
+ * batch at a time: a row job commits after each batch of
+ * osv.retention_batch_size rows (taking its advisory lock again in each
+ * batch's transaction), archive_activity_logs after each whole partition
+ * (as archive_activity_logs_stepwise), create_activity_log_partitions in
+ * one transaction.  arg is the job's interval argument; NULL means its
+ * setting.  A bad argument or job name is an error; a run that could not
+ * take its lock at the start is recorded as skipped with the reason and
+ * sets affected to 0; a run whose lock another run took between two
+ * batches stops there and records what it did, with the reason.  An error
+ * of a batch rolls back that batch only (the earlier ones are committed),
+ * is recorded as a failed run, raised as a WARNING and sets affected to
+ * NULL.  CALL it outside a transaction block.  (No SET clause: a procedure
+ * with one cannot commit; every name is qualified.)  osv.progress shows
+ * the run (kind archive, purge for purge_trashed, retention for the other
+ * row jobs) with the backlog counted at its start as total.
+ */
+CREATE PROCEDURE osv.run_job_batched(job text, arg interval DEFAULT NULL, INOUT affected bigint DEFAULT NULL)
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -225,3 +247,5 @@ BEGIN
 	END IF;
 END
 $$;
+COMMENT ON PROCEDURE osv.run_job_batched(text, interval, bigint) IS 'run one retention job committing after each batch (NULL arg: its setting); a failure is recorded in osv.job_runs and sets affected to NULL';
+REVOKE ALL ON PROCEDURE osv.run_job_batched(text, interval, bigint) FROM PUBLIC;
