@@ -30,6 +30,8 @@ MODULE_big = osv
 OBJS = \
 	src/osv.o \
 	src/settings.o \
+	src/health.o \
+	src/progress.o \
 	src/worker.o \
 	src/spi_plan.o \
 	src/trigger_check.o \
@@ -75,6 +77,7 @@ SQL_SOURCES = \
 	src/sql/compliance.sql \
 	src/sql/erasure.sql \
 	src/sql/retention.sql \
+	src/sql/health.sql \
 	src/sql/ops.sql \
 	src/sql/backup.sql \
 	src/sql/scale.sql \
@@ -104,6 +107,7 @@ REGRESS = \
 	retention \
 	vector_outbox \
 	storage_sync \
+	health \
 	backup \
 	read_only
 REGRESS_OPTS =

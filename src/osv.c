@@ -19,7 +19,9 @@
  * process that is gone (harmless) or misses a wake-up that the worker's
  * naptime makes up for.  It also counts the searches answered from the
  * in-database scan while Qdrant could not answer (vector_sql.c), with
- * atomics: any backend adds, the status view reads.
+ * atomics: any backend adds, the status view reads.  Two more areas, each
+ * with its own locking, hold the workers' liveness (health.c) and the
+ * progress of long work (progress.c).
  *
  * Copyright (c) 2026, Open Study Volt
  *
@@ -41,7 +43,9 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "health.h"
 #include "osv.h"
+#include "progress.h"
 #include "settings.h"
 #include "worker.h"
 
@@ -71,6 +75,8 @@ osv_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(OsvSharedState)));
+	RequestAddinShmemSpace(health_shmem_size());
+	RequestAddinShmemSpace(progress_shmem_size());
 }
 
 /* Create or attach to osv's shared memory. */
@@ -90,6 +96,8 @@ osv_shmem_startup(void)
 		pg_atomic_init_u64(&osv_shared->search_fallbacks, 0);
 		pg_atomic_init_u64(&osv_shared->last_search_fallback, 0);
 	}
+	health_shmem_init();
+	progress_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -46,6 +46,7 @@
 #include "utils/timestamp.h"
 
 #include "outbox.h"
+#include "progress.h"
 #include "qdrant.h"
 #include "reconcile.h"
 #include "settings.h"
@@ -106,6 +107,7 @@ reconcile_apply(VsReconcile *rc, const QdrantScrollPage *page)
 
 	for (int i = 0; i < page->npoints; i++)
 		page_ids[i] = Int64GetDatum(page->ids[i]);
+	osv_progress_advance("reconcile", page->npoints);
 	ids_arg = sync_int8_array(page_ids, page->npoints);
 
 	/* The page's points: orphaned or stale.  Both lists are in id order. */
@@ -253,6 +255,7 @@ reconcile_run_job(MemoryContext page_cxt)
 	bool		failed = false;
 
 	reconcile_start(&rc);
+	osv_progress_begin("reconcile", osv_qdrant_url, -1, true);
 	while (!rc.done)
 	{
 		QdrantScrollPage page;
@@ -271,6 +274,7 @@ reconcile_run_job(MemoryContext page_cxt)
 		osv_worker_transaction_end();
 	}
 	MemoryContextSwitchTo(page_cxt);	/* err survives: no reset here */
+	osv_progress_end("reconcile");
 
 	osv_worker_transaction_begin("osv scheduler: recording the reconcile");
 	if (failed)

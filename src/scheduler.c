@@ -35,6 +35,10 @@
  * (osv.qdrant_url empty) there is nothing to reconcile and nothing is
  * recorded; a reload that sets a URL brings the next run forward.
  *
+ * It publishes its state ("idle", "running retention jobs", "waiting for
+ * extension") and a heartbeat in shared memory (health.c); a long run
+ * shows its progress (osv.progress) and its batches advance the heartbeat.
+ *
  * Copyright (c) 2026, Open Study Volt
  *
  * IDENTIFICATION
@@ -59,6 +63,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "health.h"
 #include "qdrant.h"
 #include "reconcile.h"
 #include "settings.h"
@@ -101,6 +106,7 @@ run_retention_transaction(void *arg)
 	if (!OidIsValid(get_extension_oid("osv", true)))
 	{
 		CommitTransactionCommand();
+		health_set_state("waiting for extension");
 		ereport(DEBUG1,
 				(errmsg("osv scheduler: extension \"osv\" is not installed in database \"%s\", nothing to do",
 						osv_database)));
@@ -108,6 +114,7 @@ run_retention_transaction(void *arg)
 	}
 	debug_query_string = retention_call;
 	pgstat_report_activity(STATE_RUNNING, retention_call);
+	health_set_state("running retention jobs");
 
 	/*
 	 * NB: the plan, the receiver and the tuplestore live in "context", as
@@ -155,6 +162,7 @@ run_retention_transaction(void *arg)
 	debug_query_string = NULL;
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
+	health_set_state("idle");
 
 	ereport(DEBUG1,
 			(errmsg("osv scheduler: retention run finished: %lld jobs, %lld failed, %lld rows affected",
@@ -201,7 +209,9 @@ run_reconcile_step(void *arg)
 	due = GetCurrentTimestamp() >= *next_reconcile;
 	if (due)
 	{
+		health_set_state("reconciling");
 		(void) reconcile_run_job(context);
+		health_set_state("idle");
 		MemoryContextSwitchTo(context);
 		osv_worker_transaction_begin(NULL);
 		*next_reconcile = reconcile_next_run();
@@ -224,6 +234,7 @@ osv_scheduler_main(Datum main_arg)
 	MemoryContext reconcile_cxt;
 
 	context = osv_worker_start("osv scheduler");
+	health_worker_start(OSV_WORKER_SCHEDULER);
 	/* Not under "context": each retention run resets it, children included. */
 	reconcile_cxt = AllocSetContextCreate(TopMemoryContext, "osv scheduler reconcile",
 										  ALLOCSET_DEFAULT_SIZES);

@@ -29,6 +29,12 @@
  * way, whether Qdrant is configured or not, and sleeps no longer than
  * their next due entry.
  *
+ * Health (health.c, progress.c): the worker publishes its state ("idle",
+ * "draining", "backing off", ...) and a heartbeat at every round, and the
+ * progress of the backfill and of the reconcile of a new target.  When the
+ * mode changes (the URL is emptied, or a new one is set) it clears the
+ * target's error and back-off, which belonged to the old target.
+ *
  * An ERROR in a round is logged and its transaction aborted (worker.c);
  * the worker then waits OSV_WORKER_RESTART_TIME, releases the claims left
  * behind and starts the scan of due entries over, as it does after a
@@ -51,8 +57,10 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "health.h"
 #include "osv.h"
 #include "outbox.h"
+#include "progress.h"
 #include "qdrant.h"
 #include "reconcile.h"
 #include "settings.h"
@@ -173,6 +181,7 @@ target_failed(SyncWorkerState *st, const QdrantError *err)
 	sync_record_target(err, false);
 	worker_end(st->loop_cxt);
 	st->cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
+	health_set_state("backing off");
 	qdrant_raise(LOG, err);
 	return 1;
 }
@@ -204,6 +213,23 @@ release_dead_claims(void)
 }
 
 /*
+ * About how many summaries a new target should hold (SPI connected): the
+ * undeleted ones with an embedding, the total of its progress rows.
+ */
+static int64
+spi_count_live_embeddings(void)
+{
+	bool		isnull;
+	Datum		d;
+
+	spi_execute(SPI_OK_SELECT, "SELECT pg_catalog.count(*) FROM osv.summaries s"
+				" WHERE s.deleted_at IS NULL AND s.embedding IS NOT NULL",
+				0, NULL, NULL, true, 1);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? -1 : DatumGetInt64(d);
+}
+
+/*
  * One page of the reconcile of a new target (no transaction open while
  * Qdrant is read): reconcile.c reads the next page (checking, and if
  * needed creating, the collection first) and, in a transaction, enqueues
@@ -220,6 +246,7 @@ reconcile_step(SyncWorkerState *st, long *wait_ms)
 	VsReconcile *rc = &st->reconcile;
 
 	pgstat_report_activity(STATE_RUNNING, "osv vector sync: reconciling");
+	health_set_state("reconciling");
 	if (!reconcile_fetch(rc, &page, &err))
 	{
 		*wait_ms = target_failed(st, &err);
@@ -241,6 +268,7 @@ reconcile_step(SyncWorkerState *st, long *wait_ms)
 				 errdetail("%lld points were read; %lld orphaned, %lld stale and %lld missing points were enqueued.",
 						   (long long) rc->scrolled, (long long) rc->orphaned,
 						   (long long) rc->stale, (long long) rc->missing)));
+		osv_progress_end("reconcile");
 		reconcile_forget(st);
 	}
 	return true;
@@ -277,15 +305,25 @@ worker_round(SyncWorkerState *st)
 		 * comes next must be reconciled: forget which one was synced.  (The
 		 * outbox trigger forgets it too when it skips a change for want of a
 		 * URL, so a URL emptied and set again between two rounds is seen.)
+		 * The target's error and back-off belonged to the Qdrant that is no
+		 * longer configured: clear them too, so that the status does not
+		 * show them as current.
 		 */
 		if (OidIsValid(get_extension_oid("osv", true)))
 		{
 			spi_execute(SPI_OK_UPDATE,
-						"UPDATE osv.vector_sync_targets SET synced_url = NULL"
-						" WHERE target OPERATOR(pg_catalog.=) 'qdrant' AND synced_url IS NOT NULL",
+						"UPDATE osv.vector_sync_targets SET synced_url = NULL, last_error = NULL,"
+						" last_error_at = NULL, retry_at = NULL, consecutive_failures = 0"
+						" WHERE target OPERATOR(pg_catalog.=) 'qdrant' AND (synced_url IS NOT NULL"
+						"   OR last_error IS NOT NULL OR retry_at IS NOT NULL OR consecutive_failures OPERATOR(pg_catalog.<>) 0)",
 						0, NULL, NULL, false, 0);
+			health_set_state("idle");
 		}
+		else
+			health_set_state("waiting for extension");
 		worker_end(loop_cxt);
+		osv_progress_end("backfill");
+		osv_progress_end("reconcile");
 		st->leases_released = false;
 		reconcile_forget(st);
 		return osv_vector_sync_naptime;
@@ -336,6 +374,21 @@ worker_round(SyncWorkerState *st)
 		{
 			reconcile_forget(st);
 			st->reconcile_url = MemoryContextStrdup(st->worker_cxt, target);
+			int64		live;
+
+			/* The error and back-off of the old target are not this one's. */
+			spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET last_error = NULL, last_error_at = NULL,"
+						" retry_at = NULL, consecutive_failures = 0 WHERE target OPERATOR(pg_catalog.=) 'qdrant'",
+						0, NULL, NULL, false, 0);
+
+			/*
+			 * Progress: the reconcile scans about one point per live summary
+			 * and enqueues what the collection lacks; the backfill is the
+			 * drain of what it enqueues (at most every live summary).
+			 */
+			live = spi_count_live_embeddings();
+			osv_progress_begin("backfill", osv_qdrant_url, live, true);
+			osv_progress_begin("reconcile", osv_qdrant_url, live, true);
 			elog(LOG, "osv vector sync reconciles the new target \"%s\"", osv_qdrant_url);
 		}
 	}
@@ -343,6 +396,7 @@ worker_round(SyncWorkerState *st)
 	if (!back_off_ended && sync_target_backing_off(&wait_ms))
 	{
 		worker_end(loop_cxt);
+		health_set_state("backing off");
 		return Min(wait_ms, (long) osv_vector_sync_naptime);
 	}
 
@@ -380,6 +434,7 @@ worker_round(SyncWorkerState *st)
 		bool		any_done = false;
 
 		pgstat_report_activity(STATE_RUNNING, "osv vector sync: sweeping");
+		health_set_state("sweeping");
 		ok = sync_send_sweeps(sweeps, nsweeps, &err);
 		for (int i = 0; i < nsweeps; i++)
 			any_done |= sweeps[i].done;
@@ -390,6 +445,7 @@ worker_round(SyncWorkerState *st)
 		if (!ok)
 		{
 			*cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
+			health_set_state("backing off");
 			qdrant_raise(LOG, &err);
 			return 1;
 		}
@@ -433,11 +489,27 @@ worker_round(SyncWorkerState *st)
 	}
 	else if (n < osv_vector_sync_batch_size || ++cursor->claims >= VS_CLAIMS_PER_PASS)
 		*cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
+
+	/* A backfill is over once nothing is pending any more. */
+	if (idle && osv_progress_active("backfill") && !osv_progress_active("reconcile"))
+	{
+		spi_execute(SPI_OK_SELECT, "SELECT FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending'",
+					0, NULL, NULL, true, 1);
+		if (SPI_processed == 0)
+			osv_progress_end("backfill");
+	}
 	worker_end(loop_cxt);
 	if (idle)
-		return (nsweeps > 0 || st->reconcile_url != NULL) ? 0 : wait_ms;
+	{
+		if (nsweeps > 0 || st->reconcile_url != NULL)
+			return 0;
+		if (wait_ms > 0)
+			health_set_state("idle");
+		return wait_ms;
+	}
 
 	pgstat_report_activity(STATE_RUNNING, "osv vector sync: sending");
+	health_set_state("draining");
 	t_send = GetCurrentTimestamp();
 	sync_send(&batch);
 
@@ -446,6 +518,7 @@ worker_round(SyncWorkerState *st)
 	{
 		uint64		completed = sync_record(&batch);
 
+		osv_progress_advance("backfill", (int64) completed);
 		elog(DEBUG1, "osv vector sync: batch %lld of %d entries, %llu completed (claim %ld ms, send %ld ms, record %ld ms)",
 			 (long long) batch.claim_id, n, (unsigned long long) completed,
 			 (long) TimestampDifferenceMilliseconds(t_claim, t_send),
@@ -457,6 +530,7 @@ worker_round(SyncWorkerState *st)
 	if (batch.target_failed)
 	{
 		*cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
+		health_set_state("backing off");
 		qdrant_raise(LOG, &batch.target_error);
 		return 1;				/* the target's retry_at sets the pace */
 	}
@@ -490,6 +564,7 @@ osv_vector_sync_main(Datum main_arg)
 	memset(&state, 0, sizeof(state));
 	state.worker_cxt = osv_worker_start("osv vector sync");
 	osv_shmem_publish_sync_worker();
+	health_worker_start(OSV_WORKER_VECTOR_SYNC);
 	elog(LOG, "osv vector sync worker started in database \"%s\"", osv_database);
 
 	state.loop_cxt = AllocSetContextCreate(state.worker_cxt, "osv vector sync batch",

@@ -11,7 +11,9 @@
  *						osv.database, a worker memory context;
  *	 osv_worker_wait:	sleep on the latch (exit with the postmaster),
  *						check interrupts, reload the configuration;
+ *						a heartbeat before and after the sleep;
  *	 osv_worker_run:	run one step of the worker and survive an ERROR;
+ *						the worker's state (health.c) says so;
  *	 osv_worker_transaction_begin/_end: one transaction with a snapshot
  *						and SPI per batch.
  *
@@ -44,6 +46,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "health.h"
 #include "roles.h"
 #include "settings.h"
 #include "spi_plan.h"
@@ -81,10 +84,13 @@ osv_worker_start(const char *name)
 bool
 osv_worker_wait(long timeout_ms)
 {
+	/* A heartbeat per turn of the loop (health.c): the next one is due then. */
+	health_heartbeat(Max(timeout_ms, 0));
 	if (timeout_ms > 0)
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 timeout_ms, PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);
+	health_heartbeat(-1);
 	CHECK_FOR_INTERRUPTS();
 	if (ConfigReloadPending)
 	{
@@ -122,6 +128,7 @@ osv_worker_run(MemoryContext loop_cxt, void (*step) (void *arg), void *arg)
 		debug_query_string = NULL;
 		pgstat_report_activity(STATE_IDLE, NULL);
 		RESUME_INTERRUPTS();
+		health_set_state("recovering from an error");
 		ok = false;
 	}
 	PG_END_TRY();

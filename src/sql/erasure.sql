@@ -336,46 +336,62 @@ $$;
 COMMENT ON FUNCTION osv.reapply_erasures() IS 'after restoring an older backup: erase again every person the erasure ledger (table or bucket) names; returns how many';
 REVOKE ALL ON FUNCTION osv.reapply_erasures() FROM PUBLIC;
 
+/*
+ * The storage queues, with the mode of each target and the worker that
+ * drains them all (the vector sync worker, src/health.c) at the end.
+ */
 CREATE VIEW osv.storage_sync_status AS
-SELECT 'object_storage'::text AS target,
-	   pg_catalog.count(*) AS pending,
-	   pg_catalog.count(*) FILTER (WHERE d.last_error IS NOT NULL) AS failed,
-	   pg_catalog.count(*) FILTER (WHERE d.lease_until OPERATOR(pg_catalog.>) pg_catalog.now()) AS in_flight,
-	   pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(d.requested_at) AS oldest_pending_age,
-	   (SELECT e.last_error FROM osv.storage_deletions e WHERE e.last_error IS NOT NULL
-		 ORDER BY e.last_attempt_at DESC NULLS LAST LIMIT 1) AS last_error,
-	   pg_catalog.max(d.last_attempt_at) FILTER (WHERE d.last_error IS NOT NULL) AS last_error_at,
-	   pg_catalog.min(d.next_attempt_at) AS next_attempt_at,
-	   pg_catalog.max(d.attempts) AS max_attempts,
-	   CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN osv.storage_sync_blocked_by('object_storage') END AS blocked_by
-  FROM osv.storage_deletions d
-UNION ALL
-SELECT 'erasure_ledger',
-	   pg_catalog.count(*),
-	   pg_catalog.count(*) FILTER (WHERE l.object_last_error IS NOT NULL),
-	   pg_catalog.count(*) FILTER (WHERE l.object_lease_until OPERATOR(pg_catalog.>) pg_catalog.now()),
-	   pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(l.erased_at),
-	   (SELECT e.object_last_error FROM osv.erasure_ledger e WHERE e.object_written_at IS NULL AND e.object_last_error IS NOT NULL
-		 ORDER BY e.object_last_error_at DESC NULLS LAST LIMIT 1),
-	   pg_catalog.max(l.object_last_error_at),
-	   pg_catalog.min(l.object_next_attempt_at),
-	   pg_catalog.max(l.object_attempts),
-	   CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN osv.storage_sync_blocked_by('erasure_ledger') END
-  FROM osv.erasure_ledger l
- WHERE l.object_written_at IS NULL
-UNION ALL
-SELECT 'qdrant_sweeps',
-	   pg_catalog.count(*),
-	   pg_catalog.count(*) FILTER (WHERE f.last_error IS NOT NULL),
-	   pg_catalog.count(*) FILTER (WHERE f.lease_until OPERATOR(pg_catalog.>) pg_catalog.now()),
-	   pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(l.erased_at),
-	   (SELECT e.last_error FROM osv.erasure_followups e WHERE e.last_error IS NOT NULL
-		 ORDER BY e.last_error_at DESC NULLS LAST LIMIT 1),
-	   pg_catalog.max(f.last_error_at),
-	   pg_catalog.min(f.next_attempt_at),
-	   pg_catalog.max(f.attempts),
-	   CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN osv.storage_sync_blocked_by('qdrant_sweeps') END
-  FROM osv.erasure_followups f JOIN osv.erasure_ledger l ON l.receipt OPERATOR(pg_catalog.=) f.receipt;
+SELECT s.target, s.pending, s.failed, s.in_flight, s.oldest_pending_age, s.last_error, s.last_error_at,
+	   s.next_attempt_at, s.max_attempts, s.blocked_by,
+	   CASE WHEN s.target OPERATOR(pg_catalog.=) 'qdrant_sweeps' THEN
+			CASE WHEN COALESCE(pg_catalog.current_setting('osv.qdrant_url', true), '') OPERATOR(pg_catalog.=) '' THEN 'embedded' ELSE 'qdrant' END
+			WHEN COALESCE(pg_catalog.current_setting('osv.s3_endpoint', true), '') OPERATOR(pg_catalog.=) '' THEN 'none'
+			ELSE 's3' END AS mode,
+	   w.pid AS worker_pid,
+	   w.state AS worker_state,
+	   w.last_heartbeat
+  FROM (
+	SELECT 'object_storage'::text AS target,
+		   pg_catalog.count(*) AS pending,
+		   pg_catalog.count(*) FILTER (WHERE d.last_error IS NOT NULL) AS failed,
+		   pg_catalog.count(*) FILTER (WHERE d.lease_until OPERATOR(pg_catalog.>) pg_catalog.now()) AS in_flight,
+		   pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(d.requested_at) AS oldest_pending_age,
+		   (SELECT e.last_error FROM osv.storage_deletions e WHERE e.last_error IS NOT NULL
+			 ORDER BY e.last_attempt_at DESC NULLS LAST LIMIT 1) AS last_error,
+		   pg_catalog.max(d.last_attempt_at) FILTER (WHERE d.last_error IS NOT NULL) AS last_error_at,
+		   pg_catalog.min(d.next_attempt_at) AS next_attempt_at,
+		   pg_catalog.max(d.attempts) AS max_attempts,
+		   CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN osv.storage_sync_blocked_by('object_storage') END AS blocked_by
+	  FROM osv.storage_deletions d
+	UNION ALL
+	SELECT 'erasure_ledger',
+		   pg_catalog.count(*),
+		   pg_catalog.count(*) FILTER (WHERE l.object_last_error IS NOT NULL),
+		   pg_catalog.count(*) FILTER (WHERE l.object_lease_until OPERATOR(pg_catalog.>) pg_catalog.now()),
+		   pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(l.erased_at),
+		   (SELECT e.object_last_error FROM osv.erasure_ledger e WHERE e.object_written_at IS NULL AND e.object_last_error IS NOT NULL
+			 ORDER BY e.object_last_error_at DESC NULLS LAST LIMIT 1),
+		   pg_catalog.max(l.object_last_error_at),
+		   pg_catalog.min(l.object_next_attempt_at),
+		   pg_catalog.max(l.object_attempts),
+		   CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN osv.storage_sync_blocked_by('erasure_ledger') END
+	  FROM osv.erasure_ledger l
+	 WHERE l.object_written_at IS NULL
+	UNION ALL
+	SELECT 'qdrant_sweeps',
+		   pg_catalog.count(*),
+		   pg_catalog.count(*) FILTER (WHERE f.last_error IS NOT NULL),
+		   pg_catalog.count(*) FILTER (WHERE f.lease_until OPERATOR(pg_catalog.>) pg_catalog.now()),
+		   pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(l.erased_at),
+		   (SELECT e.last_error FROM osv.erasure_followups e WHERE e.last_error IS NOT NULL
+			 ORDER BY e.last_error_at DESC NULLS LAST LIMIT 1),
+		   pg_catalog.max(f.last_error_at),
+		   pg_catalog.min(f.next_attempt_at),
+		   pg_catalog.max(f.attempts),
+		   CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN osv.storage_sync_blocked_by('qdrant_sweeps') END
+	  FROM osv.erasure_followups f JOIN osv.erasure_ledger l ON l.receipt OPERATOR(pg_catalog.=) f.receipt
+	   ) s
+  LEFT JOIN osv.worker_status() w ON w.worker OPERATOR(pg_catalog.=) 'vector sync';
 COMMENT ON VIEW osv.storage_sync_status IS 'state of the storage sync: queued object deletions, ledger copies to write, Qdrant sweeps to confirm';
 COMMENT ON COLUMN osv.storage_sync_status.target IS 'object_storage (deletions), erasure_ledger (copies of receipts), qdrant_sweeps (erasures Qdrant has not confirmed)';
 COMMENT ON COLUMN osv.storage_sync_status.pending IS 'entries not done yet (failing ones included: none is ever parked)';
@@ -387,3 +403,7 @@ COMMENT ON COLUMN osv.storage_sync_status.last_error_at IS 'when the latest atte
 COMMENT ON COLUMN osv.storage_sync_status.next_attempt_at IS 'when the next entry is due';
 COMMENT ON COLUMN osv.storage_sync_status.max_attempts IS 'most attempts of one pending entry';
 COMMENT ON COLUMN osv.storage_sync_status.blocked_by IS 'why nothing is sent at all (a setting that is empty), NULL when the sync can run';
+COMMENT ON COLUMN osv.storage_sync_status.mode IS 's3 (osv.s3_endpoint set) or none for object_storage and erasure_ledger; qdrant or embedded for qdrant_sweeps';
+COMMENT ON COLUMN osv.storage_sync_status.worker_pid IS 'pid of the worker that drains the storage queues (the vector sync worker); NULL when it does not run';
+COMMENT ON COLUMN osv.storage_sync_status.worker_state IS 'state of that worker (osv.worker_status(); README "Health and progress")';
+COMMENT ON COLUMN osv.storage_sync_status.last_heartbeat IS 'when that worker last showed it was alive';

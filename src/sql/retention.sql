@@ -869,7 +869,9 @@ COMMENT ON FUNCTION osv.run_retention() IS 'run every retention job with its set
  * of a batch rolls back that batch only (the earlier ones are committed),
  * is recorded as a failed run, raised as a WARNING and sets affected to
  * NULL.  CALL it outside a transaction block.  (No SET clause: a procedure
- * with one cannot commit; every name is qualified.)
+ * with one cannot commit; every name is qualified.)  osv.progress shows
+ * the run (kind archive, purge for purge_trashed, retention for the other
+ * row jobs) with the backlog counted at its start as total.
  */
 CREATE PROCEDURE osv.run_job_batched(job text, arg interval DEFAULT NULL, INOUT affected bigint DEFAULT NULL)
 LANGUAGE plpgsql
@@ -883,6 +885,8 @@ DECLARE
 	remaining integer;
 	previous integer;
 	message text;
+	to_archive integer;
+	kind text := CASE job WHEN 'archive_activity_logs' THEN 'archive' WHEN 'purge_trashed' THEN 'purge' ELSE 'retention' END;
 BEGIN
 	PERFORM osv.job_number(job);
 	arg := coalesce(arg, osv.job_setting(job));
@@ -892,9 +896,12 @@ BEGIN
 		RETURN;
 	ELSIF job OPERATOR(pg_catalog.=) 'archive_activity_logs' THEN
 		PERFORM osv.check_job_interval('older_than', arg);
+		to_archive := osv.archivable_partitions(arg);
+		PERFORM osv.progress_begin(kind, to_archive, false, job);
 	ELSE
 		cutoff := osv.job_cutoff(job, arg);
 		batch := osv.retention_batch_size();
+		PERFORM osv.progress_begin(kind, osv.job_backlog(job, cutoff), true, job);
 	END IF;
 	LOOP
 		BEGIN
@@ -907,30 +914,37 @@ BEGIN
 			ELSIF batches OPERATOR(pg_catalog.=) 0 THEN
 				affected := osv.record_job_run(job, started, 0, 'skipped', NULL,
 											   'another run of the job holds its lock');
+				PERFORM osv.progress_end(kind);
 				RETURN;
 			ELSE
 				PERFORM osv.record_job_run(job, started, affected, 'succeeded', NULL,
 										   pg_catalog.format('stopped after %s batches: another run of the job took its lock',
 															 batches));
+				PERFORM osv.progress_end(kind);
 				RETURN;
 			END IF;
 		EXCEPTION WHEN OTHERS THEN
 			GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
 			PERFORM osv.record_job_run(job, started, affected, 'failed', message);
+			PERFORM osv.progress_end(kind);
 			RAISE WARNING 'retention job "%" failed: %', job, message;
 			affected := NULL;
 			RETURN;
 		END;
 		COMMIT;
 		IF job OPERATOR(pg_catalog.=) 'archive_activity_logs' THEN
+			PERFORM osv.progress_advance(kind, GREATEST(to_archive OPERATOR(pg_catalog.-) remaining, 0));
+			to_archive := LEAST(to_archive, remaining);
 			EXIT WHEN remaining OPERATOR(pg_catalog.=) 0 OR remaining OPERATOR(pg_catalog.>=) previous;
 			previous := remaining;
 		ELSE
 			affected := affected OPERATOR(pg_catalog.+) n;
 			batches := batches OPERATOR(pg_catalog.+) 1;
+			PERFORM osv.progress_advance(kind, n);
 			EXIT WHEN n OPERATOR(pg_catalog.<) batch;
 		END IF;
 	END LOOP;
+	PERFORM osv.progress_end(kind);
 	IF job OPERATOR(pg_catalog.<>) 'archive_activity_logs' THEN
 		PERFORM osv.record_job_run(job, started, affected, 'succeeded');
 	END IF;

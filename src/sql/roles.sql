@@ -333,12 +333,15 @@ BEGIN
 	FOR v IN SELECT c.oid FROM pg_catalog.pg_class c
 			 WHERE c.relnamespace OPERATOR(pg_catalog.=) 'osv'::regnamespace
 			   AND c.relname OPERATOR(pg_catalog.=) ANY (ARRAY['vector_sync_status', 'job_runs',
-					'storage_sync_status', 'reembedding_progress'])
+					'storage_sync_status', 'reembedding_progress', 'progress'])
 			 ORDER BY c.relname LOOP
 		EXECUTE pg_catalog.format('GRANT SELECT ON %s TO osv_monitor', v);
 	END LOOP;
 END
 $$;
+/* The functions those views call (worker liveness, progress: src/health.c, src/progress.c). */
+GRANT EXECUTE ON FUNCTION osv.worker_status(), osv.progress_slots(), osv.archive_backlog(),
+	osv.storage_sync_blocked_by(text) TO osv_monitor;
 
 /*
  * osv_admin: every function but the token function, every table and view

@@ -226,40 +226,74 @@ AS 'MODULE_PATHNAME', 'osv_search_fallback_stats';
 COMMENT ON FUNCTION osv.search_fallback_stats() IS 'searches answered by the in-database scan while Qdrant could not answer, since the server started, and when the last one was';
 REVOKE ALL ON FUNCTION osv.search_fallback_stats() FROM PUBLIC;
 
+/*
+ * Liveness of the workers (src/health.c): a row per static worker, also
+ * when it does not run (state "not preloaded", "disabled", "not running",
+ * "other database": it serves osv.database, not this one).
+ */
+CREATE FUNCTION osv.worker_status()
+RETURNS TABLE (worker text, pid integer, database text, state text, state_since timestamptz,
+			   started_at timestamptz, last_heartbeat timestamptz, heartbeat_due timestamptz)
+LANGUAGE C VOLATILE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'osv_worker_status';
+COMMENT ON FUNCTION osv.worker_status() IS 'pid, state and heartbeat of each osv background worker, from shared memory';
+
+/*
+ * In the embedded mode (osv.qdrant_url empty) nothing is queued and the
+ * outbox entries left from the last Qdrant wait for a backfill that
+ * supersedes them when a URL is set again: they are not pending but
+ * inactive_pending, and the error and back-off of that Qdrant are not
+ * shown (the worker clears them when it sees the change).
+ */
 CREATE VIEW osv.vector_sync_status AS
 SELECT t.target,
-	   (SELECT pg_catalog.count(*) FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending') AS pending,
-	   (SELECT pg_catalog.count(*) FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'failed') AS failed,
+	   CASE WHEN m.embedded THEN 0
+			ELSE (SELECT pg_catalog.count(*) FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending') END AS pending,
+	   CASE WHEN m.embedded THEN 0
+			ELSE (SELECT pg_catalog.count(*) FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'failed') END AS failed,
 	   (SELECT pg_catalog.count(*) FROM osv.vector_outbox o WHERE o.claim_id IS NOT NULL) AS in_flight,
-	   pg_catalog.now() OPERATOR(pg_catalog.-)
-		   (SELECT pg_catalog.min(o.enqueued_at) FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending') AS oldest_pending_age,
-	   COALESCE(t.last_error,
-				(SELECT o.last_error FROM osv.vector_outbox o
-				  WHERE o.state OPERATOR(pg_catalog.=) 'failed'
-				  ORDER BY o.last_attempt_at DESC NULLS LAST LIMIT 1)) AS last_error,
-	   t.last_error_at,
+	   CASE WHEN NOT m.embedded THEN pg_catalog.now() OPERATOR(pg_catalog.-)
+		   (SELECT pg_catalog.min(o.enqueued_at) FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending') END AS oldest_pending_age,
+	   CASE WHEN NOT m.embedded THEN
+		   COALESCE(t.last_error,
+					(SELECT o.last_error FROM osv.vector_outbox o
+					  WHERE o.state OPERATOR(pg_catalog.=) 'failed'
+					  ORDER BY o.last_attempt_at DESC NULLS LAST LIMIT 1)) END AS last_error,
+	   CASE WHEN NOT m.embedded THEN t.last_error_at END AS last_error_at,
 	   t.last_success_at,
-	   t.retry_at,
-	   t.consecutive_failures,
+	   CASE WHEN NOT m.embedded THEN t.retry_at END AS retry_at,
+	   CASE WHEN m.embedded THEN 0 ELSE t.consecutive_failures END AS consecutive_failures,
 	   (SELECT pg_catalog.count(*) FROM osv.vector_outbox o WHERE o.in_doubt_until IS NOT NULL) AS in_doubt,
 	   (SELECT pg_catalog.count(*) FROM osv.vector_erasure_sweeps w) AS erasure_sweeps,
+	   CASE WHEN m.embedded THEN 'embedded' ELSE 'qdrant' END AS mode,
+	   CASE WHEN m.embedded THEN (SELECT pg_catalog.count(*) FROM osv.vector_outbox o) ELSE 0 END AS inactive_pending,
+	   w.pid AS worker_pid,
+	   w.state AS worker_state,
+	   w.last_heartbeat,
 	   t.collection_mismatch,
 	   (osv.search_fallback_stats()).search_fallbacks,
 	   (osv.search_fallback_stats()).last_search_fallback_at
-  FROM osv.vector_sync_targets t;
+  FROM osv.vector_sync_targets t
+ CROSS JOIN (SELECT COALESCE(pg_catalog.current_setting('osv.qdrant_url', true), '') OPERATOR(pg_catalog.=) '' AS embedded) m
+  LEFT JOIN osv.worker_status() w ON w.worker OPERATOR(pg_catalog.=) 'vector sync';
 COMMENT ON VIEW osv.vector_sync_status IS 'state of the vector sync: pending and failed entries, age of the oldest pending change, last error';
 COMMENT ON COLUMN osv.vector_sync_status.target IS 'name of the sync target';
-COMMENT ON COLUMN osv.vector_sync_status.pending IS 'outbox entries waiting to be sent';
-COMMENT ON COLUMN osv.vector_sync_status.failed IS 'outbox entries parked after too many failed attempts';
+COMMENT ON COLUMN osv.vector_sync_status.pending IS 'outbox entries waiting to be sent; 0 in embedded mode (see inactive_pending)';
+COMMENT ON COLUMN osv.vector_sync_status.failed IS 'outbox entries parked after too many failed attempts; 0 in embedded mode';
 COMMENT ON COLUMN osv.vector_sync_status.in_flight IS 'outbox entries claimed by a batch being sent';
 COMMENT ON COLUMN osv.vector_sync_status.oldest_pending_age IS 'age of the oldest pending change; NULL when nothing is pending';
-COMMENT ON COLUMN osv.vector_sync_status.last_error IS 'last failure of the target, else the error of the last parked entry';
+COMMENT ON COLUMN osv.vector_sync_status.last_error IS 'last failure of the target, else the error of the last parked entry; NULL in embedded mode';
 COMMENT ON COLUMN osv.vector_sync_status.last_error_at IS 'when the target last failed';
 COMMENT ON COLUMN osv.vector_sync_status.last_success_at IS 'when a batch last reached the target';
 COMMENT ON COLUMN osv.vector_sync_status.retry_at IS 'no batch is sent before this time (backoff of the target)';
 COMMENT ON COLUMN osv.vector_sync_status.consecutive_failures IS 'failures of the target since its last success';
 COMMENT ON COLUMN osv.vector_sync_status.in_doubt IS 'outbox entries with a write in doubt (timed out or cut off after it was sent), sent again after osv.vector_sync_in_doubt_fence';
 COMMENT ON COLUMN osv.vector_sync_status.erasure_sweeps IS 'erasure sweeps by user filter still to be repeated';
+COMMENT ON COLUMN osv.vector_sync_status.mode IS 'qdrant (osv.qdrant_url set) or embedded (no URL: nothing is queued, search scans the database)';
+COMMENT ON COLUMN osv.vector_sync_status.inactive_pending IS 'embedded mode: outbox entries left from the last Qdrant, superseded by the backfill when a URL is set again; 0 in qdrant mode';
+COMMENT ON COLUMN osv.vector_sync_status.worker_pid IS 'pid of the vector sync worker; NULL when it does not run';
+COMMENT ON COLUMN osv.vector_sync_status.worker_state IS 'state of the vector sync worker (osv.worker_status(); README "Health and progress")';
+COMMENT ON COLUMN osv.vector_sync_status.last_heartbeat IS 'when the vector sync worker last showed it was alive (every turn of its loop)';
 COMMENT ON COLUMN osv.vector_sync_status.collection_mismatch IS 'how the collection''s cluster parameters differ from osv.qdrant_shard_number, osv.qdrant_replication_factor and osv.qdrant_write_consistency_factor; NULL when they match';
 COMMENT ON COLUMN osv.vector_sync_status.search_fallbacks IS 'searches answered by the in-database scan while Qdrant could not answer, since the server started; NULL where osv is not preloaded';
 COMMENT ON COLUMN osv.vector_sync_status.last_search_fallback_at IS 'when a search was last answered by the in-database scan instead of Qdrant';

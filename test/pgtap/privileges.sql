@@ -55,13 +55,17 @@ INSERT INTO expected_routine VALUES ('osv_monitor', 'osv.search_fallback_stats()
 -- PUBLIC (so every role): osv.restoring(), which trigger WHEN clauses call as the writer
 INSERT INTO expected_routine
 SELECT r, 'osv.restoring()' FROM unnest(ARRAY['osv_app', 'osv_analyst', 'osv_monitor', 'public']) r;
+-- osv_monitor: the functions the status views call
+INSERT INTO expected_routine
+SELECT 'osv_monitor', unnest(ARRAY['osv.worker_status()', 'osv.progress_slots()', 'osv.archive_backlog()',
+	'osv.storage_sync_blocked_by(text)']);
 -- osv_admin: every routine but the analytics token
 INSERT INTO expected_routine
 SELECT 'osv_admin', p.oid::regprocedure::text FROM pg_proc p
 WHERE p.pronamespace = 'osv'::regnamespace AND p.oid <> 'osv.analytics_token(bigint)'::regprocedure;
 
 SELECT ok(to_regprocedure(routine) IS NOT NULL, 'expected routine ' || routine || ' exists')
-FROM expected_routine WHERE role = 'osv_app';
+FROM expected_routine WHERE role IN ('osv_app', 'osv_monitor');
 
 SELECT function_privs_are('osv', p.proname,
 						  ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY a(t, n) ORDER BY n)::name[],
@@ -99,7 +103,7 @@ INSERT INTO expected_relation VALUES
 INSERT INTO expected_relation
 SELECT 'osv_monitor', c.oid::regclass::text, '{SELECT}' FROM pg_class c
 WHERE c.relnamespace = 'osv'::regnamespace
-  AND c.relname IN ('vector_sync_status', 'job_runs', 'storage_sync_status', 'reembedding_progress');
+  AND c.relname IN ('vector_sync_status', 'job_runs', 'storage_sync_status', 'reembedding_progress', 'progress');
 INSERT INTO expected_relation
 SELECT 'osv_admin', c.oid::regclass::text,
 	   CASE WHEN c.relkind = 'S' THEN '{USAGE,SELECT,UPDATE}'::name[] ELSE '{SELECT,INSERT,UPDATE,DELETE}' END

@@ -45,8 +45,10 @@ SELECT osv.vector_sync();
 SELECT osv.run_job('revoke_expired_recommendations');
 INSERT INTO osv.job_runs (job, started_at, finished_at, affected, outcome, error)
 	VALUES ('purge_trashed', now(), now(), 0, 'failed', 'test: a failed run');
+SELECT osv.create_activity_log_partitions(2, current_date - 400);
 });
 my %want = (
+	archive_backlog => $node->safe_psql('osvdb', q{SELECT osv.archive_backlog()}),
 	pending => $node->safe_psql('osvdb', q{SELECT count(*) FROM osv.vector_outbox WHERE state = 'pending'}),
 	failed => $node->safe_psql('osvdb', q{SELECT count(*) FROM osv.vector_outbox WHERE state = 'failed'}),
 );
@@ -97,6 +99,11 @@ is(metric('osv_vector_sync_last_success_age_seconds'), '-1', 'and no success');
 is(metric('osv_job_runs_failed_24h', 'job="purge_trashed"'), '1', 'a failed retention run is counted for its job');
 is(metric('osv_job_runs_succeeded_24h', 'job="revoke_expired_recommendations"'), '1', 'a successful one too');
 is(metric('osv_job_runs_last_success_age_seconds', 'job="archive_activity_logs"'), '-1', 'a job that never ran: -1');
+is(metric('osv_worker_running', 'worker="vector sync"'), '0', 'the vector sync worker (off) does not run');
+is(metric('osv_worker_expected', 'worker="scheduler"'), '0', 'and the scheduler (off) is not expected to');
+is(metric('osv_worker_heartbeat_overdue_seconds', 'worker="vector sync"'), '0', 'a worker that does not run is not overdue');
+ok($want{archive_backlog} > 0, "old partitions wait for the archive ($want{archive_backlog})");
+is(metric('osv_progress_total', 'kind="archive"'), $want{archive_backlog}, 'osv_progress_total shows the archive backlog');
 unlike($metrics, qr/pg_exporter_user_queries_load_error\{[^}]*\} 1|pg_exporter_last_scrape_error 1/,
 	'no query of the file failed');
 

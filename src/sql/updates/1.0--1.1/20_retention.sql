@@ -538,90 +538,7 @@ END
 $$;
 COMMENT ON FUNCTION osv.run_job(text) IS 'run one retention job with its setting; a failure is recorded in osv.job_runs and returns NULL';
 
-/*
- * CALL osv.run_job_batched(job, arg, affected)
- *
- * Runs one job committing as it goes, so that its locks are held for one
- * batch at a time: a row job commits after each batch of
- * osv.retention_batch_size rows (taking its advisory lock again in each
- * batch's transaction), archive_activity_logs after each whole partition
- * (as archive_activity_logs_stepwise), create_activity_log_partitions in
- * one transaction.  arg is the job's interval argument; NULL means its
- * setting.  A bad argument or job name is an error; a run that could not
- * take its lock at the start is recorded as skipped with the reason and
- * sets affected to 0; a run whose lock another run took between two
- * batches stops there and records what it did, with the reason.  An error
- * of a batch rolls back that batch only (the earlier ones are committed),
- * is recorded as a failed run, raised as a WARNING and sets affected to
- * NULL.  CALL it outside a transaction block.  (No SET clause: a procedure
- * with one cannot commit; every name is qualified.)
- */
-CREATE PROCEDURE osv.run_job_batched(job text, arg interval DEFAULT NULL, INOUT affected bigint DEFAULT NULL)
-LANGUAGE plpgsql
-AS $$
-DECLARE
-	started timestamptz := pg_catalog.clock_timestamp();
-	cutoff timestamptz;
-	batch integer;
-	n bigint;
-	batches integer := 0;
-	remaining integer;
-	previous integer;
-	message text;
-BEGIN
-	PERFORM osv.job_number(job);
-	arg := coalesce(arg, osv.job_setting(job));
-	affected := 0;
-	IF job OPERATOR(pg_catalog.=) 'create_activity_log_partitions' THEN
-		affected := osv.run_job(job);
-		RETURN;
-	ELSIF job OPERATOR(pg_catalog.=) 'archive_activity_logs' THEN
-		PERFORM osv.check_job_interval('older_than', arg);
-	ELSE
-		cutoff := osv.job_cutoff(job, arg);
-		batch := osv.retention_batch_size();
-	END IF;
-	LOOP
-		BEGIN
-			IF job OPERATOR(pg_catalog.=) 'archive_activity_logs' THEN
-				/* Records a run of its own per partition. */
-				affected := affected OPERATOR(pg_catalog.+) osv.archive_activity_logs(arg, 1);
-				remaining := osv.archivable_partitions(arg);
-			ELSIF osv.try_job_lock(job) THEN
-				n := osv.job_batch(job, cutoff, batch);
-			ELSIF batches OPERATOR(pg_catalog.=) 0 THEN
-				affected := osv.record_job_run(job, started, 0, 'skipped', NULL,
-											   'another run of the job holds its lock');
-				RETURN;
-			ELSE
-				PERFORM osv.record_job_run(job, started, affected, 'succeeded', NULL,
-										   pg_catalog.format('stopped after %s batches: another run of the job took its lock',
-															 batches));
-				RETURN;
-			END IF;
-		EXCEPTION WHEN OTHERS THEN
-			GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
-			PERFORM osv.record_job_run(job, started, affected, 'failed', message);
-			RAISE WARNING 'retention job "%" failed: %', job, message;
-			affected := NULL;
-			RETURN;
-		END;
-		COMMIT;
-		IF job OPERATOR(pg_catalog.=) 'archive_activity_logs' THEN
-			EXIT WHEN remaining OPERATOR(pg_catalog.=) 0 OR remaining OPERATOR(pg_catalog.>=) previous;
-			previous := remaining;
-		ELSE
-			affected := affected OPERATOR(pg_catalog.+) n;
-			batches := batches OPERATOR(pg_catalog.+) 1;
-			EXIT WHEN n OPERATOR(pg_catalog.<) batch;
-		END IF;
-	END LOOP;
-	IF job OPERATOR(pg_catalog.<>) 'archive_activity_logs' THEN
-		PERFORM osv.record_job_run(job, started, affected, 'succeeded');
-	END IF;
-END
-$$;
-COMMENT ON PROCEDURE osv.run_job_batched(text, interval, bigint) IS 'run one retention job committing after each batch (NULL arg: its setting); a failure is recorded in osv.job_runs and sets affected to NULL';
+/* osv.run_job_batched: see 65_health.sql. */
 
 /*
  * CALL osv.run_retention_batched(jobs, failed, affected)
@@ -741,6 +658,6 @@ COMMENT ON FUNCTION osv.set_trashed(regclass, bigint, boolean) IS 'trash or rest
 CREATE TRIGGER lock_user_trash BEFORE UPDATE OF deleted_at ON osv.users
 	FOR EACH STATEMENT EXECUTE FUNCTION osv.lock_user_trash();
 
-REVOKE ALL ON PROCEDURE osv.run_job_batched(text, interval, bigint), osv.run_retention_batched(integer, integer, bigint) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE osv.run_retention_batched(integer, integer, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION osv.record_job_run(text, timestamptz, bigint, text, text, text), osv.prepare_archive_day(date),
 	osv.job_batch(text, timestamptz, integer), osv.run_job_batches(text, interval) FROM PUBLIC;

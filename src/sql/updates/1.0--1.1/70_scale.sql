@@ -17,25 +17,35 @@ REVOKE ALL ON FUNCTION osv.search_fallback_stats() FROM PUBLIC;
 
 CREATE OR REPLACE VIEW osv.vector_sync_status AS
 SELECT t.target,
-	   (SELECT pg_catalog.count(*) FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending') AS pending,
-	   (SELECT pg_catalog.count(*) FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'failed') AS failed,
+	   CASE WHEN m.embedded THEN 0
+			ELSE (SELECT pg_catalog.count(*) FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending') END AS pending,
+	   CASE WHEN m.embedded THEN 0
+			ELSE (SELECT pg_catalog.count(*) FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'failed') END AS failed,
 	   (SELECT pg_catalog.count(*) FROM osv.vector_outbox o WHERE o.claim_id IS NOT NULL) AS in_flight,
-	   pg_catalog.now() OPERATOR(pg_catalog.-)
-		   (SELECT pg_catalog.min(o.enqueued_at) FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending') AS oldest_pending_age,
-	   COALESCE(t.last_error,
-				(SELECT o.last_error FROM osv.vector_outbox o
-				  WHERE o.state OPERATOR(pg_catalog.=) 'failed'
-				  ORDER BY o.last_attempt_at DESC NULLS LAST LIMIT 1)) AS last_error,
-	   t.last_error_at,
+	   CASE WHEN NOT m.embedded THEN pg_catalog.now() OPERATOR(pg_catalog.-)
+		   (SELECT pg_catalog.min(o.enqueued_at) FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending') END AS oldest_pending_age,
+	   CASE WHEN NOT m.embedded THEN
+		   COALESCE(t.last_error,
+					(SELECT o.last_error FROM osv.vector_outbox o
+					  WHERE o.state OPERATOR(pg_catalog.=) 'failed'
+					  ORDER BY o.last_attempt_at DESC NULLS LAST LIMIT 1)) END AS last_error,
+	   CASE WHEN NOT m.embedded THEN t.last_error_at END AS last_error_at,
 	   t.last_success_at,
-	   t.retry_at,
-	   t.consecutive_failures,
+	   CASE WHEN NOT m.embedded THEN t.retry_at END AS retry_at,
+	   CASE WHEN m.embedded THEN 0 ELSE t.consecutive_failures END AS consecutive_failures,
 	   (SELECT pg_catalog.count(*) FROM osv.vector_outbox o WHERE o.in_doubt_until IS NOT NULL) AS in_doubt,
 	   (SELECT pg_catalog.count(*) FROM osv.vector_erasure_sweeps w) AS erasure_sweeps,
+	   CASE WHEN m.embedded THEN 'embedded' ELSE 'qdrant' END AS mode,
+	   CASE WHEN m.embedded THEN (SELECT pg_catalog.count(*) FROM osv.vector_outbox o) ELSE 0 END AS inactive_pending,
+	   w.pid AS worker_pid,
+	   w.state AS worker_state,
+	   w.last_heartbeat,
 	   t.collection_mismatch,
 	   (osv.search_fallback_stats()).search_fallbacks,
 	   (osv.search_fallback_stats()).last_search_fallback_at
-  FROM osv.vector_sync_targets t;
+  FROM osv.vector_sync_targets t
+ CROSS JOIN (SELECT COALESCE(pg_catalog.current_setting('osv.qdrant_url', true), '') OPERATOR(pg_catalog.=) '' AS embedded) m
+  LEFT JOIN osv.worker_status() w ON w.worker OPERATOR(pg_catalog.=) 'vector sync';
 COMMENT ON COLUMN osv.vector_sync_status.collection_mismatch IS 'how the collection''s cluster parameters differ from osv.qdrant_shard_number, osv.qdrant_replication_factor and osv.qdrant_write_consistency_factor; NULL when they match';
 COMMENT ON COLUMN osv.vector_sync_status.search_fallbacks IS 'searches answered by the in-database scan while Qdrant could not answer, since the server started; NULL where osv is not preloaded';
 COMMENT ON COLUMN osv.vector_sync_status.last_search_fallback_at IS 'when a search was last answered by the in-database scan instead of Qdrant';
