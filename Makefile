@@ -51,7 +51,8 @@ OBJS = \
 	src/vector_sql.o \
 	src/roles.o \
 	src/s3.o \
-	src/storage_sync.o
+	src/storage_sync.o \
+	src/reembedding.o
 
 # A VPATH build (pg_buildext, debian/rules) writes the objects under src/
 # of the build directory.
@@ -69,6 +70,7 @@ SQL_SOURCES = \
 	src/sql/gamification.sql \
 	src/sql/vector.sql \
 	src/sql/search.sql \
+	src/sql/reembedding.sql \
 	src/sql/compliance.sql \
 	src/sql/erasure.sql \
 	src/sql/retention.sql \
@@ -95,6 +97,7 @@ REGRESS = \
 	sample_data \
 	embedding \
 	search \
+	reembedding \
 	retention \
 	vector_outbox \
 	storage_sync \

@@ -34,6 +34,7 @@
 
 #include "outbox.h"
 #include "qdrant.h"
+#include "reembedding.h"
 #include "settings.h"
 #include "spi_plan.h"
 #include "sync_engine.h"
@@ -325,6 +326,7 @@ osv_vector_reconcile(PG_FUNCTION_ARGS)
 
 	require_writable("osv.vector_reconcile()");
 	require_qdrant();
+	reembedding_qdrant_layout();
 	{
 		bool		created;
 
