@@ -104,6 +104,7 @@ qdrant_set_layout(int cur_version, int cur_dims, int next_version, int next_dims
 	layout_cur_dims = cur_dims;
 	layout_next_version = next_version;
 	layout_next_dims = next_dims;
+	use_next = false;			/* also after an error left it set */
 }
 
 /* Whether a re-embedding runs (per the last qdrant_set_layout()). */
