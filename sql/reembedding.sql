@@ -31,6 +31,8 @@ SELECT osv.embedding_dimensions();
 SELECT * FROM osv.reembedding_progress;
 SELECT osv.finish_reembedding();
 UPDATE osv.summaries SET embedding_next = pg_temp.emb4(id) WHERE id = 1;
+-- the switch of Qdrant's alias is only for the finished current version
+SELECT osv.qdrant_switch_alias(1);
 -- bad arguments
 SELECT osv.start_reembedding(NULL);
 SELECT osv.start_reembedding(0);

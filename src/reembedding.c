@@ -192,8 +192,9 @@ osv_check_embedding_next(PG_FUNCTION_ARGS)
  * osv.qdrant_switch_alias(version integer) RETURNS void
  *
  * Called by osv.finish_reembedding() after it marked the run finished (so
- * the layout's current version is "version"): points the alias at the new
- * collection and deletes the old one.  Nothing in the embedded mode.
+ * the layout's current version is "version", or an error): points the
+ * alias at the new collection and deletes the old one.  Nothing more in
+ * the embedded mode.
  */
 PG_FUNCTION_INFO_V1(osv_qdrant_switch_alias);
 Datum
@@ -203,14 +204,16 @@ osv_qdrant_switch_alias(PG_FUNCTION_ARGS)
 	ReembeddingLayout layout;
 	QdrantError err;
 
-	if (!qdrant_configured())
-		PG_RETURN_VOID();
 	reembedding_layout(&layout);
 	if (layout.cur_version != version || layout.cur_dims <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("re-embedding version %d is not the finished current one", version),
+				 errmsg("version %d is not that of the last finished re-embedding", version),
+				 layout.cur_dims > 0 ? errdetail("The last finished re-embedding made version %d.", layout.cur_version)
+				 : errdetail("No re-embedding has finished."),
 				 errhint("osv.finish_reembedding() calls this function.")));
+	if (!qdrant_configured())
+		PG_RETURN_VOID();
 	qdrant_set_layout(layout.cur_version, layout.cur_dims, 0, 0);
 	if (!qdrant_switch_alias(version, layout.cur_dims, &err))
 		qdrant_raise(ERROR, &err);
