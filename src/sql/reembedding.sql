@@ -108,6 +108,8 @@ DECLARE
 	run osv.reembeddings;
 	missing bigint;
 	pending bigint[];
+	lo bigint;
+	hi bigint;
 BEGIN
 	/*
 	 * Writers of summaries and the sync wait until the switch commits: the
@@ -136,9 +138,20 @@ BEGIN
 
 	UPDATE osv.reembeddings r SET finished_at = now() WHERE r.version = run.version;
 	pending := ARRAY(SELECT o.summary_id FROM osv.vector_outbox o);
-	/* Trashed summaries without a new embedding lose the old one: it no longer fits. */
-	UPDATE osv.summaries s SET embedding = s.embedding_next, embedding_next = NULL
-	WHERE s.embedding IS NOT NULL OR s.embedding_next IS NOT NULL;
+	/*
+	 * Trashed summaries without a new embedding lose the old one: it no
+	 * longer fits.  In slices of 1000 ids: the statement trigger of the
+	 * soft-delete cascade joins the transition tables of each UPDATE, which
+	 * costs the square of the rows of one statement (measured with
+	 * bench/reembedding.sh).
+	 */
+	SELECT min(s.id), max(s.id) INTO lo, hi FROM osv.summaries s;
+	WHILE lo <= hi LOOP
+		UPDATE osv.summaries s SET embedding = s.embedding_next, embedding_next = NULL
+		WHERE s.id >= lo AND s.id < lo + 1000
+		  AND (s.embedding IS NOT NULL OR s.embedding_next IS NOT NULL);
+		lo := lo + 1000;
+	END LOOP;
 	/*
 	 * The new collection holds every summary whose entry was not pending
 	 * (its embedding_next reached it): what the swap enqueued is sent
