@@ -55,7 +55,8 @@ OBJS = \
 	src/reconcile.o \
 	src/roles.o \
 	src/s3.o \
-	src/storage_sync.o
+	src/storage_sync.o \
+	src/reembedding.o
 
 # A VPATH build (pg_buildext, debian/rules) writes the objects under src/
 # of the build directory.
@@ -74,6 +75,7 @@ SQL_SOURCES = \
 	src/sql/vector.sql \
 	src/sql/search.sql \
 	src/sql/vector_input.sql \
+	src/sql/reembedding.sql \
 	src/sql/compliance.sql \
 	src/sql/erasure.sql \
 	src/sql/retention.sql \
@@ -104,6 +106,7 @@ REGRESS = \
 	embedding \
 	search \
 	vector_input \
+	reembedding \
 	retention \
 	vector_outbox \
 	storage_sync \

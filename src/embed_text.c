@@ -31,6 +31,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
+#include "reembedding.h"
 #include "settings.h"
 
 /* 64-bit FNV-1a. */
@@ -112,7 +113,7 @@ osv_embed_text(PG_FUNCTION_ARGS)
 	text	   *content = PG_GETARG_TEXT_PP(0);
 	const unsigned char *p = (const unsigned char *) VARDATA_ANY(content);
 	int			len = VARSIZE_ANY_EXHDR(content);
-	int			dims = osv_vector_dimensions;
+	int			dims = reembedding_dimensions();
 	double	   *vec = palloc0(sizeof(double) * dims);
 	Datum	   *elems = palloc(sizeof(Datum) * dims);
 	const unsigned char *prev = NULL;

@@ -86,16 +86,23 @@ outbox_wake_worker_at_commit(void)
 	wake_at_commit = true;
 }
 
-/* Whether a summary row is a point in Qdrant: live with an embedding. */
+/*
+ * Whether a summary row is a point in Qdrant: live with an embedding, or
+ * with a new one (embedding_next, attno 0 before the update to 1.1 made
+ * it) for the collection of a running re-embedding.
+ */
 static bool
 row_is_point(HeapTuple tuple, TupleDesc desc, int deleted_attno, int embedding_attno)
 {
 	bool		isnull;
+	int			next_attno = SPI_fnumber(desc, "embedding_next");
 
 	(void) heap_getattr(tuple, deleted_attno, desc, &isnull);
 	if (!isnull)
 		return false;
 	(void) heap_getattr(tuple, embedding_attno, desc, &isnull);
+	if (isnull && next_attno > 0)
+		(void) heap_getattr(tuple, next_attno, desc, &isnull);
 	return !isnull;
 }
 
@@ -165,7 +172,7 @@ outbox_enqueue_all_live(void)
 {
 	return outbox_enqueue("INSERT INTO osv.vector_outbox AS o (summary_id)"
 						  " SELECT s.id FROM osv.summaries s"
-						  " WHERE s.deleted_at IS NULL AND s.embedding IS NOT NULL"
+						  " WHERE s.deleted_at IS NULL AND (s.embedding IS NOT NULL OR s.embedding_next IS NOT NULL)"
 						  OUTBOX_SET_CLAUSE, 0, NULL, NULL);
 }
 
@@ -272,6 +279,8 @@ osv_vector_enqueue(PG_FUNCTION_ARGS)
 			else if (is)
 				enqueue = attr_changed(oldtup, newtup, desc, id_attno) ||
 					attr_changed(oldtup, newtup, desc, embedding_attno) ||
+					(SPI_fnumber(desc, "embedding_next") > 0 &&
+					 attr_changed(oldtup, newtup, desc, SPI_fnumber(desc, "embedding_next"))) ||
 					attr_changed(oldtup, newtup, desc, attno_of(desc, "user_id")) ||
 					attr_changed(oldtup, newtup, desc, attno_of(desc, "topic")) ||
 					attr_changed(oldtup, newtup, desc, attno_of(desc, "created_at"));

@@ -25,6 +25,12 @@
  * json_object_put(), and nothing raises while an object is held (except
  * palloc running out of memory, which leaks it; XXX).
  *
+ * Collections are versioned (reembedding.c): osv.qdrant_collection is an
+ * alias of <alias>_v<N>, which qdrant_ensure_collection() creates and
+ * points the alias at; search, scroll and the writes to the current
+ * collection go through the alias, the writes of a running re-embedding
+ * to <alias>_v<N+1> by name (qdrant_use_next()).
+ *
  * Vectors are written with nine significant digits (json_float.c), so
  * Qdrant parses back exactly the float4 stored in the database.  The
  * upsert body is written straight into a StringInfo (strings through
@@ -78,6 +84,20 @@ static uint64 collection_checks = 0;
  */
 #define WRITE_QUERY "?wait=true&ordering=strong"
 
+/*
+ * Versions of the collection (osv.reembeddings, set by the caller from
+ * what its transaction sees: qdrant_set_layout()).  Points calls address
+ * the alias osv.qdrant_collection, so the current collection behind it,
+ * or with use_next the collection of the running re-embedding,
+ * <alias>_v<next_version>, by its own name.
+ */
+static int	layout_cur_version = 1;
+static int	layout_cur_dims = 0;	/* 0: osv.vector_dimensions */
+static int	layout_next_version = 0;	/* 0: no re-embedding runs */
+static int	layout_next_dims = 0;
+static bool use_next = false;
+static char *ensured_next_for = NULL;
+
 bool
 qdrant_configured(void)
 {
@@ -91,6 +111,48 @@ qdrant_forget_collection(void)
 	if (ensured_for != NULL)
 		pfree(ensured_for);
 	ensured_for = NULL;
+	if (ensured_next_for != NULL)
+		pfree(ensured_next_for);
+	ensured_next_for = NULL;
+}
+
+/* Set the versions of the collection (see layout_cur_version). */
+void
+qdrant_set_layout(int cur_version, int cur_dims, int next_version, int next_dims)
+{
+	layout_cur_version = cur_version;
+	layout_cur_dims = cur_dims;
+	layout_next_version = next_version;
+	layout_next_dims = next_dims;
+	use_next = false;			/* also after an error left it set */
+}
+
+/* Whether a re-embedding runs (per the last qdrant_set_layout()). */
+bool
+qdrant_has_next(void)
+{
+	return layout_next_version > 0;
+}
+
+/* Make points calls address the next collection (true) or the alias. */
+void
+qdrant_use_next(bool on)
+{
+	use_next = on && layout_next_version > 0;
+}
+
+/* The name of collection version "version": <alias>_v<version>. */
+static char *
+versioned_name(int version)
+{
+	return psprintf("%s_v%d", osv_qdrant_collection, version);
+}
+
+/* The collection that points calls address. */
+static const char *
+points_collection(void)
+{
+	return use_next ? versioned_name(layout_next_version) : osv_qdrant_collection;
 }
 
 static char *qdrant_url(const char *fmt,...) pg_attribute_printf(1, 2);
@@ -378,9 +440,9 @@ get_path(json_object *obj, const char *const *path)
 }
 
 static char *
-collection_what(const char *verb)
+collection_what(const char *verb, const char *name)
 {
-	return psprintf("%s Qdrant collection \"%s\"", verb, osv_qdrant_collection);
+	return psprintf("%s Qdrant collection \"%s\"", verb, name);
 }
 
 static void
@@ -410,18 +472,18 @@ points_of(json_object *root, const char *what, QdrantError *err)
 }
 
 /*
- * Create collection "name" with osv.vector_dimensions dimensions, cosine
+ * Create collection "name" with "dims" dimensions, cosine
  * distance and the cluster settings (osv.qdrant_shard_number,
  * osv.qdrant_replication_factor, osv.qdrant_write_consistency_factor).
  * A 409 (it exists) is returned as an error like any other.
  */
 bool
-qdrant_create_collection(const char *name, QdrantError *err)
+qdrant_create_collection(const char *name, int dims, QdrantError *err)
 {
 	char	   *body = psprintf("{\"vectors\":{\"size\":%d,\"distance\":\"Cosine\"},"
 								"\"shard_number\":%d,\"replication_factor\":%d,"
 								"\"write_consistency_factor\":%d}",
-								osv_vector_dimensions, osv_qdrant_shard_number,
+								dims, osv_qdrant_shard_number,
 								osv_qdrant_replication_factor,
 								osv_qdrant_write_consistency_factor);
 
@@ -486,20 +548,17 @@ qdrant_collection_mismatch(uint64 *checks)
 }
 
 /*
- * Make sure the collection exists with osv.vector_dimensions dimensions
- * and cosine distance, and that it has the payload indexes osv filters on.
- * Checked once per process and settings; qdrant_forget_collection()
- * forces a new check.  An existing collection of another size or distance
- * is a QDRANT_CONFIG error: osv never drops data it did not create.
- * *created tells whether this call created the collection.
+ * Make sure the collection "name" exists with "dims" dimensions and cosine
+ * distance, and that it has the payload indexes osv filters on.  An
+ * existing collection of another size or distance is a QDRANT_CONFIG
+ * error: osv never drops data it did not create.  *created tells whether
+ * this call created the collection.
  */
-bool
-qdrant_ensure_collection(bool *created_out, QdrantError *err)
+static bool
+ensure_one(const char *name, int dims, bool *created_out, QdrantError *err)
 {
-	char	   *key = psprintf("%s\n%s\n%d", osv_qdrant_url, osv_qdrant_collection,
-							   osv_vector_dimensions);
-	char	   *url = qdrant_url("/collections/%s", osv_qdrant_collection);
-	char	   *what = collection_what("check");
+	char	   *url = qdrant_url("/collections/%s", name);
+	char	   *what = collection_what("check", name);
 	json_object *root;
 	static const char *const size_path[] = {"result", "config", "params", "vectors", "size", NULL};
 	static const char *const dist_path[] = {"result", "config", "params", "vectors", "distance", NULL};
@@ -509,9 +568,6 @@ qdrant_ensure_collection(bool *created_out, QdrantError *err)
 	bool		created = false;
 
 	*created_out = false;
-	if (ensured_for != NULL && strcmp(ensured_for, key) == 0)
-		return true;
-
 	for (int round = 0; round < 2; round++)
 	{
 		root = qdrant_call("GET", url, NULL, 0, what, false, err);
@@ -535,18 +591,18 @@ qdrant_ensure_collection(bool *created_out, QdrantError *err)
 			{
 				set_error(err, QDRANT_CONFIG, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, 200, -1,
 						  psprintf("Qdrant collection \"%s\" has no single unnamed dense vector",
-								   osv_qdrant_collection),
+								   name),
 						  pstrdup("osv stores one unnamed vector per point."),
 						  pstrdup("Set osv.qdrant_collection to a collection created by osv, or to a new name."));
 				return false;
 			}
-			if (n != osv_vector_dimensions || strcmp(distance, "Cosine") != 0)
+			if (n != dims || strcmp(distance, "Cosine") != 0)
 			{
 				set_error(err, QDRANT_CONFIG, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, 200, -1,
 						  psprintf("Qdrant collection \"%s\" does not match osv.vector_dimensions",
-								   osv_qdrant_collection),
-						  psprintf("The collection holds vectors of %lld dimensions with %s distance; osv.vector_dimensions is %d with Cosine distance.",
-								   (long long) n, distance, osv_vector_dimensions),
+								   name),
+						  psprintf("The collection holds vectors of %lld dimensions with %s distance; osv expects %d with Cosine distance.",
+								   (long long) n, distance, dims),
 						  pstrdup("Set osv.vector_dimensions to the size of the collection, or set osv.qdrant_collection to a new name and run osv.vector_resync()."));
 				return false;
 			}
@@ -559,7 +615,7 @@ qdrant_ensure_collection(bool *created_out, QdrantError *err)
 		{
 			QdrantError cerr;
 
-			if (!qdrant_create_collection(osv_qdrant_collection, &cerr))
+			if (!qdrant_create_collection(name, dims, &cerr))
 			{
 				/* 409: someone else created it meanwhile; check it again. */
 				if (cerr.http_status != 409)
@@ -583,18 +639,235 @@ qdrant_ensure_collection(bool *created_out, QdrantError *err)
 		json_object_object_add(body, "field_schema", json_object_new_string(index_fields[i][1]));
 		json_text = pstrdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
 		json_object_put(body);
-		if (!qdrant_call_ok("PUT", qdrant_url("/collections/%s/index?wait=true", osv_qdrant_collection),
+		if (!qdrant_call_ok("PUT", qdrant_url("/collections/%s/index?wait=true", name),
 							json_text, strlen(json_text),
 							psprintf("create payload index \"%s\" of Qdrant collection \"%s\"",
-									 index_fields[i][0], osv_qdrant_collection),
+									 index_fields[i][0], name),
 							false, err))
 			return false;
 	}
 
 	if (created)
-		elog(DEBUG1, "created Qdrant collection \"%s\"", osv_qdrant_collection);
-	ensured_for = MemoryContextStrdup(TopMemoryContext, key);
+		elog(DEBUG1, "created Qdrant collection \"%s\"", name);
 	*created_out = created;
+	return true;
+}
+
+/*
+ * The collection the alias osv.qdrant_collection names (*target, palloc'd),
+ * or NULL when there is no such alias.
+ */
+static bool
+alias_target(char **target, QdrantError *err)
+{
+	static const char *const aliases_path[] = {"result", "aliases", NULL};
+	char	   *what = psprintf("check Qdrant alias \"%s\"", osv_qdrant_collection);
+	json_object *root = qdrant_call("GET", qdrant_url("/aliases"), NULL, 0, what, false, err);
+	json_object *list;
+
+	*target = NULL;
+	if (root == NULL)
+		return false;
+	list = get_path(root, aliases_path);
+	if (list == NULL || !json_object_is_type(list, json_type_array))
+	{
+		json_object_put(root);
+		bad_answer(err, what, "the answer has no list of aliases");
+		return false;
+	}
+	for (size_t i = 0; i < json_object_array_length(list); i++)
+	{
+		json_object *a = json_object_array_get_idx(list, i);
+		json_object *alias;
+		json_object *coll;
+
+		if (json_object_is_type(a, json_type_object) &&
+			json_object_object_get_ex(a, "alias_name", &alias) &&
+			json_object_object_get_ex(a, "collection_name", &coll) &&
+			json_object_is_type(alias, json_type_string) &&
+			json_object_is_type(coll, json_type_string) &&
+			strcmp(json_object_get_string(alias), osv_qdrant_collection) == 0)
+		{
+			*target = pstrdup(json_object_get_string(coll));
+			break;
+		}
+	}
+	json_object_put(root);
+	return true;
+}
+
+/*
+ * Apply alias actions in one request (Qdrant applies the list
+ * atomically): delete the alias osv.qdrant_collection if "delete_first",
+ * then create it for collection "name".
+ */
+static bool
+point_alias(const char *name, bool delete_first, QdrantError *err)
+{
+	json_object *body = json_object_new_object();
+	json_object *actions = json_object_new_array();
+	json_object *create = json_object_new_object();
+	json_object *create_args = json_object_new_object();
+	char	   *json_text;
+
+	if (delete_first)
+	{
+		json_object *del = json_object_new_object();
+		json_object *del_args = json_object_new_object();
+
+		json_object_object_add(del_args, "alias_name", json_object_new_string(osv_qdrant_collection));
+		json_object_object_add(del, "delete_alias", del_args);
+		json_object_array_add(actions, del);
+	}
+	json_object_object_add(create_args, "collection_name", json_object_new_string(name));
+	json_object_object_add(create_args, "alias_name", json_object_new_string(osv_qdrant_collection));
+	json_object_object_add(create, "create_alias", create_args);
+	json_object_array_add(actions, create);
+	json_object_object_add(body, "actions", actions);
+	json_text = pstrdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
+	json_object_put(body);
+	return qdrant_call_ok("POST", qdrant_url("/collections/aliases"), json_text, strlen(json_text),
+						  psprintf("point the Qdrant alias \"%s\" at collection \"%s\"",
+								   osv_qdrant_collection, name),
+						  false, err);
+}
+
+/*
+ * Make sure the current collection exists (of the current dimensions,
+ * cosine distance, with osv's payload indexes) and that the alias
+ * osv.qdrant_collection names it.  The current collection is
+ * <alias>_v<N>; at version 1, a plain collection called <alias> (made by
+ * osv 1.0, which had no alias) is used as it is, until a re-embedding
+ * replaces it.  Checked once per process, settings and version;
+ * qdrant_forget_collection() forces a new check.  *created tells whether
+ * this call created the collection.
+ */
+bool
+qdrant_ensure_collection(bool *created_out, QdrantError *err)
+{
+	int			dims = layout_cur_dims > 0 ? layout_cur_dims : osv_vector_dimensions;
+	char	   *key = psprintf("%s\n%s\n%d\n%d", osv_qdrant_url, osv_qdrant_collection,
+							   layout_cur_version, dims);
+	char	   *physical = versioned_name(layout_cur_version);
+	char	   *target;
+
+	*created_out = false;
+	if (ensured_for != NULL && strcmp(ensured_for, key) == 0)
+		return true;
+	if (!alias_target(&target, err))
+		return false;
+	if (target == NULL)
+	{
+		bool		plain;
+		QdrantError gerr;
+
+		/* No alias: a plain collection of that name (osv 1.0)? */
+		plain = qdrant_call_ok("GET", qdrant_url("/collections/%s", osv_qdrant_collection), NULL, 0,
+							   collection_what("check", osv_qdrant_collection), false, &gerr);
+		if (!plain && gerr.kind != QDRANT_GONE)
+		{
+			*err = gerr;
+			return false;
+		}
+		if (plain && layout_cur_version == 1)
+		{
+			if (!ensure_one(osv_qdrant_collection, dims, created_out, err))
+				return false;
+			ensured_for = MemoryContextStrdup(TopMemoryContext, key);
+			return true;
+		}
+		if (plain)
+		{
+			set_error(err, QDRANT_CONFIG, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, 200, -1,
+					  psprintf("Qdrant collection \"%s\" has the name of osv's alias", osv_qdrant_collection),
+					  psprintf("osv's current collection is \"%s\", which the alias \"%s\" must name.",
+							   physical, osv_qdrant_collection),
+					  pstrdup("Delete or rename the collection, or set osv.qdrant_collection to another name."));
+			return false;
+		}
+	}
+	/*
+	 * An alias that names a later version than the current one: a switch
+	 * is committing, and this process has not seen it yet (or the switch's
+	 * commit failed after the alias moved: osv.finish_reembedding() again
+	 * ends it).  Never point the alias back.
+	 */
+	if (target != NULL && strncmp(target, physical, strlen(osv_qdrant_collection) + 2) == 0 &&
+		atoi(target + strlen(osv_qdrant_collection) + 2) > layout_cur_version)
+	{
+		set_error(err, QDRANT_RETRY, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, 200, -1,
+				  psprintf("Qdrant alias \"%s\" names collection \"%s\", a later version than the current one (%d)",
+						   osv_qdrant_collection, target, layout_cur_version),
+				  pstrdup("A re-embedding is being finished, or its switch did not commit."),
+				  pstrdup("If osv.reembedding_progress still shows the run, call osv.finish_reembedding() again."));
+		return false;
+	}
+	if (!ensure_one(physical, dims, created_out, err))
+		return false;
+	if ((target == NULL || strcmp(target, physical) != 0) &&
+		!point_alias(physical, target != NULL, err))
+		return false;
+	ensured_for = MemoryContextStrdup(TopMemoryContext, key);
+	return true;
+}
+
+/*
+ * Make sure the collection of the running re-embedding exists, as
+ * qdrant_ensure_collection() does for the current one (no alias names it
+ * yet).  Nothing to do when none runs.
+ */
+bool
+qdrant_ensure_next(bool *created_out, QdrantError *err)
+{
+	char	   *key;
+
+	*created_out = false;
+	if (layout_next_version == 0)
+		return true;
+	key = psprintf("%s\n%s\n%d\n%d", osv_qdrant_url, osv_qdrant_collection,
+				   layout_next_version, layout_next_dims);
+	if (ensured_next_for != NULL && strcmp(ensured_next_for, key) == 0)
+		return true;
+	if (!ensure_one(versioned_name(layout_next_version), layout_next_dims, created_out, err))
+		return false;
+	ensured_next_for = MemoryContextStrdup(TopMemoryContext, key);
+	return true;
+}
+
+/*
+ * Finish a re-embedding in Qdrant: make sure collection <alias>_v<version>
+ * exists with "dims" dimensions, point the alias at it (deleting and
+ * creating the alias in one request, which Qdrant applies atomically),
+ * then delete the collection the alias named before.  A plain collection
+ * called <alias> (osv 1.0) must be deleted before the alias can take its
+ * name: then there is a moment with neither.
+ */
+bool
+qdrant_switch_alias(int version, int dims, QdrantError *err)
+{
+	char	   *physical = versioned_name(version);
+	char	   *target;
+	bool		created;
+
+	qdrant_forget_collection();
+	if (!ensure_one(physical, dims, &created, err))
+		return false;
+	if (!alias_target(&target, err))
+		return false;
+	if (target == NULL)
+	{
+		if (!qdrant_call_ok("DELETE", qdrant_url("/collections/%s", osv_qdrant_collection), NULL, 0,
+							collection_what("delete", osv_qdrant_collection), false, err) &&
+			err->kind != QDRANT_GONE)
+			return false;
+	}
+	if (!point_alias(physical, target != NULL, err))
+		return false;
+	if (target != NULL && strcmp(target, physical) != 0 &&
+		!qdrant_call_ok("DELETE", qdrant_url("/collections/%s", target), NULL, 0,
+						collection_what("delete", target), false, err) &&
+		err->kind != QDRANT_GONE)
+		return false;
 	return true;
 }
 
@@ -602,9 +875,17 @@ qdrant_ensure_collection(bool *created_out, QdrantError *err)
 bool
 qdrant_drop_collection(QdrantError *err)
 {
+	const char *name = use_next ? versioned_name(layout_next_version) : NULL;
+	char	   *target = NULL;
+
 	qdrant_forget_collection();
-	return qdrant_call_ok("DELETE", qdrant_url("/collections/%s", osv_qdrant_collection),
-						  NULL, 0, collection_what("delete"), false, err);
+	/* Delete by name resolves no alias: the collection behind it. */
+	if (name == NULL && !alias_target(&target, err))
+		return false;
+	if (name == NULL)
+		name = target != NULL ? target : osv_qdrant_collection;
+	return qdrant_call_ok("DELETE", qdrant_url("/collections/%s", name),
+						  NULL, 0, collection_what("delete", name), false, err);
 }
 
 /* Append a vector as a JSON array; its elements must be finite. */
@@ -654,9 +935,9 @@ qdrant_upsert(const QdrantPoint *points, int npoints, QdrantError *err)
 	}
 	appendStringInfoString(&buf, "]}");
 
-	ok = qdrant_call_ok("PUT", qdrant_url("/collections/%s/points" WRITE_QUERY, osv_qdrant_collection),
+	ok = qdrant_call_ok("PUT", qdrant_url("/collections/%s/points" WRITE_QUERY, points_collection()),
 						buf.data, buf.len,
-						psprintf("upsert points into Qdrant collection \"%s\"", osv_qdrant_collection),
+						psprintf("upsert points into Qdrant collection \"%s\"", points_collection()),
 						true, err);
 	pfree(buf.data);
 	return ok;
@@ -673,9 +954,9 @@ qdrant_delete_ids(const int64 *ids, int nids, QdrantError *err)
 	for (int i = 0; i < nids; i++)
 		appendStringInfo(&buf, "%s" INT64_FORMAT, i > 0 ? "," : "", ids[i]);
 	appendStringInfoString(&buf, "]}");
-	return qdrant_call_ok("POST", qdrant_url("/collections/%s/points/delete" WRITE_QUERY, osv_qdrant_collection),
+	return qdrant_call_ok("POST", qdrant_url("/collections/%s/points/delete" WRITE_QUERY, points_collection()),
 						  buf.data, buf.len,
-						  psprintf("delete points from Qdrant collection \"%s\"", osv_qdrant_collection),
+						  psprintf("delete points from Qdrant collection \"%s\"", points_collection()),
 						  true, err);
 }
 
@@ -705,9 +986,9 @@ qdrant_delete_user(int64 user_id, QdrantError *err)
 	json_object_object_add(body, "filter", filter);
 	json_text = pstrdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
 	json_object_put(body);
-	return qdrant_call_ok("POST", qdrant_url("/collections/%s/points/delete" WRITE_QUERY, osv_qdrant_collection),
+	return qdrant_call_ok("POST", qdrant_url("/collections/%s/points/delete" WRITE_QUERY, points_collection()),
 						  json_text, strlen(json_text),
-						  psprintf("delete points from Qdrant collection \"%s\"", osv_qdrant_collection),
+						  psprintf("delete points from Qdrant collection \"%s\"", points_collection()),
 						  true, err);
 }
 

@@ -70,8 +70,14 @@ typedef struct QdrantScrollPage
 extern bool qdrant_configured(void);
 extern void qdrant_forget_collection(void);
 extern bool qdrant_ensure_collection(bool *created, QdrantError *err);
-extern bool qdrant_create_collection(const char *name, QdrantError *err);
+extern bool qdrant_create_collection(const char *name, int dims, QdrantError *err);
 extern const char *qdrant_collection_mismatch(uint64 *checks);
+extern void qdrant_set_layout(int cur_version, int cur_dims, int next_version,
+							  int next_dims);
+extern bool qdrant_has_next(void);
+extern void qdrant_use_next(bool on);
+extern bool qdrant_ensure_next(bool *created, QdrantError *err);
+extern bool qdrant_switch_alias(int version, int dims, QdrantError *err);
 extern bool qdrant_drop_collection(QdrantError *err);
 extern bool qdrant_upsert(const QdrantPoint *points, int npoints, QdrantError *err);
 extern bool qdrant_delete_ids(const int64 *ids, int nids, QdrantError *err);

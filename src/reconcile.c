@@ -49,6 +49,7 @@
 #include "progress.h"
 #include "qdrant.h"
 #include "reconcile.h"
+#include "reembedding.h"
 #include "settings.h"
 #include "spi_plan.h"
 #include "sync_engine.h"
@@ -255,6 +256,11 @@ reconcile_run_job(MemoryContext page_cxt)
 	bool		failed = false;
 
 	reconcile_start(&rc);
+	/* The collection behind the alias is the one of the current model. */
+	osv_worker_transaction_begin("osv scheduler: reading the embedding model");
+	reembedding_qdrant_layout();
+	osv_worker_transaction_end();
+	MemoryContextSwitchTo(page_cxt);
 	osv_progress_begin("reconcile", osv_qdrant_url, -1, true);
 	while (!rc.done)
 	{

@@ -42,6 +42,11 @@
  * who no longer exists queues the user's erasure sweep again
  * (osv.vector_erasure_sweeps, run by the worker), due at the fence.
  *
+ * While a re-embedding runs (reembedding.c), each entry has a second
+ * desired state, in the next collection, derived from embedding_next the
+ * same way; an entry is done when both collections hold theirs (the next
+ * one is written after the current one succeeded), so deletes reach both.
+ *
  * Copyright (c) 2026, Open Study Volt
  *
  * IDENTIFICATION
@@ -63,6 +68,7 @@
 #include "utils/timestamp.h"
 
 #include "outbox.h"
+#include "reembedding.h"
 #include "settings.h"
 #include "spi_plan.h"
 #include "sync_engine.h"
@@ -111,13 +117,15 @@ point_fingerprint(const QdrantPoint *p)
 }
 
 /*
- * Fill a point from SPI result row "row", whose point columns start at
- * column "first" (POINT_COLUMNS).  Returns false when the row is not a
- * point (no live summary with an embedding); sets *problem when it is one
- * that cannot be sent.  Memory of the current context.
+ * Fill a point from SPI result row "row": the key columns of POINT_COLUMNS
+ * start at "first", and "live" and "live" + 1 are the columns saying
+ * whether the row is a point and holding its vector, which is checked for
+ * "dims" dimensions (0: those of the current model).  Returns false when
+ * the row is not a point; sets *problem when it is one that cannot be
+ * sent.  Memory of the current context.
  */
-bool
-sync_read_point(int64 id, uint64 row, int first, QdrantPoint *p, char **problem)
+static bool
+read_point(int64 id, uint64 row, int first, int live, int dims, QdrantPoint *p, char **problem)
 {
 	HeapTuple	tup = SPI_tuptable->vals[row];
 	TupleDesc	desc = SPI_tuptable->tupdesc;
@@ -127,17 +135,18 @@ sync_read_point(int64 id, uint64 row, int first, QdrantPoint *p, char **problem)
 	VectorProblem vp;
 
 	*problem = NULL;
-	d = SPI_getbinval(tup, desc, first, &isnull);
+	d = SPI_getbinval(tup, desc, live, &isnull);
 	if (isnull || !DatumGetBool(d))
 		return false;
-	arr = DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, first + 1, &isnull));
+	arr = DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, live + 1, &isnull));
 	memset(p, 0, sizeof(*p));
 	p->id = id;
 	p->user_id = DatumGetInt64(SPI_getbinval(tup, desc, first + 2, &isnull));
 	d = SPI_getbinval(tup, desc, first + 3, &isnull);
 	p->topic = isnull ? NULL : TextDatumGetCString(d);
 	p->created_at = SPI_getvalue(tup, desc, first + 4);
-	if (vector_problem(arr, VECTOR_EMBEDDING, &vp, NULL))
+	if (dims > 0 ? vector_problem_dims(arr, VECTOR_EMBEDDING, dims, "the re-embedding has", &vp, NULL)
+		: vector_problem(arr, VECTOR_EMBEDDING, &vp, NULL))
 	{
 		*problem = psprintf("%s: %s", vp.message, vp.detail);
 		return true;
@@ -146,6 +155,28 @@ sync_read_point(int64 id, uint64 row, int first, QdrantPoint *p, char **problem)
 	p->dimensions = ARR_DIMS(arr)[0];
 	p->version = point_fingerprint(p);
 	return true;
+}
+
+/*
+ * Fill a point from SPI result row "row", whose point columns start at
+ * column "first" (POINT_COLUMNS).  Returns false when the row is not a
+ * point (no live summary with an embedding); sets *problem when it is one
+ * that cannot be sent.  Memory of the current context.
+ */
+bool
+sync_read_point(int64 id, uint64 row, int first, QdrantPoint *p, char **problem)
+{
+	return read_point(id, row, first, first, 0, p, problem);
+}
+
+/*
+ * The point of the next collection, from the columns NEXT_POINT_COLUMNS
+ * after POINT_COLUMNS (which start at "first"), of "dims" dimensions.
+ */
+static bool
+read_next_point(int64 id, uint64 row, int first, int dims, QdrantPoint *p, char **problem)
+{
+	return read_point(id, row, first, first + 5, dims, p, problem);
 }
 
 /* Name of the target's synced URL (base URL and collection). */
@@ -292,9 +323,18 @@ sync_claim(int limit, VsClaimCursor *cursor, VsBatch *batch, MemoryContext mcxt)
 	read_values[0] = sync_int8_array(ids, n);
 	read_values[1] = sync_int8_array(versions, n);
 
+	/* The collections to write, as of after the claim (which waited for a switch). */
+	{
+		ReembeddingLayout layout;
+
+		reembedding_layout(&layout);
+		qdrant_set_layout(layout.cur_version, layout.cur_dims, layout.next_version, layout.next_dims);
+		batch->next_dims = layout.next_dims;
+	}
+
 	/* A new statement, so a new snapshot: it sees what the claim waited for. */
 	/* LATERAL: one primary key probe per entry, never a scan of all rows. */
-	spi_execute(SPI_OK_SELECT, "SELECT c.summary_id, c.version, " POINT_COLUMNS
+	spi_execute(SPI_OK_SELECT, "SELECT c.summary_id, c.version, " POINT_COLUMNS ", " NEXT_POINT_COLUMNS
 				" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS c(summary_id, version)"
 				" LEFT JOIN LATERAL (SELECT * FROM osv.summaries s1"
 				"   WHERE s1.id OPERATOR(pg_catalog.=) c.summary_id) s ON true"
@@ -315,6 +355,9 @@ sync_claim(int limit, VsClaimCursor *cursor, VsBatch *batch, MemoryContext mcxt)
 		if (e->summary_id == 0)
 			continue;
 		e->upsert = sync_read_point(e->summary_id, i, 3, &e->point, &problem);
+		if (problem == NULL && batch->next_dims > 0)
+			e->upsert_next = read_next_point(e->summary_id, i, 3, batch->next_dims,
+											 &e->point_next, &problem);
 		if (problem != NULL)
 		{
 			e->outcome = VS_PARKED;
@@ -392,6 +435,76 @@ send_upserts(VsBatch *batch, VsEntry **list, int count)
 }
 
 /*
+ * The entries done in the current collection, in the next one (the caller
+ * addresses it with qdrant_use_next()): their new embedding, or a delete.
+ * A rejected batch of upserts is split into single points; an entry that
+ * fails here is not done.
+ */
+static void
+send_next(VsBatch *batch)
+{
+	QdrantPoint *points = palloc(sizeof(QdrantPoint) * Max(batch->n, 1));
+	VsEntry   **upserts = palloc(sizeof(VsEntry *) * Max(batch->n, 1));
+	VsEntry   **delete_entries = palloc(sizeof(VsEntry *) * Max(batch->n, 1));
+	int64	   *deletes = palloc(sizeof(int64) * Max(batch->n, 1));
+	int			nupserts = 0;
+	int			ndeletes = 0;
+	QdrantError err;
+
+	for (int i = 0; i < batch->n; i++)
+	{
+		VsEntry    *e = &batch->entries[i];
+
+		if (e->summary_id == 0 || e->outcome != VS_DONE)
+			continue;
+		if (e->upsert_next)
+		{
+			points[nupserts] = e->point_next;
+			upserts[nupserts++] = e;
+		}
+		else
+		{
+			deletes[ndeletes] = e->summary_id;
+			delete_entries[ndeletes++] = e;
+		}
+	}
+	if (ndeletes > 0 && !qdrant_delete_ids(deletes, ndeletes, &err))
+	{
+		for (int i = 0; i < ndeletes; i++)
+		{
+			delete_entries[i]->outcome = err.kind == QDRANT_REJECTED ? VS_FAILED :
+				err.in_doubt ? VS_IN_DOUBT : VS_UNSENT;
+			delete_entries[i]->error = err.message;
+		}
+		if (err.kind != QDRANT_REJECTED)
+		{
+			target_failure(batch, &err);
+			return;
+		}
+	}
+	if (nupserts > 0 && !qdrant_upsert(points, nupserts, &err))
+	{
+		bool		split = err.kind == QDRANT_REJECTED && nupserts > 1;
+
+		for (int i = 0; i < nupserts; i++)
+		{
+			if (batch->target_failed)
+			{
+				upserts[i]->outcome = VS_UNSENT;
+				continue;
+			}
+			if (split && qdrant_upsert(&points[i], 1, &err))
+				continue;
+			upserts[i]->outcome = err.kind == QDRANT_REJECTED ? VS_FAILED :
+				err.in_doubt ? VS_IN_DOUBT : VS_UNSENT;
+			upserts[i]->error = err.message;
+			if (err.kind != QDRANT_REJECTED)
+				target_failure(batch, &err);
+		}
+	}
+}
+
+/*
  * Bring Qdrant to the desired state of every entry of the batch.  No SPI,
  * no transaction needed.  Fills the outcome of each entry and, for a
  * failure of the target, batch->target_error.
@@ -418,6 +531,19 @@ sync_send(VsBatch *batch)
 			target_failure(batch, &err);
 			return;
 		}
+		if (qdrant_has_next())
+		{
+			bool		dropped;
+
+			qdrant_use_next(true);
+			dropped = qdrant_drop_collection(&err) || err.kind == QDRANT_GONE;
+			qdrant_use_next(false);
+			if (!dropped)
+			{
+				target_failure(batch, &err);
+				return;
+			}
+		}
 		/* The ensure below creates it again, which resends every summary. */
 		e->outcome = VS_DONE;
 		batch->any_sent = true;
@@ -437,6 +563,13 @@ sync_send(VsBatch *batch)
 		 * (a first sync, a TRUNCATE, or a collection lost while the process
 		 * did not look): send every live summary again.
 		 */
+		if (created)
+			batch->resync = true;
+		if (!qdrant_ensure_next(&created, &err))
+		{
+			target_failure(batch, &err);
+			return;
+		}
 		if (created)
 			batch->resync = true;
 	}
@@ -483,6 +616,12 @@ sync_send(VsBatch *batch)
 		}
 	}
 	send_upserts(batch, upserts, nupserts);
+	if (qdrant_has_next() && !batch->target_failed)
+	{
+		qdrant_use_next(true);
+		send_next(batch);
+		qdrant_use_next(false);
+	}
 }
 
 /* qsort / bsearch comparator of int64 */
@@ -749,7 +888,7 @@ sync_record(VsBatch *batch)
 		/* Two plain anti-joins, so that both can be hash joins. */
 		(void) outbox_enqueue("INSERT INTO osv.vector_outbox AS o (summary_id)"
 							  " SELECT s.id FROM osv.summaries s"
-							  " WHERE s.deleted_at IS NULL AND s.embedding IS NOT NULL"
+							  " WHERE s.deleted_at IS NULL AND (s.embedding IS NOT NULL OR s.embedding_next IS NOT NULL)"
 							  " AND NOT EXISTS (SELECT FROM osv.vector_outbox q WHERE q.summary_id OPERATOR(pg_catalog.=) s.id"
 							  "   AND q.state OPERATOR(pg_catalog.=) 'pending' AND q.claim_id IS NULL)"
 							  " AND NOT EXISTS (SELECT FROM pg_catalog.unnest($1) AS u(id) WHERE u.id OPERATOR(pg_catalog.=) s.id)"
@@ -780,6 +919,7 @@ sync_read_sweeps(int limit, VsSweep **sweeps, MemoryContext mcxt)
 	MemoryContext old;
 
 	*sweeps = NULL;
+	reembedding_qdrant_layout();
 	spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_erasure_sweeps w SET due_at = d.until"
 				" FROM (SELECT o.in_doubt_user_id AS user_id, pg_catalog.max(o.in_doubt_until) AS until"
 				"       FROM osv.vector_outbox o"
@@ -820,6 +960,25 @@ sync_send_sweeps(VsSweep *sweeps, int n, QdrantError *err)
 	for (int i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
+		if (qdrant_has_next())
+		{
+			bool		ok;
+
+			/* The running re-embedding's collection first, then the current one. */
+			qdrant_use_next(true);
+			ok = qdrant_delete_user(sweeps[i].user_id, err) || err->kind == QDRANT_GONE;
+			qdrant_use_next(false);
+			if (!ok && err->kind != QDRANT_REJECTED)
+			{
+				sweeps[i].error = err->message;
+				return false;
+			}
+			if (!ok)
+			{
+				sweeps[i].error = err->message;
+				continue;
+			}
+		}
 		if (qdrant_delete_user(sweeps[i].user_id, err) || err->kind == QDRANT_GONE)
 			sweeps[i].done = true;
 		else if (err->kind == QDRANT_REJECTED)

@@ -35,6 +35,8 @@ typedef struct VsEntry
 	int64		version;		/* claimed version */
 	bool		upsert;			/* desired state: point present */
 	QdrantPoint point;			/* when upsert */
+	bool		upsert_next;	/* desired state in the next collection */
+	QdrantPoint point_next;		/* when upsert_next */
 	VsOutcome	outcome;
 	char	   *error;
 } VsEntry;
@@ -48,6 +50,8 @@ typedef struct VsBatch
 	QdrantError target_error;
 	bool		resync;			/* enqueue every live summary when recording */
 	bool		any_sent;
+	int			next_dims;		/* dimensions of the running re-embedding, 0:
+								 * none */
 } VsBatch;
 
 /*
@@ -93,6 +97,10 @@ typedef struct VsSweep
 #define POINT_COLUMNS \
 	"s.deleted_at IS NULL AND s.embedding IS NOT NULL, s.embedding, s.user_id, s.topic, " \
 	"pg_catalog.to_char(pg_catalog.timezone('UTC', s.created_at), 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/* Columns read for a point of the next collection, after POINT_COLUMNS. */
+#define NEXT_POINT_COLUMNS \
+	"s.deleted_at IS NULL AND s.embedding_next IS NOT NULL, s.embedding_next"
 
 extern Datum sync_int8_array(Datum *elems, int n);
 extern bool sync_read_point(int64 id, uint64 row, int first, QdrantPoint *p,

@@ -7,7 +7,10 @@
  * no SPI.  One set of rules serves every path, so that an embedding that
  * can be stored can be searched and sent, and a query is refused alike in
  * the embedded mode and in the Qdrant mode:
- *	 - a one-dimensional real[] of exactly osv.vector_dimensions elements,
+ *	 - a one-dimensional real[] of exactly as many elements as the current
+ *	   embedding model has (reembedding.c: osv.vector_dimensions until a
+ *	   re-embedding finished; osv.summaries.embedding_next: the running
+ *	   re-embedding's),
  *	 - no NULL elements, no NaN or infinity,
  *	 - no element of magnitude above VECTOR_MAX_ABS (1e15), so that sums
  *	   of squares cannot overflow single precision,
@@ -37,6 +40,7 @@
 #include "executor/spi.h"
 #include "utils/rel.h"
 
+#include "reembedding.h"
 #include "settings.h"
 #include "trigger_check.h"
 #include "vector_check.h"
@@ -60,9 +64,27 @@ bool
 vector_problem(ArrayType *arr, VectorRole role, VectorProblem *problem,
 			   double *norm)
 {
+	ReembeddingLayout layout;
+
+	reembedding_layout(&layout);
+	if (layout.cur_dims > 0)
+		return vector_problem_dims(arr, role, layout.cur_dims,
+								   psprintf("the current embedding model (version %d) has", layout.cur_version),
+								   problem, norm);
+	return vector_problem_dims(arr, role, osv_vector_dimensions,
+							   "osv.vector_dimensions is", problem, norm);
+}
+
+/*
+ * vector_problem() for "dims" dimensions; "dims_source" names them in the
+ * error detail ("... but <dims_source> <dims>.").
+ */
+bool
+vector_problem_dims(ArrayType *arr, VectorRole role, int dims,
+					const char *dims_source, VectorProblem *problem, double *norm)
+{
 	const char *what = (role == VECTOR_QUERY) ? "query vector" : "embedding";
 	int			ndim = ARR_NDIM(arr);
-	int			dims = osv_vector_dimensions;
 	int			n;
 	const float4 *v;
 	double		sum = 0.0;
@@ -79,7 +101,7 @@ vector_problem(ArrayType *arr, VectorRole role, VectorProblem *problem,
 	if (n != dims)
 		return refuse(problem, ERRCODE_DATA_EXCEPTION,
 					  psprintf("%s has the wrong number of dimensions", what),
-					  psprintf("It has %d elements, but osv.vector_dimensions is %d.", n, dims));
+					  psprintf("It has %d elements, but %s %d.", n, dims_source, dims));
 	if (ARR_HASNULL(arr))
 	{
 		bits8	   *bitmap = ARR_NULLBITMAP(arr);
@@ -128,13 +150,21 @@ vector_check(ArrayType *arr, VectorRole role, Relation rel, int attnum)
 	double		norm = 0.0;
 
 	if (vector_problem(arr, role, &problem, &norm))
-		ereport(ERROR,
-				(errcode(problem.sqlstate),
-				 errmsg_internal("%s", problem.message),
-				 errdetail_internal("%s", problem.detail),
-				 rel ? errtablecol(rel, attnum) : 0));
+		vector_refuse(&problem, rel, attnum);
 	return norm;
 }
+
+/* Raise the error of a problem found; "rel" and "attnum" as vector_check(). */
+void
+vector_refuse(const VectorProblem *problem, Relation rel, int attnum)
+{
+	ereport(ERROR,
+			(errcode(problem->sqlstate),
+			 errmsg_internal("%s", problem->message),
+			 errdetail_internal("%s", problem->detail),
+			 rel ? errtablecol(rel, attnum) : 0));
+}
+
 
 /* Fetch and check the query vector argument; returns its squared norm. */
 double
@@ -168,6 +198,35 @@ vector_check_k(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * The start of a BEFORE INSERT OR UPDATE FOR EACH ROW trigger "fname" that
+ * checks the real[] column "column" of the new row: *rel, *attnum and the
+ * column's value (NULL: *isnull).  Returns the new row.
+ */
+HeapTuple
+vector_trigger_column(FunctionCallInfo fcinfo, const char *fname, const char *column,
+					  Relation *rel, int *attnum, Datum *value, bool *isnull)
+{
+	TriggerData *trigdata;
+	HeapTuple	tuple;
+
+	trigdata = trigger_check(fcinfo, fname, true,
+							 TRIGGER_CHECK_INSERT | TRIGGER_CHECK_UPDATE, 0,
+							 "BEFORE INSERT or UPDATE FOR EACH ROW");
+	*rel = trigdata->tg_relation;
+	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+		trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	*attnum = SPI_fnumber(RelationGetDescr(*rel), column);
+	if (*attnum <= 0 ||
+		TupleDescAttr(RelationGetDescr(*rel), *attnum - 1)->atttypid != FLOAT4ARRAYOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("table \"%s\" has no column \"%s\" of type real[]",
+						RelationGetRelationName(*rel), column)));
+	*value = heap_getattr(tuple, *attnum, RelationGetDescr(*rel), isnull);
+	return tuple;
+}
+
+/*
  * osv.check_embedding() RETURNS trigger
  *
  * BEFORE INSERT OR UPDATE OF embedding FOR EACH ROW on osv.summaries.
@@ -177,29 +236,14 @@ PG_FUNCTION_INFO_V1(osv_check_embedding);
 Datum
 osv_check_embedding(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata;
 	Relation	rel;
 	HeapTuple	tuple;
 	int			attnum;
 	bool		isnull;
 	Datum		value;
 
-	trigdata = trigger_check(fcinfo, "osv.check_embedding", true,
-							 TRIGGER_CHECK_INSERT | TRIGGER_CHECK_UPDATE, 0,
-							 "BEFORE INSERT or UPDATE FOR EACH ROW");
-
-	rel = trigdata->tg_relation;
-	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
-		trigdata->tg_newtuple : trigdata->tg_trigtuple;
-	attnum = SPI_fnumber(RelationGetDescr(rel), "embedding");
-	if (attnum <= 0 ||
-		TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid != FLOAT4ARRAYOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("table \"%s\" has no column \"embedding\" of type real[]",
-						RelationGetRelationName(rel))));
-
-	value = heap_getattr(tuple, attnum, RelationGetDescr(rel), &isnull);
+	tuple = vector_trigger_column(fcinfo, "osv.check_embedding", "embedding",
+								  &rel, &attnum, &value, &isnull);
 	if (!isnull)
 	{
 		ArrayType  *arr = DatumGetArrayTypeP(value);

@@ -13,6 +13,7 @@
 #ifndef OSV_VECTOR_CHECK_H
 #define OSV_VECTOR_CHECK_H
 
+#include "access/htup.h"
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/relcache.h"
@@ -46,6 +47,13 @@ typedef struct VectorProblem
 
 extern bool vector_problem(ArrayType *arr, VectorRole role,
 						   VectorProblem *problem, double *norm);
+extern bool vector_problem_dims(ArrayType *arr, VectorRole role, int dims,
+								const char *dims_source, VectorProblem *problem,
+								double *norm);
+extern void vector_refuse(const VectorProblem *problem, Relation rel, int attnum) pg_attribute_noreturn();
+extern HeapTuple vector_trigger_column(FunctionCallInfo fcinfo, const char *fname,
+									   const char *column, Relation *rel, int *attnum,
+									   Datum *value, bool *isnull);
 extern double vector_check(ArrayType *arr, VectorRole role, Relation rel,
 						   int attnum);
 extern double vector_check_query_argument(FunctionCallInfo fcinfo, int argno,

@@ -40,6 +40,7 @@
 #include "outbox.h"
 #include "qdrant.h"
 #include "reconcile.h"
+#include "reembedding.h"
 #include "settings.h"
 #include "spi_plan.h"
 #include "sync_engine.h"
@@ -326,6 +327,7 @@ osv_vector_reconcile(PG_FUNCTION_ARGS)
 
 	require_writable("osv.vector_reconcile()");
 	require_qdrant();
+	reembedding_qdrant_layout();
 
 	page_cxt = AllocSetContextCreate(CurrentMemoryContext, "osv reconcile page",
 									 ALLOCSET_DEFAULT_SIZES);

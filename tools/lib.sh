@@ -82,7 +82,8 @@ osv_drop_root() {
 	set +e
 	runuser -u postgres -- env OSV_KEEP_WORK="${OSV_KEEP_WORK:-}" \
 		${OSV_S3RVER_DIR:+OSV_S3RVER_DIR="$OSV_S3RVER_DIR"} \
-		${OSV_NODE_PG_DIR:+OSV_NODE_PG_DIR="$OSV_NODE_PG_DIR"} "$work/$script" "$@"
+		${OSV_NODE_PG_DIR:+OSV_NODE_PG_DIR="$OSV_NODE_PG_DIR"} \
+		${OSV_TAP_ONLY:+OSV_TAP_ONLY="$OSV_TAP_ONLY"} "$work/$script" "$@"
 	local rc=$?
 	set -e
 	[ -n "${OSV_KEEP_WORK:-}" ] || rm -rf "$work"

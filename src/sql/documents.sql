@@ -65,6 +65,7 @@ CREATE TABLE osv.summaries (
 	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	deleted_at timestamptz,
 	trash_batch bigint,
+	embedding_next real[],
 	CONSTRAINT summaries_pkey PRIMARY KEY (id),
 	CONSTRAINT summaries_document_id_fkey FOREIGN KEY (document_id) REFERENCES osv.documents (id) ON DELETE CASCADE,
 	CONSTRAINT summaries_user_id_fkey FOREIGN KEY (user_id) REFERENCES osv.users (id) ON DELETE CASCADE,
@@ -81,6 +82,7 @@ COMMENT ON COLUMN osv.summaries.created_at IS 'when the row was created';
 COMMENT ON COLUMN osv.summaries.updated_at IS 'when the row last changed';
 COMMENT ON COLUMN osv.summaries.deleted_at IS 'when the summary was trashed (soft delete); NULL while live';
 COMMENT ON COLUMN osv.summaries.trash_batch IS 'number of the soft delete that trashed the row; rows trashed by one cascade share it';
+COMMENT ON COLUMN osv.summaries.embedding_next IS 'embedding of the summary by the new model while a re-embedding runs (osv.start_reembedding()); becomes embedding when it finishes';
 
 CREATE UNIQUE INDEX summaries_document_id_key ON osv.summaries (document_id) WHERE deleted_at IS NULL;
 CREATE INDEX summaries_document_id_created_at_idx ON osv.summaries (document_id, created_at);

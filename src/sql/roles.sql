@@ -170,7 +170,7 @@ BEGIN
 		  FROM osv.summaries s
 		  WHERE s.user_id = target AND s.deleted_at IS NULL AND s.embedding IS NOT NULL
 			AND array_ndims(s.embedding) = 1
-			AND array_length(s.embedding, 1) = current_setting('osv.vector_dimensions')::integer
+			AND array_length(s.embedding, 1) = osv.embedding_dimensions()
 		  ORDER BY s.created_at DESC, s.id DESC
 		  LIMIT 20) r;
 
@@ -298,7 +298,7 @@ GRANT EXECUTE ON FUNCTION
 	osv.room_heartbeat(bigint, bigint), osv.touch_room(bigint, bigint),
 	osv.log_activity(bigint, text, jsonb),
 	osv.award_points(bigint, integer, text), osv.leaderboard(integer),
-	osv.embed_text(text), osv.search_summaries(real[], integer, bigint, text),
+	osv.embed_text(text), osv.embedding_dimensions(), osv.search_summaries(real[], integer, bigint, text),
 	osv.similar_summaries(bigint, integer), osv.summary_embedding(bigint),
 	osv.summary_search(real[], integer, bigint, text, bigint),
 	osv.refresh_recommendations(bigint, integer),

@@ -157,10 +157,11 @@ COMMENT ON FUNCTION osv.vector_enqueue() IS 'trigger: enqueue summaries whose Qd
  * AFTER ROW trigger most of its price.
  */
 CREATE TRIGGER vector_enqueue_insert AFTER INSERT ON osv.summaries
-	FOR EACH ROW WHEN (NEW.embedding IS NOT NULL AND NEW.deleted_at IS NULL AND NOT osv.restoring())
+	FOR EACH ROW WHEN ((NEW.embedding IS NOT NULL OR NEW.embedding_next IS NOT NULL) AND NEW.deleted_at IS NULL AND NOT osv.restoring())
 	EXECUTE FUNCTION osv.vector_enqueue();
 CREATE TRIGGER vector_enqueue_update AFTER UPDATE ON osv.summaries
 	FOR EACH ROW WHEN (OLD.embedding IS DISTINCT FROM NEW.embedding
+					   OR OLD.embedding_next IS DISTINCT FROM NEW.embedding_next
 					   OR (OLD.deleted_at IS NULL) IS DISTINCT FROM (NEW.deleted_at IS NULL)
 					   OR OLD.id IS DISTINCT FROM NEW.id
 					   OR OLD.user_id IS DISTINCT FROM NEW.user_id
@@ -168,7 +169,7 @@ CREATE TRIGGER vector_enqueue_update AFTER UPDATE ON osv.summaries
 					   OR OLD.created_at IS DISTINCT FROM NEW.created_at)
 	EXECUTE FUNCTION osv.vector_enqueue();
 CREATE TRIGGER vector_enqueue_delete AFTER DELETE ON osv.summaries
-	FOR EACH ROW WHEN (OLD.embedding IS NOT NULL AND OLD.deleted_at IS NULL)
+	FOR EACH ROW WHEN ((OLD.embedding IS NOT NULL OR OLD.embedding_next IS NOT NULL) AND OLD.deleted_at IS NULL)
 	EXECUTE FUNCTION osv.vector_enqueue();
 CREATE TRIGGER vector_enqueue_truncate AFTER TRUNCATE ON osv.summaries
 	FOR EACH STATEMENT EXECUTE FUNCTION osv.vector_enqueue();

@@ -39,7 +39,7 @@ SELECT 'osv_app', unnest(ARRAY[
 	'osv.room_heartbeat(bigint,bigint)', 'osv.touch_room(bigint,bigint)',
 	'osv.log_activity(bigint,text,jsonb)',
 	'osv.award_points(bigint,integer,text)', 'osv.leaderboard(integer)',
-	'osv.embed_text(text)', 'osv.search_summaries(real[],integer,bigint,text)',
+	'osv.embed_text(text)', 'osv.embedding_dimensions()', 'osv.search_summaries(real[],integer,bigint,text)',
 	'osv.similar_summaries(bigint,integer)', 'osv.summary_embedding(bigint)',
 	'osv.summary_search(real[],integer,bigint,text,bigint)',
 	'osv.refresh_recommendations(bigint,integer)',
