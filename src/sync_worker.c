@@ -372,9 +372,10 @@ worker_round(SyncWorkerState *st)
 			reconcile_forget(st);
 		else if (st->reconcile_url == NULL || strcmp(st->reconcile_url, target) != 0)
 		{
+			int64		live;
+
 			reconcile_forget(st);
 			st->reconcile_url = MemoryContextStrdup(st->worker_cxt, target);
-			int64		live;
 
 			/* The error and back-off of the old target are not this one's. */
 			spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET last_error = NULL, last_error_at = NULL,"
