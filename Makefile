@@ -38,6 +38,7 @@ OBJS = \
 	src/domain.o \
 	src/embed_text.o \
 	src/vector_check.o \
+	src/vector_kernel.o \
 	src/exact_scan.o \
 	src/partitions.o \
 	src/restore.o \

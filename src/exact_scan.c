@@ -11,8 +11,11 @@
  * transaction, and a predicate lock on the table under SERIALIZABLE.  It
  * reads the embedding in place in the shared buffer whenever the array is
  * stored inline and uncompressed (src/sql/search.sql sets the column's
- * storage to MAIN so that it is, at 384 dimensions), computes dot product
- * and norm in one pass, and keeps the best k rows in a bounded heap.  Only
+ * storage to MAIN so that it is, at 384 dimensions), finds it at offsets
+ * known in advance from the table's layout (deform_summary()), computes dot
+ * product and norm in one pass with the kernel chosen for the CPU
+ * (vector_kernel.c: AVX2 where available, identical results), and keeps
+ * the best k rows in a bounded heap.  Only
  * live summaries count: deleted_at IS NULL on the summary is enough, since
  * the soft-delete invariant (src/sql/core.sql) keeps live summaries under
  * live documents and users.  As it bypasses the executor, it checks the
@@ -74,6 +77,7 @@
 
 #include "settings.h"
 #include "vector_check.h"
+#include "vector_kernel.h"
 
 /* One search result. */
 typedef struct SearchHit
@@ -208,78 +212,6 @@ hit_cmp(const void *a, const void *b)
 	return 0;
 }
 
-/*
- * Dot product of q and v and squared norm of v, in one pass.  Four
- * independent 4-float accumulators per sum (GCC/Clang vector extensions,
- * plain SSE on x86-64, NEON on ARM) keep the loop free of long dependency
- * chains; the compiler cannot find this itself because it may not
- * reassociate float additions.  Elements are summed in float, the partial
- * sums in double.
- */
-#if defined(__GNUC__) || defined(__clang__)
-typedef float float4x4 __attribute__((vector_size(16)));
-
-static inline float4x4
-load4(const float4 *p)
-{
-	float4x4	v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-#endif
-
-static inline void
-dot_and_norm(const float4 *pg_restrict q, const float4 *pg_restrict v, int n,
-			 double *dot, double *norm)
-{
-	double		dd = 0.0;
-	double		ss = 0.0;
-	int			i = 0;
-
-#if defined(__GNUC__) || defined(__clang__)
-	float4x4	d0 = {0},
-				d1 = {0},
-				d2 = {0},
-				d3 = {0};
-	float4x4	s0 = {0},
-				s1 = {0},
-				s2 = {0},
-				s3 = {0};
-
-	for (; i + 16 <= n; i += 16)
-	{
-		float4x4	v0 = load4(v + i),
-					v1 = load4(v + i + 4),
-					v2 = load4(v + i + 8),
-					v3 = load4(v + i + 12);
-
-		d0 += load4(q + i) * v0;
-		d1 += load4(q + i + 4) * v1;
-		d2 += load4(q + i + 8) * v2;
-		d3 += load4(q + i + 12) * v3;
-		s0 += v0 * v0;
-		s1 += v1 * v1;
-		s2 += v2 * v2;
-		s3 += v3 * v3;
-	}
-	d0 = (d0 + d1) + (d2 + d3);
-	s0 = (s0 + s1) + (s2 + s3);
-	for (int j = 0; j < 4; j++)
-	{
-		dd += d0[j];
-		ss += s0[j];
-	}
-#endif
-	for (; i < n; i++)
-	{
-		dd += (double) q[i] * v[i];
-		ss += (double) v[i] * v[i];
-	}
-	*dot = dd;
-	*norm = ss;
-}
-
 /* Attribute number of a column of osv.summaries with the given type. */
 static AttrNumber
 summaries_column(Relation rel, const char *name, Oid type)
@@ -335,6 +267,75 @@ deform_prefix(HeapTuple tuple, TupleDesc desc, int natts,
 	}
 }
 
+/*
+ * The layout of osv.summaries since 1.0: id, document_id, user_id (bigint,
+ * NOT NULL), topic, content (text), embedding (real[]), then columns the
+ * scan does not read.  search_embedded() checks the table still has it
+ * (summary_layout_is_fixed()); the scan then deforms a tuple's first six
+ * attributes with the offsets and alignments known in advance
+ * (deform_summary()), rather than through the tuple descriptor.
+ */
+#define SUMMARY_FIXED_NATTS 6
+
+static bool
+summary_layout_is_fixed(TupleDesc desc, const SummaryColumns *c)
+{
+	static const Oid types[SUMMARY_FIXED_NATTS] =
+	{INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, FLOAT4ARRAYOID};
+
+	if (desc->natts < SUMMARY_FIXED_NATTS || c->id != 1 || c->user_id != 3 ||
+		c->topic != 4 || c->embedding != 6 || c->last != SUMMARY_FIXED_NATTS)
+		return false;
+	for (int i = 0; i < SUMMARY_FIXED_NATTS; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->atttypid != types[i] ||
+			att->attlen != (i < 3 ? 8 : -1) ||
+			att->attalign != (i < 3 ? TYPALIGN_DOUBLE : TYPALIGN_INT))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * deform_prefix() of the first six attributes of a tuple of the fixed
+ * layout; false (and nothing done) when the tuple has fewer attributes or a
+ * NULL among the first three, which deform_prefix() then handles.
+ */
+static inline bool
+deform_summary(HeapTuple tuple, Datum *values, bool *isnull)
+{
+	HeapTupleHeader tup = tuple->t_data;
+	bool		hasnulls = HeapTupleHasNulls(tuple);
+	char	   *tp = (char *) tup + tup->t_hoff;
+	bits8	   *bp = tup->t_bits;
+	uint32		off = 3 * sizeof(int64);
+
+	if (HeapTupleHeaderGetNatts(tup) < SUMMARY_FIXED_NATTS ||
+		(hasnulls && (att_isnull(0, bp) || att_isnull(1, bp) || att_isnull(2, bp))))
+		return false;
+	for (int i = 0; i < 3; i++)
+	{
+		values[i] = Int64GetDatum(*(int64 *) (tp + i * sizeof(int64)));
+		isnull[i] = false;
+	}
+	for (int i = 3; i < SUMMARY_FIXED_NATTS; i++)
+	{
+		if (hasnulls && att_isnull(i, bp))
+		{
+			values[i] = (Datum) 0;
+			isnull[i] = true;
+			continue;
+		}
+		isnull[i] = false;
+		off = att_align_pointer(off, TYPALIGN_INT, -1, tp + off);
+		values[i] = PointerGetDatum(tp + off);
+		off = att_addlength_pointer(off, -1, tp + off);
+	}
+	return true;
+}
+
 /* Whether attribute attno (1-based) of the tuple is NULL, without deforming. */
 static inline bool
 tuple_attr_isnull(HeapTuple tuple, AttrNumber attno)
@@ -370,10 +371,12 @@ typedef struct SearchScan
 {
 	TupleDesc	desc;
 	SummaryColumns cols;
+	bool		fixed_layout;	/* summary_layout_is_fixed() */
 	const SearchFilter *filter;
 	const float4 *query;
 	int			dims;
 	double		query_norm;		/* squared */
+	vector_dot_norm_fn dot_norm;	/* the kernel (vector_kernel.c) */
 	Datum	   *values;
 	bool	   *isnull;
 	MemoryContext row_context;	/* holds detoasted copies, reset per row */
@@ -399,7 +402,8 @@ scan_tuple(SearchScan *st, HeapTuple tuple)
 		tuple_attr_isnull(tuple, c->embedding))
 		return;
 
-	deform_prefix(tuple, st->desc, c->last, st->values, st->isnull);
+	if (!st->fixed_layout || !deform_summary(tuple, st->values, st->isnull))
+		deform_prefix(tuple, st->desc, c->last, st->values, st->isnull);
 	id = DatumGetInt64(st->values[c->id - 1]);
 
 	if (f->has_user_id &&
@@ -457,7 +461,7 @@ scan_tuple(SearchScan *st, HeapTuple tuple)
 	if (ARR_NDIM(arr) == 1 && !ARR_HASNULL(arr) &&
 		ARR_ELEMTYPE(arr) == FLOAT4OID && ARR_DIMS(arr)[0] == st->dims)
 	{
-		dot_and_norm(st->query, (const float4 *) ARR_DATA_PTR(arr), st->dims,
+		st->dot_norm(st->query, (const float4 *) ARR_DATA_PTR(arr), st->dims,
 					 &dot, &norm);
 
 		/*
@@ -674,10 +678,12 @@ search_embedded(ArrayType *query, double query_norm, int k,
 	st.cols.deleted_at = summaries_column(rel, "deleted_at", TIMESTAMPTZOID);
 	st.cols.last = Max(Max(st.cols.id, st.cols.user_id),
 					   Max(st.cols.topic, st.cols.embedding));
+	st.fixed_layout = summary_layout_is_fixed(st.desc, &st.cols);
 	st.filter = filter;
 	st.query = (const float4 *) ARR_DATA_PTR(query);
 	st.dims = ARR_DIMS(query)[0];
 	st.query_norm = query_norm;
+	st.dot_norm = vector_dot_norm_kernel();
 	st.values = palloc(sizeof(Datum) * st.cols.last);
 	st.isnull = palloc(sizeof(bool) * st.cols.last);
 	st.row_context = AllocSetContextCreate(CurrentMemoryContext,
