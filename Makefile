@@ -96,6 +96,7 @@ REGRESS = \
 	sample_data \
 	embedding \
 	search \
+	search_exact \
 	retention \
 	vector_outbox \
 	storage_sync \

@@ -15,9 +15,9 @@
  *			 limit of any exact scan of those embeddings;
  *	heap	 the same loop over HEAP_BYTES contiguous bytes (the size of
  *			 osv.summaries, which holds more than the embeddings);
- *	pages	 HEAP_BYTES as 8 kB pages scattered at random over four times as
- *			 much memory, read in page order (as the table's pages lie in
- *			 shared buffers), the next page prefetched: what the layout costs;
+ *	pages	 HEAP_BYTES as 8 kB pages scattered at random over twice as much
+ *			 memory, read in page order (as the table's pages lie in shared
+ *			 buffers), the next page prefetched: what the layout costs;
  *	kernel	 the scan's own kernel (src/vector_kernel.c, dot product and norm
  *			 of each row against one query) over the contiguous floats: the
  *			 arithmetic at memory speed, without PostgreSQL.
@@ -116,7 +116,7 @@ main(int argc, char **argv)
 				nslots;
 	int			passes;
 	float	   *floats;
-	char	   *heap;
+	const char *heap;
 	char	   *pool;
 	size_t	   *slot;
 	double	   *ms;
@@ -134,7 +134,7 @@ main(int argc, char **argv)
 	heap_bytes = strtoul(argv[3], NULL, 10);
 	passes = argc > 4 ? atoi(argv[4]) : 15;
 	npages = heap_bytes / PAGE;
-	nslots = npages * 4;
+	nslots = npages * 2;
 	if (rows == 0 || dims == 0 || dims % 32 != 0 || npages == 0 || passes < 1)
 	{
 		fprintf(stderr, "membw: ROWS > 0, DIMS a multiple of 32, HEAP_BYTES >= 8192, PASSES >= 1\n");
@@ -149,12 +149,12 @@ main(int argc, char **argv)
 		   vector_dot_norm_kernel_name());
 
 	floats = aligned_alloc(64, rows * dims * sizeof(float));
-	heap = aligned_alloc(64, npages * PAGE);
 	pool = aligned_alloc(64, nslots * PAGE);
+	heap = pool;				/* the contiguous read: the first npages */
 	slot = malloc(sizeof(size_t) * nslots);
 	ms = malloc(sizeof(double) * passes);
 	query = malloc(sizeof(float) * dims);
-	if (!floats || !heap || !pool || !slot || !ms || !query)
+	if (!floats || !pool || !slot || !ms || !query)
 	{
 		fprintf(stderr, "membw: out of memory\n");
 		return 1;
@@ -162,9 +162,8 @@ main(int argc, char **argv)
 	srandom(42);
 	for (size_t i = 0; i < rows * dims; i++)
 		floats[i] = (float) random() / RAND_MAX - 0.5f;
-	for (size_t i = 0; i < npages * PAGE / sizeof(float); i++)
-		((float *) heap)[i] = (float) random() / RAND_MAX - 0.5f;
-	memset(pool, 0, nslots * PAGE);
+	for (size_t i = 0; i < nslots * PAGE / sizeof(float); i++)
+		((float *) pool)[i] = (float) random() / RAND_MAX - 0.5f;
 	for (size_t i = 0; i < dims; i++)
 		query[i] = (float) random() / RAND_MAX - 0.5f;
 	/* a random choice of npages of the nslots page slots, in random order */
@@ -178,8 +177,6 @@ main(int argc, char **argv)
 		slot[i] = slot[j];
 		slot[j] = t;
 	}
-	for (size_t i = 0; i < npages; i++)
-		memcpy(pool + slot[i] * PAGE, heap + i * PAGE, PAGE);
 
 	for (int p = 0; p < passes; p++)
 	{

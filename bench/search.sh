@@ -1,45 +1,103 @@
 #!/usr/bin/env bash
-# bench/search.sh: embedded search benchmark (issue 3).
+# bench/search.sh: the embedded exact search against the memory bandwidth
+# of this machine (issues 3 and 14).
 #
-# Exact top-10 cosine search over 100,000 live summaries of
-# osv.vector_dimensions (384) random normalised dimensions (plus 5,000
-# trashed ones), by osv.search_summaries() in embedded mode against the
-# same exact search written in plain SQL (unnest/sum), in one session of a
-# throwaway cluster built from this tree.  Prints per-query times and the
-# ratio; numbers, not pass/fail.
+# ROWS (default 100,000) live summaries of osv.vector_dimensions (384)
+# random normalised dimensions over 1,000 users and 20 topics, plus 5%
+# trashed ones (bench/search_setup.sql), held in shared buffers (sized for
+# the table; pg_prewarm before each round).  The baseline is physical:
+# bench/membw.c, one process on one core like a search's backend, reading
+# the same bytes with the best SIMD loop of the CPU: the embeddings as one
+# contiguous float array (ROWS x 384 x 4 bytes: 154 MB at 100,000) and the
+# table's size in contiguous bytes.  ROUNDS (default 5) rounds alternate the
+# baseline (best of 5 passes) and QUERIES (default 20) exact top-10 searches
+# by osv.search_embedded() of each kind: no filter, a topic (a twentieth of
+# the rows, through summaries_topic_idx), a user (a thousandth).  Prints the
+# median and best per query, the ratio to the baseline, and writes the plot
+# bench/plots/search_ROWS.svg (bench/plot.sh).  Then, unless SQL_QUERIES is
+# 0, the comparison with the same exact search in plain SQL (bench/search.sql,
+# the public osv.search_summaries(), identical results).
 #
-#   bench/search.sh [rows [queries [sql_queries]]]     defaults 100000 100 5
+#   bench/search.sh [rows]      ROUNDS=5 QUERIES=20 SQL_QUERIES=5 by default
 #
-# The cluster gets shared_buffers = 512MB so that the table (about 215 MB)
-# stays in shared buffers, as it should in production; PostgreSQL's other
-# settings are left at their defaults (the plain-SQL search may use
-# parallel workers).
+# Numbers, not pass/fail; the machine's other work falls on both sides.
 
-OSV_ROOT=$(cd "$(dirname "$0")/.." && pwd)
-. "$OSV_ROOT/tools/lib.sh"
-
-osv_install_packages
-osv_drop_root bench/search.sh "$@"
-
+. "$(dirname "$0")/lib.sh"
 rows=${1:-100000}
-queries=${2:-100}
-sql_queries=${3:-5}
+rounds=${ROUNDS:-5}
+queries=${QUERIES:-20}
+sql_queries=${SQL_QUERIES:-5}
+# shared buffers for the table (about 2.2 kB a row) with room to spare
+sb_mb=$(( rows * 3 / 1000 + 256 ))
+[ "$sb_mb" -ge 1024 ] || sb_mb=1024
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/osv-bench-search.XXXXXX")
-trap 'osv_stop_cluster "$work/data" "$bin"; rm -rf "$work"' EXIT
-osv_build
-bin=$(osv_private_install "$work/install")
-port=$(osv_free_port)
-printf 'shared_buffers = 512MB\n' >"$work/bench.conf"
-osv_start_cluster "$work/data" "$port" "$bin" "$work/bench.conf"
-
-psql() { "$bin/psql" -X -q -h "$work/data" -p "$port" -U postgres -v ON_ERROR_STOP=1 "$@"; }
-"$bin/createdb" -h "$work/data" -p "$port" -U postgres bench
-psql -d bench -c 'CREATE EXTENSION osv'
+bench_start search.sh "shared_buffers = '${sb_mb}MB'" "$@"
+bench_psql -q -c 'CREATE EXTENSION pg_prewarm'
 
 osv_log "loading $rows summaries"
-psql -d bench -v rows="$rows" -f "$OSV_ROOT/bench/search_setup.sql"
-psql -d bench -c "ALTER DATABASE bench SET bench.queries = '$queries'" \
-	-c "ALTER DATABASE bench SET bench.sql_queries = '$sql_queries'"
-osv_log "timing $queries osv searches and $sql_queries plain-SQL searches"
-psql -d bench -v queries="$queries" -v sql_queries="$sql_queries" -f "$OSV_ROOT/bench/search.sql"
+bench_psql -q -v rows="$rows" -f "$OSV_ROOT/bench/search_setup.sql"
+dims=$(bench_psql -Atc "SELECT array_length(osv.embed_text('dimensions'), 1)")
+heap_bytes=$(bench_psql -Atc "SELECT pg_relation_size('osv.summaries')")
+bench_psql -Atc "SELECT 'rows a page: ' || round(count(*)::numeric / pg_relation_size('osv.summaries') * 8192, 2)
+	|| ', table ' || pg_size_pretty(pg_relation_size('osv.summaries'))
+	|| ', embeddings ' || pg_size_pretty(count(*) FILTER (WHERE deleted_at IS NULL) * $dims * 4) FROM osv.summaries"
+{
+	printf '\\set query_count %s\n' "$queries"
+	cat "$OSV_ROOT/bench/search_queries.sql"
+	echo "CREATE TABLE bench_queries AS SELECT * FROM queries;"
+	echo "CREATE TABLE bench_timings (kind text, round integer, n integer, ms float8, top bigint[]);"
+} | bench_psql -q >/dev/null
+
+membw="$BENCH_DIR/membw"
+gcc -O2 -Wall -I"$OSV_ROOT/src" -I"$(pg_config --includedir-server)" -o "$membw" \
+	"$OSV_ROOT/bench/membw.c" "$OSV_ROOT/src/vector_kernel.c" \
+	-L"$(pg_config --pkglibdir)" -lpgcommon -lpgport -lm
+live=$(bench_psql -Atc "SELECT count(*) FROM osv.summaries WHERE deleted_at IS NULL")
+
+osv_log "alternating $rounds rounds: memory baseline, then $queries searches of each kind"
+: >"$BENCH_DIR/membw.out"
+for round in $(seq 1 "$rounds"); do
+	"$membw" "$live" "$dims" "$heap_bytes" 5 | tee -a "$BENCH_DIR/membw.out" | grep -v '^#' >&2
+	bench_psql -q -v round="$round" -v queries="$queries" -f "$OSV_ROOT/bench/search_round.sql"
+done
+grep '^#' "$BENCH_DIR/membw.out" | head -1
+floats_ms=$(awk -F'\t' '$1 == "floats" { print $2 }' "$BENCH_DIR/membw.out" | sort -g | head -1)
+heap_ms=$(awk -F'\t' '$1 == "heap" { print $2 }' "$BENCH_DIR/membw.out" | sort -g | head -1)
+pages_ms=$(awk -F'\t' '$1 == "pages" { print $2 }' "$BENCH_DIR/membw.out" | sort -g | head -1)
+kernel_ms=$(awk -F'\t' '$1 == "kernel" { print $2 }' "$BENCH_DIR/membw.out" | sort -g | head -1)
+
+bench_psql -v floats_ms="$floats_ms" -v heap_ms="$heap_ms" -v pages_ms="$pages_ms" -v kernel_ms="$kernel_ms" <<'SQL'
+\pset footer off
+SELECT 'memory: embeddings (contiguous floats)' AS measure, :floats_ms::numeric AS best_ms, NULL::numeric AS median_ms,
+	   1.0 AS over_baseline
+UNION ALL SELECT 'memory: table size (contiguous)', :heap_ms, NULL, round(:heap_ms / :floats_ms, 2)
+UNION ALL SELECT 'memory: table size as scattered 8 kB pages', :pages_ms, NULL, round(:pages_ms / :floats_ms, 2)
+UNION ALL SELECT 'kernel over contiguous floats (no PostgreSQL)', :kernel_ms, NULL, round(:kernel_ms / :floats_ms, 2)
+UNION ALL
+SELECT 'osv.search_embedded, ' || kind, round(min(ms)::numeric, 2),
+	   round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2),
+	   round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) / :floats_ms)::numeric, 2)
+FROM bench_timings GROUP BY kind;
+-- every round gave the same answers
+SELECT count(DISTINCT (kind, n, top)) = count(DISTINCT (kind, n)) AS same_answers_every_round FROM bench_timings;
+SQL
+
+tsv="$BENCH_DIR/search.tsv"
+{
+	printf 'memory read of the embeddings (C, 1 core)\t%s\n' "$floats_ms"
+	printf 'memory read, table size\t%s\n' "$heap_ms"
+	printf 'memory read, table as scattered 8 kB pages\t%s\n' "$pages_ms"
+	bench_psql -At -F $'\t' -c "SELECT 'osv exact top-10, ' || kind || ' (median)',
+		round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2)
+		FROM bench_timings GROUP BY kind ORDER BY array_position('{exact,topic,user}', kind)"
+} >"$tsv"
+"$OSV_ROOT/bench/plot.sh" "search_$rows" \
+	"Exact top-10 over $rows x $dims in shared buffers, against reading the embeddings from memory" \
+	"ms per query" "$tsv"
+
+if [ "$sql_queries" -gt 0 ]; then
+	osv_log "osv.search_summaries against the same search in plain SQL ($queries and $sql_queries queries)"
+	bench_psql -q -c "ALTER DATABASE bench SET bench.queries = '$queries'" \
+		-c "ALTER DATABASE bench SET bench.sql_queries = '$sql_queries'"
+	bench_psql -q -v queries="$queries" -v sql_queries="$sql_queries" -f "$OSV_ROOT/bench/search.sql"
+fi

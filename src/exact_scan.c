@@ -58,6 +58,7 @@
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "lib/qunique.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "storage/bufmgr.h"
@@ -503,20 +504,32 @@ scan_tuple(SearchScan *st, HeapTuple tuple)
  * the tuples are scored afterwards under the pin alone, which keeps them in
  * place.  Under SERIALIZABLE the relation is predicate-locked as a whole,
  * as a sequential scan does.
+ *
+ * With "blocks" (ascending block numbers, from index_blocks()) it reads
+ * only those pages, each in full: every visible tuple of the page is
+ * scored against the filter, so the pages found through an index need no
+ * recheck of HOT chains or of stale index entries.  Under SERIALIZABLE
+ * each page read is then predicate-locked (and the index's pages were, by
+ * the index scan), as a bitmap heap scan does.
  */
 #define SCAN_LOOKAHEAD 2
 
 static void
-scan_heap(SearchScan *st, Relation rel, Snapshot snapshot)
+scan_heap(SearchScan *st, Relation rel, Snapshot snapshot,
+		  const BlockNumber *blocks, uint32 nblocks)
 {
-	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
 	Buffer		ring[SCAN_LOOKAHEAD + 1];
 	HeapTupleData *tuples = palloc(sizeof(HeapTupleData) * MaxHeapTuplesPerPage);
 
-	PredicateLockRelation(rel, snapshot);
-
-	for (BlockNumber blk = 0; blk < nblocks + SCAN_LOOKAHEAD; blk++)
+	if (blocks == NULL)
 	{
+		nblocks = RelationGetNumberOfBlocks(rel);
+		PredicateLockRelation(rel, snapshot);
+	}
+
+	for (uint32 i = 0; i < nblocks + SCAN_LOOKAHEAD; i++)
+	{
+		BlockNumber blk;
 		Buffer		buf;
 		Page		page;
 		bool		all_visible;
@@ -524,19 +537,23 @@ scan_heap(SearchScan *st, Relation rel, Snapshot snapshot)
 		int			ntuples = 0;
 
 		CHECK_FOR_INTERRUPTS();
-		if (blk < nblocks)
+		if (i < nblocks)
 		{
-			Buffer		ahead = ReadBufferExtended(rel, MAIN_FORKNUM, blk,
+			Buffer		ahead = ReadBufferExtended(rel, MAIN_FORKNUM,
+												   blocks ? blocks[i] : i,
 												   RBM_NORMAL, NULL);
 
 			prefetch_page(BufferGetPage(ahead));
-			ring[blk % (SCAN_LOOKAHEAD + 1)] = ahead;
+			ring[i % (SCAN_LOOKAHEAD + 1)] = ahead;
 		}
-		if (blk < SCAN_LOOKAHEAD)
+		if (i < SCAN_LOOKAHEAD)
 			continue;
 
 		/* Now score the page read SCAN_LOOKAHEAD iterations ago. */
-		buf = ring[(blk - SCAN_LOOKAHEAD) % (SCAN_LOOKAHEAD + 1)];
+		buf = ring[(i - SCAN_LOOKAHEAD) % (SCAN_LOOKAHEAD + 1)];
+		blk = BufferGetBlockNumber(buf);
+		if (blocks != NULL)
+			PredicateLockPage(rel, blk, snapshot);
 		page = BufferGetPage(buf);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		all_visible = PageIsAllVisible(page) && !snapshot->takenDuringRecovery;
@@ -552,7 +569,7 @@ scan_heap(SearchScan *st, Relation rel, Snapshot snapshot)
 			tuple->t_data = (HeapTupleHeader) PageGetItem(page, lp);
 			tuple->t_len = ItemIdGetLength(lp);
 			tuple->t_tableOid = RelationGetRelid(rel);
-			ItemPointerSet(&tuple->t_self, blk - SCAN_LOOKAHEAD, off);
+			ItemPointerSet(&tuple->t_self, blk, off);
 			valid = all_visible || HeapTupleSatisfiesVisibility(tuple, snapshot, buf);
 			HeapCheckForSerializableConflictOut(valid, rel, tuple, buf, snapshot);
 			if (valid)
@@ -560,8 +577,8 @@ scan_heap(SearchScan *st, Relation rel, Snapshot snapshot)
 		}
 		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 
-		for (int i = ntuples - 1; i >= 0; i--)
-			scan_tuple(st, &tuples[i]);
+		for (int j = ntuples - 1; j >= 0; j--)
+			scan_tuple(st, &tuples[j]);
 		ReleaseBuffer(buf);
 	}
 	pfree(tuples);
@@ -603,11 +620,13 @@ scan_heap_tableam(SearchScan *st, Relation rel, Snapshot snapshot)
 #endif
 
 /*
- * An index of osv.summaries usable for a user filter: a valid, non-partial
- * btree index whose first key column is user_id.  InvalidOid if none.
+ * An index of osv.summaries usable for a filter on column attno: a valid,
+ * non-partial btree index whose first key column it is.  InvalidOid if
+ * none.  The index found stays locked (AccessShareLock) until the end of the
+ * transaction.
  */
 static Oid
-user_id_index(Relation rel, AttrNumber user_id_attno)
+first_key_index(Relation rel, AttrNumber attno)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
@@ -622,7 +641,7 @@ user_id_index(Relation rel, AttrNumber user_id_attno)
 		usable = index->rd_rel->relam == BTREE_AM_OID &&
 			index->rd_index->indisvalid &&
 			index->rd_index->indnkeyatts >= 1 &&
-			index->rd_index->indkey.values[0] == user_id_attno &&
+			index->rd_index->indkey.values[0] == attno &&
 			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
 		index_close(index, usable ? NoLock : AccessShareLock);
 		if (usable)
@@ -633,6 +652,74 @@ user_id_index(Relation rel, AttrNumber user_id_attno)
 	}
 	list_free(indexes);
 	return result;
+}
+
+static int
+block_cmp(const void *a, const void *b)
+{
+	BlockNumber x = *(const BlockNumber *) a;
+	BlockNumber y = *(const BlockNumber *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The pages holding the rows whose first key column of the index equals
+ * value (compared by proc, with the index's collation), ascending, without
+ * duplicates; their number in *nblocks.  NULL when they are more than
+ * max_blocks: then reading the whole table in order costs about as much
+ * (INDEX_MAX_FRACTION).  The entries are read, not checked: the scan reads
+ * each page in full and filters every visible tuple itself.
+ */
+#define INDEX_MAX_FRACTION 4	/* at most a quarter of the table's pages */
+
+static BlockNumber *
+index_blocks(Relation rel, Oid indexoid, RegProcedure proc, Datum value,
+			 Snapshot snapshot, uint32 max_blocks, uint32 *nblocks)
+{
+	Relation	index = index_open(indexoid, NoLock);
+	IndexScanDesc scan;
+	ScanKeyData key;
+	ItemPointer tid;
+	uint32		n = 0;
+	uint32		size = 64;
+	BlockNumber *blocks = palloc(sizeof(BlockNumber) * size);
+	bool		too_many = false;
+
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   index->rd_indcollation[0], proc, value);
+	scan = index_beginscan(rel, index, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+	{
+		BlockNumber blk = ItemPointerGetBlockNumber(tid);
+
+		CHECK_FOR_INTERRUPTS();
+		/* Equal keys come in heap order: most duplicates are adjacent. */
+		if (n > 0 && blocks[n - 1] == blk)
+			continue;
+		if (n >= max_blocks)
+		{
+			too_many = true;
+			break;
+		}
+		if (n == size)
+		{
+			size *= 2;
+			blocks = repalloc(blocks, sizeof(BlockNumber) * size);
+		}
+		blocks[n++] = blk;
+	}
+	index_endscan(scan);
+	index_close(index, NoLock);
+	if (too_many)
+	{
+		pfree(blocks);
+		return NULL;
+	}
+	qsort(blocks, n, sizeof(BlockNumber), block_cmp);
+	*nblocks = qunique(blocks, n, sizeof(BlockNumber), block_cmp);
+	return blocks;
 }
 
 /*
@@ -650,7 +737,10 @@ search_embedded(ArrayType *query, double query_norm, int k,
 	AclResult	aclresult;
 	SearchScan	st;
 	Snapshot	snapshot = GetActiveSnapshot();
-	Oid			indexoid = InvalidOid;
+	Oid			indexoid;
+	BlockNumber *blocks = NULL;
+	uint32		nblocks = 0;
+	uint32		max_blocks;
 
 	relid = RangeVarGetRelid(makeRangeVar("osv", "summaries", -1),
 							 AccessShareLock, false);
@@ -692,41 +782,27 @@ search_embedded(ArrayType *query, double query_norm, int k,
 	st.top.k = k;
 	st.top.n = 0;
 	st.top.hits = palloc(sizeof(SearchHit) * k);
+	max_blocks = RelationGetNumberOfBlocks(rel) / INDEX_MAX_FRACTION;
 
-	if (filter->has_user_id)
-		indexoid = user_id_index(rel, st.cols.user_id);
-	if (OidIsValid(indexoid))
-	{
-		/* A user's memory: read only that user's rows, through the index. */
-		Relation	index = index_open(indexoid, NoLock);
-		IndexScanDesc scan;
-		TupleTableSlot *slot = table_slot_create(rel, NULL);
-		ScanKeyData key;
+	/*
+	 * A user's memory, or one topic: read only the pages holding those rows,
+	 * found through an index (the user's, which is the narrower, when both).
+	 */
+	if (filter->has_user_id &&
+		OidIsValid(indexoid = first_key_index(rel, st.cols.user_id)))
+		blocks = index_blocks(rel, indexoid, F_INT8EQ, Int64GetDatum(filter->user_id),
+							  snapshot, max_blocks, &nblocks);
+	else if (filter->has_topic &&
+			 OidIsValid(indexoid = first_key_index(rel, st.cols.topic)))
+		blocks = index_blocks(rel, indexoid, F_TEXTEQ, PointerGetDatum(filter->topic),
+							  snapshot, max_blocks, &nblocks);
 
-		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ,
-					Int64GetDatum(filter->user_id));
-		scan = index_beginscan(rel, index, snapshot, 1, 0);
-		index_rescan(scan, &key, 1, NULL, 0);
-		while (index_getnext_slot(scan, ForwardScanDirection, slot))
-		{
-			bool		should_free;
-			HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
-
-			CHECK_FOR_INTERRUPTS();
-			scan_tuple(&st, tuple);
-			if (should_free)
-				heap_freetuple(tuple);
-		}
-		index_endscan(scan);
-		ExecDropSingleTupleTableSlot(slot);
-		index_close(index, NoLock);
-	}
 #ifdef OSV_BENCH_SCAN_LOOP
-	else if (bench_scan_tableam())
+	if (blocks == NULL && bench_scan_tableam())
 		scan_heap_tableam(&st, rel, snapshot);
-#endif
 	else
-		scan_heap(&st, rel, snapshot);
+#endif
+		scan_heap(&st, rel, snapshot, blocks, nblocks);
 
 	table_close(rel, NoLock);
 	MemoryContextDelete(st.row_context);
