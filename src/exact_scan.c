@@ -5,20 +5,21 @@
  *
  * osv.search_embedded() runs in the backend of the calling session,
  * inside the caller's transaction, under the active snapshot.  It scans
- * osv.summaries sequentially (or, with a user filter, the user's rows
- * through an index whose first column is user_id), holding
- * AccessShareLock on the table and its index until the end of the
- * transaction, and a predicate lock on the table under SERIALIZABLE.  It
+ * osv.summaries sequentially, or, with a user or topic filter, only the
+ * pages an index whose first column is user_id or topic points to (when
+ * they are at most a quarter of the table), holding AccessShareLock on the
+ * table and the index until the end of the transaction, and under
+ * SERIALIZABLE a predicate lock on the table (or on the pages read).  It
  * reads the embedding in place in the shared buffer whenever the array is
  * stored inline and uncompressed (src/sql/search.sql sets the column's
  * storage to MAIN so that it is, at 384 dimensions), finds it at offsets
  * known in advance from the table's layout (deform_summary()), computes dot
  * product and norm in one pass with the kernel chosen for the CPU
  * (vector_kernel.c: AVX2 where available, identical results), and keeps
- * the best k rows in a bounded heap.  Only
- * live summaries count: deleted_at IS NULL on the summary is enough, since
- * the soft-delete invariant (src/sql/core.sql) keeps live summaries under
- * live documents and users.  As it bypasses the executor, it checks the
+ * the best k rows in a bounded heap.  Only live summaries count:
+ * deleted_at IS NULL on the summary is enough, since the soft-delete
+ * invariant (src/sql/core.sql) keeps live summaries under live documents
+ * and users.  As it bypasses the executor, it checks the
  * caller's SELECT privilege on osv.summaries itself and refuses to run
  * when row-level security applies to the caller.
  *
