@@ -789,8 +789,10 @@ search_embedded(ArrayType *query, double query_norm, int k,
 	 * A user's memory, or one topic: read only the pages holding those rows,
 	 * found through an index (the user's, which is the narrower, when both).
 	 */
-	if (filter->has_user_id &&
-		OidIsValid(indexoid = first_key_index(rel, st.cols.user_id)))
+	if (max_blocks == 0)
+		;						/* a table of a few pages: read it whole */
+	else if (filter->has_user_id &&
+			 OidIsValid(indexoid = first_key_index(rel, st.cols.user_id)))
 		blocks = index_blocks(rel, indexoid, F_INT8EQ, Int64GetDatum(filter->user_id),
 							  snapshot, max_blocks, &nblocks);
 	else if (filter->has_topic &&
