@@ -41,6 +41,7 @@ OBJS = \
 	src/embed_text.o \
 	src/vector_check.o \
 	src/vector_input.o \
+	src/vector_kernel.o \
 	src/exact_scan.o \
 	src/partitions.o \
 	src/restore.o \
@@ -107,6 +108,7 @@ REGRESS = \
 	search \
 	vector_input \
 	reembedding \
+	search_exact \
 	retention \
 	vector_outbox \
 	storage_sync \

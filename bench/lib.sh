@@ -9,6 +9,8 @@
 
 OSV_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$OSV_ROOT/tools/lib.sh"
+# bench/plot.sh draws the figures (installed here, before dropping root).
+OSV_PACKAGES="$OSV_PACKAGES gnuplot-nox"
 
 bench_start() {
 	local script="$1" extra_conf="${2:-}"

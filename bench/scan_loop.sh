@@ -8,7 +8,8 @@
 # 384 dimensions (bench/search_setup.sql, about 215 MB, held in 1 GB of
 # shared buffers), exact top-10 by osv.search_embedded(); ROUNDS rounds
 # (default 6) alternate the two loops, QUERIES (default 30) queries each.
-# Prints the median per-query wall time of each loop and the ratio.
+# Prints the median per-query wall time of each loop and the ratio, and
+# plots them (bench/plots/scan_loop.svg, bench/plot.sh).
 #
 #   bench/scan_loop.sh [rows]      default 100000
 
@@ -66,5 +67,16 @@ SELECT round((SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FROM timing
 	   AS tableam_over_own,
 	   (SELECT count(*) FROM timings a JOIN timings b ON a.n = b.n AND a.round = b.round
 		WHERE a.loop = 'own' AND b.loop = 'tableam' AND a.top IS DISTINCT FROM b.top) AS differing_results;
+-- the plot's figures: the table AM's loop is the baseline
+\pset format unaligned
+\pset tuples_only on
+\pset fieldsep '\t'
+\o :tsv
+SELECT CASE loop WHEN 'tableam' THEN 'table AM loop (heap_getnextslot), median' ELSE 'own page loop (scan_heap), median' END,
+	   round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2)
+FROM timings GROUP BY loop ORDER BY loop = 'own';
+\o
 SQL
-} | bench_psql -q -v rounds="$rounds" -v queries="$queries"
+} | bench_psql -q -v rounds="$rounds" -v queries="$queries" -v tsv="$BENCH_DIR/scan_loop.tsv"
+"$OSV_ROOT/bench/plot.sh" scan_loop "Exact top-10 over $rows x 384: the scan's own page loop against the table AM's" \
+	"ms per query" "$BENCH_DIR/scan_loop.tsv"

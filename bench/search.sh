@@ -1,45 +1,117 @@
 #!/usr/bin/env bash
-# bench/search.sh: embedded search benchmark (issue 3).
+# bench/search.sh: the embedded exact search against the memory bandwidth
+# of this machine (issues 3 and 14).
 #
-# Exact top-10 cosine search over 100,000 live summaries of
-# osv.vector_dimensions (384) random normalised dimensions (plus 5,000
-# trashed ones), by osv.search_summaries() in embedded mode against the
-# same exact search written in plain SQL (unnest/sum), in one session of a
-# throwaway cluster built from this tree.  Prints per-query times and the
-# ratio; numbers, not pass/fail.
+# ROWS (default 100,000) live summaries of osv.vector_dimensions (384)
+# random normalised dimensions over 1,000 users and 20 topics, plus 5,000
+# trashed ones (bench/search_setup.sql; past 100,000 the others copy those
+# embeddings, bench/search_grow.sql), held in shared buffers (sized for
+# the table; pg_prewarm before each round).  The baseline is physical:
+# bench/membw.c, one process on one core like a search's backend, reading
+# the same bytes with the best SIMD loop of the CPU: the embeddings as one
+# contiguous float array (ROWS x 384 x 4 bytes: 154 MB at 100,000) and the
+# table's size in contiguous bytes.  ROUNDS (default 5) rounds alternate the
+# baseline (best of 5 passes) and QUERIES (default 20) exact top-10 searches
+# by osv.search_embedded() of each kind: no filter, a topic (a twentieth of
+# the rows, through summaries_topic_idx), a user (a thousandth).  Prints the
+# best and median per query, their ratios to the baseline's, the load
+# average (the machine's other work inflates both sides), and writes the plot
+# bench/plots/search_ROWS.svg (bench/plot.sh).  Then, unless SQL_QUERIES is
+# 0, the comparison with the same exact search in plain SQL (bench/search.sql,
+# the public osv.search_summaries(), identical results).
 #
-#   bench/search.sh [rows [queries [sql_queries]]]     defaults 100000 100 5
+#   bench/search.sh [rows]      ROUNDS=5 QUERIES=20 SQL_QUERIES=5 by default
 #
-# The cluster gets shared_buffers = 512MB so that the table (about 215 MB)
-# stays in shared buffers, as it should in production; PostgreSQL's other
-# settings are left at their defaults (the plain-SQL search may use
-# parallel workers).
+# Numbers, not pass/fail; the machine's other work falls on both sides.
 
-OSV_ROOT=$(cd "$(dirname "$0")/.." && pwd)
-. "$OSV_ROOT/tools/lib.sh"
-
-osv_install_packages
-osv_drop_root bench/search.sh "$@"
-
+. "$(dirname "$0")/lib.sh"
 rows=${1:-100000}
-queries=${2:-100}
-sql_queries=${3:-5}
+rounds=${ROUNDS:-5}
+queries=${QUERIES:-20}
+sql_queries=${SQL_QUERIES:-5}
+# shared buffers for the table (about 2.2 kB a row) with room to spare
+sb_mb=$(( rows * 3 / 1000 + 256 ))
+[ "$sb_mb" -ge 1024 ] || sb_mb=1024
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/osv-bench-search.XXXXXX")
-trap 'osv_stop_cluster "$work/data" "$bin"; rm -rf "$work"' EXIT
-osv_build
-bin=$(osv_private_install "$work/install")
-port=$(osv_free_port)
-printf 'shared_buffers = 512MB\n' >"$work/bench.conf"
-osv_start_cluster "$work/data" "$port" "$bin" "$work/bench.conf"
-
-psql() { "$bin/psql" -X -q -h "$work/data" -p "$port" -U postgres -v ON_ERROR_STOP=1 "$@"; }
-"$bin/createdb" -h "$work/data" -p "$port" -U postgres bench
-psql -d bench -c 'CREATE EXTENSION osv'
+bench_start search.sh "shared_buffers = '${sb_mb}MB'" "$@"
+bench_psql -q -c 'CREATE EXTENSION pg_prewarm'
 
 osv_log "loading $rows summaries"
-psql -d bench -v rows="$rows" -f "$OSV_ROOT/bench/search_setup.sql"
-psql -d bench -c "ALTER DATABASE bench SET bench.queries = '$queries'" \
-	-c "ALTER DATABASE bench SET bench.sql_queries = '$sql_queries'"
-osv_log "timing $queries osv searches and $sql_queries plain-SQL searches"
-psql -d bench -v queries="$queries" -v sql_queries="$sql_queries" -f "$OSV_ROOT/bench/search.sql"
+if [ "$rows" -le 100000 ]; then
+	bench_psql -q -v rows="$rows" -f "$OSV_ROOT/bench/search_setup.sql"
+else
+	# 100,000 random ones, then copies of their embeddings (bench/search_grow.sql)
+	cat "$OSV_ROOT/bench/search_setup.sql" "$OSV_ROOT/bench/search_grow.sql" |
+		bench_psql -q -v rows=100000 -v grow_rows="$rows" | tail -4
+fi
+# VACUUM again: an autovacuum running during the first may have kept pages from all-visible
+bench_psql -q -c 'VACUUM osv.summaries'
+dims=$(bench_psql -Atc "SELECT array_length(osv.embed_text('dimensions'), 1)")
+heap_bytes=$(bench_psql -Atc "SELECT pg_relation_size('osv.summaries')")
+bench_psql -Atc "SELECT 'rows a page: ' || round(count(*)::numeric / pg_relation_size('osv.summaries') * 8192, 2)
+	|| ', table ' || pg_size_pretty(pg_relation_size('osv.summaries'))
+	|| ', embeddings ' || pg_size_pretty(count(*) FILTER (WHERE deleted_at IS NULL) * $dims * 4) FROM osv.summaries"
+{
+	printf '\\set query_count %s\n' "$queries"
+	cat "$OSV_ROOT/bench/search_queries.sql"
+	echo "CREATE TABLE bench_queries AS SELECT * FROM queries;"
+	echo "CREATE TABLE bench_timings (kind text, round integer, n integer, ms float8, top bigint[]);"
+} | bench_psql -q >/dev/null
+
+membw="$BENCH_DIR/membw"
+gcc -O2 -Wall -I"$OSV_ROOT/src" -I"$(pg_config --includedir-server)" -o "$membw" \
+	"$OSV_ROOT/bench/membw.c" "$OSV_ROOT/src/vector_kernel.c" \
+	-L"$(pg_config --pkglibdir)" -lpgcommon -lpgport -lm
+live=$(bench_psql -Atc "SELECT count(*) FROM osv.summaries WHERE deleted_at IS NULL")
+
+osv_log "alternating $rounds rounds: memory baseline, then $queries searches of each kind"
+: >"$BENCH_DIR/membw.out"
+for round in $(seq 1 "$rounds"); do
+	"$membw" "$live" "$dims" "$heap_bytes" 5 | tee -a "$BENCH_DIR/membw.out" | grep -v '^#' >&2
+	bench_psql -q -v round="$round" -v queries="$queries" -f "$OSV_ROOT/bench/search_round.sql"
+done
+grep '^#' "$BENCH_DIR/membw.out" | head -1
+# best: the best pass of all rounds; median: the median of the rounds' medians
+best() { awk -F'\t' -v m="$1" '$1 == m { print $2 }' "$BENCH_DIR/membw.out" | sort -g | head -1; }
+median() { awk -F'\t' -v m="$1" '$1 == m { print $3 }' "$BENCH_DIR/membw.out" | bench_median; }
+uptime
+
+bench_psql -v fb="$(best floats)" -v fm="$(median floats)" -v hb="$(best heap)" -v hm="$(median heap)" \
+	-v pb="$(best pages)" -v pm="$(median pages)" -v kb="$(best kernel)" -v km="$(median kernel)" <<'SQL'
+\pset footer off
+-- over_baseline: time / the embeddings' memory read time (best / best, median / median)
+SELECT m AS measure, b AS best_ms, md AS median_ms, round(b / :fb, 2) AS best_over_baseline,
+	   round(md / :fm, 2) AS median_over_baseline
+FROM (VALUES ('memory: embeddings (contiguous floats), the baseline', :fb::numeric, :fm::numeric, 1),
+			 ('memory: table size (contiguous)', :hb, :hm, 2),
+			 ('memory: table size as scattered 8 kB pages', :pb, :pm, 3),
+			 ('kernel over contiguous floats (no PostgreSQL)', :kb, :km, 4)) v(m, b, md, o)
+UNION ALL
+SELECT 'osv.search_embedded, ' || kind, round(min(ms)::numeric, 2),
+	   round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2),
+	   round(min(ms)::numeric / :fb, 2),
+	   round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric / :fm, 2)
+FROM bench_timings GROUP BY kind;
+-- every round gave the same answers
+SELECT count(DISTINCT (kind, n, top)) = count(DISTINCT (kind, n)) AS same_answers_every_round FROM bench_timings;
+SQL
+
+tsv="$BENCH_DIR/search.tsv"
+{
+	printf 'memory read of the embeddings (C, 1 core)\t%s\n' "$(median floats)"
+	printf 'memory read, table size\t%s\n' "$(median heap)"
+	printf 'memory read, table as scattered 8 kB pages\t%s\n' "$(median pages)"
+	bench_psql -At -F $'\t' -c "SELECT 'osv exact top-10, ' || kind,
+		round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2)
+		FROM bench_timings GROUP BY kind ORDER BY array_position('{exact,topic,user}', kind)"
+} >"$tsv"
+"$OSV_ROOT/bench/plot.sh" "search_$rows" \
+	"Exact top-10 over $rows x $dims in shared buffers against reading the embeddings (medians)" \
+	"ms per query" "$tsv"
+
+if [ "$sql_queries" -gt 0 ]; then
+	osv_log "osv.search_summaries against the same search in plain SQL ($queries and $sql_queries queries)"
+	bench_psql -q -c "ALTER DATABASE bench SET bench.queries = '$queries'" \
+		-c "ALTER DATABASE bench SET bench.sql_queries = '$sql_queries'"
+	bench_psql -q -v queries="$queries" -v sql_queries="$sql_queries" -f "$OSV_ROOT/bench/search.sql"
+fi

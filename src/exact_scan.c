@@ -5,17 +5,21 @@
  *
  * osv.search_embedded() runs in the backend of the calling session,
  * inside the caller's transaction, under the active snapshot.  It scans
- * osv.summaries sequentially (or, with a user filter, the user's rows
- * through an index whose first column is user_id), holding
- * AccessShareLock on the table and its index until the end of the
- * transaction, and a predicate lock on the table under SERIALIZABLE.  It
+ * osv.summaries sequentially, or, with a user or topic filter, only the
+ * pages an index whose first column is user_id or topic points to (when
+ * they are at most a quarter of the table), holding AccessShareLock on the
+ * table and the index until the end of the transaction, and under
+ * SERIALIZABLE a predicate lock on the table (or on the pages read).  It
  * reads the embedding in place in the shared buffer whenever the array is
  * stored inline and uncompressed (src/sql/search.sql sets the column's
- * storage to MAIN so that it is, at 384 dimensions), computes dot product
- * and norm in one pass, and keeps the best k rows in a bounded heap.  Only
- * live summaries count: deleted_at IS NULL on the summary is enough, since
- * the soft-delete invariant (src/sql/core.sql) keeps live summaries under
- * live documents and users.  As it bypasses the executor, it checks the
+ * storage to MAIN so that it is, at 384 dimensions), finds it at offsets
+ * known in advance from the table's layout (deform_summary()), computes dot
+ * product and norm in one pass with the kernel chosen for the CPU
+ * (vector_kernel.c: AVX2 where available, identical results), and keeps
+ * the best k rows in a bounded heap.  Only live summaries count:
+ * deleted_at IS NULL on the summary is enough, since the soft-delete
+ * invariant (src/sql/core.sql) keeps live summaries under live documents
+ * and users.  As it bypasses the executor, it checks the
  * caller's SELECT privilege on osv.summaries itself and refuses to run
  * when row-level security applies to the caller.
  *
@@ -55,6 +59,7 @@
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "lib/qunique.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "storage/bufmgr.h"
@@ -74,6 +79,7 @@
 
 #include "settings.h"
 #include "vector_check.h"
+#include "vector_kernel.h"
 
 /* One search result. */
 typedef struct SearchHit
@@ -208,78 +214,6 @@ hit_cmp(const void *a, const void *b)
 	return 0;
 }
 
-/*
- * Dot product of q and v and squared norm of v, in one pass.  Four
- * independent 4-float accumulators per sum (GCC/Clang vector extensions,
- * plain SSE on x86-64, NEON on ARM) keep the loop free of long dependency
- * chains; the compiler cannot find this itself because it may not
- * reassociate float additions.  Elements are summed in float, the partial
- * sums in double.
- */
-#if defined(__GNUC__) || defined(__clang__)
-typedef float float4x4 __attribute__((vector_size(16)));
-
-static inline float4x4
-load4(const float4 *p)
-{
-	float4x4	v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-#endif
-
-static inline void
-dot_and_norm(const float4 *pg_restrict q, const float4 *pg_restrict v, int n,
-			 double *dot, double *norm)
-{
-	double		dd = 0.0;
-	double		ss = 0.0;
-	int			i = 0;
-
-#if defined(__GNUC__) || defined(__clang__)
-	float4x4	d0 = {0},
-				d1 = {0},
-				d2 = {0},
-				d3 = {0};
-	float4x4	s0 = {0},
-				s1 = {0},
-				s2 = {0},
-				s3 = {0};
-
-	for (; i + 16 <= n; i += 16)
-	{
-		float4x4	v0 = load4(v + i),
-					v1 = load4(v + i + 4),
-					v2 = load4(v + i + 8),
-					v3 = load4(v + i + 12);
-
-		d0 += load4(q + i) * v0;
-		d1 += load4(q + i + 4) * v1;
-		d2 += load4(q + i + 8) * v2;
-		d3 += load4(q + i + 12) * v3;
-		s0 += v0 * v0;
-		s1 += v1 * v1;
-		s2 += v2 * v2;
-		s3 += v3 * v3;
-	}
-	d0 = (d0 + d1) + (d2 + d3);
-	s0 = (s0 + s1) + (s2 + s3);
-	for (int j = 0; j < 4; j++)
-	{
-		dd += d0[j];
-		ss += s0[j];
-	}
-#endif
-	for (; i < n; i++)
-	{
-		dd += (double) q[i] * v[i];
-		ss += (double) v[i] * v[i];
-	}
-	*dot = dd;
-	*norm = ss;
-}
-
 /* Attribute number of a column of osv.summaries with the given type. */
 static AttrNumber
 summaries_column(Relation rel, const char *name, Oid type)
@@ -335,6 +269,75 @@ deform_prefix(HeapTuple tuple, TupleDesc desc, int natts,
 	}
 }
 
+/*
+ * The layout of osv.summaries since 1.0: id, document_id, user_id (bigint,
+ * NOT NULL), topic, content (text), embedding (real[]), then columns the
+ * scan does not read.  search_embedded() checks the table still has it
+ * (summary_layout_is_fixed()); the scan then deforms a tuple's first six
+ * attributes with the offsets and alignments known in advance
+ * (deform_summary()), rather than through the tuple descriptor.
+ */
+#define SUMMARY_FIXED_NATTS 6
+
+static bool
+summary_layout_is_fixed(TupleDesc desc, const SummaryColumns *c)
+{
+	static const Oid types[SUMMARY_FIXED_NATTS] =
+	{INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, FLOAT4ARRAYOID};
+
+	if (desc->natts < SUMMARY_FIXED_NATTS || c->id != 1 || c->user_id != 3 ||
+		c->topic != 4 || c->embedding != 6 || c->last != SUMMARY_FIXED_NATTS)
+		return false;
+	for (int i = 0; i < SUMMARY_FIXED_NATTS; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->atttypid != types[i] ||
+			att->attlen != (i < 3 ? 8 : -1) ||
+			att->attalign != (i < 3 ? TYPALIGN_DOUBLE : TYPALIGN_INT))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * deform_prefix() of the first six attributes of a tuple of the fixed
+ * layout; false (and nothing done) when the tuple has fewer attributes or a
+ * NULL among the first three, which deform_prefix() then handles.
+ */
+static inline bool
+deform_summary(HeapTuple tuple, Datum *values, bool *isnull)
+{
+	HeapTupleHeader tup = tuple->t_data;
+	bool		hasnulls = HeapTupleHasNulls(tuple);
+	char	   *tp = (char *) tup + tup->t_hoff;
+	bits8	   *bp = tup->t_bits;
+	uint32		off = 3 * sizeof(int64);
+
+	if (HeapTupleHeaderGetNatts(tup) < SUMMARY_FIXED_NATTS ||
+		(hasnulls && (att_isnull(0, bp) || att_isnull(1, bp) || att_isnull(2, bp))))
+		return false;
+	for (int i = 0; i < 3; i++)
+	{
+		values[i] = Int64GetDatum(*(int64 *) (tp + i * sizeof(int64)));
+		isnull[i] = false;
+	}
+	for (int i = 3; i < SUMMARY_FIXED_NATTS; i++)
+	{
+		if (hasnulls && att_isnull(i, bp))
+		{
+			values[i] = (Datum) 0;
+			isnull[i] = true;
+			continue;
+		}
+		isnull[i] = false;
+		off = att_align_pointer(off, TYPALIGN_INT, -1, tp + off);
+		values[i] = PointerGetDatum(tp + off);
+		off = att_addlength_pointer(off, -1, tp + off);
+	}
+	return true;
+}
+
 /* Whether attribute attno (1-based) of the tuple is NULL, without deforming. */
 static inline bool
 tuple_attr_isnull(HeapTuple tuple, AttrNumber attno)
@@ -370,10 +373,12 @@ typedef struct SearchScan
 {
 	TupleDesc	desc;
 	SummaryColumns cols;
+	bool		fixed_layout;	/* summary_layout_is_fixed() */
 	const SearchFilter *filter;
 	const float4 *query;
 	int			dims;
 	double		query_norm;		/* squared */
+	vector_dot_norm_fn dot_norm;	/* the kernel (vector_kernel.c) */
 	Datum	   *values;
 	bool	   *isnull;
 	MemoryContext row_context;	/* holds detoasted copies, reset per row */
@@ -399,7 +404,8 @@ scan_tuple(SearchScan *st, HeapTuple tuple)
 		tuple_attr_isnull(tuple, c->embedding))
 		return;
 
-	deform_prefix(tuple, st->desc, c->last, st->values, st->isnull);
+	if (!st->fixed_layout || !deform_summary(tuple, st->values, st->isnull))
+		deform_prefix(tuple, st->desc, c->last, st->values, st->isnull);
 	id = DatumGetInt64(st->values[c->id - 1]);
 
 	if (f->has_user_id &&
@@ -457,7 +463,7 @@ scan_tuple(SearchScan *st, HeapTuple tuple)
 	if (ARR_NDIM(arr) == 1 && !ARR_HASNULL(arr) &&
 		ARR_ELEMTYPE(arr) == FLOAT4OID && ARR_DIMS(arr)[0] == st->dims)
 	{
-		dot_and_norm(st->query, (const float4 *) ARR_DATA_PTR(arr), st->dims,
+		st->dot_norm(st->query, (const float4 *) ARR_DATA_PTR(arr), st->dims,
 					 &dot, &norm);
 
 		/*
@@ -499,20 +505,32 @@ scan_tuple(SearchScan *st, HeapTuple tuple)
  * the tuples are scored afterwards under the pin alone, which keeps them in
  * place.  Under SERIALIZABLE the relation is predicate-locked as a whole,
  * as a sequential scan does.
+ *
+ * With "blocks" (ascending block numbers, from index_blocks()) it reads
+ * only those pages, each in full: every visible tuple of the page is
+ * scored against the filter, so the pages found through an index need no
+ * recheck of HOT chains or of stale index entries.  Under SERIALIZABLE
+ * each page read is then predicate-locked (and the index's pages were, by
+ * the index scan), as a bitmap heap scan does.
  */
 #define SCAN_LOOKAHEAD 2
 
 static void
-scan_heap(SearchScan *st, Relation rel, Snapshot snapshot)
+scan_heap(SearchScan *st, Relation rel, Snapshot snapshot,
+		  const BlockNumber *blocks, uint32 nblocks)
 {
-	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
 	Buffer		ring[SCAN_LOOKAHEAD + 1];
 	HeapTupleData *tuples = palloc(sizeof(HeapTupleData) * MaxHeapTuplesPerPage);
 
-	PredicateLockRelation(rel, snapshot);
-
-	for (BlockNumber blk = 0; blk < nblocks + SCAN_LOOKAHEAD; blk++)
+	if (blocks == NULL)
 	{
+		nblocks = RelationGetNumberOfBlocks(rel);
+		PredicateLockRelation(rel, snapshot);
+	}
+
+	for (uint32 i = 0; i < nblocks + SCAN_LOOKAHEAD; i++)
+	{
+		BlockNumber blk;
 		Buffer		buf;
 		Page		page;
 		bool		all_visible;
@@ -520,19 +538,23 @@ scan_heap(SearchScan *st, Relation rel, Snapshot snapshot)
 		int			ntuples = 0;
 
 		CHECK_FOR_INTERRUPTS();
-		if (blk < nblocks)
+		if (i < nblocks)
 		{
-			Buffer		ahead = ReadBufferExtended(rel, MAIN_FORKNUM, blk,
+			Buffer		ahead = ReadBufferExtended(rel, MAIN_FORKNUM,
+												   blocks ? blocks[i] : i,
 												   RBM_NORMAL, NULL);
 
 			prefetch_page(BufferGetPage(ahead));
-			ring[blk % (SCAN_LOOKAHEAD + 1)] = ahead;
+			ring[i % (SCAN_LOOKAHEAD + 1)] = ahead;
 		}
-		if (blk < SCAN_LOOKAHEAD)
+		if (i < SCAN_LOOKAHEAD)
 			continue;
 
 		/* Now score the page read SCAN_LOOKAHEAD iterations ago. */
-		buf = ring[(blk - SCAN_LOOKAHEAD) % (SCAN_LOOKAHEAD + 1)];
+		buf = ring[(i - SCAN_LOOKAHEAD) % (SCAN_LOOKAHEAD + 1)];
+		blk = BufferGetBlockNumber(buf);
+		if (blocks != NULL)
+			PredicateLockPage(rel, blk, snapshot);
 		page = BufferGetPage(buf);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		all_visible = PageIsAllVisible(page) && !snapshot->takenDuringRecovery;
@@ -548,7 +570,7 @@ scan_heap(SearchScan *st, Relation rel, Snapshot snapshot)
 			tuple->t_data = (HeapTupleHeader) PageGetItem(page, lp);
 			tuple->t_len = ItemIdGetLength(lp);
 			tuple->t_tableOid = RelationGetRelid(rel);
-			ItemPointerSet(&tuple->t_self, blk - SCAN_LOOKAHEAD, off);
+			ItemPointerSet(&tuple->t_self, blk, off);
 			valid = all_visible || HeapTupleSatisfiesVisibility(tuple, snapshot, buf);
 			HeapCheckForSerializableConflictOut(valid, rel, tuple, buf, snapshot);
 			if (valid)
@@ -556,8 +578,8 @@ scan_heap(SearchScan *st, Relation rel, Snapshot snapshot)
 		}
 		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 
-		for (int i = ntuples - 1; i >= 0; i--)
-			scan_tuple(st, &tuples[i]);
+		for (int j = ntuples - 1; j >= 0; j--)
+			scan_tuple(st, &tuples[j]);
 		ReleaseBuffer(buf);
 	}
 	pfree(tuples);
@@ -599,11 +621,13 @@ scan_heap_tableam(SearchScan *st, Relation rel, Snapshot snapshot)
 #endif
 
 /*
- * An index of osv.summaries usable for a user filter: a valid, non-partial
- * btree index whose first key column is user_id.  InvalidOid if none.
+ * An index of osv.summaries usable for a filter on column attno: a valid,
+ * non-partial btree index whose first key column it is.  InvalidOid if
+ * none.  The index found stays locked (AccessShareLock) until the end of the
+ * transaction.
  */
 static Oid
-user_id_index(Relation rel, AttrNumber user_id_attno)
+first_key_index(Relation rel, AttrNumber attno)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
@@ -618,7 +642,7 @@ user_id_index(Relation rel, AttrNumber user_id_attno)
 		usable = index->rd_rel->relam == BTREE_AM_OID &&
 			index->rd_index->indisvalid &&
 			index->rd_index->indnkeyatts >= 1 &&
-			index->rd_index->indkey.values[0] == user_id_attno &&
+			index->rd_index->indkey.values[0] == attno &&
 			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
 		index_close(index, usable ? NoLock : AccessShareLock);
 		if (usable)
@@ -629,6 +653,74 @@ user_id_index(Relation rel, AttrNumber user_id_attno)
 	}
 	list_free(indexes);
 	return result;
+}
+
+static int
+block_cmp(const void *a, const void *b)
+{
+	BlockNumber x = *(const BlockNumber *) a;
+	BlockNumber y = *(const BlockNumber *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The pages holding the rows whose first key column of the index equals
+ * value (compared by proc, with the index's collation), ascending, without
+ * duplicates; their number in *nblocks.  NULL when they are more than
+ * max_blocks: then reading the whole table in order costs about as much
+ * (INDEX_MAX_FRACTION).  The entries are read, not checked: the scan reads
+ * each page in full and filters every visible tuple itself.
+ */
+#define INDEX_MAX_FRACTION 4	/* at most a quarter of the table's pages */
+
+static BlockNumber *
+index_blocks(Relation rel, Oid indexoid, RegProcedure proc, Datum value,
+			 Snapshot snapshot, uint32 max_blocks, uint32 *nblocks)
+{
+	Relation	index = index_open(indexoid, NoLock);
+	IndexScanDesc scan;
+	ScanKeyData key;
+	ItemPointer tid;
+	uint32		n = 0;
+	uint32		size = 64;
+	BlockNumber *blocks = palloc(sizeof(BlockNumber) * size);
+	bool		too_many = false;
+
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   index->rd_indcollation[0], proc, value);
+	scan = index_beginscan(rel, index, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+	{
+		BlockNumber blk = ItemPointerGetBlockNumber(tid);
+
+		CHECK_FOR_INTERRUPTS();
+		/* Equal keys come in heap order: most duplicates are adjacent. */
+		if (n > 0 && blocks[n - 1] == blk)
+			continue;
+		if (n >= max_blocks)
+		{
+			too_many = true;
+			break;
+		}
+		if (n == size)
+		{
+			size *= 2;
+			blocks = repalloc(blocks, sizeof(BlockNumber) * size);
+		}
+		blocks[n++] = blk;
+	}
+	index_endscan(scan);
+	index_close(index, NoLock);
+	if (too_many)
+	{
+		pfree(blocks);
+		return NULL;
+	}
+	qsort(blocks, n, sizeof(BlockNumber), block_cmp);
+	*nblocks = qunique(blocks, n, sizeof(BlockNumber), block_cmp);
+	return blocks;
 }
 
 /*
@@ -646,7 +738,10 @@ search_embedded(ArrayType *query, double query_norm, int k,
 	AclResult	aclresult;
 	SearchScan	st;
 	Snapshot	snapshot = GetActiveSnapshot();
-	Oid			indexoid = InvalidOid;
+	Oid			indexoid;
+	BlockNumber *blocks = NULL;
+	uint32		nblocks = 0;
+	uint32		max_blocks;
 
 	relid = RangeVarGetRelid(makeRangeVar("osv", "summaries", -1),
 							 AccessShareLock, false);
@@ -674,10 +769,12 @@ search_embedded(ArrayType *query, double query_norm, int k,
 	st.cols.deleted_at = summaries_column(rel, "deleted_at", TIMESTAMPTZOID);
 	st.cols.last = Max(Max(st.cols.id, st.cols.user_id),
 					   Max(st.cols.topic, st.cols.embedding));
+	st.fixed_layout = summary_layout_is_fixed(st.desc, &st.cols);
 	st.filter = filter;
 	st.query = (const float4 *) ARR_DATA_PTR(query);
 	st.dims = ARR_DIMS(query)[0];
 	st.query_norm = query_norm;
+	st.dot_norm = vector_dot_norm_kernel();
 	st.values = palloc(sizeof(Datum) * st.cols.last);
 	st.isnull = palloc(sizeof(bool) * st.cols.last);
 	st.row_context = AllocSetContextCreate(CurrentMemoryContext,
@@ -686,41 +783,29 @@ search_embedded(ArrayType *query, double query_norm, int k,
 	st.top.k = k;
 	st.top.n = 0;
 	st.top.hits = palloc(sizeof(SearchHit) * k);
+	max_blocks = RelationGetNumberOfBlocks(rel) / INDEX_MAX_FRACTION;
 
-	if (filter->has_user_id)
-		indexoid = user_id_index(rel, st.cols.user_id);
-	if (OidIsValid(indexoid))
-	{
-		/* A user's memory: read only that user's rows, through the index. */
-		Relation	index = index_open(indexoid, NoLock);
-		IndexScanDesc scan;
-		TupleTableSlot *slot = table_slot_create(rel, NULL);
-		ScanKeyData key;
+	/*
+	 * A user's memory, or one topic: read only the pages holding those rows,
+	 * found through an index (the user's, which is the narrower, when both).
+	 */
+	if (max_blocks == 0)
+		;						/* a table of a few pages: read it whole */
+	else if (filter->has_user_id &&
+			 OidIsValid(indexoid = first_key_index(rel, st.cols.user_id)))
+		blocks = index_blocks(rel, indexoid, F_INT8EQ, Int64GetDatum(filter->user_id),
+							  snapshot, max_blocks, &nblocks);
+	else if (filter->has_topic &&
+			 OidIsValid(indexoid = first_key_index(rel, st.cols.topic)))
+		blocks = index_blocks(rel, indexoid, F_TEXTEQ, PointerGetDatum(filter->topic),
+							  snapshot, max_blocks, &nblocks);
 
-		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ,
-					Int64GetDatum(filter->user_id));
-		scan = index_beginscan(rel, index, snapshot, 1, 0);
-		index_rescan(scan, &key, 1, NULL, 0);
-		while (index_getnext_slot(scan, ForwardScanDirection, slot))
-		{
-			bool		should_free;
-			HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
-
-			CHECK_FOR_INTERRUPTS();
-			scan_tuple(&st, tuple);
-			if (should_free)
-				heap_freetuple(tuple);
-		}
-		index_endscan(scan);
-		ExecDropSingleTupleTableSlot(slot);
-		index_close(index, NoLock);
-	}
 #ifdef OSV_BENCH_SCAN_LOOP
-	else if (bench_scan_tableam())
+	if (blocks == NULL && bench_scan_tableam())
 		scan_heap_tableam(&st, rel, snapshot);
-#endif
 	else
-		scan_heap(&st, rel, snapshot);
+#endif
+		scan_heap(&st, rel, snapshot, blocks, nblocks);
 
 	table_close(rel, NoLock);
 	MemoryContextDelete(st.row_context);

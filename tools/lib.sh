@@ -86,6 +86,11 @@ osv_drop_root() {
 		${OSV_TAP_ONLY:+OSV_TAP_ONLY="$OSV_TAP_ONLY"} "$work/$script" "$@"
 	local rc=$?
 	set -e
+	# Plots a benchmark wrote (bench/plot.sh) belong to this tree.
+	if [ -d "$work/bench/plots" ]; then
+		mkdir -p "$OSV_ROOT/bench/plots"
+		cp -r --no-preserve=ownership "$work/bench/plots/." "$OSV_ROOT/bench/plots/"
+	fi
 	[ -n "${OSV_KEEP_WORK:-}" ] || rm -rf "$work"
 	exit $rc
 }

@@ -20,6 +20,13 @@
  */
 ALTER TABLE osv.summaries ALTER COLUMN embedding SET STORAGE MAIN;
 
+/*
+ * A topic filter reads only the pages holding that topic's summaries, found
+ * through this index (src/exact_scan.c; a user filter reads the user's
+ * through summaries_user_id_created_at_idx).
+ */
+CREATE INDEX summaries_topic_idx ON osv.summaries (topic);
+
 CREATE FUNCTION osv.embed_text(content text)
 RETURNS real[]
 LANGUAGE C STABLE STRICT PARALLEL SAFE

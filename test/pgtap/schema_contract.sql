@@ -1,7 +1,7 @@
 -- pgTAP: the schema contract of DESIGN.md section 3 (tables, columns,
 -- types, keys, cascades, indexes, comments).
 BEGIN;
-SELECT plan(196);
+SELECT plan(197);
 
 SELECT has_schema('osv');
 
@@ -74,6 +74,7 @@ SELECT has_index('osv', t, i, 'index ' || i) FROM (VALUES
 	('documents', 'documents_created_at_idx'),
 	('summaries', 'summaries_document_id_key'), ('summaries', 'summaries_document_id_created_at_idx'),
 	('summaries', 'summaries_created_at_idx'), ('summaries', 'summaries_user_id_created_at_idx'),
+	('summaries', 'summaries_topic_idx'),
 	('quizzes', 'quizzes_user_id_created_at_idx'), ('quizzes', 'quizzes_created_at_idx'),
 	('activity_logs_default', 'activity_logs_default_user_id_occurred_at_idx'),
 	('activity_logs_default', 'activity_logs_default_event_type_occurred_at_idx'),

@@ -1,0 +1,229 @@
+/*-------------------------------------------------------------------------
+ *
+ * membw.c
+ *		The physical baseline of the exact scan: how long this machine takes
+ *		to read the bytes a search reads, from memory, on one core.
+ *
+ *	  membw ROWS DIMS HEAP_BYTES [PASSES]
+ *
+ * Times, best and median of PASSES (default 15) passes each, in one
+ * process on one core (as a search runs in one backend):
+ *
+ *	floats   a contiguous float array of ROWS x DIMS (the embeddings alone,
+ *			 154 MB at 100,000 x 384) summed by the best SIMD loop of this CPU
+ *			 (AVX2, chosen at run time, else SSE2/NEON): the memory-bandwidth
+ *			 limit of any exact scan of those embeddings;
+ *	heap	 the same loop over HEAP_BYTES contiguous bytes (the size of
+ *			 osv.summaries, which holds more than the embeddings);
+ *	pages	 HEAP_BYTES as 8 kB pages scattered at random over twice as much
+ *			 memory, read in page order (as the table's pages lie in shared
+ *			 buffers), the next page prefetched: what the layout costs;
+ *	kernel	 the scan's own kernel (src/vector_kernel.c, dot product and norm
+ *			 of each row against one query) over the contiguous floats: the
+ *			 arithmetic at memory speed, without PostgreSQL.
+ *
+ * Prints one line per measurement: name, best ms, median ms, GB/s at best.
+ * Run by bench/search.sh.
+ *
+ * Copyright (c) 2026, Open Study Volt
+ *
+ * IDENTIFICATION
+ *		bench/membw.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <time.h>
+
+#include "vector_kernel.h"
+
+#define PAGE 8192
+
+typedef float float8x __attribute__((vector_size(32)));
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* (a macro: a function returning a 32-byte vector has no portable ABI) */
+#define LOAD8(dst, p) memcpy(&(dst), (p), sizeof(float8x))
+
+/* Sum of n floats (n a multiple of 32): four independent 8-float sums. */
+#define SUM_BODY \
+	float8x		a = {0}, b = {0}, c = {0}, d = {0}; \
+	float		s = 0; \
+	for (size_t i = 0; i + 32 <= n; i += 32) \
+	{ \
+		float8x		w, x, y, z; \
+		LOAD8(w, p + i); \
+		LOAD8(x, p + i + 8); \
+		LOAD8(y, p + i + 16); \
+		LOAD8(z, p + i + 24); \
+		a += w; b += x; c += y; d += z; \
+	} \
+	a = (a + b) + (c + d); \
+	for (int j = 0; j < 8; j++) \
+		s += a[j]; \
+	return s;
+
+static float
+sum_portable(const float *p, size_t n)
+{
+SUM_BODY
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2")))
+static float
+sum_avx2(const float *p, size_t n)
+{
+SUM_BODY
+}
+#endif
+
+static float (*sum) (const float *p, size_t n) = sum_portable;
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+report(const char *name, double *ms, int passes, size_t bytes, double sink)
+{
+	qsort(ms, passes, sizeof(double), cmp_double);
+	printf("%s\t%.2f\t%.2f\t%.1f\t(%zu bytes, check %g)\n", name, ms[0], ms[passes / 2],
+		   bytes / ms[0] / 1e6, bytes, sink);
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t		rows,
+				dims,
+				heap_bytes,
+				npages,
+				nslots;
+	int			passes;
+	float	   *floats;
+	const char *heap;
+	char	   *pool;
+	size_t	   *slot;
+	double	   *ms;
+	double		sink = 0;
+	float	   *query;
+	vector_dot_norm_fn kernel = vector_dot_norm_kernel();
+
+	if (argc < 4)
+	{
+		fprintf(stderr, "usage: membw ROWS DIMS HEAP_BYTES [PASSES]\n");
+		return 2;
+	}
+	rows = strtoul(argv[1], NULL, 10);
+	dims = strtoul(argv[2], NULL, 10);
+	heap_bytes = strtoul(argv[3], NULL, 10);
+	passes = argc > 4 ? atoi(argv[4]) : 15;
+	npages = heap_bytes / PAGE;
+	nslots = npages * 2;
+	if (rows == 0 || dims == 0 || dims % 32 != 0 || npages == 0 || passes < 1)
+	{
+		fprintf(stderr, "membw: ROWS > 0, DIMS a multiple of 32, HEAP_BYTES >= 8192, PASSES >= 1\n");
+		return 2;
+	}
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2"))
+		sum = sum_avx2;
+#endif
+	printf("# loop: %s; kernel: %s\n", sum == sum_portable ? "portable" : "avx2",
+		   vector_dot_norm_kernel_name());
+
+	floats = aligned_alloc(64, rows * dims * sizeof(float));
+	pool = aligned_alloc(64, nslots * PAGE);
+	heap = pool;				/* the contiguous read: the first npages */
+	slot = malloc(sizeof(size_t) * nslots);
+	ms = malloc(sizeof(double) * passes);
+	query = malloc(sizeof(float) * dims);
+	if (!floats || !pool || !slot || !ms || !query)
+	{
+		fprintf(stderr, "membw: out of memory\n");
+		return 1;
+	}
+	srandom(42);
+	for (size_t i = 0; i < rows * dims; i++)
+		floats[i] = (float) random() / RAND_MAX - 0.5f;
+	for (size_t i = 0; i < nslots * PAGE / sizeof(float); i++)
+		((float *) pool)[i] = (float) random() / RAND_MAX - 0.5f;
+	for (size_t i = 0; i < dims; i++)
+		query[i] = (float) random() / RAND_MAX - 0.5f;
+	/* a random choice of npages of the nslots page slots, in random order */
+	for (size_t i = 0; i < nslots; i++)
+		slot[i] = i;
+	for (size_t i = nslots - 1; i > 0; i--)
+	{
+		size_t		j = (size_t) random() % (i + 1),
+					t = slot[i];
+
+		slot[i] = slot[j];
+		slot[j] = t;
+	}
+
+	for (int p = 0; p < passes; p++)
+	{
+		double		t0 = now_ms();
+
+		sink += sum(floats, rows * dims);
+		ms[p] = now_ms() - t0;
+	}
+	report("floats", ms, passes, rows * dims * sizeof(float), sink);
+
+	for (int p = 0; p < passes; p++)
+	{
+		double		t0 = now_ms();
+
+		sink += sum((float *) heap, npages * PAGE / sizeof(float));
+		ms[p] = now_ms() - t0;
+	}
+	report("heap", ms, passes, npages * PAGE, sink);
+
+	for (int p = 0; p < passes; p++)
+	{
+		double		t0 = now_ms();
+
+		for (size_t i = 0; i < npages; i++)
+		{
+			if (i + 1 < npages)
+				for (int off = 0; off < PAGE; off += 64)
+					__builtin_prefetch(pool + slot[i + 1] * PAGE + off);
+			sink += sum((float *) (pool + slot[i] * PAGE), PAGE / sizeof(float));
+		}
+		ms[p] = now_ms() - t0;
+	}
+	report("pages", ms, passes, npages * PAGE, sink);
+
+	for (int p = 0; p < passes; p++)
+	{
+		double		t0 = now_ms(),
+					dot,
+					norm;
+
+		for (size_t r = 0; r < rows; r++)
+		{
+			kernel(query, floats + r * dims, (int) dims, &dot, &norm);
+			sink += dot / norm;
+		}
+		ms[p] = now_ms() - t0;
+	}
+	report("kernel", ms, passes, rows * dims * sizeof(float), sink);
+	return 0;
+}
