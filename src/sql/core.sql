@@ -84,10 +84,27 @@ AS $$
 DECLARE
 	child text;
 	fk text;
+	changed boolean;
 BEGIN
-	IF NOT EXISTS (SELECT FROM new_rows n JOIN old_rows o ON o.id = n.id
-				   WHERE (o.deleted_at IS NULL) <> (n.deleted_at IS NULL)
-					  OR o.trash_batch IS DISTINCT FROM n.trash_batch) THEN
+	/*
+	 * Every transition passed on involves a row that is or was trashed: an
+	 * UPDATE of live rows only (the common case) ends here, in one pass over
+	 * each transition table.
+	 */
+	IF NOT EXISTS (SELECT FROM old_rows WHERE deleted_at IS NOT NULL)
+	   AND NOT EXISTS (SELECT FROM new_rows WHERE deleted_at IS NOT NULL) THEN
+		RETURN NULL;
+	END IF;
+
+	/*
+	 * Planned at each call (EXECUTE), with the transition tables' sizes, and
+	 * counted rather than tested with EXISTS, whose early-exit costing picks
+	 * a nested loop: quadratic in the rows of a large UPDATE.
+	 */
+	EXECUTE $q$SELECT pg_catalog.count(*) > 0 FROM new_rows n JOIN old_rows o ON o.id = n.id
+			   WHERE (o.deleted_at IS NULL) <> (n.deleted_at IS NULL)
+				  OR o.trash_batch IS DISTINCT FROM n.trash_batch$q$ INTO changed;
+	IF NOT changed THEN
 		RETURN NULL;
 	END IF;
 
