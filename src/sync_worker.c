@@ -335,7 +335,7 @@ worker_round(SyncWorkerState *st)
 		return Min(wait_ms, (long) osv_vector_sync_naptime);
 	}
 
-	nsweeps = sync_read_sweeps(SWEEPS_PER_ROUND, &sweeps, loop_cxt);
+	nsweeps = sync_claim_sweeps(SWEEPS_PER_ROUND, &sweeps, loop_cxt);
 	worker_end(loop_cxt);
 
 	/* Erasure sweeps that are due. */

@@ -65,4 +65,3 @@ SELECT pg_catalog.pg_extension_config_dump('osv.erasure_receipts', '');
 SELECT pg_catalog.pg_extension_config_dump('osv.job_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('osv.job_runs_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('osv.erasure_ledger', '');
-SELECT pg_catalog.pg_extension_config_dump('osv.erasure_followups', '');

@@ -251,15 +251,14 @@ BEGIN
 	outcome := osv.erase_user(user_id, receipt.id);
 
 	INSERT INTO osv.erasure_receipts (id, erased)
-	VALUES (receipt.id, erased || jsonb_build_object('stored_files_queued', outcome.files, 'vector_points', outcome.vector_points))
+	VALUES (receipt.id, erased || jsonb_build_object('stored_files_queued', outcome.files, 'vector_points', outcome.vector_points,
+													  'targets', jsonb_build_object('database', 'confirmed', 'qdrant', outcome.qdrant,
+																					'object_storage', outcome.object_storage)))
 	RETURNING * INTO receipt;
 	INSERT INTO osv.erasure_ledger (receipt, erased_at, user_hash, auth0_hash, erased, targets, object_key)
 	VALUES (receipt.id, receipt.erased_at, user_hash, auth0_hash, erased,
 			jsonb_build_object('database', 'confirmed', 'qdrant', outcome.qdrant, 'object_storage', outcome.object_storage),
 			osv.erasure_ledger_object_key(receipt.id, receipt.erased_at, user_hash, auth0_hash));
-	IF outcome.qdrant = 'pending' THEN
-		INSERT INTO osv.erasure_followups (receipt, user_id) VALUES (receipt.id, user_id);
-	END IF;
 	PERFORM osv.erasure_ledger_refresh(receipt.id);
 	PERFORM osv.storage_sync_wake();
 	RETURN jsonb_build_object('receipt', receipt.id, 'erased_at', receipt.erased_at) || receipt.erased;

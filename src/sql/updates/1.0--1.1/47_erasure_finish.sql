@@ -1,0 +1,221 @@
+
+/* ------------------------------------------------------------------------
+ * Erasure, finished (src/sql/erasure.sql, src/sql/vector.sql,
+ * src/sql/compliance.sql, src/sync_engine.c): one queue of Qdrant sweeps,
+ * osv.vector_erasure_sweeps, claimed, sent and recorded by the vector sync,
+ * which confirms the erasure ledger's Qdrant state; osv.erasure_followups
+ * (40_erasure) goes.  Erasures send no request any more: their receipt says
+ * what is queued.
+ * ------------------------------------------------------------------------
+ */
+ALTER TABLE osv.vector_erasure_sweeps ADD COLUMN receipt uuid;
+ALTER TABLE osv.vector_erasure_sweeps ADD COLUMN claim_id bigint;
+ALTER TABLE osv.vector_erasure_sweeps ADD COLUMN lease_until timestamptz;
+ALTER TABLE osv.vector_erasure_sweeps ADD COLUMN last_error_at timestamptz;
+COMMENT ON TABLE osv.vector_erasure_sweeps IS 'deletions of an erased user''s Qdrant points by user filter, repeated after every write of that user in doubt; the erasure ledger''s Qdrant state is confirmed when the row goes';
+COMMENT ON COLUMN osv.vector_erasure_sweeps.receipt IS 'receipt of the erasure (osv.erasure_ledger) whose Qdrant state the sweep confirms; NULL for a purge';
+COMMENT ON COLUMN osv.vector_erasure_sweeps.claim_id IS 'claim that holds the row; NULL when not claimed';
+COMMENT ON COLUMN osv.vector_erasure_sweeps.lease_until IS 'claimed by a sync until this time';
+COMMENT ON COLUMN osv.vector_erasure_sweeps.last_error_at IS 'when the last sweep failed';
+
+CREATE OR REPLACE FUNCTION osv.erase_user(user_id bigint, receipt uuid,
+							   OUT files bigint, OUT vector_points text, OUT qdrant text, OUT object_storage text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM osv.users u WHERE u.id = erase_user.user_id;
+	UPDATE osv.storage_deletions d SET erasure_id = erase_user.receipt
+	 WHERE d.user_id = erase_user.user_id AND d.erasure_id IS NULL;
+	GET DIAGNOSTICS files = ROW_COUNT;
+	object_storage := CASE WHEN files = 0 THEN 'nothing stored' ELSE 'pending' END;
+
+	UPDATE osv.vector_erasure_sweeps w SET receipt = erase_user.receipt
+	 WHERE w.user_id = erase_user.user_id;
+	IF FOUND THEN
+		vector_points := 'queued: deleted by user filter after commit';
+		qdrant := 'pending';
+	ELSE
+		vector_points := 'embedded mode: nothing stored outside the database';
+		qdrant := 'not configured';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION osv.erase_user(bigint, uuid) IS 'erase a user''s rows and queue their objects and the Qdrant sweep; the step shared by data_delete and reapply_erasures';
+
+CREATE OR REPLACE FUNCTION osv.erasure_ledger_refresh(only_receipt uuid DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	changed integer;
+BEGIN
+	WITH s AS (
+		SELECT l.receipt,
+			   l.targets
+			   || CASE WHEN l.targets->>'object_storage' = 'pending'
+						    AND NOT EXISTS (SELECT FROM osv.storage_deletions d WHERE d.erasure_id = l.receipt)
+					   THEN '{"object_storage": "confirmed"}' ELSE '{}' END::jsonb
+			   || CASE WHEN l.targets->>'qdrant' = 'pending'
+						    AND NOT EXISTS (SELECT FROM osv.vector_erasure_sweeps w WHERE w.receipt = l.receipt)
+					   THEN '{"qdrant": "confirmed"}' ELSE '{}' END::jsonb AS targets
+		  FROM osv.erasure_ledger l
+		 WHERE l.confirmed_at IS NULL AND (only_receipt IS NULL OR l.receipt = only_receipt)
+		   AND l.targets <> '{}'
+		 FOR UPDATE OF l SKIP LOCKED)
+	UPDATE osv.erasure_ledger l
+	   SET targets = s.targets,
+		   confirmed_at = CASE WHEN NOT EXISTS (SELECT FROM jsonb_each_text(s.targets) t WHERE t.value = 'pending')
+							   THEN now() END,
+		   object_written_at = NULL, object_claim_id = NULL, object_lease_until = NULL,
+		   object_attempts = 0, object_next_attempt_at = now()
+	  FROM s
+	 WHERE l.receipt = s.receipt
+	   AND (s.targets <> l.targets OR NOT EXISTS (SELECT FROM jsonb_each_text(s.targets) t WHERE t.value = 'pending'));
+	GET DIAGNOSTICS changed = ROW_COUNT;
+	RETURN changed;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION osv.reapply_erasures()
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n integer := 0;
+	r record;
+	outcome record;
+BEGIN
+	IF osv.storage_sync_blocked_by('erasure_ledger') IS NULL THEN
+		INSERT INTO osv.erasure_ledger (receipt, erased_at, user_hash, auth0_hash, targets, object_key, object_written_at, confirmed_at)
+		SELECT b.receipt, b.erased_at, b.user_hash, b.auth0_hash, '{"database": "confirmed"}', b.object_key, now(), now()
+		  FROM osv.erasure_ledger_objects() b
+		ON CONFLICT ON CONSTRAINT erasure_ledger_pkey DO NOTHING;
+	END IF;
+
+	FOR r IN
+		WITH h AS (
+			SELECT u.id, u.created_at,
+				   osv.erasure_subject_hash('user', u.id::text) AS user_hash,
+				   osv.erasure_subject_hash('auth0', u.auth0_id) AS auth0_hash
+			  FROM osv.users u)
+		SELECT DISTINCT ON (h.id) h.id, l.receipt
+		  FROM h JOIN osv.erasure_ledger l
+			ON (l.user_hash = h.user_hash OR l.auth0_hash = h.auth0_hash) AND h.created_at <= l.erased_at
+		 ORDER BY h.id, l.erased_at DESC
+	LOOP
+		PERFORM osv.check_user_exists(r.id, for_erasure => true);
+		outcome := osv.erase_user(r.id, r.receipt);
+		UPDATE osv.erasure_ledger l
+		   SET targets = jsonb_build_object('database', 'confirmed', 'qdrant', outcome.qdrant, 'object_storage', outcome.object_storage),
+			   confirmed_at = NULL, reapplied_at = now(), reapplied = l.reapplied + 1,
+			   object_written_at = NULL, object_claim_id = NULL, object_lease_until = NULL,
+			   object_attempts = 0, object_next_attempt_at = now()
+		 WHERE l.receipt = r.receipt;
+		PERFORM osv.erasure_ledger_refresh(r.receipt);
+		n := n + 1;
+	END LOOP;
+	PERFORM osv.storage_sync_wake();
+	RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION osv.data_delete(user_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	erased jsonb;
+	receipt osv.erasure_receipts;
+	outcome record;
+	user_hash text;
+	auth0_hash text;
+BEGIN
+	PERFORM osv.check_user_exists(user_id, for_erasure => true);
+
+	SELECT jsonb_build_object(
+		'users', 1,
+		'documents', (SELECT count(*) FROM osv.documents d WHERE d.user_id = data_delete.user_id),
+		'summaries', (SELECT count(*) FROM osv.summaries s WHERE s.user_id = data_delete.user_id),
+		'recommendations', (SELECT count(*) FROM osv.recommendations r WHERE r.user_id = data_delete.user_id),
+		'quizzes', (SELECT count(*) FROM osv.quizzes q WHERE q.user_id = data_delete.user_id),
+		'answers', (SELECT count(*) FROM osv.answers a WHERE a.user_id = data_delete.user_id),
+		'rooms', (SELECT count(*) FROM osv.rooms r WHERE r.user_id = data_delete.user_id),
+		'room_participations', (SELECT count(*) FROM osv.room_participations p WHERE p.user_id = data_delete.user_id),
+		'activity_logs', (SELECT count(*) FROM osv.activity_logs l WHERE l.user_id = data_delete.user_id),
+		'awards', (SELECT count(*) FROM osv.awards a WHERE a.user_id = data_delete.user_id),
+		'points', (SELECT count(*) FROM osv.points p WHERE p.user_id = data_delete.user_id))
+	INTO erased;
+
+	/* The ledger names the person by keyed hashes only (osv.erasure_subject_hash). */
+	SELECT osv.erasure_subject_hash('user', u.id::text), osv.erasure_subject_hash('auth0', u.auth0_id)
+	INTO user_hash, auth0_hash
+	FROM osv.users u WHERE u.id = data_delete.user_id;
+
+	receipt.id := gen_random_uuid();
+	outcome := osv.erase_user(user_id, receipt.id);
+
+	INSERT INTO osv.erasure_receipts (id, erased)
+	VALUES (receipt.id, erased || jsonb_build_object('stored_files_queued', outcome.files, 'vector_points', outcome.vector_points,
+													  'targets', jsonb_build_object('database', 'confirmed', 'qdrant', outcome.qdrant,
+																					'object_storage', outcome.object_storage)))
+	RETURNING * INTO receipt;
+	INSERT INTO osv.erasure_ledger (receipt, erased_at, user_hash, auth0_hash, erased, targets, object_key)
+	VALUES (receipt.id, receipt.erased_at, user_hash, auth0_hash, erased,
+			jsonb_build_object('database', 'confirmed', 'qdrant', outcome.qdrant, 'object_storage', outcome.object_storage),
+			osv.erasure_ledger_object_key(receipt.id, receipt.erased_at, user_hash, auth0_hash));
+	PERFORM osv.erasure_ledger_refresh(receipt.id);
+	PERFORM osv.storage_sync_wake();
+	RETURN jsonb_build_object('receipt', receipt.id, 'erased_at', receipt.erased_at) || receipt.erased;
+END
+$$;
+
+CREATE OR REPLACE VIEW osv.storage_sync_status AS
+SELECT 'object_storage'::text AS target,
+	   pg_catalog.count(*) AS pending,
+	   pg_catalog.count(*) FILTER (WHERE d.last_error IS NOT NULL) AS failed,
+	   pg_catalog.count(*) FILTER (WHERE d.lease_until OPERATOR(pg_catalog.>) pg_catalog.now()) AS in_flight,
+	   pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(d.requested_at) AS oldest_pending_age,
+	   (SELECT e.last_error FROM osv.storage_deletions e WHERE e.last_error IS NOT NULL
+		 ORDER BY e.last_attempt_at DESC NULLS LAST LIMIT 1) AS last_error,
+	   pg_catalog.max(d.last_attempt_at) FILTER (WHERE d.last_error IS NOT NULL) AS last_error_at,
+	   pg_catalog.min(d.next_attempt_at) AS next_attempt_at,
+	   pg_catalog.max(d.attempts) AS max_attempts,
+	   CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN osv.storage_sync_blocked_by('object_storage') END AS blocked_by
+  FROM osv.storage_deletions d
+UNION ALL
+SELECT 'erasure_ledger',
+	   pg_catalog.count(*),
+	   pg_catalog.count(*) FILTER (WHERE l.object_last_error IS NOT NULL),
+	   pg_catalog.count(*) FILTER (WHERE l.object_lease_until OPERATOR(pg_catalog.>) pg_catalog.now()),
+	   pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(l.erased_at),
+	   (SELECT e.object_last_error FROM osv.erasure_ledger e WHERE e.object_written_at IS NULL AND e.object_last_error IS NOT NULL
+		 ORDER BY e.object_last_error_at DESC NULLS LAST LIMIT 1),
+	   pg_catalog.max(l.object_last_error_at),
+	   pg_catalog.min(l.object_next_attempt_at),
+	   pg_catalog.max(l.object_attempts),
+	   CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN osv.storage_sync_blocked_by('erasure_ledger') END
+  FROM osv.erasure_ledger l
+ WHERE l.object_written_at IS NULL
+UNION ALL
+SELECT 'qdrant_sweeps',
+	   pg_catalog.count(*),
+	   pg_catalog.count(*) FILTER (WHERE w.last_error IS NOT NULL),
+	   pg_catalog.count(*) FILTER (WHERE w.lease_until OPERATOR(pg_catalog.>) pg_catalog.now()),
+	   pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(w.enqueued_at),
+	   (SELECT e.last_error FROM osv.vector_erasure_sweeps e WHERE e.last_error IS NOT NULL
+		 ORDER BY e.last_error_at DESC NULLS LAST LIMIT 1),
+	   pg_catalog.max(w.last_error_at),
+	   pg_catalog.min(w.due_at),
+	   pg_catalog.max(w.attempts),
+	   CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN osv.storage_sync_blocked_by('qdrant_sweeps') END
+  FROM osv.vector_erasure_sweeps w;
+COMMENT ON VIEW osv.storage_sync_status IS 'state of the external deletions: queued object deletions, ledger copies to write, Qdrant sweeps to confirm (sent by the vector sync)';
+COMMENT ON COLUMN osv.storage_sync_status.target IS 'object_storage (deletions), erasure_ledger (copies of receipts), qdrant_sweeps (osv.vector_erasure_sweeps: erasures Qdrant has not confirmed)';
+COMMENT ON FUNCTION osv.storage_sync(integer) IS 'drain the object-storage queue (deletions, erasure ledger objects) now, in this session; returns entries completed';
+
+ALTER EXTENSION osv DROP TABLE osv.erasure_followups;
+DROP TABLE osv.erasure_followups;
