@@ -217,5 +217,96 @@ COMMENT ON VIEW osv.storage_sync_status IS 'state of the external deletions: que
 COMMENT ON COLUMN osv.storage_sync_status.target IS 'object_storage (deletions), erasure_ledger (copies of receipts), qdrant_sweeps (osv.vector_erasure_sweeps: erasures Qdrant has not confirmed)';
 COMMENT ON FUNCTION osv.storage_sync(integer) IS 'drain the object-storage queue (deletions, erasure ledger objects) now, in this session; returns entries completed';
 
+/* The export in one statement and one conversion to jsonb (bench/erasure.sh). */
+CREATE OR REPLACE FUNCTION osv.data_export(user_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	tables text;
+	export jsonb;
+BEGIN
+	PERFORM osv.check_user_exists(user_id);
+
+	/*
+	 * One statement and one conversion: to_jsonb() of a row whose columns
+	 * are arrays of the user's rows walks everything once, where a jsonb per
+	 * row, aggregated per table and merged again, copied it all three times
+	 * (bench/erasure.sh).  Every column but trash_batch, listed from the
+	 * catalog, so that columns added later are exported too; each table is
+	 * read through its index on user_id.
+	 */
+	SELECT string_agg(CASE WHEN k.rel IS NULL THEN format('''{}''::integer[] AS %I', k.key)
+						   ELSE format('ARRAY(SELECT s FROM (SELECT %s FROM %s t WHERE t.user_id OPERATOR(pg_catalog.=) $1) s ORDER BY s.id) AS %I',
+									   (SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attnum)
+										  FROM pg_attribute a
+										 WHERE a.attrelid = k.rel AND a.attnum > 0 AND NOT a.attisdropped
+										   AND a.attname <> 'trash_batch'),
+									   k.rel, k.key) END,
+					  ', ' ORDER BY k.ord)
+	INTO tables
+	FROM (VALUES (1, 'documents', 'osv.documents'),
+				 (2, 'summaries', 'osv.summaries'),
+				 (3, 'recommendations', 'osv.recommendations'),
+				 (4, 'quizzes', 'osv.quizzes'),
+				 (5, 'answers', 'osv.answers'),
+				 (6, 'rooms', 'osv.rooms'),
+				 (7, 'room_participations', 'osv.room_participations'),
+				 (8, 'activity_logs', 'osv.activity_logs'),
+				 (9, 'archived_activity_logs', 'osv.activity_logs_archive'),
+				 (10, 'points', 'osv.points')) AS v(ord, key, name),
+		 LATERAL (SELECT to_regclass(v.name) AS rel, v.ord, v.key) k;
+
+	EXECUTE format($q$
+		SELECT pg_catalog.to_jsonb(r) FROM (
+			SELECT 'osv.data_export/1' AS format, pg_catalog.now() AS exported_at,
+				   (SELECT pg_catalog.to_jsonb(u) OPERATOR(pg_catalog.-) 'trash_batch'
+					  FROM osv.users u WHERE u.id OPERATOR(pg_catalog.=) $1) AS "user",
+				   %s,
+				   (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+							   'badge', b.slug, 'name', b.name, 'awarded_at', a.awarded_at) ORDER BY a.awarded_at, b.slug), '[]')
+					  FROM osv.awards a JOIN osv.badges b ON b.id OPERATOR(pg_catalog.=) a.badge_id
+					 WHERE a.user_id OPERATOR(pg_catalog.=) $1) AS awards) r$q$, tables)
+	INTO export USING user_id;
+	RETURN export;
+END
+$$;
+
+/*
+ * The points ledger refuses deletes once per statement (the cascade of an
+ * erasure deleted 1,500 entries with 1,500 calls of a row trigger).
+ */
+CREATE OR REPLACE FUNCTION osv.points_append_only()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		/* Once per statement: the cascade of deleting a user is one statement. */
+		IF EXISTS (SELECT FROM old_rows o JOIN osv.users u ON u.id = o.user_id) THEN
+			RAISE EXCEPTION 'cannot delete from the points ledger'
+				USING ERRCODE = 'prohibited_sql_statement_attempted',
+					  DETAIL = 'osv.points is append-only; entries go away only with their user.',
+					  HINT = 'Award negative points with osv.award_points() to correct a total.';
+		END IF;
+		RETURN NULL;
+	END IF;
+	RAISE EXCEPTION 'cannot update the points ledger'
+		USING ERRCODE = 'prohibited_sql_statement_attempted',
+			  DETAIL = 'osv.points is append-only.',
+			  HINT = 'Award negative points with osv.award_points() to correct a total.';
+END
+$$;
+COMMENT ON FUNCTION osv.points_append_only() IS 'trigger: refuse updates of the points ledger and deletes other than the cascade of deleting a user';
+
+DROP TRIGGER append_only ON osv.points;
+CREATE TRIGGER append_only BEFORE UPDATE ON osv.points
+	FOR EACH ROW EXECUTE FUNCTION osv.points_append_only();
+CREATE TRIGGER append_only_delete AFTER DELETE ON osv.points
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION osv.points_append_only();
+
 ALTER EXTENSION osv DROP TABLE osv.erasure_followups;
 DROP TABLE osv.erasure_followups;
