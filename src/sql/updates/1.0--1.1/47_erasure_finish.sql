@@ -18,16 +18,47 @@ COMMENT ON COLUMN osv.vector_erasure_sweeps.claim_id IS 'claim that holds the ro
 COMMENT ON COLUMN osv.vector_erasure_sweeps.lease_until IS 'claimed by a sync until this time';
 COMMENT ON COLUMN osv.vector_erasure_sweeps.last_error_at IS 'when the last sweep failed';
 
+CREATE OR REPLACE FUNCTION osv.storage_queue_deleted_documents()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	/* Set by osv.erase_user() while it deletes the user: the rows name the erasure at once. */
+	erasure uuid := NULLIF(current_setting('osv_erasure.receipt', true), '')::uuid;
+BEGIN
+	IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
+		INSERT INTO osv.storage_deletions (storage_bucket, storage_key, user_id)
+		SELECT d.storage_bucket, d.storage_key, d.user_id FROM osv.documents d;
+	ELSE
+		INSERT INTO osv.storage_deletions (storage_bucket, storage_key, user_id, erasure_id)
+		SELECT o.storage_bucket, o.storage_key, o.user_id, erasure FROM old_rows o;
+	END IF;
+	IF FOUND THEN
+		PERFORM osv.storage_sync_wake();
+	END IF;
+	RETURN NULL;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION osv.erase_user(user_id bigint, receipt uuid,
 							   OUT files bigint, OUT vector_points text, OUT qdrant text, OUT object_storage text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+	/*
+	 * The objects of the documents deleted now name the erasure as they are
+	 * queued (trigger storage_queue); those queued before (a purge not yet
+	 * drained) are taken in too.
+	 */
+	PERFORM set_config('osv_erasure.receipt', erase_user.receipt::text, true);
 	DELETE FROM osv.users u WHERE u.id = erase_user.user_id;
+	PERFORM set_config('osv_erasure.receipt', '', true);
 	UPDATE osv.storage_deletions d SET erasure_id = erase_user.receipt
 	 WHERE d.user_id = erase_user.user_id AND d.erasure_id IS NULL;
-	GET DIAGNOSTICS files = ROW_COUNT;
+	SELECT count(*) INTO files FROM osv.storage_deletions d WHERE d.erasure_id = erase_user.receipt;
 	object_storage := CASE WHEN files = 0 THEN 'nothing stored' ELSE 'pending' END;
 
 	UPDATE osv.vector_erasure_sweeps w SET receipt = erase_user.receipt
