@@ -1,11 +1,13 @@
 
 /* ------------------------------------------------------------------------
  * Erasure, finished (src/sql/erasure.sql, src/sql/vector.sql,
- * src/sql/compliance.sql, src/sync_engine.c): one queue of Qdrant sweeps,
- * osv.vector_erasure_sweeps, claimed, sent and recorded by the vector sync,
- * which confirms the erasure ledger's Qdrant state; osv.erasure_followups
- * (40_erasure) goes.  Erasures send no request any more: their receipt says
- * what is queued.
+ * src/sql/compliance.sql, src/sql/gamification.sql, src/sync_engine.c):
+ * one queue of Qdrant sweeps, osv.vector_erasure_sweeps, claimed, sent and
+ * recorded by the vector sync, which confirms the erasure ledger's Qdrant
+ * state; osv.erasure_followups (40_erasure) goes.  Erasures send no request
+ * any more: their receipt says what is queued.  The queued objects of an
+ * erasure name it as they are queued; the export is one statement; the
+ * points ledger refuses deletes once per statement.
  * ------------------------------------------------------------------------
  */
 ALTER TABLE osv.vector_erasure_sweeps ADD COLUMN receipt uuid;
