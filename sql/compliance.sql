@@ -58,8 +58,8 @@ SELECT erased::text !~ 'gdpr' AS receipt_without_personal_data FROM osv.erasure_
 -- the other user is untouched
 SELECT count(*) AS other_documents FROM osv.documents d JOIN osv.users u ON u.id = d.user_id WHERE u.auth0_id = 'auth0|other';
 
--- erasure while Qdrant cannot be reached: a warning, the erasure goes through,
--- and the vector outbox holds the deletion of every point of the user
+-- erasure while Qdrant cannot be reached: the erasure sends nothing and goes
+-- through; the vector outbox holds the deletion of every point of the user
 UPDATE osv.summaries SET embedding = osv.embed_text(content)
 WHERE user_id = (SELECT id FROM osv.users WHERE auth0_id = 'auth0|other');
 ALTER SYSTEM SET osv.qdrant_url = 'http://127.0.0.1:9';
@@ -69,14 +69,17 @@ SELECT pg_sleep(0.2);
 SELECT r->>'vector_points' AS vector_points, (r->>'summaries')::int AS summaries
 FROM osv.data_delete((SELECT id FROM osv.users WHERE auth0_id = 'auth0|other')) r;
 SELECT count(*) AS outbox_deletions FROM osv.vector_outbox;
--- the ledger says Qdrant is pending, and the storage sync holds the sweep to retry
-SELECT l.targets->>'qdrant' AS qdrant, l.confirmed_at IS NULL AS unconfirmed, f.user_id IS NOT NULL AS sweep_queued
-FROM osv.erasure_ledger l LEFT JOIN osv.erasure_followups f USING (receipt) ORDER BY l.erased_at DESC LIMIT 1;
+-- the receipt and the ledger say Qdrant is pending, and the sweep is queued under the receipt
+SELECT l.targets->>'qdrant' AS qdrant, l.confirmed_at IS NULL AS unconfirmed, w.user_id IS NOT NULL AS sweep_queued,
+       r.erased->'targets' = l.targets AS receipt_says_the_same
+FROM osv.erasure_ledger l JOIN osv.erasure_receipts r ON r.id = l.receipt
+LEFT JOIN osv.vector_erasure_sweeps w USING (receipt) ORDER BY l.erased_at DESC LIMIT 1;
+SELECT target, pending, failed FROM osv.storage_sync_status WHERE target = 'qdrant_sweeps';
 ALTER SYSTEM RESET osv.qdrant_url;
 ALTER SYSTEM RESET osv.qdrant_connect_timeout;
 SELECT pg_reload_conf();
 SELECT pg_sleep(0.2);
-TRUNCATE osv.vector_outbox;
+TRUNCATE osv.vector_outbox, osv.vector_erasure_sweeps;
 
 -- bad calls
 \set VERBOSITY terse

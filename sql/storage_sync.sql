@@ -5,7 +5,7 @@
 --
 SET client_min_messages = warning;
 TRUNCATE osv.users, osv.badges CASCADE;
-TRUNCATE osv.storage_deletions, osv.erasure_ledger CASCADE;
+TRUNCATE osv.storage_deletions, osv.erasure_ledger, osv.vector_erasure_sweeps CASCADE;
 RESET client_min_messages;
 
 INSERT INTO osv.users (auth0_id, email, name) VALUES ('auth0|s1', 's1@example.org', 'Sam'), ('auth0|s2', 's2@example.org', 'Sue');

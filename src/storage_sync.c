@@ -1,20 +1,19 @@
 /*-------------------------------------------------------------------------
  *
  * storage_sync.c
- *		Deletion queue of object storage, erasure ledger copies and
- *		pending Qdrant sweeps of erasures.
+ *		Deletion queue of object storage and erasure ledger copies.
  *
- * Three queues, drained together by one engine:
+ * Two queues, drained together by one engine:
  *	 osv.storage_deletions	objects of hard-deleted documents (trigger
  *							storage_queue on osv.documents): S3 DeleteObject;
  *	 osv.erasure_ledger		receipts whose copy in osv.erasure_ledger_bucket
- *							is due (object_written_at NULL): S3 PutObject;
- *	 osv.erasure_followups	erasures whose Qdrant sweep got no answer:
- *							delete by user filter again.
+ *							is due (object_written_at NULL): S3 PutObject.
+ * (The Qdrant sweeps of erasures, osv.vector_erasure_sweeps, are the vector
+ * sync's: src/sync_engine.c.)
  * Each follows the outbox discipline of the vector sync: a short
  * transaction claims due rows FOR UPDATE SKIP LOCKED, sets a claim id, a
  * lease and attempts + 1, and commits; the requests run with no
- * transaction open (s3.c, qdrant.c); a second transaction records: done
+ * transaction open (s3.c); a second transaction records: done
  * rows are deleted (or marked written), failures get their error and a
  * next attempt with exponential backoff and jitter.  Nothing is ever
  * parked: a 403 or an unreachable endpoint may be fixed by a reload, so
@@ -204,14 +203,6 @@ typedef struct SsLedger
 	S3Request	req;
 } SsLedger;
 
-typedef struct SsFollowup
-{
-	char	   *receipt;
-	int64		user_id;
-	bool		ok;
-	char	   *error;
-} SsFollowup;
-
 typedef struct SsBatch
 {
 	int64		claim_id;
@@ -219,8 +210,6 @@ typedef struct SsBatch
 	SsDeletion *del;
 	int			nledger;
 	SsLedger   *ledger;
-	int			nfollow;
-	SsFollowup *follow;
 	/* outcome */
 	int			failures;
 	char	   *last_error;
@@ -250,17 +239,6 @@ static const char claim_ledger_sql[] =
 " RETURNING l.receipt::text, l.object_key, osv.erasure_ledger_document(l)::text,"
 "   pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(osv.erasure_ledger_document(l)::text, 'UTF8')), 'hex')";
 
-static const char claim_followups_sql[] =
-"WITH c AS (SELECT f.receipt FROM osv.erasure_followups f"
-"  WHERE f.next_attempt_at <= pg_catalog.now()"
-"    AND (f.lease_until IS NULL OR f.lease_until < pg_catalog.now())"
-"  ORDER BY f.next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
-" UPDATE osv.erasure_followups f SET claim_id = $2,"
-"   lease_until = pg_catalog.now() + pg_catalog.make_interval(secs => $3 / 1000.0),"
-"   attempts = f.attempts + 1"
-" FROM c WHERE f.receipt = c.receipt"
-" RETURNING f.receipt::text, f.user_id";
-
 /* Backoff of a row with "attempts" (already counted), from $5 and $6. */
 #define SS_BACKOFF(attempts) \
 	"pg_catalog.now() + pg_catalog.make_interval(secs => LEAST($5::float8 * 2 ^ LEAST(" attempts " - 1, 30), $6::float8)" \
@@ -288,19 +266,6 @@ static const char record_ledger_failed_sql[] =
 "   object_next_attempt_at = " SS_BACKOFF("l.object_attempts")
 " FROM ROWS FROM (pg_catalog.unnest($1::text[]::uuid[]), pg_catalog.unnest($3::int4[]), pg_catalog.unnest($4::text[])) AS f(receipt, status, error)"
 " WHERE l.receipt = f.receipt AND l.object_claim_id = $2";
-
-static const char record_followups_done_sql[] =
-"WITH d AS (DELETE FROM osv.erasure_followups f WHERE f.receipt = ANY ($1::text[]::uuid[]) AND f.claim_id = $2"
-"   RETURNING f.receipt)"
-" UPDATE osv.erasure_ledger l SET targets = pg_catalog.jsonb_set(l.targets, '{qdrant}', '\"confirmed\"')"
-" FROM d WHERE l.receipt = d.receipt";
-
-static const char record_followups_failed_sql[] =
-"UPDATE osv.erasure_followups x SET claim_id = NULL, lease_until = NULL,"
-"   last_error = f.error, last_error_at = pg_catalog.now(),"
-"   next_attempt_at = " SS_BACKOFF("x.attempts")
-" FROM ROWS FROM (pg_catalog.unnest($1::text[]::uuid[]), pg_catalog.unnest($3::int4[]), pg_catalog.unnest($4::text[])) AS f(receipt, status, error)"
-" WHERE x.receipt = f.receipt AND x.claim_id = $2";
 
 /* Run a statement with arguments (SPI connected); ERROR unless "expected". */
 static void
@@ -408,22 +373,7 @@ ss_claim(int limit, SsBatch *batch, MemoryContext cxt)
 		MemoryContextSwitchTo(old);
 	}
 
-	if (qdrant_configured() && limit - batch->ndel - batch->nledger > 0)
-	{
-		values[0] = Int32GetDatum(Min(SS_SIDE_BATCH, limit - batch->ndel - batch->nledger));
-		values[2] = Int64GetDatum((int64) osv_qdrant_timeout * (SS_SIDE_BATCH + 1) + 30000);
-		ss_exec(SPI_OK_UPDATE_RETURNING, claim_followups_sql, 3, argtypes, values, false);
-		old = MemoryContextSwitchTo(cxt);
-		batch->nfollow = (int) SPI_processed;
-		batch->follow = palloc0(sizeof(SsFollowup) * Max(batch->nfollow, 1));
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			batch->follow[i].receipt = ss_getstring(i, 1);
-			batch->follow[i].user_id = ss_getint8(i, 2);
-		}
-		MemoryContextSwitchTo(old);
-	}
-	return batch->ndel + batch->nledger + batch->nfollow;
+	return batch->ndel + batch->nledger;
 }
 
 /*
@@ -456,19 +406,6 @@ ss_send(SsBatch *batch)
 			batch->del[i].req = reqs[k++];
 	for (int i = 0; i < batch->nledger; i++)
 		batch->ledger[i].req = reqs[k++];
-
-	for (int i = 0; i < batch->nfollow; i++)
-	{
-		QdrantError err;
-		SsFollowup *f = &batch->follow[i];
-
-		CHECK_FOR_INTERRUPTS();
-		f->ok = qdrant_delete_user(f->user_id, &err);
-		if (!f->ok && err.kind == QDRANT_GONE)
-			f->ok = true;		/* no collection: no point of anyone */
-		if (!f->ok)
-			f->error = psprintf("%s%s%s", err.message, err.detail ? ": " : "", err.detail ? err.detail : "");
-	}
 }
 
 /* Whether a DeleteObject answer means the object is gone. */
@@ -546,7 +483,7 @@ ss_record(SsBatch *batch)
 {
 	uint64		completed = 0;
 	uint64		erasure_done = 0;
-	int			n = Max(Max(batch->ndel, batch->nledger), Max(batch->nfollow, 1));
+	int			n = Max(Max(batch->ndel, batch->nledger), 1);
 	Datum	   *done = palloc(sizeof(Datum) * n);
 	Datum	   *failed = palloc(sizeof(Datum) * n);
 	Datum	   *statuses = palloc(sizeof(Datum) * n);
@@ -591,22 +528,6 @@ ss_record(SsBatch *batch)
 	completed += ss_record_queue(record_ledger_done_sql, record_ledger_failed_sql, true,
 								 done, ndone, failed, statuses, errors, nfailed,
 								 batch->claim_id, NULL);
-
-	ndone = nfailed = 0;
-	for (int i = 0; i < batch->nfollow; i++)
-	{
-		SsFollowup *f = &batch->follow[i];
-
-		if (f->ok)
-			done[ndone++] = CStringGetTextDatum(f->receipt);
-		else
-			SS_FAIL(CStringGetTextDatum(f->receipt), 0, f->error);
-	}
-	completed += ss_record_queue(record_followups_done_sql, record_followups_failed_sql, true,
-								 done, ndone, failed, statuses, errors, nfailed,
-								 batch->claim_id, NULL);
-	if (ndone > 0)
-		erasure_done++;
 
 	if (erasure_done > 0)
 		ss_exec(SPI_OK_SELECT, "SELECT osv.erasure_ledger_refresh(NULL)", 0, NULL, NULL, false);
@@ -702,20 +623,18 @@ ss_next_due_ms(void)
 	bool		isnull;
 	Datum		d;
 	int64		wait_ms = SS_NAPTIME_MS;
-	Oid			argtypes[3] = {BOOLOID, BOOLOID, BOOLOID};
-	Datum		values[3];
+	Oid			argtypes[2] = {BOOLOID, BOOLOID};
+	Datum		values[2];
 
 	values[0] = BoolGetDatum(s3_missing_setting() == NULL);
 	values[1] = BoolGetDatum(ss_ledger_configured());
-	values[2] = BoolGetDatum(qdrant_configured());
 	ss_exec(SPI_OK_SELECT,
 			"SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', LEAST("
 			"  CASE WHEN $1 THEN (SELECT pg_catalog.min(GREATEST(d.next_attempt_at, d.lease_until)) FROM osv.storage_deletions d) END,"
 			"  CASE WHEN $2 THEN (SELECT pg_catalog.min(GREATEST(l.object_next_attempt_at, l.object_lease_until)) FROM osv.erasure_ledger l"
-			"                      WHERE l.object_written_at IS NULL) END,"
-			"  CASE WHEN $3 THEN (SELECT pg_catalog.min(GREATEST(f.next_attempt_at, f.lease_until)) FROM osv.erasure_followups f) END)"
+			"                      WHERE l.object_written_at IS NULL) END)"
 			"  - pg_catalog.clock_timestamp()) * 1000)::bigint",
-			3, argtypes, values, true);
+			2, argtypes, values, true);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
 		wait_ms = Min(wait_ms, DatumGetInt64(d));
@@ -731,7 +650,7 @@ storage_sync_worker_round(MemoryContext loop_cxt)
 
 	osv_worker_transaction_begin("osv storage sync: claiming");
 	if (!OidIsValid(get_extension_oid("osv", true)) ||
-		!OidIsValid(get_relname_relid("erasure_followups", get_namespace_oid("osv", true))))
+		!OidIsValid(get_relname_relid("erasure_ledger", get_namespace_oid("osv", true))))
 	{
 		/* Absent, or not updated to 1.1 yet. */
 		osv_worker_transaction_end();

@@ -40,7 +40,9 @@
  * pending, due at in_doubt_until, so the desired state is sent again when
  * the old request can no longer overtake it.  An upsert in doubt of a user
  * who no longer exists queues the user's erasure sweep again
- * (osv.vector_erasure_sweeps, run by the worker), due at the fence.
+ * (osv.vector_erasure_sweeps, claimed, sent and recorded like a batch),
+ * due at the fence, and puts the Qdrant state of the user's receipt in the
+ * erasure ledger back to pending until that sweep is done.
  *
  * While a re-embedding runs (reembedding.c), each entry has a second
  * desired state, in the next collection, derived from embedding_next the
@@ -787,17 +789,38 @@ sync_record(VsBatch *batch)
 					" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(summary_id, user_id)"
 					" WHERE o.claim_id OPERATOR(pg_catalog.=) $1 AND o.summary_id OPERATOR(pg_catalog.=) u.summary_id",
 					4, types, values, false, 0);
-		spi_execute(SPI_OK_INSERT, "INSERT INTO osv.vector_erasure_sweeps AS w (user_id, due_at)"
-					" SELECT DISTINCT u.user_id, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)"
-					"   pg_catalog.make_interval(secs => $4 OPERATOR(pg_catalog./) 1000.0)"
-					" FROM pg_catalog.unnest($3) AS u(user_id)"
+		/*
+		 * The receipt of the user's last erasure (found by its keyed hash)
+		 * is pending in the ledger again until the new sweep is done.
+		 */
+		spi_execute(SPI_OK_SELECT, "WITH q AS (INSERT INTO osv.vector_erasure_sweeps AS w (user_id, due_at, receipt)"
+					" SELECT u.user_id, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)"
+					"   pg_catalog.make_interval(secs => $4 OPERATOR(pg_catalog./) 1000.0),"
+					"   (SELECT l.receipt FROM osv.erasure_ledger l"
+					"     WHERE l.user_hash OPERATOR(pg_catalog.=) osv.erasure_subject_hash('user', u.user_id::text)"
+					"     ORDER BY l.erased_at DESC LIMIT 1)"
+					" FROM (SELECT DISTINCT v.user_id FROM pg_catalog.unnest($3) AS v(user_id)) u"
 					" WHERE u.user_id IS NOT NULL"
 					"   AND NOT EXISTS (SELECT FROM osv.users x WHERE x.id OPERATOR(pg_catalog.=) u.user_id)"
-					" ON CONFLICT (user_id) DO UPDATE SET due_at = GREATEST(w.due_at, EXCLUDED.due_at)",
+					" ON CONFLICT (user_id) DO UPDATE SET due_at = GREATEST(w.due_at, EXCLUDED.due_at),"
+					"   receipt = COALESCE(EXCLUDED.receipt, w.receipt)"
+					" RETURNING w.receipt),"
+					" r AS (UPDATE osv.erasure_ledger l"
+					"   SET targets = pg_catalog.jsonb_set(l.targets, '{qdrant}', '\"pending\"'), confirmed_at = NULL,"
+					"       object_written_at = NULL, object_claim_id = NULL, object_lease_until = NULL,"
+					"       object_attempts = 0, object_next_attempt_at = pg_catalog.now()"
+					"   FROM q WHERE l.receipt OPERATOR(pg_catalog.=) q.receipt"
+					"     AND (l.targets OPERATOR(pg_catalog.->>) 'qdrant') OPERATOR(pg_catalog.=) 'confirmed')"
+					" SELECT pg_catalog.count(*) FROM q",
 					4, types, values, false, 0);
-		if (SPI_processed > 0)
-			elog(LOG, "osv vector sync queued %llu erasure sweeps again after writes in doubt",
-				 (unsigned long long) SPI_processed);
+		{
+			bool		isnull;
+			int64		queued = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (queued > 0)
+				elog(LOG, "osv vector sync queued %lld erasure sweeps again after writes in doubt",
+					 (long long) queued);
+		}
 	}
 
 	/* Unsent entries (target failure): this was not an attempt of theirs. */
@@ -905,16 +928,21 @@ sync_record(VsBatch *batch)
  */
 
 /*
- * Read up to "limit" due erasure sweeps into *sweeps (allocated in mcxt).
- * A sweep whose user has an upsert in doubt is first postponed to the end
- * of its fence: sent earlier, the late write could land after it.  SPI
- * connected, inside a transaction.  Returns the number read.
+ * Claim up to "limit" due erasure sweeps into *sweeps (allocated in mcxt):
+ * claim id and lease set, FOR UPDATE SKIP LOCKED, so that concurrent syncs
+ * (the worker, osv.vector_sync() in a session) never send the same row at
+ * once.  A sweep whose user has an upsert in doubt is first postponed to
+ * the end of its fence: sent earlier, the late write could land after it.
+ * SPI connected, inside a transaction, which the worker commits before
+ * sending.  Returns the number claimed.
  */
 int
-sync_read_sweeps(int limit, VsSweep **sweeps, MemoryContext mcxt)
+sync_claim_sweeps(int limit, VsSweep **sweeps, MemoryContext mcxt)
 {
-	Oid			argtype = INT4OID;
-	Datum		arg = Int32GetDatum(limit);
+	Oid			types[3] = {INT4OID, INT8OID, INT8OID};
+	Datum		values[3];
+	bool		isnull;
+	int64		claim;
 	int			n;
 	MemoryContext old;
 
@@ -928,10 +956,21 @@ sync_read_sweeps(int limit, VsSweep **sweeps, MemoryContext mcxt)
 				"       GROUP BY o.in_doubt_user_id) d"
 				" WHERE w.user_id OPERATOR(pg_catalog.=) d.user_id AND w.due_at OPERATOR(pg_catalog.<) d.until",
 				0, NULL, NULL, false, 0);
-	spi_execute(SPI_OK_SELECT, "SELECT w.user_id, w.due_at FROM osv.vector_erasure_sweeps w"
-				" WHERE w.due_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
-				" ORDER BY w.due_at, w.user_id LIMIT $1",
-				1, &argtype, &arg, false, 0);
+	spi_execute(SPI_OK_SELECT, "SELECT pg_catalog.nextval('osv.vector_outbox_claim_seq')", 0, NULL, NULL, false, 1);
+	claim = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	values[0] = Int32GetDatum(limit);
+	values[1] = Int64GetDatum(claim);
+	/* Long enough for every request of the claim; a sweep sent twice is harmless. */
+	values[2] = Int64GetDatum((int64) osv_qdrant_timeout * (limit + 1) + 5000);
+	spi_execute(SPI_OK_UPDATE_RETURNING, "WITH c AS (SELECT w.user_id FROM osv.vector_erasure_sweeps w"
+				"   WHERE w.due_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+				"     AND (w.lease_until IS NULL OR w.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())"
+				"   ORDER BY w.due_at, w.user_id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+				" UPDATE osv.vector_erasure_sweeps w SET claim_id = $2,"
+				"   lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $3 OPERATOR(pg_catalog./) 1000.0)"
+				" FROM c WHERE w.user_id OPERATOR(pg_catalog.=) c.user_id"
+				" RETURNING w.user_id, w.due_at",
+				3, types, values, false, 0);
 	n = (int) SPI_processed;
 	if (n == 0)
 		return 0;
@@ -939,8 +978,7 @@ sync_read_sweeps(int limit, VsSweep **sweeps, MemoryContext mcxt)
 	*sweeps = palloc0(sizeof(VsSweep) * n);
 	for (int i = 0; i < n; i++)
 	{
-		bool		isnull;
-
+		(*sweeps)[i].claim_id = claim;
 		(*sweeps)[i].user_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 		(*sweeps)[i].due_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 	}
@@ -993,38 +1031,61 @@ sync_send_sweeps(VsSweep *sweeps, int n, QdrantError *err)
 }
 
 /*
- * Record the sweeps sent (SPI connected): a row is complete when its
- * sweep succeeded and due_at has not moved since it was read (a write of
- * the user went in doubt meanwhile); otherwise its error is kept.
+ * Record the sweeps claimed (SPI connected): a row is complete when its
+ * sweep succeeded and due_at has not moved since the claim (a write of the
+ * user went in doubt meanwhile); a failed one keeps its error and is due
+ * again after a backoff; the claim of every other row is released.  When
+ * a completed row named a receipt, the erasure ledger confirms its Qdrant
+ * state (osv.erasure_ledger_refresh()).
  */
 void
 sync_record_sweeps(VsSweep *sweeps, int n)
 {
+	bool		confirm = false;
+
 	for (int i = 0; i < n; i++)
 	{
-		Oid			types[5] = {INT8OID, TIMESTAMPTZOID, TEXTOID, INT4OID, INT4OID};
-		Datum		values[5];
+		Oid			types[6] = {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID, INT4OID, INT4OID};
+		Datum		values[6];
 
-		if (!sweeps[i].done && sweeps[i].error == NULL)
-			continue;			/* not sent */
 		values[0] = Int64GetDatum(sweeps[i].user_id);
-		values[1] = TimestampTzGetDatum(sweeps[i].due_at);
+		values[1] = Int64GetDatum(sweeps[i].claim_id);
+		values[2] = TimestampTzGetDatum(sweeps[i].due_at);
 		if (sweeps[i].done)
-			spi_execute(SPI_OK_DELETE, "DELETE FROM osv.vector_erasure_sweeps w"
-						" WHERE w.user_id OPERATOR(pg_catalog.=) $1 AND w.due_at OPERATOR(pg_catalog.=) $2",
-						2, types, values, false, 0);
-		else
+		{
+			spi_execute(SPI_OK_DELETE_RETURNING, "DELETE FROM osv.vector_erasure_sweeps w"
+						" WHERE w.user_id OPERATOR(pg_catalog.=) $1 AND w.claim_id OPERATOR(pg_catalog.=) $2"
+						"   AND w.due_at OPERATOR(pg_catalog.=) $3"
+						" RETURNING w.receipt IS NOT NULL",
+						3, types, values, false, 0);
+			if (SPI_processed > 0)
+			{
+				bool		isnull;
+
+				confirm |= DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				continue;
+			}
+		}
+		if (sweeps[i].error != NULL)
 		{
 			/* Retried with the backoff of outbox entries. */
-			values[2] = CStringGetTextDatum(sweeps[i].error);
-			values[3] = Int32GetDatum(osv_vector_sync_backoff);
-			values[4] = Int32GetDatum(osv_vector_sync_backoff_max);
+			values[3] = CStringGetTextDatum(sweeps[i].error);
+			values[4] = Int32GetDatum(osv_vector_sync_backoff);
+			values[5] = Int32GetDatum(osv_vector_sync_backoff_max);
 			spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_erasure_sweeps w"
-						" SET attempts = w.attempts OPERATOR(pg_catalog.+) 1, last_error = $3,"
+						" SET attempts = w.attempts OPERATOR(pg_catalog.+) 1, last_error = $4,"
+						"     last_error_at = pg_catalog.now(), claim_id = NULL, lease_until = NULL,"
 						"     due_at = GREATEST(w.due_at, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
-						"       LEAST($5::float8, $4 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(w.attempts, 30))) OPERATOR(pg_catalog./) 1000.0))"
-						" WHERE w.user_id OPERATOR(pg_catalog.=) $1",
-						5, types, values, false, 0);
+						"       LEAST($6::float8, $5 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(w.attempts, 30))) OPERATOR(pg_catalog./) 1000.0))"
+						" WHERE w.user_id OPERATOR(pg_catalog.=) $1 AND w.claim_id OPERATOR(pg_catalog.=) $2",
+						6, types, values, false, 0);
 		}
+		else
+			/* Not sent (the target failed first), or done too early. */
+			spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_erasure_sweeps w SET claim_id = NULL, lease_until = NULL"
+						" WHERE w.user_id OPERATOR(pg_catalog.=) $1 AND w.claim_id OPERATOR(pg_catalog.=) $2",
+						2, types, values, false, 0);
 	}
+	if (confirm)
+		spi_execute(SPI_OK_SELECT, "SELECT osv.erasure_ledger_refresh(NULL)", 0, NULL, NULL, false, 0);
 }

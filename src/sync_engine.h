@@ -75,9 +75,10 @@ typedef struct VsClaimCursor
 
 #define VS_CLAIM_CURSOR_START {DT_NOBEGIN, -1, 0}
 
-/* An erasure sweep (osv.vector_erasure_sweeps) read for sending. */
+/* An erasure sweep (osv.vector_erasure_sweeps) claimed for sending. */
 typedef struct VsSweep
 {
+	int64		claim_id;
 	int64		user_id;
 	TimestampTz due_at;			/* as read: the row is completed only if
 								 * unchanged */
@@ -113,7 +114,7 @@ extern int	sync_claim(int limit, VsClaimCursor *cursor, VsBatch *batch,
 extern void sync_send(VsBatch *batch);
 extern uint64 sync_record(VsBatch *batch);
 extern void sync_record_target(const QdrantError *err, bool any_sent);
-extern int	sync_read_sweeps(int limit, VsSweep **sweeps, MemoryContext mcxt);
+extern int	sync_claim_sweeps(int limit, VsSweep **sweeps, MemoryContext mcxt);
 extern bool sync_send_sweeps(VsSweep *sweeps, int n, QdrantError *err);
 extern void sync_record_sweeps(VsSweep *sweeps, int n);
 

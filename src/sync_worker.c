@@ -11,8 +11,9 @@
  * latch, which backends set when a transaction that enqueued entries
  * commits (outbox.c), until the next entry is due or osv.vector_sync_naptime
  * passes.  It idles where the extension is absent and where
- * osv.qdrant_url is empty.  Before each claim it sends the erasure sweeps
- * that are due (osv.vector_erasure_sweeps) and, while a new target (or
+ * osv.qdrant_url is empty.  Before each claim it claims, commits, sends
+ * and records the erasure sweeps that are due (osv.vector_erasure_sweeps)
+ * and, while a new target (or
  * one that comes back after an embedded window) is being reconciled, one
  * page of that reconcile (reconcile.c: the page's orphaned and stale
  * points and the missing summaries of its id range are enqueued), so the
@@ -25,7 +26,7 @@
  * in doubt (their request may have been sent).
  *
  * Each round then drains the storage queues (object deletions, erasure
- * ledger copies, Qdrant sweeps of erasures; src/storage_sync.c) the same
+ * ledger copies; src/storage_sync.c) the same
  * way, whether Qdrant is configured or not, and sleeps no longer than
  * their next due entry.
  *
@@ -115,7 +116,11 @@ next_due_ms(void)
 				"   AND o.next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now())"
 				"   OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) * 1000)::bigint,"
 				" EXISTS (SELECT FROM osv.vector_outbox o WHERE o.state OPERATOR(pg_catalog.=) 'pending'"
-				"   AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now())",
+				"   AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()),"
+				/* An erasure sweep waiting for its fence, backoff or lease. */
+				" pg_catalog.ceil(pg_catalog.date_part('epoch', (SELECT pg_catalog.min(GREATEST(w.due_at, w.lease_until))"
+				"   FROM osv.vector_erasure_sweeps w)"
+				"   OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) * 1000)::bigint",
 				0, NULL, NULL, true, 1);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
@@ -123,6 +128,10 @@ next_due_ms(void)
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	if (DatumGetBool(d))
 		wait_ms = Min(wait_ms, 1000);
+	/* At least 100 ms: a due sweep may be locked by a session's claim. */
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	if (!isnull)
+		wait_ms = Min(wait_ms, Max(DatumGetInt64(d), 100));
 	return (long) Max(wait_ms, 1);
 }
 
@@ -401,7 +410,7 @@ worker_round(SyncWorkerState *st)
 		return Min(wait_ms, (long) osv_vector_sync_naptime);
 	}
 
-	nsweeps = sync_read_sweeps(SWEEPS_PER_ROUND, &sweeps, loop_cxt);
+	nsweeps = sync_claim_sweeps(SWEEPS_PER_ROUND, &sweeps, loop_cxt);
 	worker_end(loop_cxt);
 
 	/*

@@ -182,33 +182,51 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	tables text;
 	export jsonb;
-	archived jsonb := '[]';
 BEGIN
 	PERFORM osv.check_user_exists(user_id);
 
-	IF to_regclass('osv.activity_logs_archive') IS NOT NULL THEN
-		archived := osv.user_rows_json('osv.activity_logs_archive', 'user_id', user_id);
-	END IF;
+	/*
+	 * One statement and one conversion: to_jsonb() of a row whose columns
+	 * are arrays of the user's rows walks everything once, where a jsonb per
+	 * row, aggregated per table and merged again, copied it all three times
+	 * (bench/erasure.sh).  Every column but trash_batch, listed from the
+	 * catalog, so that columns added later are exported too; each table is
+	 * read through its index on user_id.
+	 */
+	SELECT string_agg(CASE WHEN k.rel IS NULL THEN format('''{}''::integer[] AS %I', k.key)
+						   ELSE format('ARRAY(SELECT s FROM (SELECT %s FROM %s t WHERE t.user_id OPERATOR(pg_catalog.=) $1) s ORDER BY s.id) AS %I',
+									   (SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attnum)
+										  FROM pg_attribute a
+										 WHERE a.attrelid = k.rel AND a.attnum > 0 AND NOT a.attisdropped
+										   AND a.attname <> 'trash_batch'),
+									   k.rel, k.key) END,
+					  ', ' ORDER BY k.ord)
+	INTO tables
+	FROM (VALUES (1, 'documents', 'osv.documents'),
+				 (2, 'summaries', 'osv.summaries'),
+				 (3, 'recommendations', 'osv.recommendations'),
+				 (4, 'quizzes', 'osv.quizzes'),
+				 (5, 'answers', 'osv.answers'),
+				 (6, 'rooms', 'osv.rooms'),
+				 (7, 'room_participations', 'osv.room_participations'),
+				 (8, 'activity_logs', 'osv.activity_logs'),
+				 (9, 'archived_activity_logs', 'osv.activity_logs_archive'),
+				 (10, 'points', 'osv.points')) AS v(ord, key, name),
+		 LATERAL (SELECT to_regclass(v.name) AS rel, v.ord, v.key) k;
 
-	SELECT jsonb_build_object(
-		'format', 'osv.data_export/1',
-		'exported_at', now(),
-		'user', (SELECT to_jsonb(u) - 'trash_batch' FROM osv.users u WHERE u.id = user_id),
-		'documents', osv.user_rows_json('osv.documents', 'user_id', user_id),
-		'summaries', osv.user_rows_json('osv.summaries', 'user_id', user_id),
-		'recommendations', osv.user_rows_json('osv.recommendations', 'user_id', user_id),
-		'quizzes', osv.user_rows_json('osv.quizzes', 'user_id', user_id),
-		'answers', osv.user_rows_json('osv.answers', 'user_id', user_id),
-		'rooms', osv.user_rows_json('osv.rooms', 'user_id', user_id),
-		'room_participations', osv.user_rows_json('osv.room_participations', 'user_id', user_id),
-		'activity_logs', osv.user_rows_json('osv.activity_logs', 'user_id', user_id),
-		'archived_activity_logs', archived,
-		'awards', (SELECT coalesce(jsonb_agg(jsonb_build_object('badge', b.slug, 'name', b.name, 'awarded_at', a.awarded_at)
-											  ORDER BY a.awarded_at, b.slug), '[]')
-				   FROM osv.awards a JOIN osv.badges b ON b.id = a.badge_id WHERE a.user_id = data_export.user_id),
-		'points', osv.user_rows_json('osv.points', 'user_id', user_id))
-	INTO export;
+	EXECUTE format($q$
+		SELECT pg_catalog.to_jsonb(r) FROM (
+			SELECT 'osv.data_export/1' AS format, pg_catalog.now() AS exported_at,
+				   (SELECT pg_catalog.to_jsonb(u) OPERATOR(pg_catalog.-) 'trash_batch'
+					  FROM osv.users u WHERE u.id OPERATOR(pg_catalog.=) $1) AS "user",
+				   %s,
+				   (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+							   'badge', b.slug, 'name', b.name, 'awarded_at', a.awarded_at) ORDER BY a.awarded_at, b.slug), '[]')
+					  FROM osv.awards a JOIN osv.badges b ON b.id OPERATOR(pg_catalog.=) a.badge_id
+					 WHERE a.user_id OPERATOR(pg_catalog.=) $1) AS awards) r$q$, tables)
+	INTO export USING user_id;
 	RETURN export;
 END
 $$;
@@ -251,15 +269,14 @@ BEGIN
 	outcome := osv.erase_user(user_id, receipt.id);
 
 	INSERT INTO osv.erasure_receipts (id, erased)
-	VALUES (receipt.id, erased || jsonb_build_object('stored_files_queued', outcome.files, 'vector_points', outcome.vector_points))
+	VALUES (receipt.id, erased || jsonb_build_object('stored_files_queued', outcome.files, 'vector_points', outcome.vector_points,
+													  'targets', jsonb_build_object('database', 'confirmed', 'qdrant', outcome.qdrant,
+																					'object_storage', outcome.object_storage)))
 	RETURNING * INTO receipt;
 	INSERT INTO osv.erasure_ledger (receipt, erased_at, user_hash, auth0_hash, erased, targets, object_key)
 	VALUES (receipt.id, receipt.erased_at, user_hash, auth0_hash, erased,
 			jsonb_build_object('database', 'confirmed', 'qdrant', outcome.qdrant, 'object_storage', outcome.object_storage),
 			osv.erasure_ledger_object_key(receipt.id, receipt.erased_at, user_hash, auth0_hash));
-	IF outcome.qdrant = 'pending' THEN
-		INSERT INTO osv.erasure_followups (receipt, user_id) VALUES (receipt.id, user_id);
-	END IF;
 	PERFORM osv.erasure_ledger_refresh(receipt.id);
 	PERFORM osv.storage_sync_wake();
 	RETURN jsonb_build_object('receipt', receipt.id, 'erased_at', receipt.erased_at) || receipt.erased;

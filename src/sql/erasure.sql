@@ -24,13 +24,16 @@ LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	/* Set by osv.erase_user() while it deletes the user: the rows name the erasure at once. */
+	erasure uuid := NULLIF(current_setting('osv_erasure.receipt', true), '')::uuid;
 BEGIN
 	IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
 		INSERT INTO osv.storage_deletions (storage_bucket, storage_key, user_id)
 		SELECT d.storage_bucket, d.storage_key, d.user_id FROM osv.documents d;
 	ELSE
-		INSERT INTO osv.storage_deletions (storage_bucket, storage_key, user_id)
-		SELECT o.storage_bucket, o.storage_key, o.user_id FROM old_rows o;
+		INSERT INTO osv.storage_deletions (storage_bucket, storage_key, user_id, erasure_id)
+		SELECT o.storage_bucket, o.storage_key, o.user_id, erasure FROM old_rows o;
 	END IF;
 	IF FOUND THEN
 		PERFORM osv.storage_sync_wake();
@@ -52,7 +55,7 @@ RETURNS bigint
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'osv_storage_sync';
-COMMENT ON FUNCTION osv.storage_sync(integer) IS 'drain the object-storage queue (deletions, erasure ledger objects, pending Qdrant sweeps) now, in this session; returns entries completed';
+COMMENT ON FUNCTION osv.storage_sync(integer) IS 'drain the object-storage queue (deletions, erasure ledger objects) now, in this session; returns entries completed';
 REVOKE ALL ON FUNCTION osv.storage_sync(integer) FROM PUBLIC;
 
 CREATE FUNCTION osv.storage_sync_blocked_by(target text)
@@ -133,36 +136,6 @@ CREATE INDEX erasure_ledger_object_due_idx ON osv.erasure_ledger (object_next_at
 CREATE INDEX erasure_ledger_unconfirmed_idx ON osv.erasure_ledger (receipt) WHERE confirmed_at IS NULL;
 REVOKE ALL ON osv.erasure_ledger FROM PUBLIC;
 
-/*
- * Erasures whose Qdrant sweep (delete by user filter) did not get an
- * answer: the storage sync sweeps again until Qdrant confirms, then the
- * row goes.  It holds the erased user id (a number, no other data) only
- * that long.
- */
-CREATE TABLE osv.erasure_followups (
-	receipt uuid NOT NULL,
-	user_id bigint NOT NULL,
-	attempts integer NOT NULL DEFAULT 0,
-	next_attempt_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	lease_until timestamptz,
-	claim_id bigint,
-	last_error text,
-	last_error_at timestamptz,
-	CONSTRAINT erasure_followups_pkey PRIMARY KEY (receipt),
-	CONSTRAINT erasure_followups_receipt_fkey FOREIGN KEY (receipt) REFERENCES osv.erasure_ledger (receipt) ON DELETE CASCADE
-);
-COMMENT ON TABLE osv.erasure_followups IS 'erasures whose Qdrant sweep is not confirmed yet; removed once Qdrant confirms';
-COMMENT ON COLUMN osv.erasure_followups.receipt IS 'receipt of the erasure (osv.erasure_ledger)';
-COMMENT ON COLUMN osv.erasure_followups.user_id IS 'the erased user id, whose points Qdrant must delete';
-COMMENT ON COLUMN osv.erasure_followups.attempts IS 'sweeps sent so far';
-COMMENT ON COLUMN osv.erasure_followups.next_attempt_at IS 'not sent before this time (backoff)';
-COMMENT ON COLUMN osv.erasure_followups.lease_until IS 'claimed by a sync until this time';
-COMMENT ON COLUMN osv.erasure_followups.claim_id IS 'claim that holds the row; NULL when not claimed';
-COMMENT ON COLUMN osv.erasure_followups.last_error IS 'why the last sweep failed';
-COMMENT ON COLUMN osv.erasure_followups.last_error_at IS 'when the last sweep failed';
-CREATE INDEX erasure_followups_due_idx ON osv.erasure_followups (next_attempt_at);
-REVOKE ALL ON osv.erasure_followups FROM PUBLIC;
-
 CREATE FUNCTION osv.erasure_ledger_object_key(receipt uuid, erased_at timestamptz, user_hash text, auth0_hash text)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -190,53 +163,56 @@ COMMENT ON FUNCTION osv.erasure_ledger_document(osv.erasure_ledger) IS 'the copy
  * Erase a user's rows and start the external deletions; the caller writes
  * the receipt.  The foreign keys cascade to every row of the user, archived
  * logs too; deleting the documents queues their objects (trigger
- * storage_queue), and deleting the summaries queues the deletion of their
- * Qdrant points in the vector outbox, in this transaction.  Qdrant is also
- * swept by the user filter now, for points the outbox does not know of
- * (written before a restore from backup, say).  A Qdrant that cannot be
- * reached must not block an erasure: the sweep is then left to the storage
- * sync (osv.erasure_followups), bounded by osv.qdrant_timeout here.
+ * storage_queue), deleting the summaries queues the deletion of their
+ * Qdrant points in the vector outbox, and deleting the user queues the
+ * sweep of all the user's points by user filter (trigger
+ * vector_erasure_sweep), for points the outbox does not know of (written
+ * before a restore from backup, or by a write in doubt), all in this
+ * transaction.  No request is sent here: the erasure never waits for
+ * Qdrant or S3, and reports what is true when it returns (queued); the
+ * sync confirms each target in the erasure ledger later.
  */
 CREATE FUNCTION osv.erase_user(user_id bigint, receipt uuid,
 							   OUT files bigint, OUT vector_points text, OUT qdrant text, OUT object_storage text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-	sweep_error text;
 BEGIN
+	/*
+	 * The objects of the documents deleted now name the erasure as they are
+	 * queued (trigger storage_queue); those queued before (a purge not yet
+	 * drained) are taken in too.
+	 */
+	PERFORM set_config('osv_erasure.receipt', erase_user.receipt::text, true);
 	DELETE FROM osv.users u WHERE u.id = erase_user.user_id;
+	PERFORM set_config('osv_erasure.receipt', '', true);
 	UPDATE osv.storage_deletions d SET erasure_id = erase_user.receipt
 	 WHERE d.user_id = erase_user.user_id AND d.erasure_id IS NULL;
-	GET DIAGNOSTICS files = ROW_COUNT;
+	SELECT count(*) INTO files FROM osv.storage_deletions d WHERE d.erasure_id = erase_user.receipt;
 	object_storage := CASE WHEN files = 0 THEN 'nothing stored' ELSE 'pending' END;
 
-	BEGIN
-		PERFORM osv.qdrant_delete_user_points(user_id);
-		IF current_setting('osv.qdrant_url') = '' THEN
-			vector_points := 'embedded mode: nothing stored outside the database';
-			qdrant := 'not configured';
-		ELSE
-			vector_points := 'deleted by user filter';
-			qdrant := 'confirmed';
-		END IF;
-	EXCEPTION WHEN OTHERS THEN
-		GET STACKED DIAGNOSTICS sweep_error = MESSAGE_TEXT;
-		RAISE WARNING 'could not sweep Qdrant points of the erased user: %', sweep_error
-			USING HINT = 'The storage sync sweeps again until Qdrant answers; the vector outbox deletes the points of the user''s summaries too.';
-		vector_points := 'queued in the vector outbox (Qdrant did not answer)';
+	UPDATE osv.vector_erasure_sweeps w SET receipt = erase_user.receipt
+	 WHERE w.user_id = erase_user.user_id;
+	IF FOUND THEN
+		vector_points := 'queued: deleted by user filter after commit';
 		qdrant := 'pending';
-	END;
+	ELSE
+		vector_points := 'embedded mode: nothing stored outside the database';
+		qdrant := 'not configured';
+	END IF;
 END
 $$;
-COMMENT ON FUNCTION osv.erase_user(bigint, uuid) IS 'erase a user''s rows, queue their objects and sweep Qdrant; the step shared by data_delete and reapply_erasures';
+COMMENT ON FUNCTION osv.erase_user(bigint, uuid) IS 'erase a user''s rows and queue their objects and the Qdrant sweep; the step shared by data_delete and reapply_erasures';
 REVOKE ALL ON FUNCTION osv.erase_user(bigint, uuid) FROM PUBLIC;
 
 /*
  * Bring the targets of unconfirmed receipts (or of one) up to date: object
- * storage is confirmed once no queued deletion of the erasure is left; a
- * receipt is confirmed once no target is pending.  A changed row is due to
- * be written to the ledger bucket again.  Returns how many rows changed.
+ * storage is confirmed once no queued deletion of the erasure is left;
+ * Qdrant once no sweep of the erasure is left (the sweep goes only when
+ * Qdrant confirmed a delete by user filter sent after the last write in
+ * doubt of the user); a receipt is confirmed once no target is pending.  A
+ * changed row is due to be written to the ledger bucket again.  Returns
+ * how many rows changed.
  */
 CREATE FUNCTION osv.erasure_ledger_refresh(only_receipt uuid DEFAULT NULL)
 RETURNS integer
@@ -248,9 +224,13 @@ DECLARE
 BEGIN
 	WITH s AS (
 		SELECT l.receipt,
-			   CASE WHEN l.targets->>'object_storage' = 'pending'
-						 AND NOT EXISTS (SELECT FROM osv.storage_deletions d WHERE d.erasure_id = l.receipt)
-					THEN jsonb_set(l.targets, '{object_storage}', '"confirmed"') ELSE l.targets END AS targets
+			   l.targets
+			   || CASE WHEN l.targets->>'object_storage' = 'pending'
+						    AND NOT EXISTS (SELECT FROM osv.storage_deletions d WHERE d.erasure_id = l.receipt)
+					   THEN '{"object_storage": "confirmed"}' ELSE '{}' END::jsonb
+			   || CASE WHEN l.targets->>'qdrant' = 'pending'
+						    AND NOT EXISTS (SELECT FROM osv.vector_erasure_sweeps w WHERE w.receipt = l.receipt)
+					   THEN '{"qdrant": "confirmed"}' ELSE '{}' END::jsonb AS targets
 		  FROM osv.erasure_ledger l
 		 WHERE l.confirmed_at IS NULL AND (only_receipt IS NULL OR l.receipt = only_receipt)
 		   AND l.targets <> '{}'
@@ -322,10 +302,6 @@ BEGIN
 			   object_written_at = NULL, object_claim_id = NULL, object_lease_until = NULL,
 			   object_attempts = 0, object_next_attempt_at = now()
 		 WHERE l.receipt = r.receipt;
-		IF outcome.qdrant = 'pending' THEN
-			INSERT INTO osv.erasure_followups AS f (receipt, user_id) VALUES (r.receipt, r.id)
-			ON CONFLICT ON CONSTRAINT erasure_followups_pkey DO UPDATE SET user_id = EXCLUDED.user_id, next_attempt_at = now();
-		END IF;
 		PERFORM osv.erasure_ledger_refresh(r.receipt);
 		n := n + 1;
 	END LOOP;
@@ -380,20 +356,20 @@ SELECT s.target, s.pending, s.failed, s.in_flight, s.oldest_pending_age, s.last_
 	UNION ALL
 	SELECT 'qdrant_sweeps',
 		   pg_catalog.count(*),
-		   pg_catalog.count(*) FILTER (WHERE f.last_error IS NOT NULL),
-		   pg_catalog.count(*) FILTER (WHERE f.lease_until OPERATOR(pg_catalog.>) pg_catalog.now()),
-		   pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(l.erased_at),
-		   (SELECT e.last_error FROM osv.erasure_followups e WHERE e.last_error IS NOT NULL
+		   pg_catalog.count(*) FILTER (WHERE q.last_error IS NOT NULL),
+		   pg_catalog.count(*) FILTER (WHERE q.lease_until OPERATOR(pg_catalog.>) pg_catalog.now()),
+		   pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(q.enqueued_at),
+		   (SELECT e.last_error FROM osv.vector_erasure_sweeps e WHERE e.last_error IS NOT NULL
 			 ORDER BY e.last_error_at DESC NULLS LAST LIMIT 1),
-		   pg_catalog.max(f.last_error_at),
-		   pg_catalog.min(f.next_attempt_at),
-		   pg_catalog.max(f.attempts),
+		   pg_catalog.max(q.last_error_at),
+		   pg_catalog.min(q.due_at),
+		   pg_catalog.max(q.attempts),
 		   CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN osv.storage_sync_blocked_by('qdrant_sweeps') END
-	  FROM osv.erasure_followups f JOIN osv.erasure_ledger l ON l.receipt OPERATOR(pg_catalog.=) f.receipt
+	  FROM osv.vector_erasure_sweeps q
 	   ) s
   LEFT JOIN osv.worker_status() w ON w.worker OPERATOR(pg_catalog.=) 'vector sync';
-COMMENT ON VIEW osv.storage_sync_status IS 'state of the storage sync: queued object deletions, ledger copies to write, Qdrant sweeps to confirm';
-COMMENT ON COLUMN osv.storage_sync_status.target IS 'object_storage (deletions), erasure_ledger (copies of receipts), qdrant_sweeps (erasures Qdrant has not confirmed)';
+COMMENT ON VIEW osv.storage_sync_status IS 'state of the external deletions: queued object deletions, ledger copies to write, Qdrant sweeps to confirm (sent by the vector sync)';
+COMMENT ON COLUMN osv.storage_sync_status.target IS 'object_storage (deletions), erasure_ledger (copies of receipts), qdrant_sweeps (osv.vector_erasure_sweeps: erasures Qdrant has not confirmed)';
 COMMENT ON COLUMN osv.storage_sync_status.pending IS 'entries not done yet (failing ones included: none is ever parked)';
 COMMENT ON COLUMN osv.storage_sync_status.failed IS 'pending entries whose last attempt failed (retried with backoff)';
 COMMENT ON COLUMN osv.storage_sync_status.in_flight IS 'entries claimed by a sync being sent';

@@ -144,13 +144,14 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF TG_OP = 'DELETE' THEN
-		IF NOT EXISTS (SELECT FROM osv.users u WHERE u.id = OLD.user_id) THEN
-			RETURN OLD;		/* the cascade of deleting the user */
+		/* Once per statement: the cascade of deleting a user is one statement. */
+		IF EXISTS (SELECT FROM old_rows o JOIN osv.users u ON u.id = o.user_id) THEN
+			RAISE EXCEPTION 'cannot delete from the points ledger'
+				USING ERRCODE = 'prohibited_sql_statement_attempted',
+					  DETAIL = 'osv.points is append-only; entries go away only with their user.',
+					  HINT = 'Award negative points with osv.award_points() to correct a total.';
 		END IF;
-		RAISE EXCEPTION 'cannot delete from the points ledger'
-			USING ERRCODE = 'prohibited_sql_statement_attempted',
-				  DETAIL = 'osv.points is append-only; entries go away only with their user.',
-				  HINT = 'Award negative points with osv.award_points() to correct a total.';
+		RETURN NULL;
 	END IF;
 	RAISE EXCEPTION 'cannot update the points ledger'
 		USING ERRCODE = 'prohibited_sql_statement_attempted',
@@ -160,8 +161,11 @@ END
 $$;
 COMMENT ON FUNCTION osv.points_append_only() IS 'trigger: refuse updates of the points ledger and deletes other than the cascade of deleting a user';
 
-CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON osv.points
+CREATE TRIGGER append_only BEFORE UPDATE ON osv.points
 	FOR EACH ROW EXECUTE FUNCTION osv.points_append_only();
+CREATE TRIGGER append_only_delete AFTER DELETE ON osv.points
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION osv.points_append_only();
 
 /*
  * Award the badges whose criteria the user now meets.  Only badges naming

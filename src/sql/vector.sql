@@ -96,12 +96,15 @@ COMMENT ON COLUMN osv.vector_sync_targets.collection_mismatch IS 'how the collec
 INSERT INTO osv.vector_sync_targets (target) VALUES ('qdrant');
 
 /*
- * Erasure sweeps: osv.data_delete() deletes a user's points by user filter
- * at once and queues the sweep here too; the vector sync worker runs it
- * again when due_at has come and no upsert of that user is in doubt (an
- * upsert in doubt moves due_at to its in_doubt_until), and deletes the row
- * only after a sweep that was sent after due_at.  So a late upsert that
- * Qdrant applies after the erasure is swept once more.
+ * Erasure sweeps, the one queue of deletions by user filter: a trigger on
+ * osv.users queues every deleted user (osv.data_delete() and
+ * osv.reapply_erasures() then name the receipt); the sync (src/sync_engine.c,
+ * run by the worker and by osv.vector_sync()) claims due rows, commits,
+ * sends, and records.  A row is sent when due_at has come and no upsert of
+ * that user is in doubt (an upsert in doubt moves due_at to its
+ * in_doubt_until), and is deleted only after a sweep sent after due_at; a
+ * late upsert that Qdrant applies after the erasure is swept once more.  The
+ * ledger's Qdrant state of the receipt is confirmed when the row goes.
  */
 CREATE TABLE osv.vector_erasure_sweeps (
 	user_id bigint NOT NULL,
@@ -109,14 +112,22 @@ CREATE TABLE osv.vector_erasure_sweeps (
 	enqueued_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	attempts integer NOT NULL DEFAULT 0,
 	last_error text,
+	receipt uuid,
+	claim_id bigint,
+	lease_until timestamptz,
+	last_error_at timestamptz,
 	CONSTRAINT vector_erasure_sweeps_pkey PRIMARY KEY (user_id)
 );
-COMMENT ON TABLE osv.vector_erasure_sweeps IS 'deletions of an erased user''s Qdrant points by user filter, repeated after every write of that user in doubt';
+COMMENT ON TABLE osv.vector_erasure_sweeps IS 'deletions of an erased user''s Qdrant points by user filter, repeated after every write of that user in doubt; the erasure ledger''s Qdrant state is confirmed when the row goes';
 COMMENT ON COLUMN osv.vector_erasure_sweeps.user_id IS 'id of the erased user (the row no longer exists)';
 COMMENT ON COLUMN osv.vector_erasure_sweeps.due_at IS 'the sweep is sent again after this time; a sweep sent before it does not complete the row';
 COMMENT ON COLUMN osv.vector_erasure_sweeps.enqueued_at IS 'when the erasure queued the sweep';
 COMMENT ON COLUMN osv.vector_erasure_sweeps.attempts IS 'sweeps sent that did not complete the row';
 COMMENT ON COLUMN osv.vector_erasure_sweeps.last_error IS 'error of the last failed sweep';
+COMMENT ON COLUMN osv.vector_erasure_sweeps.receipt IS 'receipt of the erasure (osv.erasure_ledger) whose Qdrant state the sweep confirms; NULL for a purge';
+COMMENT ON COLUMN osv.vector_erasure_sweeps.claim_id IS 'claim that holds the row; NULL when not claimed';
+COMMENT ON COLUMN osv.vector_erasure_sweeps.lease_until IS 'claimed by a sync until this time';
+COMMENT ON COLUMN osv.vector_erasure_sweeps.last_error_at IS 'when the last sweep failed';
 SELECT pg_catalog.pg_extension_config_dump('osv.vector_erasure_sweeps', '');
 
 CREATE FUNCTION osv.vector_erasure_sweep_enqueue()

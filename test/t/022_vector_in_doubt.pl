@@ -104,7 +104,8 @@ converged('initial sync');
 
 # --- An erasure while an upsert of the person is in doubt. -------------------
 my ($max, $receipt) = late_write_during(1, 'SELECT osv.data_delete(1)');
-like($receipt, qr/deleted by user filter/, 'erasure: swept by user filter at once');
+like($receipt, qr/queued: deleted by user filter after commit/, 'erasure: the receipt says the sweep is queued');
+like($receipt, qr/"qdrant": "pending"/, 'erasure: the receipt says Qdrant is pending');
 cmp_ok($max, '>', 0, 'erasure: the late upsert landed after the erasure (the points came back)');
 is(user_points(1), 0, 'erasure: nothing of the person in Qdrant in the end');
 converged('erasure during a write in doubt');
@@ -124,6 +125,82 @@ $node->safe_psql('postgres', q{SELECT osv.restore('osv.users', 3)});
 ok($node->poll_query_until('postgres', 'SELECT in_doubt > 0 FROM osv.vector_sync_status'),
 	'lost connection: the upsert is in doubt');
 converged('after a lost connection');
+
+# --- The erasure ledger's Qdrant state. ---------------------------------------
+# "confirmed" only once Qdrant confirmed a delete by user filter sent after
+# the last write in doubt of the person.
+sub ledger_qdrant
+{
+	my ($user) = @_;
+	return $node->safe_psql('postgres', qq{
+		SELECT targets->>'qdrant' FROM osv.erasure_ledger
+		 WHERE user_hash = osv.erasure_subject_hash('user', '$user') ORDER BY erased_at DESC LIMIT 1});
+}
+sub ledger_confirmed
+{
+	my ($user) = @_;
+	return $node->poll_query_until('postgres', qq{
+		SELECT targets->>'qdrant' = 'confirmed' FROM osv.erasure_ledger
+		 WHERE user_hash = osv.erasure_subject_hash('user', '$user') ORDER BY erased_at DESC LIMIT 1});
+}
+ok(ledger_confirmed(1), 'ledger: the erasure during a write in doubt ends confirmed (pending -> confirmed)');
+
+$node->safe_psql('postgres', q{
+	INSERT INTO osv.users (auth0_id, email) VALUES ('auth0|d4', 'd4@example.org'), ('auth0|d5', 'd5@example.org');
+	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
+		SELECT u.id, 'pdf', 'doc ' || g, 'tap-bucket', 'k/' || u.id || '/' || g
+		  FROM osv.users u, generate_series(1, 20) g WHERE u.auth0_id IN ('auth0|d4', 'auth0|d5');
+});
+my ($u4, $u5) = split /\n/, $node->safe_psql('postgres',
+	q{SELECT id FROM osv.users WHERE auth0_id IN ('auth0|d4', 'auth0|d5') ORDER BY auth0_id});
+add_summaries($u4);
+add_summaries($u5);
+converged('two more users');
+
+# Qdrant refuses every delete: the sweep is retried, shown, and the ledger
+# stays pending; once Qdrant answers again it is confirmed.
+qdrant_request($q, 'POST', '/__test/faults', { faults => [
+	{ method => 'POST', path => '/points/delete', count => -1, action => { type => 'status', status => 503 } } ] });
+$node->safe_psql('postgres', "SELECT osv.data_delete($u4)");
+ok($node->poll_query_until('postgres',
+		q{SELECT failed > 0 AND last_error IS NOT NULL FROM osv.storage_sync_status WHERE target = 'qdrant_sweeps'}),
+	'Qdrant down: the sweep failed and is shown in osv.storage_sync_status');
+is(ledger_qdrant($u4), 'pending', 'Qdrant down: the ledger stays pending');
+cmp_ok(user_points($u4), '>', 0, 'Qdrant down: the points are still there (nothing was confirmed)');
+qdrant_request($q, 'DELETE', '/__test/faults');
+ok(ledger_confirmed($u4), 'Qdrant back: the ledger is confirmed');
+is(user_points($u4), 0, 'Qdrant back: nothing of the person in Qdrant');
+converged('after Qdrant came back');
+
+# An upsert goes in doubt only after the erasure's sweep was confirmed (the
+# sweep sent by a session while the worker waits for the slow upsert): the
+# ledger goes back to pending, the sweep is repeated after the fence, and
+# the ledger is confirmed again.
+# (A longer time-out here, so that the erasure surely runs before osv gives up.)
+$node->safe_psql('postgres', q{ALTER SYSTEM SET osv.qdrant_timeout = '4s'; SELECT pg_reload_conf();});
+qdrant_request($q, 'POST', '/__test/faults', { faults => [
+	{ method => 'PUT', path => '/points$', count => 1, action => { type => 'delay', ms => 6000 } } ] });
+$node->safe_psql('postgres', "UPDATE osv.summaries SET embedding = emb(id + 1000) WHERE user_id = $u5");
+ok($node->poll_query_until('postgres', 'SELECT in_flight > 0 FROM osv.vector_sync_status'),
+	're-sweep: the worker is sending the slow upsert');
+my ($receipt5, undef, $state5, $doubt5) = split /\n/, $node->safe_psql('postgres', qq{
+	SELECT osv.data_delete($u5);
+	SELECT osv.vector_sync();
+	SELECT targets->>'qdrant' FROM osv.erasure_ledger WHERE user_hash = osv.erasure_subject_hash('user', '$u5');
+	SELECT count(*) FROM osv.vector_outbox WHERE in_doubt_user_id = $u5;});
+like($receipt5, qr/"qdrant": "pending"/, 're-sweep: the receipt says Qdrant is pending');
+is($doubt5, '0', 're-sweep: (the upsert was not in doubt yet)');
+is($state5, 'confirmed', 're-sweep: the sweep sent by the session confirmed the ledger');
+ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM osv.vector_outbox WHERE in_doubt_user_id = $u5"),
+	're-sweep: then the upsert went in doubt');
+is(ledger_qdrant($u5), 'pending', 're-sweep: the ledger is pending again');
+is($node->safe_psql('postgres',
+		"SELECT count(*) FROM osv.vector_erasure_sweeps w JOIN osv.erasure_ledger l USING (receipt) WHERE w.user_id = $u5"),
+	'1', 're-sweep: the sweep is queued again under the receipt');
+ok(ledger_confirmed($u5), 're-sweep: the ledger is confirmed after the repeated sweep');
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET osv.qdrant_timeout; SELECT pg_reload_conf();});
+converged('after the re-sweep');
+is(user_points($u5), 0, 're-sweep: nothing of the person in Qdrant');
 
 $node->stop;
 done_testing();

@@ -187,6 +187,9 @@ ok(!grep({ $_ eq 'users/cy/fresh.pdf' } @{ objects('osv-documents') }), 'its obj
 # Wrong credentials: the queue holds, the status says why, a reload fixes it.
 # ------------------------------------------------------------------------
 write_secret('not-the-secret');
+# (A reload, so that the sync worker, if it runs by now, reads the wrong key too.)
+$node->reload;
+usleep(300_000);
 $node->safe_psql('postgres', "DELETE FROM osv.documents WHERE storage_key = 'users/bob/also kept.txt'");
 $node->psql('postgres', 'SELECT osv.storage_sync()');
 my ($pending, $failed, $err) = split /\|/, status('object_storage');
@@ -217,11 +220,12 @@ $node->psql('postgres', 'SELECT osv.storage_sync()');
 ($pending, $failed, $err) = split /\|/, status('object_storage');
 is("$pending|$failed", '1|1', 'unreachable endpoint: queued, failed, kept');
 like($err, qr/^could not reach "http:\/\/127\.0\.0\.1:9"/, 'the status names the endpoint');
-test_api('POST', 'outage', { seconds => 2 });
+# (Long enough for a reload and two statements on a busy machine.)
+test_api('POST', 'outage', { seconds => 6 });
 set_and_reload('osv.s3_endpoint' => $s3);
 $node->psql('postgres', 'SELECT osv.storage_sync()');
 is((split /\|/, status('object_storage'))[0], 1, 'during an outage: still queued');
-sleep 2;
+sleep 6;
 ok(drain(), 'after the outage the queue drains');
 ok(!grep({ $_ eq 'users/zed/outage.bin' } @{ objects('osv-documents') }), 'the object is gone');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM osv.storage_deletions'), 0, 'nothing left in the queue');

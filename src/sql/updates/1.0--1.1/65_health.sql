@@ -122,20 +122,20 @@ SELECT s.target, s.pending, s.failed, s.in_flight, s.oldest_pending_age, s.last_
 	UNION ALL
 	SELECT 'qdrant_sweeps',
 		   pg_catalog.count(*),
-		   pg_catalog.count(*) FILTER (WHERE f.last_error IS NOT NULL),
-		   pg_catalog.count(*) FILTER (WHERE f.lease_until OPERATOR(pg_catalog.>) pg_catalog.now()),
-		   pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(l.erased_at),
-		   (SELECT e.last_error FROM osv.erasure_followups e WHERE e.last_error IS NOT NULL
+		   pg_catalog.count(*) FILTER (WHERE q.last_error IS NOT NULL),
+		   pg_catalog.count(*) FILTER (WHERE q.lease_until OPERATOR(pg_catalog.>) pg_catalog.now()),
+		   pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(q.enqueued_at),
+		   (SELECT e.last_error FROM osv.vector_erasure_sweeps e WHERE e.last_error IS NOT NULL
 			 ORDER BY e.last_error_at DESC NULLS LAST LIMIT 1),
-		   pg_catalog.max(f.last_error_at),
-		   pg_catalog.min(f.next_attempt_at),
-		   pg_catalog.max(f.attempts),
+		   pg_catalog.max(q.last_error_at),
+		   pg_catalog.min(q.due_at),
+		   pg_catalog.max(q.attempts),
 		   CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN osv.storage_sync_blocked_by('qdrant_sweeps') END
-	  FROM osv.erasure_followups f JOIN osv.erasure_ledger l ON l.receipt OPERATOR(pg_catalog.=) f.receipt
+	  FROM osv.vector_erasure_sweeps q
 	   ) s
   LEFT JOIN osv.worker_status() w ON w.worker OPERATOR(pg_catalog.=) 'vector sync';
-COMMENT ON VIEW osv.storage_sync_status IS 'state of the storage sync: queued object deletions, ledger copies to write, Qdrant sweeps to confirm';
-COMMENT ON COLUMN osv.storage_sync_status.target IS 'object_storage (deletions), erasure_ledger (copies of receipts), qdrant_sweeps (erasures Qdrant has not confirmed)';
+COMMENT ON VIEW osv.storage_sync_status IS 'state of the external deletions: queued object deletions, ledger copies to write, Qdrant sweeps to confirm (sent by the vector sync)';
+COMMENT ON COLUMN osv.storage_sync_status.target IS 'object_storage (deletions), erasure_ledger (copies of receipts), qdrant_sweeps (osv.vector_erasure_sweeps: erasures Qdrant has not confirmed)';
 COMMENT ON COLUMN osv.storage_sync_status.pending IS 'entries not done yet (failing ones included: none is ever parked)';
 COMMENT ON COLUMN osv.storage_sync_status.failed IS 'pending entries whose last attempt failed (retried with backoff)';
 COMMENT ON COLUMN osv.storage_sync_status.in_flight IS 'entries claimed by a sync being sent';
