@@ -98,7 +98,13 @@ report() {
 	awk -v n="$name" -v p="$points" -v s="$secs" -v f="$fixed" -v e="$expected" -v b="$before" -v a="$after" -v r="$rest" \
 		'BEGIN { printf "%-22s %7d points %7.2f s %8.0f points/s, fixed %d (made to differ %d), VmHWM %d -> %d kB (+%d) %s\n", n, p, s, p / s, f, e, b, a, a - b, r }' |
 		tee -a "$BENCH_DIR/report"
+	printf '%s peak RSS kB\t%d\n' "$name" "$after" >>"$tsv"
 }
+
+# Peak memory of each run, beside its plot (the first, N/10, is the baseline).
+tsv="$OSV_ROOT/bench/plots/reconcile.tsv"
+mkdir -p "$(dirname "$tsv")"
+: >"$tsv"
 
 small=$((n / 10))
 load "$small"
@@ -106,3 +112,4 @@ report "sql, N/10 (baseline)" "$small" "$(perturb "$small")" "$(sql_run)"
 load "$n"
 report "sql, N" "$n" "$(perturb "$n")" "$(sql_run)"
 report "scheduler, N" "$n" "$(perturb "$n")" "$(scheduler_run)"
+"$OSV_ROOT/bench/plot.sh" reconcile "Streamed reconcile: peak RSS of the process that ran it" "VmHWM (kB)" "$tsv"
