@@ -478,8 +478,12 @@ worker_round(SyncWorkerState *st)
 	worker_end(loop_cxt);
 	if (idle)
 	{
-		if (!finish_in_flight(st))
-			return 1;
+		/*
+		 * A batch in flight held due entries when the wait was computed:
+		 * once it is recorded, look again at once.
+		 */
+		if (st->in_flight)
+			return finish_in_flight(st) ? 0 : 1;
 		return (nsweeps > 0 || st->reconcile_url != NULL) ? 0 : wait_ms;
 	}
 
