@@ -122,7 +122,10 @@ SELECT pg_sleep(0.01);
 SELECT osv.vector_sync(2);
 SELECT consecutive_failures FROM osv.vector_sync_status;
 -- a search falls back to the in-database scan (osv.search_fallback), or fails with it off
-SELECT * FROM osv.qdrant_search('{1,0,0}', 5, NULL, NULL, NULL);
+-- (summaries named by content: their ids depend on the tests run before)
+SELECT s.content, r.score
+  FROM osv.qdrant_search('{1,0,0}', 5, NULL, NULL, NULL) r JOIN osv.summaries s ON s.id = r.summary_id
+ ORDER BY r.score DESC, s.content;
 SET osv.search_fallback = off;
 SELECT * FROM osv.qdrant_search('{1,0,0}', 5, NULL, NULL, NULL);
 RESET osv.search_fallback;

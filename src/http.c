@@ -6,7 +6,10 @@
  * The only file of osv that includes <curl/curl.h>.  Every process that
  * talks to Qdrant (a backend running osv.vector_sync() or a search, the
  * vector sync worker) keeps one easy handle for its lifetime, so that
- * consecutive requests reuse the connection (HTTP keep-alive).  libcurl is
+ * consecutive requests reuse the connection (HTTP keep-alive); the vector
+ * sync worker has a second handle, driven by a multi handle, for the one
+ * upsert it keeps in flight while it works on the next batch
+ * (http_start/http_finish).  libcurl is
  * initialized lazily on the first request, never in the postmaster, and
  * cleaned up from an on_proc_exit callback.
  *
@@ -133,35 +136,23 @@ http_get_handle(void)
 }
 
 /*
- * Send one request and wait for its answer.  "body" may be NULL (no body).
- * Fills *response with palloc'd memory of the current context; transport
- * failures (connection refused, timeouts, a response over the size cap)
- * are reported in the response, not raised.  Raises an ERROR only for
- * process-level failures (libcurl cannot start) and, through
- * CHECK_FOR_INTERRUPTS, for a query cancel or termination.
+ * Set up handle h for a request: options, headers (returned: the caller
+ * frees them with curl_slist_free_all once the transfer is over), the
+ * response into *buf and libcurl's error text into errbuf.  Everything
+ * that can raise an ERROR happens before h is touched.
  */
-void
-http_request(const char *method, const char *url,
-			 const char *body, size_t body_len,
-			 const char *api_key, HttpResponse *response)
+static struct curl_slist *
+http_prepare(CURL *h, const char *method, const char *url,
+			 const char *body, size_t body_len, const char *api_key,
+			 HttpBuffer *buf, char *errbuf)
 {
-	CURL	   *h = http_get_handle();
-	struct curl_slist *volatile headers = NULL;
-	HttpBuffer	buf = {NULL, 0, 0, false};
-	char		errbuf[CURL_ERROR_SIZE];
-	CURLcode	rc;
-	curl_off_t	retry_after = -1;
-	long		request_size = 0;
+	struct curl_slist *headers = NULL;
 	char	   *key_header = NULL;
 
-	memset(response, 0, sizeof(*response));
-	response->retry_after_ms = -1;
 	errbuf[0] = '\0';
-
 	if (api_key != NULL && api_key[0] != '\0')
 		key_header = psprintf("api-key: %s", api_key);
 
-	/* Build everything that can fail with an ERROR before curl runs. */
 	headers = curl_slist_append(headers, "Content-Type: application/json");
 	headers = curl_slist_append(headers, "Accept: application/json");
 	/* No "Expect: 100-continue" round trip for large bodies. */
@@ -182,7 +173,7 @@ http_request(const char *method, const char *url,
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &buf);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, buf);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, http_progress);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -194,8 +185,23 @@ http_request(const char *method, const char *url,
 	}
 	else if (strcmp(method, "GET") == 0)
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	return headers;
+}
 
-	rc = curl_easy_perform(h);
+/*
+ * Map the outcome rc of a transfer on h to *response (palloc'd memory of
+ * the current context), detach the caller's memory from h and free
+ * headers and buf; then CHECK_FOR_INTERRUPTS().
+ */
+static void
+http_result(CURL *h, CURLcode rc, struct curl_slist *headers, HttpBuffer *buf,
+			const char *errbuf, HttpResponse *response)
+{
+	curl_off_t	retry_after = -1;
+	long		request_size = 0;
+
+	memset(response, 0, sizeof(*response));
+	response->retry_after_ms = -1;
 
 	/*
 	 * Whether the request may have reached the server: from then on its
@@ -233,18 +239,18 @@ http_request(const char *method, const char *url,
 		if (rc == CURLE_OK)
 		{
 			response->transport_ok = true;
-			response->body_len = buf.len;
-			response->body = palloc(buf.len + 1);
-			if (buf.len > 0)
-				memcpy(response->body, buf.data, buf.len);
-			response->body[buf.len] = '\0';
+			response->body_len = buf->len;
+			response->body = palloc(buf->len + 1);
+			if (buf->len > 0)
+				memcpy(response->body, buf->data, buf->len);
+			response->body[buf->len] = '\0';
 			if (retry_after >= 0)
 				response->retry_after_ms = (long) Min(retry_after, (curl_off_t) 86400) * 1000;
 		}
 		else
 		{
-			response->too_large = buf.too_large;
-			if (buf.too_large)
+			response->too_large = buf->too_large;
+			if (buf->too_large)
 				response->error = psprintf("the response is larger than %d bytes",
 										   OSV_HTTP_MAX_RESPONSE);
 			else
@@ -255,10 +261,183 @@ http_request(const char *method, const char *url,
 	}
 	PG_FINALLY();
 	{
-		free(buf.data);
+		free(buf->data);
+		buf->data = NULL;
 	}
 	PG_END_TRY();
 
 	/* The progress callback stopped the transfer for this. */
 	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Send one request and wait for its answer.  "body" may be NULL (no body).
+ * Fills *response with palloc'd memory of the current context; transport
+ * failures (connection refused, timeouts, a response over the size cap)
+ * are reported in the response, not raised.  Raises an ERROR only for
+ * process-level failures (libcurl cannot start) and, through
+ * CHECK_FOR_INTERRUPTS, for a query cancel or termination.
+ */
+void
+http_request(const char *method, const char *url,
+			 const char *body, size_t body_len,
+			 const char *api_key, HttpResponse *response)
+{
+	CURL	   *h = http_get_handle();
+	HttpBuffer	buf = {NULL, 0, 0, false};
+	char		errbuf[CURL_ERROR_SIZE];
+	struct curl_slist *headers;
+	CURLcode	rc;
+
+	headers = http_prepare(h, method, url, body, body_len, api_key, &buf, errbuf);
+	rc = curl_easy_perform(h);
+	http_result(h, rc, headers, &buf, errbuf, response);
+}
+
+/* ------------------------------------------------------------------------
+ * One request in flight
+ *
+ * http_start() sends a request on a second handle, driven by a multi
+ * handle, and returns once the request is sent (or over); the caller works
+ * meanwhile (the sync worker claims and writes its next batch) and
+ * collects the answer with http_finish().  At most one such request at a
+ * time; http_request() may run meanwhile (its own handle and connection).
+ * Between the two calls libcurl is not driven, so the answer waits in the
+ * socket; time-outs count from http_start().  The body must stay valid
+ * until http_finish() or http_abort().
+ * ------------------------------------------------------------------------
+ */
+static CURLM *http_multi = NULL;
+static CURL *http_async_handle = NULL;
+static bool http_async_busy = false;
+static struct curl_slist *http_async_headers = NULL;
+static HttpBuffer http_async_buf = {NULL, 0, 0, false};
+static char http_async_errbuf[CURL_ERROR_SIZE];
+static size_t http_async_body_len = 0;
+static bool http_async_done = false;	/* over, with outcome http_async_rc */
+static CURLcode http_async_rc;
+
+/*
+ * Drive the request in flight: until it is over (returns its outcome in
+ * *rc) or, with until_sent, until its body is sent (returns false).
+ */
+static bool
+http_async_drive(bool until_sent, CURLcode *rc)
+{
+	for (;;)
+	{
+		int			running = 0;
+		CURLMsg    *msg;
+		int			left;
+
+		if (curl_multi_perform(http_multi, &running) != CURLM_OK)
+		{
+			*rc = CURLE_SEND_ERROR;
+			return true;
+		}
+		while ((msg = curl_multi_info_read(http_multi, &left)) != NULL)
+		{
+			if (msg->msg == CURLMSG_DONE && msg->easy_handle == http_async_handle)
+			{
+				*rc = msg->data.result;
+				return true;
+			}
+		}
+		if (running == 0)
+		{
+			*rc = CURLE_SEND_ERROR;
+			return true;
+		}
+		if (until_sent)
+		{
+			curl_off_t	uploaded = 0;
+
+			if (curl_easy_getinfo(http_async_handle, CURLINFO_SIZE_UPLOAD_T, &uploaded) == CURLE_OK &&
+				(size_t) uploaded >= http_async_body_len)
+				return false;
+		}
+		(void) curl_multi_poll(http_multi, NULL, 0, 100, NULL);
+	}
+}
+
+/* Whether a request is in flight (http_start() without http_finish()). */
+bool
+http_in_flight(void)
+{
+	return http_async_busy;
+}
+
+/*
+ * Start a request (as http_request()) and return once it is sent; its
+ * answer is collected by http_finish().
+ */
+void
+http_start(const char *method, const char *url,
+		   const char *body, size_t body_len, const char *api_key)
+{
+	CURLcode	rc;
+
+	Assert(!http_async_busy);
+	(void) http_get_handle();	/* libcurl initialized */
+	if (http_multi == NULL)
+		http_multi = curl_multi_init();
+	if (http_async_handle == NULL)
+		http_async_handle = curl_easy_init();
+	if (http_multi == NULL || http_async_handle == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a libcurl handle")));
+	http_async_buf = (HttpBuffer) {NULL, 0, 0, false};
+	http_async_headers = http_prepare(http_async_handle, method, url, body, body_len, api_key,
+									  &http_async_buf, http_async_errbuf);
+	http_async_body_len = body != NULL ? body_len : 0;
+	if (curl_multi_add_handle(http_multi, http_async_handle) != CURLM_OK)
+	{
+		curl_slist_free_all(http_async_headers);
+		http_async_headers = NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not start a libcurl transfer")));
+	}
+	http_async_busy = true;
+	http_async_done = http_async_drive(true, &rc);
+	http_async_rc = rc;
+}
+
+/* Wait for the answer of the request in flight; as http_request() then. */
+void
+http_finish(HttpResponse *response)
+{
+	CURLcode	rc;
+	struct curl_slist *headers = http_async_headers;
+
+	Assert(http_async_busy);
+	if (http_async_done)
+		rc = http_async_rc;
+	else
+		while (!http_async_drive(false, &rc))
+			;
+	curl_multi_remove_handle(http_multi, http_async_handle);
+	http_async_busy = false;
+	http_async_headers = NULL;
+	http_result(http_async_handle, rc, headers, &http_async_buf, http_async_errbuf, response);
+}
+
+/*
+ * Give up the request in flight, if any, without waiting (after an ERROR:
+ * its outcome is unknown).  Closes its connection.
+ */
+void
+http_abort(void)
+{
+	if (!http_async_busy)
+		return;
+	curl_multi_remove_handle(http_multi, http_async_handle);
+	curl_easy_cleanup(http_async_handle);
+	http_async_handle = NULL;	/* a new one (a new connection) next time */
+	curl_slist_free_all(http_async_headers);
+	http_async_headers = NULL;
+	free(http_async_buf.data);
+	http_async_buf = (HttpBuffer) {NULL, 0, 0, false};
+	http_async_busy = false;
 }

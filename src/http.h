@@ -34,5 +34,10 @@ typedef struct HttpResponse
 extern void http_request(const char *method, const char *url,
 						 const char *body, size_t body_len,
 						 const char *api_key, HttpResponse *response);
+extern void http_start(const char *method, const char *url,
+					   const char *body, size_t body_len, const char *api_key);
+extern void http_finish(HttpResponse *response);
+extern bool http_in_flight(void);
+extern void http_abort(void);
 
 #endif							/* OSV_HTTP_H */

@@ -155,6 +155,25 @@ points_collection(void)
 	return use_next ? versioned_name(layout_next_version) : osv_qdrant_collection;
 }
 
+/*
+ * Whether the collection is known to exist with the current settings, so
+ * that qdrant_ensure_collection() would not call Qdrant.
+ */
+bool
+qdrant_collection_ensured(void)
+{
+	char	   *key;
+	bool		result;
+
+	if (ensured_for == NULL)
+		return false;
+	key = psprintf("%s\n%s\n%d\n%d", osv_qdrant_url, osv_qdrant_collection, layout_cur_version,
+				   layout_cur_dims > 0 ? layout_cur_dims : osv_vector_dimensions);
+	result = strcmp(ensured_for, key) == 0;
+	pfree(key);
+	return result;
+}
+
 static char *qdrant_url(const char *fmt,...) pg_attribute_printf(1, 2);
 
 /* Base URL (without a trailing slash) followed by a formatted path. */
@@ -309,6 +328,9 @@ is_success(json_object *root, bool update, char **reason)
 	return true;
 }
 
+static json_object *qdrant_answer(const char *method, const char *url, HttpResponse *response,
+								  const char *what, bool update, QdrantError *err);
+
 /*
  * Send a request and classify the answer.  On success (HTTP 2xx with
  * Qdrant's success envelope; "update": a write's result.status too)
@@ -321,11 +343,20 @@ qdrant_call(const char *method, const char *url, const char *body,
 			size_t body_len, const char *what, bool update, QdrantError *err)
 {
 	HttpResponse resp;
+
+	http_request(method, url, body, body_len, roles_qdrant_api_key(), &resp);
+	return qdrant_answer(method, url, &resp, what, update, err);
+}
+
+/* The classification of qdrant_call(), of an answer received. */
+static json_object *
+qdrant_answer(const char *method, const char *url, HttpResponse *response,
+			  const char *what, bool update, QdrantError *err)
+{
+	HttpResponse resp = *response;
 	json_object *root;
 	char	   *reason = NULL;
 	long		status;
-
-	http_request(method, url, body, body_len, roles_qdrant_api_key(), &resp);
 
 	if (!resp.transport_ok)
 	{
@@ -905,42 +936,121 @@ append_vector(StringInfo buf, const float4 *vector, int dimensions)
 bool
 qdrant_upsert(const QdrantPoint *points, int npoints, QdrantError *err)
 {
-	StringInfoData buf;
-	bool		ok;
+	StringInfo	body = qdrant_upsert_body(points, npoints, 0);
 
-	initStringInfo(&buf);
+	return qdrant_call_ok("PUT", qdrant_url("/collections/%s/points" WRITE_QUERY, points_collection()),
+						  body->data, body->len,
+						  psprintf("upsert points into Qdrant collection \"%s\"", points_collection()),
+						  true, err);
+}
+
+/*
+ * The body of an upsert of "points", in buffer "slot" (0 .. 2) of the
+ * process, which the next call with that slot reuses: a batch's body is a
+ * megabyte or more, and one palloc'd and freed per batch cost page faults
+ * on every batch (about a fifth of the worker's time).  Slot 0 is
+ * qdrant_upsert()'s; the worker's upserts in flight alternate between 1
+ * and 2 (one is sent while the next is written).  A body past
+ * UPSERT_BUFFER_KEEP bytes is not kept.
+ */
+#define UPSERT_BUFFER_KEEP (64 * 1024 * 1024)
+
+StringInfo
+qdrant_upsert_body(const QdrantPoint *points, int npoints, int slot)
+{
+	static StringInfo bodies[3];
+	StringInfo	body = bodies[slot];
+
+	if (body != NULL && body->maxlen > UPSERT_BUFFER_KEEP)
+	{
+		pfree(body->data);
+		pfree(body);
+		body = bodies[slot] = NULL;
+	}
+	if (body == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		body = makeStringInfo();
+		MemoryContextSwitchTo(old);
+	}
+	bodies[slot] = body;
+	resetStringInfo(body);
 	/* Room for the whole body at once: no copying while it grows. */
 	if (npoints > 0)
-		enlargeStringInfo(&buf, Min((size_t) npoints * (points[0].dimensions * 14 + 256),
+		enlargeStringInfo(body, Min((size_t) npoints * (points[0].dimensions * 14 + 256),
 									(size_t) MaxAllocSize / 2));
-	appendStringInfoString(&buf, "{\"points\":[");
+	appendStringInfoString(body, "{\"points\":[");
 	for (int i = 0; i < npoints; i++)
 	{
 		const QdrantPoint *p = &points[i];
 
 		if (i > 0)
-			appendStringInfoChar(&buf, ',');
-		appendStringInfo(&buf, "{\"id\":" INT64_FORMAT ",\"vector\":", p->id);
-		append_vector(&buf, p->vector, p->dimensions);
-		appendStringInfo(&buf, ",\"payload\":{\"summary_id\":" INT64_FORMAT ",\"user_id\":" INT64_FORMAT,
+			appendStringInfoChar(body, ',');
+		appendStringInfo(body, "{\"id\":" INT64_FORMAT ",\"vector\":", p->id);
+		append_vector(body, p->vector, p->dimensions);
+		appendStringInfo(body, ",\"payload\":{\"summary_id\":" INT64_FORMAT ",\"user_id\":" INT64_FORMAT,
 						 p->id, p->user_id);
 		if (p->topic != NULL)
 		{
-			appendStringInfoString(&buf, ",\"topic\":");
-			escape_json(&buf, p->topic);
+			appendStringInfoString(body, ",\"topic\":");
+			escape_json(body, p->topic);
 		}
-		appendStringInfoString(&buf, ",\"created_at\":");
-		escape_json(&buf, p->created_at);
-		appendStringInfo(&buf, ",\"version\":" INT64_FORMAT "}}", p->version);
+		appendStringInfoString(body, ",\"created_at\":");
+		escape_json(body, p->created_at);
+		appendStringInfo(body, ",\"version\":" INT64_FORMAT "}}", p->version);
 	}
-	appendStringInfoString(&buf, "]}");
+	appendStringInfoString(body, "]}");
+	return body;
+}
 
-	ok = qdrant_call_ok("PUT", qdrant_url("/collections/%s/points" WRITE_QUERY, points_collection()),
-						buf.data, buf.len,
-						psprintf("upsert points into Qdrant collection \"%s\"", points_collection()),
-						true, err);
-	pfree(buf.data);
-	return ok;
+/*
+ * An upsert in flight: qdrant_upsert_start() sends "body" (from
+ * qdrant_upsert_body(), which must not be written again until the upsert
+ * is over) and returns; qdrant_upsert_finish() waits for the answer and
+ * classifies it as qdrant_upsert() does.  One at a time; other calls may
+ * run meanwhile (http.c).  The URL and the message are fixed at the start
+ * (a reload may change the settings meanwhile).
+ */
+static char *upsert_url = NULL;
+static char *upsert_what = NULL;
+
+void
+qdrant_upsert_start(StringInfo body)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	qdrant_upsert_abort();
+	upsert_url = qdrant_url("/collections/%s/points" WRITE_QUERY, osv_qdrant_collection);
+	upsert_what = psprintf("upsert points into Qdrant collection \"%s\"", osv_qdrant_collection);
+	MemoryContextSwitchTo(old);
+	http_start("PUT", upsert_url, body->data, body->len, roles_qdrant_api_key());
+}
+
+bool
+qdrant_upsert_finish(QdrantError *err)
+{
+	HttpResponse resp;
+	json_object *root;
+
+	http_finish(&resp);
+	root = qdrant_answer("PUT", upsert_url, &resp, pstrdup(upsert_what), true, err);
+	if (root == NULL)
+		return false;
+	json_object_put(root);
+	return true;
+}
+
+/* Give up the upsert in flight, if any (after an ERROR). */
+void
+qdrant_upsert_abort(void)
+{
+	http_abort();
+	if (upsert_url != NULL)
+		pfree(upsert_url);
+	if (upsert_what != NULL)
+		pfree(upsert_what);
+	upsert_url = upsert_what = NULL;
 }
 
 /* Delete points by id (missing ids are not an error). */

@@ -13,6 +13,8 @@
 #ifndef OSV_QDRANT_H
 #define OSV_QDRANT_H
 
+#include "lib/stringinfo.h"
+
 /* How a failed call should be handled. */
 typedef enum QdrantErrorKind
 {
@@ -80,6 +82,11 @@ extern bool qdrant_ensure_next(bool *created, QdrantError *err);
 extern bool qdrant_switch_alias(int version, int dims, QdrantError *err);
 extern bool qdrant_drop_collection(QdrantError *err);
 extern bool qdrant_upsert(const QdrantPoint *points, int npoints, QdrantError *err);
+extern StringInfo qdrant_upsert_body(const QdrantPoint *points, int npoints, int slot);
+extern bool qdrant_collection_ensured(void);
+extern void qdrant_upsert_start(StringInfo body);
+extern bool qdrant_upsert_finish(QdrantError *err);
+extern void qdrant_upsert_abort(void);
 extern bool qdrant_delete_ids(const int64 *ids, int nids, QdrantError *err);
 extern bool qdrant_delete_user(int64 user_id, QdrantError *err);
 extern bool qdrant_query(const float4 *vector, int dimensions, int limit,

@@ -8,16 +8,22 @@
  * either process:
  *	 claim:  UPDATE ... FOR UPDATE SKIP LOCKED sets claim_id, claimed_version,
  *			 a lease and attempts + 1 (row locks on the claimed entries
- *			 until the transaction ends); a second statement (a fresh
- *			 snapshot, so it sees every change committed before the claim)
- *			 reads the summaries and derives each point's desired state;
+ *			 until the transaction ends); then the summaries are read
+ *			 under a fresh snapshot (so it sees every change committed
+ *			 before the claim), by probes of osv.summaries' primary key
+ *			 (AccessShareLock on it and its index) or, where row-level
+ *			 security could hide rows, by a query, and each point's
+ *			 desired state is derived;
  *	 send:	 HTTP to Qdrant with no SPI use (qdrant.c), no transaction needed;
  *	 record: delete the rows whose version is still the claimed one, back
  *			 off or park failures, release the rest (row locks again).
  * The worker commits after the claim and runs the record in a new
  * transaction, so no transaction is open during HTTP; osv.vector_sync()
  * runs all three in the caller's transaction (a function cannot commit),
- * holding the claimed rows' locks during the call.
+ * holding the claimed rows' locks during the call.  The worker pipelines
+ * batches of upserts (sync_send_prepare/start/finish): one batch's request
+ * is in flight while the next is claimed and written and the previous
+ * recorded.
  *
  * Failures of the whole target (no connection, 401/403, 404 collection,
  * 408/429/5xx, an unreadable answer) hold every entry back until
@@ -60,13 +66,26 @@
 
 #include <math.h>
 
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
+#include "executor/tuptable.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "outbox.h"
@@ -118,6 +137,9 @@ point_fingerprint(const QdrantPoint *p)
 	return (int64) (h & PG_INT64_MAX);
 }
 
+/* The problem of a point whose created_at is infinity or -infinity. */
+#define NOT_FINITE_CREATED_AT "created_at is not finite: Qdrant takes an RFC 3339 time"
+
 /*
  * Fill a point from SPI result row "row": the key columns of POINT_COLUMNS
  * start at "first", and "live" and "live" + 1 are the columns saying
@@ -147,6 +169,11 @@ read_point(int64 id, uint64 row, int first, int live, int dims, QdrantPoint *p, 
 	d = SPI_getbinval(tup, desc, first + 3, &isnull);
 	p->topic = isnull ? NULL : TextDatumGetCString(d);
 	p->created_at = SPI_getvalue(tup, desc, first + 4);
+	if (p->created_at == NULL)
+	{
+		*problem = pstrdup(NOT_FINITE_CREATED_AT);
+		return true;
+	}
 	if (dims > 0 ? vector_problem_dims(arr, VECTOR_EMBEDDING, dims, "the re-embedding has", &vp, NULL)
 		: vector_problem(arr, VECTOR_EMBEDDING, &vp, NULL))
 	{
@@ -181,6 +208,146 @@ read_next_point(int64 id, uint64 row, int first, int dims, QdrantPoint *p, char 
 	return read_point(id, row, first, first + 5, dims, p, problem);
 }
 
+/*
+ * created_at as POINT_COLUMNS writes it (to_char(timezone('UTC', ts),
+ * 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')): the same text, since the fingerprint
+ * hashes it; years outside 1 .. 9999 go through to_char itself.  NULL
+ * when the timestamp is not finite.  Memory of the current context.
+ */
+static char *
+format_created_at(TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(ts) || timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		return NULL;
+	if (tm.tm_year < 1 || tm.tm_year > 9999)
+		return TextDatumGetCString(DirectFunctionCall2(timestamp_to_char, TimestampGetDatum(ts),
+													   CStringGetTextDatum("YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"")));
+	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year, tm.tm_mon, tm.tm_mday,
+					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+}
+
+/*
+ * Whether the claimed summaries can be read straight from the table
+ * (read_claimed_direct()) rather than by a query: when the user may read
+ * the table and row-level security, if it applies, lets every row through
+ * (a member of osv_admin, whose policy admin_all is USING (true): the
+ * worker's role; superusers and the owner bypass it).  Otherwise the
+ * query applies the policies.
+ */
+static bool
+can_read_directly(Oid relid)
+{
+	Oid			admin;
+
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		return false;
+	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
+		return true;
+	admin = get_role_oid("osv_admin", true);
+	return OidIsValid(admin) && has_privs_of_role(GetUserId(), admin);
+}
+
+/* Attribute number of column "name" of relation relid. */
+static AttrNumber
+summary_attnum(Oid relid, const char *name)
+{
+	AttrNumber	attnum = get_attnum(relid, name);
+
+	if (attnum == InvalidAttrNumber)
+		elog(ERROR, "column \"%s\" of osv.summaries does not exist", name);
+	return attnum;
+}
+
+/*
+ * Read the desired state of the claimed entries (ids[i] claimed at
+ * versions[i], in summary_id order) into batch->entries, straight from
+ * osv.summaries: one probe of its primary key per entry under a fresh
+ * snapshot (it sees every change committed before the claim), the
+ * embedding copied once, created_at formatted here.  This is what the
+ * read query does, without its result tuples, the copies SPI makes of
+ * them and to_char: a third of the worker's time in a backfill went there.
+ * In a transaction; memory of mcxt.
+ */
+static void
+read_claimed_direct(Oid relid, VsBatch *batch, const Datum *ids, const Datum *versions,
+					int n, MemoryContext mcxt)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Relation	idx = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	AttrNumber	a_user = summary_attnum(relid, "user_id");
+	AttrNumber	a_topic = summary_attnum(relid, "topic");
+	AttrNumber	a_embedding = summary_attnum(relid, "embedding");
+	AttrNumber	a_created = summary_attnum(relid, "created_at");
+	AttrNumber	a_deleted = summary_attnum(relid, "deleted_at");
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	IndexScanDesc scan = index_beginscan(rel, idx, snapshot, 1, 0);
+	MemoryContext old = MemoryContextSwitchTo(mcxt);
+
+	batch->n = n;
+	batch->entries = palloc0(sizeof(VsEntry) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		VsEntry    *e = &batch->entries[i];
+		ScanKeyData key;
+		bool		isnull;
+		Datum		d;
+		QdrantPoint *p = &e->point;
+		ArrayType  *arr;
+		VectorProblem vp;
+
+		e->summary_id = DatumGetInt64(ids[i]);
+		e->version = DatumGetInt64(versions[i]);
+		if (e->summary_id == 0)
+			continue;
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, ids[i]);
+		index_rescan(scan, &key, 1, NULL, 0);
+		if (!index_getnext_slot(scan, ForwardScanDirection, slot))
+			continue;			/* gone: delete the point */
+		(void) slot_getattr(slot, a_deleted, &isnull);
+		if (!isnull)
+			continue;
+		d = slot_getattr(slot, a_embedding, &isnull);
+		if (isnull)
+			continue;
+		e->upsert = true;
+		arr = DatumGetArrayTypePCopy(d);
+		p->id = e->summary_id;
+		p->user_id = DatumGetInt64(slot_getattr(slot, a_user, &isnull));
+		d = slot_getattr(slot, a_topic, &isnull);
+		p->topic = isnull ? NULL : TextDatumGetCString(d);
+		p->created_at = format_created_at(DatumGetTimestampTz(slot_getattr(slot, a_created, &isnull)));
+		if (p->created_at == NULL)
+		{
+			e->outcome = VS_PARKED;
+			e->error = psprintf("summary %lld cannot be sent to Qdrant: %s",
+								(long long) e->summary_id, NOT_FINITE_CREATED_AT);
+		}
+		else if (vector_problem(arr, VECTOR_EMBEDDING, &vp, NULL))
+		{
+			e->outcome = VS_PARKED;
+			e->error = psprintf("summary %lld cannot be sent to Qdrant: %s: %s",
+								(long long) e->summary_id, vp.message, vp.detail);
+		}
+		else
+		{
+			p->vector = (float4 *) ARR_DATA_PTR(arr);
+			p->dimensions = ARR_DIMS(arr)[0];
+			p->version = point_fingerprint(p);
+		}
+		ExecClearTuple(slot);
+	}
+	MemoryContextSwitchTo(old);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+}
+
 /* Name of the target's synced URL (base URL and collection). */
 char *
 sync_target_url(void)
@@ -205,6 +372,16 @@ sync_set_synced_url(const char *url)
  * ------------------------------------------------------------------------
  */
 
+/* A new claim id (osv.vector_outbox_claim_seq).  SPI connected. */
+int64
+sync_new_claim_id(void)
+{
+	bool		isnull;
+
+	spi_execute(SPI_OK_SELECT, "SELECT pg_catalog.nextval('osv.vector_outbox_claim_seq')", 0, NULL, NULL, false, 1);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
 /*
  * Whether the target is backing off; *wait_ms gets the time left.  SPI
  * connected.
@@ -225,13 +402,52 @@ sync_target_backing_off(long *wait_ms)
 	return true;
 }
 
+/* A claimed entry, for sorting by id. */
+typedef struct ClaimedEntry
+{
+	Datum		id;
+	Datum		version;
+} ClaimedEntry;
+
+static int
+compare_claimed(const void *a, const void *b)
+{
+	int64		x = DatumGetInt64(((const ClaimedEntry *) a)->id);
+	int64		y = DatumGetInt64(((const ClaimedEntry *) b)->id);
+
+	return (x > y) - (x < y);
+}
+
+/* Sort claimed ids, and their versions with them, by id. */
+static void
+sort_claimed(Datum *ids, Datum *versions, int n)
+{
+	ClaimedEntry *entries = palloc(sizeof(ClaimedEntry) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+	{
+		entries[i].id = ids[i];
+		entries[i].version = versions[i];
+	}
+	qsort(entries, n, sizeof(ClaimedEntry), compare_claimed);
+	for (int i = 0; i < n; i++)
+	{
+		ids[i] = entries[i].id;
+		versions[i] = entries[i].version;
+	}
+	pfree(entries);
+}
+
 /*
  * Claim up to "limit" due entries and read their desired state into
- * *batch, allocated in mcxt (which must outlive SPI).  SPI
- * connected, inside a transaction.  Returns the number claimed.
+ * *batch, allocated in mcxt (which must outlive SPI).  The claim's id is
+ * claim_id, or a new one from osv.vector_outbox_claim_seq when it is 0 (the
+ * worker claims every batch of a life under one id: see sync_worker.c).
+ * SPI connected, inside a transaction.  Returns the number claimed.
  */
 int
-sync_claim(int limit, VsClaimCursor *cursor, VsBatch *batch, MemoryContext mcxt)
+sync_claim(int limit, int64 claim_id, VsClaimCursor *cursor, VsBatch *batch,
+		   MemoryContext mcxt)
 {
 	Oid			claim_types[5] = {INT4OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID};
 	Datum		claim_values[5];
@@ -246,13 +462,7 @@ sync_claim(int limit, VsClaimCursor *cursor, VsBatch *batch, MemoryContext mcxt)
 
 	memset(batch, 0, sizeof(*batch));
 
-	spi_execute(SPI_OK_SELECT, "SELECT pg_catalog.nextval('osv.vector_outbox_claim_seq')", 0, NULL, NULL, false, 1);
-	{
-		bool		isnull;
-
-		batch->claim_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													  SPI_tuptable->tupdesc, 1, &isnull));
-	}
+	batch->claim_id = claim_id != 0 ? claim_id : sync_new_claim_id();
 
 	/* Long enough for every request the batch can need to time out. */
 	lease_ms = ((int64) limit + 4) * (osv_qdrant_timeout + osv_qdrant_connect_timeout) + 60000;
@@ -322,9 +532,6 @@ sync_claim(int limit, VsClaimCursor *cursor, VsBatch *batch, MemoryContext mcxt)
 			cursor->summary_id = DatumGetInt64(ids[i]);
 		}
 	}
-	read_values[0] = sync_int8_array(ids, n);
-	read_values[1] = sync_int8_array(versions, n);
-
 	/* The collections to write, as of after the claim (which waited for a switch). */
 	{
 		ReembeddingLayout layout;
@@ -333,6 +540,25 @@ sync_claim(int limit, VsClaimCursor *cursor, VsBatch *batch, MemoryContext mcxt)
 		qdrant_set_layout(layout.cur_version, layout.cur_dims, layout.next_version, layout.next_dims);
 		batch->next_dims = layout.next_dims;
 	}
+
+	/*
+	 * In summary_id order, as the read query returns them; straight from
+	 * the table unless a re-embedding runs (its next embedding is read by
+	 * the query).
+	 */
+	if (batch->next_dims == 0)
+	{
+		Oid			relid = get_relname_relid("summaries", get_namespace_oid("osv", false));
+
+		if (OidIsValid(relid) && can_read_directly(relid))
+		{
+			sort_claimed(ids, versions, n);
+			read_claimed_direct(relid, batch, ids, versions, n, mcxt);
+			return batch->n;
+		}
+	}
+	read_values[0] = sync_int8_array(ids, n);
+	read_values[1] = sync_int8_array(versions, n);
 
 	/* A new statement, so a new snapshot: it sees what the claim waited for. */
 	/* LATERAL: one primary key probe per entry, never a scan of all rows. */
@@ -385,6 +611,43 @@ target_failure(VsBatch *batch, const QdrantError *err)
 		qdrant_forget_collection();
 }
 
+static void send_upserts(VsBatch *batch, VsEntry **list, int count);
+
+/*
+ * The outcome of an upsert of the n entries of "list" (ok, or the error
+ * *err): done, in doubt with a failure of the target, a failure of the
+ * target, or a rejection, which sends each point on its own to find the
+ * poison.
+ */
+static void
+upsert_outcome(VsBatch *batch, VsEntry **list, int n, bool ok, const QdrantError *err)
+{
+	if (ok)
+	{
+		batch->any_sent = true;
+		for (int i = 0; i < n; i++)
+			list[i]->outcome = VS_DONE;
+	}
+	else if (err->kind != QDRANT_REJECTED)
+	{
+		if (err->in_doubt)
+			for (int i = 0; i < n; i++)
+				list[i]->outcome = VS_IN_DOUBT;
+		target_failure(batch, err);
+	}
+	else if (n > 1)
+	{
+		/* Find the poison: send each point on its own. */
+		for (int i = 0; i < n && !batch->target_failed; i++)
+			send_upserts(batch, &list[i], 1);
+	}
+	else
+	{
+		list[0]->outcome = VS_FAILED;
+		list[0]->error = err->message;
+	}
+}
+
 /* Send upserts of entries [from, to) of "list"; splits on rejection. */
 static void
 send_upserts(VsBatch *batch, VsEntry **list, int count)
@@ -407,30 +670,7 @@ send_upserts(VsBatch *batch, VsEntry **list, int count)
 			n++;
 		}
 		CHECK_FOR_INTERRUPTS();
-		if (qdrant_upsert(points, n, &err))
-		{
-			batch->any_sent = true;
-			for (int i = 0; i < n; i++)
-				list[start + i]->outcome = VS_DONE;
-		}
-		else if (err.kind != QDRANT_REJECTED)
-		{
-			if (err.in_doubt)
-				for (int i = 0; i < n; i++)
-					list[start + i]->outcome = VS_IN_DOUBT;
-			target_failure(batch, &err);
-		}
-		else if (n > 1)
-		{
-			/* Find the poison: send each point on its own. */
-			for (int i = 0; i < n && !batch->target_failed; i++)
-				send_upserts(batch, &list[start + i], 1);
-		}
-		else
-		{
-			list[start]->outcome = VS_FAILED;
-			list[start]->error = err.message;
-		}
+		upsert_outcome(batch, &list[start], n, qdrant_upsert(points, n, &err), &err);
 		pfree(points);
 		start += n;
 	}
@@ -624,6 +864,82 @@ sync_send(VsBatch *batch)
 		send_next(batch);
 		qdrant_use_next(false);
 	}
+}
+
+/*
+ * The worker's pipelined send of a batch of upserts: sync_send_prepare()
+ * writes the body while the previous batch is still in flight,
+ * sync_send_start() sends it and returns, sync_send_finish() waits for the
+ * answer and fills the outcomes as sync_send() does (a rejection sends
+ * each point on its own, synchronously).  Only a batch that needs nothing
+ * but one upsert request goes this way: no TRUNCATE marker, no deletes,
+ * no re-embedding running (two collections to write), the collection
+ * known to exist, the body within MAX_UPSERT_BYTES; any
+ * other goes through sync_send().  No SPI, no transaction needed.
+ *
+ * Prepare returns false when the batch does not qualify; otherwise the
+ * body is in buffer "slot" of qdrant_upsert_body() (1 or 2: the one not
+ * in flight) and the upserts in batch->pipelined (memory of the batch's
+ * entries, which lives until the batch is recorded).
+ */
+bool
+sync_send_prepare(VsBatch *batch, int slot)
+{
+	VsEntry   **upserts;
+	QdrantPoint *points;
+	int			n = 0;
+	size_t		bytes = 0;
+
+	/* A re-embedding writes two collections: sync_send() does both. */
+	if (batch->n == 0 || batch->next_dims > 0 || !qdrant_collection_ensured())
+		return false;
+	for (int i = 0; i < batch->n; i++)
+	{
+		VsEntry    *e = &batch->entries[i];
+
+		if (e->summary_id == 0 || (!e->upsert && e->outcome != VS_PARKED))
+			return false;
+		if (e->outcome != VS_PARKED)
+		{
+			bytes += e->point.dimensions * 16 + 256;
+			n++;
+		}
+	}
+	if (n == 0 || bytes >= MAX_UPSERT_BYTES)
+		return false;
+	upserts = MemoryContextAlloc(GetMemoryChunkContext(batch->entries), sizeof(VsEntry *) * n);
+	points = palloc(sizeof(QdrantPoint) * n);
+	n = 0;
+	for (int i = 0; i < batch->n; i++)
+	{
+		if (batch->entries[i].outcome == VS_PARKED)
+			continue;
+		upserts[n] = &batch->entries[i];
+		points[n++] = batch->entries[i].point;
+	}
+	batch->pipelined = upserts;
+	batch->npipelined = n;
+	batch->body = qdrant_upsert_body(points, n, slot);
+	pfree(points);
+	return true;
+}
+
+/* Send the body sync_send_prepare() wrote; returns once it is sent. */
+void
+sync_send_start(VsBatch *batch)
+{
+	CHECK_FOR_INTERRUPTS();
+	qdrant_upsert_start(batch->body);
+}
+
+/* Wait for the answer of the batch sync_send_start() sent; fill outcomes. */
+void
+sync_send_finish(VsBatch *batch)
+{
+	QdrantError err;
+	bool		ok = qdrant_upsert_finish(&err);
+
+	upsert_outcome(batch, batch->pipelined, batch->npipelined, ok, &err);
 }
 
 /* qsort / bsearch comparator of int64 */

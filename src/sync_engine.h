@@ -14,6 +14,7 @@
 #define OSV_SYNC_ENGINE_H
 
 #include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
 #include "utils/array.h"
 
 #include "qdrant.h"
@@ -52,6 +53,10 @@ typedef struct VsBatch
 	bool		any_sent;
 	int			next_dims;		/* dimensions of the running re-embedding, 0:
 								 * none */
+	/* sync_send_prepare(): the upserts of the body written for them */
+	VsEntry   **pipelined;
+	int			npipelined;
+	StringInfo	body;
 } VsBatch;
 
 /*
@@ -109,9 +114,13 @@ extern bool sync_read_point(int64 id, uint64 row, int first, QdrantPoint *p,
 extern char *sync_target_url(void);
 extern void sync_set_synced_url(const char *url);
 extern bool sync_target_backing_off(long *wait_ms);
-extern int	sync_claim(int limit, VsClaimCursor *cursor, VsBatch *batch,
-					   MemoryContext mcxt);
+extern int64 sync_new_claim_id(void);
+extern int	sync_claim(int limit, int64 claim_id, VsClaimCursor *cursor,
+					   VsBatch *batch, MemoryContext mcxt);
 extern void sync_send(VsBatch *batch);
+extern bool sync_send_prepare(VsBatch *batch, int slot);
+extern void sync_send_start(VsBatch *batch);
+extern void sync_send_finish(VsBatch *batch);
 extern uint64 sync_record(VsBatch *batch);
 extern void sync_record_target(const QdrantError *err, bool any_sent);
 extern int	sync_claim_sweeps(int limit, VsSweep **sweeps, MemoryContext mcxt);

@@ -23,7 +23,18 @@
  * cluster settings in osv.vector_sync_targets.collection_mismatch.  At start and after an ERROR it releases its own
  * last claim (osv.vector_sync_targets.worker_claim_id) and expired leases,
  * never the live claims of an external drainer; the released entries are
- * in doubt (their request may have been sent).
+ * in doubt (their request may have been sent).  Every batch of a life
+ * (from that release to the next ERROR or restart) is claimed under one
+ * claim id, recorded once in osv.vector_sync_targets.worker_claim_id, so
+ * that the release finds all of them.
+ *
+ * Batches of upserts are pipelined: a round claims and writes the next
+ * batch while the previous one's request is in flight, sends it as soon as
+ * that answer is in, and records the previous outcome while the new one
+ * is in flight.  One request at a time, so Qdrant applies the batches in
+ * order; a batch in flight is finished before anything else is sent
+ * (sweeps, reconcile pages, batches with deletes or a TRUNCATE), and
+ * given up after an ERROR (its entries are then released in doubt).
  *
  * Each round then drains the storage queues (object deletions, erasure
  * ledger copies; src/storage_sync.c) the same
@@ -70,6 +81,9 @@
 #include "sync_engine.h"
 #include "worker.h"
 
+/* Rounds with a batch in flight per round of the storage queues. */
+#define STORAGE_ROUND_EVERY 8
+
 /* Erasure sweeps sent per round at most. */
 #define SWEEPS_PER_ROUND 16
 
@@ -80,6 +94,7 @@ typedef struct SyncWorkerState
 	MemoryContext loop_cxt;		/* reset at every round */
 	VsClaimCursor cursor;
 	bool		leases_released;	/* claims of a previous life released */
+	int64		claim_id;		/* the claim id of this life's batches */
 	bool		reloaded;		/* configuration reloaded since last round */
 	long		wait_ms;		/* result of the last round */
 	char	   *reconcile_url;	/* target being reconciled (worker_cxt), or
@@ -87,6 +102,12 @@ typedef struct SyncWorkerState
 	VsReconcile reconcile;		/* its progress */
 	uint64		mismatch_checks;	/* collection checks recorded */
 	bool		collection_checked; /* since the start or the last reload */
+	/* The pipeline: batches alternate between two slots. */
+	MemoryContext batch_cxt[2];	/* a batch's memory, reset when recorded */
+	int			slot;			/* slot of the next batch */
+	bool		in_flight;		/* inflight was sent, its answer not read */
+	VsBatch		inflight;
+	int			storage_skipped;	/* storage rounds skipped in a row */
 } SyncWorkerState;
 
 /* Commit the worker's transaction; back in the loop's memory context. */
@@ -133,6 +154,51 @@ next_due_ms(void)
 	if (!isnull)
 		wait_ms = Min(wait_ms, Max(DatumGetInt64(d), 100));
 	return (long) Max(wait_ms, 1);
+}
+
+/*
+ * Record the outcome of a sent batch (and of "unsent", a batch claimed but
+ * not sent because the target failed meanwhile, if not NULL) in one
+ * transaction.  Returns false after a failure of the target (logged).
+ */
+static bool
+record_batches(SyncWorkerState *st, VsBatch *batch, VsBatch *unsent)
+{
+	uint64		completed;
+
+	osv_worker_transaction_begin("osv vector sync: recording");
+	completed = sync_record(batch);
+	if (unsent != NULL)
+		(void) sync_record(unsent);
+	elog(DEBUG1, "osv vector sync: batch of %d entries, %llu completed",
+		 batch->n, (unsigned long long) completed);
+	worker_end(st->loop_cxt);
+	if (batch->target_failed)
+	{
+		st->cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
+		qdrant_raise(LOG, &batch->target_error);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Wait for the batch in flight, if any, and record it.  Returns false
+ * after a failure of the target.  No transaction open.
+ */
+static bool
+finish_in_flight(SyncWorkerState *st)
+{
+	bool		ok;
+
+	if (!st->in_flight)
+		return true;
+	pgstat_report_activity(STATE_RUNNING, "osv vector sync: sending");
+	sync_send_finish(&st->inflight);
+	st->in_flight = false;
+	ok = record_batches(st, &st->inflight, NULL);
+	MemoryContextReset(st->batch_cxt[1 - st->slot]);
+	return ok;
 }
 
 /* Forget a reconcile in progress. */
@@ -331,6 +397,7 @@ worker_round(SyncWorkerState *st)
 		else
 			health_set_state("waiting for extension");
 		worker_end(loop_cxt);
+		(void) finish_in_flight(st);
 		osv_progress_end("backfill");
 		osv_progress_end("reconcile");
 		st->leases_released = false;
@@ -358,9 +425,21 @@ worker_round(SyncWorkerState *st)
 	}
 	record_collection_mismatch(st);
 
+	/*
+	 * A new life: release what the last one left claimed, and take the
+	 * claim id of every batch of this one, recorded as the claim the next
+	 * life releases (one update per life, not per batch).
+	 */
 	if (!st->leases_released)
 	{
+		Oid			argtype = INT8OID;
+		Datum		arg;
+
 		release_dead_claims();
+		st->claim_id = sync_new_claim_id();
+		arg = Int64GetDatum(st->claim_id);
+		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET worker_claim_id = $1 WHERE target OPERATOR(pg_catalog.=) 'qdrant'",
+					1, &argtype, &arg, false, 0);
 		st->leases_released = true;
 	}
 
@@ -406,12 +485,17 @@ worker_round(SyncWorkerState *st)
 	if (!back_off_ended && sync_target_backing_off(&wait_ms))
 	{
 		worker_end(loop_cxt);
+		(void) finish_in_flight(st);
 		health_set_state("backing off");
 		return Min(wait_ms, (long) osv_vector_sync_naptime);
 	}
 
 	nsweeps = sync_claim_sweeps(SWEEPS_PER_ROUND, &sweeps, loop_cxt);
 	worker_end(loop_cxt);
+
+	/* Sweeps and reconcile calls never overtake a batch in flight. */
+	if ((nsweeps > 0 || st->reconcile_url != NULL) && !finish_in_flight(st))
+		return 1;
 
 	/*
 	 * Check the collection once after the start and after each reload, even
@@ -424,6 +508,8 @@ worker_round(SyncWorkerState *st)
 		QdrantError err;
 		bool		created;
 
+		if (!finish_in_flight(st))
+			return 1;
 		if (!qdrant_ensure_collection(&created, &err))
 			return target_failed(st, &err);
 		st->collection_checked = true;
@@ -467,16 +553,8 @@ worker_round(SyncWorkerState *st)
 		return wait_ms;
 
 	osv_worker_transaction_begin("osv vector sync: claiming");
-	n = sync_claim(osv_vector_sync_batch_size, cursor, &batch, loop_cxt);
-	if (n > 0)
-	{
-		/* The claim a restart of this worker releases. */
-		Oid			argtype = INT8OID;
-		Datum		arg = Int64GetDatum(batch.claim_id);
-
-		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET worker_claim_id = $1 WHERE target OPERATOR(pg_catalog.=) 'qdrant'",
-					1, &argtype, &arg, false, 0);
-	}
+	n = sync_claim(osv_vector_sync_batch_size, st->claim_id, cursor, &batch,
+				   st->batch_cxt[st->slot]);
 
 	/*
 	 * Short of a full batch, the scan has reached the end of what is due: the
@@ -511,6 +589,12 @@ worker_round(SyncWorkerState *st)
 	worker_end(loop_cxt);
 	if (idle)
 	{
+		/*
+		 * A batch in flight held due entries when the wait was computed:
+		 * once it is recorded, look again at once.
+		 */
+		if (st->in_flight)
+			return finish_in_flight(st) ? 0 : 1;
 		if (nsweeps > 0 || st->reconcile_url != NULL)
 			return 0;
 		if (wait_ms > 0)
@@ -518,6 +602,52 @@ worker_round(SyncWorkerState *st)
 		return wait_ms;
 	}
 
+	/*
+	 * The pipeline: a batch of upserts is written while the previous one is
+	 * in flight (its claim and read above ran meanwhile too), sent as soon
+	 * as the previous answer is in, and the previous outcome is recorded
+	 * while it is in flight.  One request at a time, so the order of
+	 * Qdrant's writes is the order of the batches; the batches are disjoint
+	 * (the one in flight holds its claim).  A failure of the target sends
+	 * nothing more: the new batch is released unsent.
+	 */
+	if (sync_send_prepare(&batch, st->slot + 1))
+	{
+		bool		target_failed = false;
+
+		if (st->in_flight)
+		{
+			pgstat_report_activity(STATE_RUNNING, "osv vector sync: sending");
+			sync_send_finish(&st->inflight);
+			st->in_flight = false;
+			target_failed = st->inflight.target_failed;
+			if (!target_failed)
+				sync_send_start(&batch);
+			if (!record_batches(st, &st->inflight, target_failed ? &batch : NULL))
+			{
+				MemoryContextReset(st->batch_cxt[0]);
+				MemoryContextReset(st->batch_cxt[1]);
+				return 1;		/* the target's retry_at sets the pace */
+			}
+			MemoryContextReset(st->batch_cxt[1 - st->slot]);
+		}
+		else
+			sync_send_start(&batch);
+		st->inflight = batch;
+		st->in_flight = true;
+		st->slot = 1 - st->slot;
+		return 0;
+	}
+
+	/* Any other batch is sent on its own, after the one in flight. */
+	if (!finish_in_flight(st))
+	{
+		osv_worker_transaction_begin("osv vector sync: recording");
+		(void) sync_record(&batch);
+		worker_end(loop_cxt);
+		MemoryContextReset(st->batch_cxt[st->slot]);
+		return 1;
+	}
 	pgstat_report_activity(STATE_RUNNING, "osv vector sync: sending");
 	health_set_state("draining");
 	t_send = GetCurrentTimestamp();
@@ -536,6 +666,7 @@ worker_round(SyncWorkerState *st)
 			 (long) TimestampDifferenceMilliseconds(t_record, GetCurrentTimestamp()));
 	}
 	worker_end(loop_cxt);
+	MemoryContextReset(st->batch_cxt[st->slot]);
 
 	if (batch.target_failed)
 	{
@@ -556,7 +687,15 @@ sync_round_step(void *arg)
 
 	state->wait_ms = worker_round(state);
 
-	/* The storage queues (src/storage_sync.c) share the worker. */
+	/*
+	 * The storage queues (src/storage_sync.c) share the worker; while a
+	 * batch is in flight (a backfill: the worker goes on at once) they get
+	 * every STORAGE_ROUND_EVERY-th round, which spares a transaction per
+	 * batch.
+	 */
+	if (state->in_flight && ++state->storage_skipped < STORAGE_ROUND_EVERY)
+		return;
+	state->storage_skipped = 0;
 	MemoryContextReset(state->loop_cxt);
 	MemoryContextSwitchTo(state->loop_cxt);
 	storage_wait_ms = storage_sync_worker_round(state->loop_cxt);
@@ -579,6 +718,9 @@ osv_vector_sync_main(Datum main_arg)
 
 	state.loop_cxt = AllocSetContextCreate(state.worker_cxt, "osv vector sync batch",
 										   ALLOCSET_DEFAULT_SIZES);
+	for (int i = 0; i < 2; i++)
+		state.batch_cxt[i] = AllocSetContextCreate(state.worker_cxt, "osv vector sync claimed batch",
+												   ALLOCSET_DEFAULT_SIZES);
 	state.cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
 	state.leases_released = false;
 	state.wait_ms = 0;
@@ -589,7 +731,15 @@ osv_vector_sync_main(Datum main_arg)
 			state.reloaded = true;
 		if (!osv_worker_run(state.loop_cxt, sync_round_step, &state))
 		{
-			/* As after a restart, without the process's exit. */
+			/*
+			 * As after a restart, without the process's exit.  A batch in
+			 * flight is given up: the release of this life's claims makes
+			 * its entries in doubt.
+			 */
+			qdrant_upsert_abort();
+			state.in_flight = false;
+			MemoryContextReset(state.batch_cxt[0]);
+			MemoryContextReset(state.batch_cxt[1]);
 			state.cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
 			state.leases_released = false;
 			state.wait_ms = OSV_WORKER_RESTART_TIME * 1000L;

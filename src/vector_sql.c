@@ -130,7 +130,7 @@ osv_vector_sync(PG_FUNCTION_ARGS)
 			MemoryContextSwitchTo(old);
 			break;
 		}
-		n = sync_claim((int) Min(remaining, (int64) osv_vector_sync_batch_size), &cursor, &batch, batch_cxt);
+		n = sync_claim((int) Min(remaining, (int64) osv_vector_sync_batch_size), 0, &cursor, &batch, batch_cxt);
 		SPI_finish();
 		if (n == 0)
 		{
@@ -211,7 +211,7 @@ osv_vector_sync_claim(PG_FUNCTION_ARGS)
 				 errdetail("max_entries is %d.", limit)));
 	InitMaterializedSRF(fcinfo, 0);
 	spi_connect();
-	(void) sync_claim(limit, &cursor, &batch, rsinfo->econtext->ecxt_per_query_memory);
+	(void) sync_claim(limit, 0, &cursor, &batch, rsinfo->econtext->ecxt_per_query_memory);
 	SPI_finish();
 	for (int i = 0; i < batch.n; i++)
 	{

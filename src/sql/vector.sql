@@ -51,7 +51,7 @@ COMMENT ON COLUMN osv.vector_outbox.state IS 'pending (to be sent) or failed (pa
 COMMENT ON COLUMN osv.vector_outbox.attempts IS 'attempts to send the current version, counted when claimed';
 COMMENT ON COLUMN osv.vector_outbox.enqueued_at IS 'when the oldest change of the row was enqueued';
 COMMENT ON COLUMN osv.vector_outbox.next_attempt_at IS 'earliest time of the next attempt (backoff)';
-COMMENT ON COLUMN osv.vector_outbox.claim_id IS 'batch that claimed the row while it is in flight; NULL otherwise';
+COMMENT ON COLUMN osv.vector_outbox.claim_id IS 'claim that holds the row while it is in flight (a batch, or every batch of a life of the vector sync worker); NULL otherwise';
 COMMENT ON COLUMN osv.vector_outbox.claimed_version IS 'version sent by the batch in flight';
 COMMENT ON COLUMN osv.vector_outbox.lease_until IS 'when a claim of a batch that never recorded its outcome expires';
 COMMENT ON COLUMN osv.vector_outbox.last_attempt_at IS 'when the row was last claimed';
@@ -91,7 +91,7 @@ COMMENT ON COLUMN osv.vector_sync_targets.last_error IS 'error of the last failu
 COMMENT ON COLUMN osv.vector_sync_targets.last_error_at IS 'when the last failure of the whole target happened';
 COMMENT ON COLUMN osv.vector_sync_targets.last_success_at IS 'when a batch last reached the target';
 COMMENT ON COLUMN osv.vector_sync_targets.synced_url IS 'osv.qdrant_url the outbox was last backfilled for (by osv.vector_resync()) and, by the worker, reconciled with';
-COMMENT ON COLUMN osv.vector_sync_targets.worker_claim_id IS 'last batch claimed by the vector sync worker: the claim its restart releases (claims of external drainers are left to their lease)';
+COMMENT ON COLUMN osv.vector_sync_targets.worker_claim_id IS 'claim id of the batches of the vector sync worker''s current life (since its start or its last error): the claim its restart releases (claims of external drainers are left to their lease)';
 COMMENT ON COLUMN osv.vector_sync_targets.collection_mismatch IS 'how the collection''s shard number, replication factor and write consistency factor differ from osv''s settings, as the vector sync worker last found them; NULL when they match';
 INSERT INTO osv.vector_sync_targets (target) VALUES ('qdrant');
 

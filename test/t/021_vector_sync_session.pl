@@ -79,5 +79,27 @@ is($node->safe_psql('postgres',
 	'9', 'qdrant_search without preloading');
 is($node->safe_psql('postgres', 'SELECT osv.vector_reconcile()'), '0', 'nothing left to reconcile');
 
+# The sync reads the summaries straight from the table and writes
+# created_at itself; reconcile's fingerprints come from to_char: they must
+# agree, for microseconds and other time zones, and for the years to_char
+# writes itself (outside 1 .. 9999).  (Summaries of live users: 6, 11, 12, 14.)
+$node->safe_psql('postgres', q{
+	UPDATE osv.summaries SET created_at = '2026-01-02 03:04:05.000007+05' WHERE id = 6;
+	UPDATE osv.summaries SET created_at = '0044-03-15 12:00:00 BC' WHERE id = 11;
+	UPDATE osv.summaries SET created_at = '12026-01-01 00:00:00.5+00' WHERE id = 12;
+});
+is($node->safe_psql('postgres', 'SELECT osv.vector_sync()'), '3', 'changed created_at sent');
+is(qdrant_dump($q)->{6}{payload}{created_at}, '2026-01-01T22:04:05.000007Z', 'created_at in UTC with microseconds');
+is($node->safe_psql('postgres', 'SELECT osv.vector_reconcile()'), '0',
+	'the fingerprints of the sync and of reconcile agree');
+
+# A created_at that is not finite cannot be sent: parked, with the reason.
+$node->safe_psql('postgres', q{UPDATE osv.summaries SET created_at = 'infinity' WHERE id = 14});
+my ($ret, $out, $err) = $node->psql('postgres', 'SELECT osv.vector_sync()');
+is($out, '0', 'a created_at that is not finite is not sent');
+like($err, qr/summary 14 cannot be sent to Qdrant: created_at is not finite/, 'warning of the parked entry');
+is($node->safe_psql('postgres', q{SELECT state FROM osv.vector_outbox WHERE summary_id = 14}), 'failed',
+	'the entry is parked');
+
 $node->stop;
 done_testing();
