@@ -120,3 +120,13 @@ awk -v n="$N" -v w="$w" -v c="$c" -v p="$p" -v f="$failed" 'BEGIN {
 	printf "  pre-built bodies (sink ceiling):  %8.3f s  %9.0f summaries/s\n", p, n / p
 	printf "  ratio (worker / external syncer rate): %.2f (target >= 1.5); parked entries: %s\n", c / w, f
 }'
+
+# The figures beside their plot: the external syncer first (the baseline).
+tsv="$OSV_ROOT/bench/plots/sync_throughput.tsv"
+mkdir -p "$(dirname "$tsv")"
+awk -v n="$N" -v w="$w" -v c="$c" -v p="$p" 'BEGIN {
+	printf "external syncer (COPY + libcurl), baseline\t%.0f\n", n / c
+	printf "osv sync worker (pipelined)\t%.0f\n", n / w
+	printf "pre-built bodies (sink ceiling)\t%.0f\n", n / p
+}' >"$tsv"
+"$OSV_ROOT/bench/plot.sh" sync_throughput "Vector sync of $N summaries x 384 dims" "summaries/s (median of rounds)" "$tsv"

@@ -192,6 +192,16 @@ $node->safe_psql('postgres', 'UPDATE osv.summaries SET embedding = emb(id + 2000
 ok($node->poll_query_until('postgres', q{SELECT retry_at > now() FROM osv.vector_sync_status}),
 	'the outage backs the sync off');
 $node->safe_psql('postgres', q{UPDATE osv.vector_sync_targets SET retry_at = now() + interval '1 hour'});
+
+# The worker is held while the outage ends (SIGSTOP once it sleeps out the
+# back-off): a send of its own that was under way could otherwise succeed
+# and end the back-off before the search below.
+ok($node->poll_query_until('postgres',
+		q{SELECT state = 'backing off' FROM osv.worker_status() WHERE worker = 'vector sync'}),
+	'backing off: the worker sleeps');
+my $sync_pid = $node->safe_psql('postgres',
+	q{SELECT pid FROM osv.worker_status() WHERE worker = 'vector sync'});
+kill 'STOP', $sync_pid;
 qdrant_request($q, 'DELETE', '/__test/outage');
 qdrant_request($q, 'DELETE', '/__test/requests');
 $want{$_} = $node->safe_psql('postgres', "$query FROM $exact{$_}") for keys %calls;
@@ -199,6 +209,7 @@ my ($rc, $out, $err) = $node->psql('postgres', "$query FROM $calls{search}");
 is($out, $want{search}, 'backing off: the exact scan answers');
 like($err, qr/answering from the in-database scan/, 'backing off: and says so');
 (undef, $log) = qdrant_request($q, 'GET', '/__test/requests');
+kill 'CONT', $sync_pid;
 is(scalar(grep { $_->{path} =~ m{/points/query$} } @{ $log->{result} }), 0,
 	'backing off: Qdrant is not asked');
 
