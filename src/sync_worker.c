@@ -168,6 +168,7 @@ record_batches(SyncWorkerState *st, VsBatch *batch, VsBatch *unsent)
 
 	osv_worker_transaction_begin("osv vector sync: recording");
 	completed = sync_record(batch);
+	osv_progress_advance("backfill", (int64) completed);
 	if (unsent != NULL)
 		(void) sync_record(unsent);
 	elog(DEBUG1, "osv vector sync: batch of %d entries, %llu completed",
