@@ -202,6 +202,21 @@ finish_in_flight(SyncWorkerState *st)
 	return ok;
 }
 
+/*
+ * Release the claim of erasure sweeps claimed but not sent this round, so
+ * that the next round (or a session's osv.vector_sync()) sends them at
+ * once rather than after their lease.  No transaction open.
+ */
+static void
+release_sweeps(SyncWorkerState *st, VsSweep *sweeps, int n)
+{
+	if (n == 0)
+		return;
+	osv_worker_transaction_begin("osv vector sync: releasing sweeps");
+	sync_record_sweeps(sweeps, n);	/* none done, none failed: released */
+	worker_end(st->loop_cxt);
+}
+
 /* Forget a reconcile in progress. */
 static void
 reconcile_forget(SyncWorkerState *st)
@@ -496,7 +511,10 @@ worker_round(SyncWorkerState *st)
 
 	/* Sweeps and reconcile calls never overtake a batch in flight. */
 	if ((nsweeps > 0 || st->reconcile_url != NULL) && !finish_in_flight(st))
+	{
+		release_sweeps(st, sweeps, nsweeps);
 		return 1;
+	}
 
 	/*
 	 * Check the collection once after the start and after each reload, even
@@ -509,6 +527,11 @@ worker_round(SyncWorkerState *st)
 		QdrantError err;
 		bool		created;
 
+		/*
+		 * The sweeps claimed above are sent at the next round: release them
+		 * now, or their lease would hold them back for minutes.
+		 */
+		release_sweeps(st, sweeps, nsweeps);
 		if (!finish_in_flight(st))
 			return 1;
 		if (!qdrant_ensure_collection(&created, &err))
