@@ -639,6 +639,8 @@ worker_round(SyncWorkerState *st)
 	{
 		bool		target_failed = false;
 
+		health_set_state("draining");
+
 		if (st->in_flight)
 		{
 			pgstat_report_activity(STATE_RUNNING, "osv vector sync: sending");
