@@ -539,9 +539,13 @@ worker_round(SyncWorkerState *st)
 		st->collection_checked = true;
 		if (created)
 		{
+			uint64		count;
+
 			osv_worker_transaction_begin("osv vector sync: backfilling");
-			(void) outbox_enqueue_all_live();
+			count = outbox_enqueue_all_live();
 			worker_end(loop_cxt);
+			/* Every live summary is enqueued: the backfill's total is exact. */
+			osv_progress_begin("backfill", osv_qdrant_url, (int64) count, false);
 		}
 		return 0;
 	}
