@@ -301,6 +301,11 @@ release_dead_claims(void)
 	if (SPI_processed > 0)
 		elog(LOG, "osv vector sync released %llu outbox entries claimed before a restart",
 			 (unsigned long long) SPI_processed);
+	/* The erasure sweeps the last life claimed, which it may not have sent. */
+	spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_erasure_sweeps w SET claim_id = NULL, lease_until = NULL"
+				" WHERE w.claim_id OPERATOR(pg_catalog.=) (SELECT t.worker_claim_id FROM osv.vector_sync_targets t"
+				"   WHERE t.target OPERATOR(pg_catalog.=) 'qdrant')",
+				0, NULL, NULL, false, 0);
 }
 
 /*
@@ -506,7 +511,7 @@ worker_round(SyncWorkerState *st)
 		return Min(wait_ms, (long) osv_vector_sync_naptime);
 	}
 
-	nsweeps = sync_claim_sweeps(SWEEPS_PER_ROUND, &sweeps, loop_cxt);
+	nsweeps = sync_claim_sweeps(SWEEPS_PER_ROUND, st->claim_id, &sweeps, loop_cxt);
 	worker_end(loop_cxt);
 
 	/* Sweeps and reconcile calls never overtake a batch in flight. */

@@ -164,7 +164,7 @@ osv_vector_sync(PG_FUNCTION_ARGS)
 		old = MemoryContextSwitchTo(batch_cxt);
 		spi_connect();
 		if (!sync_target_backing_off(&wait_ms))
-			nsweeps = sync_claim_sweeps(SWEEPS_PER_CALL, &sweeps, batch_cxt);
+			nsweeps = sync_claim_sweeps(SWEEPS_PER_CALL, 0, &sweeps, batch_cxt);
 		if (nsweeps > 0)
 		{
 			QdrantError err;
