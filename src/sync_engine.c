@@ -1249,11 +1249,13 @@ sync_record(VsBatch *batch)
  * (the worker, osv.vector_sync() in a session) never send the same row at
  * once.  A sweep whose user has an upsert in doubt is first postponed to
  * the end of its fence: sent earlier, the late write could land after it.
- * SPI connected, inside a transaction, which the worker commits before
- * sending.  Returns the number claimed.
+ * The claim's id is claim_id, or a new one when it is 0 (the worker
+ * claims them under the id of its life, so that its restart releases
+ * them).  SPI connected, inside a transaction, which the worker commits
+ * before sending.  Returns the number claimed.
  */
 int
-sync_claim_sweeps(int limit, VsSweep **sweeps, MemoryContext mcxt)
+sync_claim_sweeps(int limit, int64 claim_id, VsSweep **sweeps, MemoryContext mcxt)
 {
 	Oid			types[3] = {INT4OID, INT8OID, INT8OID};
 	Datum		values[3];
@@ -1272,8 +1274,7 @@ sync_claim_sweeps(int limit, VsSweep **sweeps, MemoryContext mcxt)
 				"       GROUP BY o.in_doubt_user_id) d"
 				" WHERE w.user_id OPERATOR(pg_catalog.=) d.user_id AND w.due_at OPERATOR(pg_catalog.<) d.until",
 				0, NULL, NULL, false, 0);
-	spi_execute(SPI_OK_SELECT, "SELECT pg_catalog.nextval('osv.vector_outbox_claim_seq')", 0, NULL, NULL, false, 1);
-	claim = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	claim = claim_id != 0 ? claim_id : sync_new_claim_id();
 	values[0] = Int32GetDatum(limit);
 	values[1] = Int64GetDatum(claim);
 	/* Long enough for every request of the claim; a sweep sent twice is harmless. */

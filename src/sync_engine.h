@@ -123,7 +123,8 @@ extern void sync_send_start(VsBatch *batch);
 extern void sync_send_finish(VsBatch *batch);
 extern uint64 sync_record(VsBatch *batch);
 extern void sync_record_target(const QdrantError *err, bool any_sent);
-extern int	sync_claim_sweeps(int limit, VsSweep **sweeps, MemoryContext mcxt);
+extern int	sync_claim_sweeps(int limit, int64 claim_id, VsSweep **sweeps,
+							  MemoryContext mcxt);
 extern bool sync_send_sweeps(VsSweep *sweeps, int n, QdrantError *err);
 extern void sync_record_sweeps(VsSweep *sweeps, int n);
 

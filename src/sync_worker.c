@@ -168,6 +168,7 @@ record_batches(SyncWorkerState *st, VsBatch *batch, VsBatch *unsent)
 
 	osv_worker_transaction_begin("osv vector sync: recording");
 	completed = sync_record(batch);
+	osv_progress_advance("backfill", (int64) completed);
 	if (unsent != NULL)
 		(void) sync_record(unsent);
 	elog(DEBUG1, "osv vector sync: batch of %d entries, %llu completed",
@@ -199,6 +200,21 @@ finish_in_flight(SyncWorkerState *st)
 	ok = record_batches(st, &st->inflight, NULL);
 	MemoryContextReset(st->batch_cxt[1 - st->slot]);
 	return ok;
+}
+
+/*
+ * Release the claim of erasure sweeps claimed but not sent this round, so
+ * that the next round (or a session's osv.vector_sync()) sends them at
+ * once rather than after their lease.  No transaction open.
+ */
+static void
+release_sweeps(SyncWorkerState *st, VsSweep *sweeps, int n)
+{
+	if (n == 0)
+		return;
+	osv_worker_transaction_begin("osv vector sync: releasing sweeps");
+	sync_record_sweeps(sweeps, n);	/* none done, none failed: released */
+	worker_end(st->loop_cxt);
 }
 
 /* Forget a reconcile in progress. */
@@ -285,6 +301,11 @@ release_dead_claims(void)
 	if (SPI_processed > 0)
 		elog(LOG, "osv vector sync released %llu outbox entries claimed before a restart",
 			 (unsigned long long) SPI_processed);
+	/* The erasure sweeps the last life claimed, which it may not have sent. */
+	spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_erasure_sweeps w SET claim_id = NULL, lease_until = NULL"
+				" WHERE w.claim_id OPERATOR(pg_catalog.=) (SELECT t.worker_claim_id FROM osv.vector_sync_targets t"
+				"   WHERE t.target OPERATOR(pg_catalog.=) 'qdrant')",
+				0, NULL, NULL, false, 0);
 }
 
 /*
@@ -490,12 +511,15 @@ worker_round(SyncWorkerState *st)
 		return Min(wait_ms, (long) osv_vector_sync_naptime);
 	}
 
-	nsweeps = sync_claim_sweeps(SWEEPS_PER_ROUND, &sweeps, loop_cxt);
+	nsweeps = sync_claim_sweeps(SWEEPS_PER_ROUND, st->claim_id, &sweeps, loop_cxt);
 	worker_end(loop_cxt);
 
 	/* Sweeps and reconcile calls never overtake a batch in flight. */
 	if ((nsweeps > 0 || st->reconcile_url != NULL) && !finish_in_flight(st))
+	{
+		release_sweeps(st, sweeps, nsweeps);
 		return 1;
+	}
 
 	/*
 	 * Check the collection once after the start and after each reload, even
@@ -508,6 +532,11 @@ worker_round(SyncWorkerState *st)
 		QdrantError err;
 		bool		created;
 
+		/*
+		 * The sweeps claimed above are sent at the next round: release them
+		 * now, or their lease would hold them back for minutes.
+		 */
+		release_sweeps(st, sweeps, nsweeps);
 		if (!finish_in_flight(st))
 			return 1;
 		if (!qdrant_ensure_collection(&created, &err))
@@ -515,9 +544,13 @@ worker_round(SyncWorkerState *st)
 		st->collection_checked = true;
 		if (created)
 		{
+			uint64		count;
+
 			osv_worker_transaction_begin("osv vector sync: backfilling");
-			(void) outbox_enqueue_all_live();
+			count = outbox_enqueue_all_live();
 			worker_end(loop_cxt);
+			/* Every live summary is enqueued: the backfill's total is exact. */
+			osv_progress_begin("backfill", osv_qdrant_url, (int64) count, false);
 		}
 		return 0;
 	}
@@ -614,6 +647,8 @@ worker_round(SyncWorkerState *st)
 	if (sync_send_prepare(&batch, st->slot + 1))
 	{
 		bool		target_failed = false;
+
+		health_set_state("draining");
 
 		if (st->in_flight)
 		{

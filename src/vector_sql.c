@@ -164,7 +164,7 @@ osv_vector_sync(PG_FUNCTION_ARGS)
 		old = MemoryContextSwitchTo(batch_cxt);
 		spi_connect();
 		if (!sync_target_backing_off(&wait_ms))
-			nsweeps = sync_claim_sweeps(SWEEPS_PER_CALL, &sweeps, batch_cxt);
+			nsweeps = sync_claim_sweeps(SWEEPS_PER_CALL, 0, &sweeps, batch_cxt);
 		if (nsweeps > 0)
 		{
 			QdrantError err;
@@ -370,7 +370,10 @@ target_backing_off_detail(void)
 	spi_execute(SPI_OK_SELECT, "SELECT pg_catalog.format('The Qdrant sync target is backing off until %s after: %s.',"
 				" t.retry_at, COALESCE(t.last_error, 'no error recorded'))"
 				" FROM osv.vector_sync_targets t WHERE t.target OPERATOR(pg_catalog.=) 'qdrant'"
-				" AND t.retry_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()",
+				" AND t.retry_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()"
+				/* A refusal (qdrant.c: "... (HTTP status 401)") is no outage. */
+				" AND (t.last_error IS NULL"
+				"      OR t.last_error OPERATOR(pg_catalog.!~) '\\(HTTP status 40[13]\\)$')",
 				0, NULL, NULL, true, 1);
 	if (SPI_processed > 0)
 	{

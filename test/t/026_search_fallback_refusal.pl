@@ -1,0 +1,55 @@
+# A refusal of Qdrant (401/403: a wrong API key) is an error of the
+# search, never a fallback to the in-database scan (DESIGN.md section 10),
+# also while the sync target is backing off after that refusal: the
+# back-off says Qdrant cannot be asked only when the cause is an outage.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use OsvTest;
+
+my $q = start_qdrant(api_key => 'right-key');
+
+my $node = PostgreSQL::Test::Cluster->new('refusal');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'osv'
+osv.database = 'postgres'
+osv.qdrant_url = '$q->{url}'
+osv.qdrant_api_key = 'wrong-key'
+osv.vector_dimensions = 8
+osv.vector_sync_naptime = '1s'
+osv.vector_sync_backoff = '1h'
+osv.vector_sync_backoff_max = '1h'
+osv.qdrant_timeout = '1s'
+});
+$node->start;
+
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION osv;
+	CREATE FUNCTION emb(seed bigint) RETURNS real[] LANGUAGE sql IMMUTABLE
+		AS $$ SELECT ARRAY(SELECT sin(seed * 7 + i)::real FROM generate_series(1, 8) i) $$;
+	INSERT INTO osv.users (auth0_id, email) VALUES ('auth0|u1', 'u1@example.org');
+	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
+		SELECT 1, 'pdf', 'doc ' || g, 'tap-bucket', 'k/' || g FROM generate_series(1, 5) g;
+	INSERT INTO osv.summaries (document_id, topic, content, embedding)
+		SELECT d.id, 'odd', 'summary ' || d.id, emb(d.id) FROM osv.documents d;
+});
+
+# The worker is refused and backs off (for an hour) after the refusal.
+ok($node->poll_query_until('postgres', q{
+		SELECT retry_at > now() + interval '10 minutes' AND last_error LIKE '%HTTP status 401%'
+		FROM osv.vector_sync_status}),
+	'the sync is refused (401) and backs off')
+  or diag($node->safe_psql('postgres', 'SELECT * FROM osv.vector_sync_status'));
+
+my ($rc, $out, $err) = $node->psql('postgres',
+	'SELECT count(*) FROM osv.search_summaries(emb(3), 3)');
+isnt($rc, 0, 'backing off after a refusal: the search is an error');
+like($err, qr/HTTP status 401/, 'with Qdrant\'s refusal');
+unlike($err, qr/in-database scan/, 'not a fallback to the in-database scan');
+
+$node->stop;
+done_testing();
