@@ -238,6 +238,23 @@ SELECT count(*) AS recommendation_differences FROM (
 	 SELECT summary_id, score FROM osv.recommendations WHERE user_id = (SELECT id FROM u WHERE name = 'ada') AND revoked_at IS NULL)) d;
 SELECT search_fallbacks - :fallbacks_before AS fallbacks, last_search_fallback_at > now() - interval '1 minute' AS recent
 FROM osv.vector_sync_status;
+-- while the sync target backs off, the NOTICE's detail names the target's
+-- last error only to those who may read the sync status (not osv_app)
+UPDATE osv.vector_sync_targets SET retry_at = '2999-01-01 00:00:00+00', last_error = 'could not reach Qdrant (test)'
+ WHERE target = 'qdrant';
+SELECT id AS ada_id FROM u WHERE name = 'ada' \gset
+CREATE ROLE osv_search_app;
+GRANT osv_app TO osv_search_app;
+\set VERBOSITY default
+SELECT count(*) AS answers FROM osv.search_summaries(osv.embed_text('the cell membrane'), 5);
+SET ROLE osv_search_app;
+SET osv.acting_user_id = :ada_id;
+SELECT count(*) AS answers FROM osv.search_summaries(osv.embed_text('the cell membrane'), 5);
+RESET osv.acting_user_id;
+RESET ROLE;
+\set VERBOSITY terse
+DROP ROLE osv_search_app;
+UPDATE osv.vector_sync_targets SET retry_at = NULL, last_error = NULL WHERE target = 'qdrant';
 -- trashed content stays out of the fallback's answers too
 UPDATE osv.summaries SET deleted_at = now() WHERE content LIKE 'quantum%';
 SELECT count(*) AS trashed_found FROM osv.search_summaries(osv.embed_text('quantum mechanics napoleon'), 1000) r JOIN s ON s.id = r.summary_id

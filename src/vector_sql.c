@@ -31,8 +31,11 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "tcop/utility.h"
+#include "catalog/namespace.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -365,16 +368,30 @@ static char *
 target_backing_off_detail(void)
 {
 	char	   *detail = NULL;
+	Oid			status_relid;
+	Oid			argtype = BOOLOID;
+	Datum		show_error;
+
+	/*
+	 * The target's last error is for those who may read the sync status
+	 * (osv_monitor, osv_admin): the caller, not the owner of a SECURITY
+	 * DEFINER function on the way here.
+	 */
+	status_relid = get_relname_relid("vector_sync_status", get_namespace_oid("osv", false));
+	show_error = BoolGetDatum(OidIsValid(status_relid) &&
+							  pg_class_aclcheck(status_relid, GetOuterUserId(), ACL_SELECT) == ACLCHECK_OK);
 
 	spi_connect();
-	spi_execute(SPI_OK_SELECT, "SELECT pg_catalog.format('The Qdrant sync target is backing off until %s after: %s.',"
-				" t.retry_at, COALESCE(t.last_error, 'no error recorded'))"
+	spi_execute(SPI_OK_SELECT, "SELECT CASE WHEN $1"
+				" THEN pg_catalog.format('The Qdrant sync target is backing off until %s after: %s.',"
+				"   t.retry_at, COALESCE(t.last_error, 'no error recorded'))"
+				" ELSE pg_catalog.format('The Qdrant sync target is backing off until %s.', t.retry_at) END"
 				" FROM osv.vector_sync_targets t WHERE t.target OPERATOR(pg_catalog.=) 'qdrant'"
 				" AND t.retry_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()"
 				/* A refusal (qdrant.c: "... (HTTP status 401)") is no outage. */
 				" AND (t.last_error IS NULL"
 				"      OR t.last_error OPERATOR(pg_catalog.!~) '\\(HTTP status 40[13]\\)$')",
-				0, NULL, NULL, true, 1);
+				1, &argtype, &show_error, true, 1);
 	if (SPI_processed > 0)
 	{
 		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
