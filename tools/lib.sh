@@ -83,7 +83,8 @@ osv_drop_root() {
 	runuser -u postgres -- env OSV_KEEP_WORK="${OSV_KEEP_WORK:-}" \
 		${OSV_S3RVER_DIR:+OSV_S3RVER_DIR="$OSV_S3RVER_DIR"} \
 		${OSV_NODE_PG_DIR:+OSV_NODE_PG_DIR="$OSV_NODE_PG_DIR"} \
-		${OSV_TAP_ONLY:+OSV_TAP_ONLY="$OSV_TAP_ONLY"} "$work/$script" "$@"
+		${OSV_TAP_ONLY:+OSV_TAP_ONLY="$OSV_TAP_ONLY"} \
+		${OSV_TAP_JOBS:+OSV_TAP_JOBS="$OSV_TAP_JOBS"} "$work/$script" "$@"
 	local rc=$?
 	set -e
 	# Plots a benchmark wrote (bench/plot.sh) belong to this tree.
