@@ -218,6 +218,21 @@ BEGIN TRANSACTION READ ONLY;
 SET LOCAL ROLE export_reader;
 SELECT export_sql(:uid);
 ROLLBACK;
+-- row-level security applies to every table read (plans made for a
+-- superuser earlier in the session included): a role under a policy that
+-- shows it the user's row, and under none that shows it any other row
+CREATE ROLE export_probe;
+GRANT USAGE ON SCHEMA osv TO export_probe;
+GRANT EXECUTE ON FUNCTION osv.data_export(bigint), osv.check_user_exists(bigint, boolean) TO export_probe;
+GRANT SELECT ON osv.users, osv.documents, osv.summaries, osv.recommendations, osv.quizzes, osv.answers, osv.rooms,
+	osv.room_participations, osv.activity_logs, osv.activity_logs_archive, osv.points, osv.awards, osv.badges TO export_probe;
+CREATE POLICY export_probe ON osv.users TO export_probe USING (true);
+BEGIN TRANSACTION READ ONLY;
+SET LOCAL ROLE export_probe;
+SELECT export_same(:uid) AS under_rls, osv.data_export(:uid)->'user'->>'email' AS email,
+	   (SELECT sum(jsonb_array_length(value)) FROM jsonb_each(osv.data_export(:uid)) WHERE jsonb_typeof(value) = 'array') AS rows_seen;
+ROLLBACK;
+DROP POLICY export_probe ON osv.users;
 
 -- bad calls, as before
 SELECT osv.data_export(NULL);
@@ -229,7 +244,11 @@ REVOKE ALL ON osv.users, osv.documents, osv.summaries, osv.recommendations, osv.
 	osv.room_participations, osv.activity_logs, osv.activity_logs_archive, osv.points, osv.awards, osv.badges FROM export_reader;
 REVOKE ALL ON SCHEMA osv FROM export_reader;
 REVOKE ALL ON FUNCTION osv.data_export(bigint), osv.check_user_exists(bigint, boolean) FROM export_reader;
-DROP ROLE export_reader;
+REVOKE ALL ON osv.users, osv.documents, osv.summaries, osv.recommendations, osv.quizzes, osv.answers, osv.rooms,
+	osv.room_participations, osv.activity_logs, osv.activity_logs_archive, osv.points, osv.awards, osv.badges FROM export_probe;
+REVOKE ALL ON SCHEMA osv FROM export_probe;
+REVOKE ALL ON FUNCTION osv.data_export(bigint), osv.check_user_exists(bigint, boolean) FROM export_probe;
+DROP ROLE export_reader, export_probe;
 DROP ROLE export_app;
 SET client_min_messages = warning;
 TRUNCATE osv.users, osv.badges CASCADE;

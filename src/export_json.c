@@ -572,6 +572,7 @@ typedef struct RowWriter
 	TupleDesc	desc;
 	ExportColumn *cols;
 	int		   *order;			/* attribute indexes in key order */
+	int		   *keylen;			/* length of each key, in key order */
 	int			nkeys;
 	Datum	   *values;
 	bool	   *nulls;
@@ -589,6 +590,7 @@ row_writer_init(RowWriter *rw, TupleDesc desc, const char *skip)
 	rw->desc = desc;
 	rw->cols = palloc(sizeof(ExportColumn) * natts);
 	rw->order = palloc(sizeof(int) * natts);
+	rw->keylen = palloc(sizeof(int) * natts);
 	rw->values = palloc(sizeof(Datum) * natts);
 	rw->nulls = palloc(sizeof(bool) * natts);
 	rw->nkeys = 0;
@@ -616,6 +618,8 @@ row_writer_init(RowWriter *rw, TupleDesc desc, const char *skip)
 		rw->order[j] = i;
 		rw->nkeys++;
 	}
+	for (int k = 0; k < rw->nkeys; k++)
+		rw->keylen[k] = strlen(NameStr(TupleDescAttr(desc, rw->order[k])->attname));
 }
 
 /* One row as an object keyed by column name. */
@@ -632,7 +636,7 @@ write_row(StringInfo buf, RowWriter *rw, HeapTuple tuple)
 	{
 		const char *key = NameStr(TupleDescAttr(rw->desc, rw->order[k])->attname);
 
-		entries_put(buf, &fields, write_string(buf, key, strlen(key)));
+		entries_put(buf, &fields, write_string(buf, key, rw->keylen[k]));
 	}
 	for (int k = 0; k < rw->nkeys; k++)
 	{
@@ -877,7 +881,8 @@ osv_data_export(PG_FUNCTION_ARGS)
 	PopActiveSnapshot();
 	SPI_finish();
 
-	result = (Jsonb *) buf.data;
+	/* give back the capacity not used (the kernel's pages, not a copy) */
+	result = (Jsonb *) repalloc(buf.data, buf.len);
 	SET_VARSIZE(result, buf.len);
 	PG_RETURN_JSONB_P(result);
 }
