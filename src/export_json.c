@@ -881,8 +881,13 @@ osv_data_export(PG_FUNCTION_ARGS)
 	PopActiveSnapshot();
 	SPI_finish();
 
-	/* give back the capacity not used (the kernel's pages, not a copy) */
-	result = (Jsonb *) repalloc(buf.data, buf.len);
+	/*
+	 * The capacity not used is not given back: its pages were never touched,
+	 * and a buffer shrunk here would leave malloc's threshold for mapping
+	 * fresh memory below EXPORT_BUFFER_SIZE, so that the next export of the
+	 * session got fresh pages again instead of these.
+	 */
+	result = (Jsonb *) buf.data;
 	SET_VARSIZE(result, buf.len);
 	PG_RETURN_JSONB_P(result);
 }
