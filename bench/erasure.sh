@@ -95,45 +95,6 @@ BEGIN
 END
 $$;
 
--- The export as 1.1 had it before src/export_json.c: its SQL body, one
--- statement and one to_jsonb() of a row of arrays of the user's rows.
-CREATE FUNCTION bench_export_before(user_id bigint) RETURNS jsonb LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp AS $f$
-DECLARE
-	tables text;
-	export jsonb;
-BEGIN
-	PERFORM osv.check_user_exists(user_id);
-	SELECT string_agg(CASE WHEN k.rel IS NULL THEN format('''{}''::integer[] AS %I', k.key)
-						   ELSE format('ARRAY(SELECT s FROM (SELECT %s FROM %s t WHERE t.user_id OPERATOR(pg_catalog.=) $1) s ORDER BY s.id) AS %I',
-									   (SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attnum)
-										  FROM pg_attribute a
-										 WHERE a.attrelid = k.rel AND a.attnum > 0 AND NOT a.attisdropped
-										   AND a.attname <> 'trash_batch'),
-									   k.rel, k.key) END,
-					  ', ' ORDER BY k.ord)
-	INTO tables
-	FROM (VALUES (1, 'documents', 'osv.documents'), (2, 'summaries', 'osv.summaries'),
-				 (3, 'recommendations', 'osv.recommendations'), (4, 'quizzes', 'osv.quizzes'),
-				 (5, 'answers', 'osv.answers'), (6, 'rooms', 'osv.rooms'),
-				 (7, 'room_participations', 'osv.room_participations'), (8, 'activity_logs', 'osv.activity_logs'),
-				 (9, 'archived_activity_logs', 'osv.activity_logs_archive'), (10, 'points', 'osv.points')) AS v(ord, key, name),
-		 LATERAL (SELECT to_regclass(v.name) AS rel, v.ord, v.key) k;
-	EXECUTE format($q$
-		SELECT pg_catalog.to_jsonb(r) FROM (
-			SELECT 'osv.data_export/1' AS format, pg_catalog.now() AS exported_at,
-				   (SELECT pg_catalog.to_jsonb(u) OPERATOR(pg_catalog.-) 'trash_batch'
-					  FROM osv.users u WHERE u.id OPERATOR(pg_catalog.=) $1) AS "user",
-				   %s,
-				   (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-							   'badge', b.slug, 'name', b.name, 'awarded_at', a.awarded_at) ORDER BY a.awarded_at, b.slug), '[]')
-					  FROM osv.awards a JOIN osv.badges b ON b.id OPERATOR(pg_catalog.=) a.badge_id
-					 WHERE a.user_id OPERATOR(pg_catalog.=) $1) AS awards) r$q$, tables)
-	INTO export USING user_id;
-	RETURN export;
-END
-$f$;
-
 -- Wall and backend CPU time (user + system, from /proc/self/stat, in 10 ms
 -- ticks) of one statement: the CPU figure is what a loaded machine distorts least.
 CREATE FUNCTION bench_time(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -157,6 +118,15 @@ BEGIN
 END
 $$;
 SQL
+
+# The export as 1.1 had it before src/export_json.c, its SQL body (one
+# statement, to_jsonb() of a row of arrays of the user's rows), taken from
+# the update fragment that defines it, under another name.
+sed -n '/^CREATE OR REPLACE FUNCTION osv.data_export(user_id bigint)$/,/^\$\$;$/p' \
+	"$OSV_ROOT/src/sql/updates/1.0--1.1/47_erasure_finish.sql" |
+	sed 's/^CREATE OR REPLACE FUNCTION osv.data_export(/CREATE FUNCTION bench_export_before(/' | bench_psql -q
+[ "$(bench_psql -qAt -c "SELECT to_regprocedure('bench_export_before(bigint)') IS NOT NULL")" = t ] ||
+	{ echo "no SQL body of data_export in 47_erasure_finish.sql" >&2; exit 1; }
 
 export_ms=()
 before_ms=()
