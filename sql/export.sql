@@ -119,7 +119,8 @@ UPDATE osv.rooms SET c_int2 = 0, c_int4 = -1, c_int8 = 10000, c_float4 = 'Infini
 							  FROM generate_series(1, 70) g),
 	c_reals = '{}', c_grid = '{}', c_texts = '{}', z = ''
 WHERE name = 'room 2';
-UPDATE osv.rooms SET c_jsonb = 'null', c_float4 = 3.4028235e38, c_numeric = 0.1, c_int4 = 0, c_float8 = -0.0 WHERE name = 'room 3';
+UPDATE osv.rooms SET c_jsonb = 'null', c_float4 = 3.4028235e38, c_numeric = 0.1, c_int4 = 0, c_float8 = -0.0,
+	c_ts = 'infinity', c_date = '-infinity', c_times = '{infinity}', c_grid = '[0:1]={7,8}' WHERE name = 'room 3';
 UPDATE osv.rooms SET c_jsonb = '12.3400', c_float4 = 1.17549435e-38, c_int4 = 123456789 WHERE name = 'room 4';
 UPDATE osv.rooms SET c_jsonb = 'false', c_float4 = -0.0, c_int8 = 9223372036854775807 WHERE name = 'room 1' AND user_id = :oid_;
 INSERT INTO osv.room_participations (room_id, user_id, left_at) SELECT id, :uid, now() FROM osv.rooms;
