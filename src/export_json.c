@@ -84,7 +84,7 @@ typedef enum ExportKind
 	EXPORT_BOOL,
 	EXPORT_INTEGER,				/* int2, int4, int8: int64_to_numeric() */
 	EXPORT_NUMBER_TEXT,			/* float4, float8, numeric: out, numeric_in */
-	EXPORT_FLOAT4,				/* float4 elements of an array (no fmgr) */
+	EXPORT_FLOAT4,				/* float4: float4out() inlined, numeric_in */
 	EXPORT_TEXT,				/* text, varchar: the bytes as they are */
 	EXPORT_DATETIME,			/* date, timestamp, timestamptz */
 	EXPORT_JSONB,				/* jsonb, or to_jsonb() done by the query */
@@ -542,6 +542,8 @@ column_init(ExportColumn *col, Oid typid)
 		col->typid = typid;
 		if (!scalar_kind(typid, &col->kind))
 			elog(ERROR, "unexpected column type %u", typid);
+		if (typid == FLOAT4OID)
+			col->kind = EXPORT_FLOAT4;
 	}
 	if (col->kind == EXPORT_NUMBER_TEXT ||
 		(col->kind == EXPORT_ARRAY && col->elem_kind == EXPORT_NUMBER_TEXT))
