@@ -11,7 +11,7 @@
  * transaction), then takes one snapshot and reads every table of the
  * export under it through SPI: one query per table, "SELECT <every column
  * but trash_batch> FROM <table> t WHERE t.user_id = $1 ORDER BY t.id",
- * planned once per session (spi_plan.c).  Reading through the executor
+ * planned once per session and column list (spi_plan.c).  Reading through the executor
  * keeps every check of the SQL body this replaces: the caller's table and
  * column privileges, row-level security (an osv_app session sees only what
  * its acting user may see), AccessShareLock on each table until the end of
@@ -34,9 +34,10 @@
  * The result is byte for byte what to_jsonb() gives (sql/export.sql
  * compares both over every kind of column): integers become numerics
  * without a round trip through text (int64_to_numeric() makes the same
- * canonical numeric as numeric_in()), real, double precision and numeric
- * go through their output function and numeric_in() as to_jsonb() does
- * (so NaN and Infinity stay strings), timestamps through
+ * canonical numeric as numeric_in()), real (float4out()'s code, inlined),
+ * double precision and numeric go through their output function and
+ * numeric_in() as to_jsonb() does (so NaN and Infinity stay strings, and
+ * the digits follow extra_float_digits), timestamps through
  * JsonEncodeDateTime(), text is copied as it is, a jsonb column's
  * container is copied as it is (its alignment is relative to a 4-byte
  * boundary, kept here), and a column of any other type is converted by
