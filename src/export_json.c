@@ -53,6 +53,7 @@
 #include "postgres.h"
 
 #include <float.h>
+#include <math.h>
 
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -247,15 +248,16 @@ write_numeric(StringInfo buf, Numeric num)
 /*
  * A number printed by its output function, as to_jsonb() writes it: a
  * numeric parsed from the text, or the text itself when it is no number
- * (NaN, Infinity, -Infinity: they all have an N or n).
+ * (NaN, Infinity, -Infinity: they all have an N or n).  "finite" says the
+ * caller knows the number is finite, so that the text has neither.
  */
 static JEntry
-write_number_text(StringInfo buf, const char *s)
+write_number_text(StringInfo buf, const char *s, bool finite)
 {
 	Numeric		num;
 	JEntry		meta;
 
-	if (strchr(s, 'N') != NULL || strchr(s, 'n') != NULL)
+	if (!finite && (strchr(s, 'N') != NULL || strchr(s, 'n') != NULL))
 		return write_string(buf, s, strlen(s));
 	num = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(s),
 											  ObjectIdGetDatum(InvalidOid),
@@ -359,12 +361,13 @@ write_scalar_datum(StringInfo buf, const ExportColumn *col, ExportKind kind, Dat
 				else
 					(void) pg_strfromd(s, sizeof(s), FLT_DIG + extra_float_digits,
 									   DatumGetFloat4(d));
-				return write_number_text(buf, s);
+				return write_number_text(buf, s, !isnan(DatumGetFloat4(d)) &&
+										 !isinf(DatumGetFloat4(d)));
 			}
 		case EXPORT_NUMBER_TEXT:
 			{
 				char	   *s = OutputFunctionCall((FmgrInfo *) &col->out, d);
-				JEntry		meta = write_number_text(buf, s);
+				JEntry		meta = write_number_text(buf, s, false);
 
 				pfree(s);
 				return meta;
