@@ -43,6 +43,7 @@ OBJS = \
 	src/vector_input.o \
 	src/vector_kernel.o \
 	src/exact_scan.o \
+	src/export_json.o \
 	src/partitions.o \
 	src/restore.o \
 	src/scheduler.o \
@@ -97,6 +98,7 @@ REGRESS = \
 	errors \
 	laravel \
 	compliance \
+	export \
 	users_api \
 	uploads \
 	quiz \

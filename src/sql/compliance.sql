@@ -176,60 +176,18 @@ END
 $$;
 COMMENT ON FUNCTION osv.check_user_exists(bigint, boolean) IS 'raise an error unless the user exists, trashed or not; lock the user row';
 
+/*
+ * Written in C (src/export_json.c): the user's rows of each table, read
+ * with the caller's rights and snapshot (privileges and row-level security
+ * apply), are written straight into jsonb's binary format, byte for byte
+ * what to_jsonb() of them gives (sql/export.sql), several times cheaper
+ * (bench/erasure.sh).  Calls osv.check_user_exists(user_id) first.
+ */
 CREATE FUNCTION osv.data_export(user_id bigint)
 RETURNS jsonb
-LANGUAGE plpgsql
+LANGUAGE c
 SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	tables text;
-	export jsonb;
-BEGIN
-	PERFORM osv.check_user_exists(user_id);
-
-	/*
-	 * One statement and one conversion: to_jsonb() of a row whose columns
-	 * are arrays of the user's rows walks everything once, where a jsonb per
-	 * row, aggregated per table and merged again, copied it all three times
-	 * (bench/erasure.sh).  Every column but trash_batch, listed from the
-	 * catalog, so that columns added later are exported too; each table is
-	 * read through its index on user_id.
-	 */
-	SELECT string_agg(CASE WHEN k.rel IS NULL THEN format('''{}''::integer[] AS %I', k.key)
-						   ELSE format('ARRAY(SELECT s FROM (SELECT %s FROM %s t WHERE t.user_id OPERATOR(pg_catalog.=) $1) s ORDER BY s.id) AS %I',
-									   (SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attnum)
-										  FROM pg_attribute a
-										 WHERE a.attrelid = k.rel AND a.attnum > 0 AND NOT a.attisdropped
-										   AND a.attname <> 'trash_batch'),
-									   k.rel, k.key) END,
-					  ', ' ORDER BY k.ord)
-	INTO tables
-	FROM (VALUES (1, 'documents', 'osv.documents'),
-				 (2, 'summaries', 'osv.summaries'),
-				 (3, 'recommendations', 'osv.recommendations'),
-				 (4, 'quizzes', 'osv.quizzes'),
-				 (5, 'answers', 'osv.answers'),
-				 (6, 'rooms', 'osv.rooms'),
-				 (7, 'room_participations', 'osv.room_participations'),
-				 (8, 'activity_logs', 'osv.activity_logs'),
-				 (9, 'archived_activity_logs', 'osv.activity_logs_archive'),
-				 (10, 'points', 'osv.points')) AS v(ord, key, name),
-		 LATERAL (SELECT to_regclass(v.name) AS rel, v.ord, v.key) k;
-
-	EXECUTE format($q$
-		SELECT pg_catalog.to_jsonb(r) FROM (
-			SELECT 'osv.data_export/1' AS format, pg_catalog.now() AS exported_at,
-				   (SELECT pg_catalog.to_jsonb(u) OPERATOR(pg_catalog.-) 'trash_batch'
-					  FROM osv.users u WHERE u.id OPERATOR(pg_catalog.=) $1) AS "user",
-				   %s,
-				   (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-							   'badge', b.slug, 'name', b.name, 'awarded_at', a.awarded_at) ORDER BY a.awarded_at, b.slug), '[]')
-					  FROM osv.awards a JOIN osv.badges b ON b.id OPERATOR(pg_catalog.=) a.badge_id
-					 WHERE a.user_id OPERATOR(pg_catalog.=) $1) AS awards) r$q$, tables)
-	INTO export USING user_id;
-	RETURN export;
-END
-$$;
+AS 'MODULE_PATHNAME', 'osv_data_export';
 COMMENT ON FUNCTION osv.data_export(bigint) IS 'everything held about a user, trashed rows included (GDPR art. 15 and 20)';
 
 CREATE FUNCTION osv.data_delete(user_id bigint)
