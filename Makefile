@@ -43,6 +43,7 @@ OBJS = \
 	src/vector_input.o \
 	src/vector_kernel.o \
 	src/exact_scan.o \
+	src/parallel_scan.o \
 	src/partitions.o \
 	src/restore.o \
 	src/scheduler.o \
