@@ -23,6 +23,12 @@
  * caller's SELECT privilege on osv.summaries itself and refuses to run
  * when row-level security applies to the caller.
  *
+ * A sequential scan of a table of at least min_parallel_table_scan_size is
+ * shared with parallel workers when max_parallel_workers_per_gather allows
+ * (parallel_scan.c): the pages are handed out in chunks, each participant
+ * keeps its own top k, and the leader merges them into the serial scan's
+ * result.
+ *
  * The sequential scan is our own page loop (scan_heap()) rather than
  * table_beginscan()/heap_getnextslot(): it reads pages ahead and keeps the
  * table in shared buffers.  Measured by bench/scan_loop.sh (100,000 live

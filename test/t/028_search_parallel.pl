@@ -61,7 +61,7 @@ sub result
 {
 	my ($node, $settings, $call) = @_;
 	return $node->safe_psql('postgres', qq{$settings;
-		SELECT count(*) || ' hits: ' || string_agg(summary_id || ':' || score, ',' ORDER BY o)
+		SELECT count(*) || ' hits: ' || COALESCE(string_agg(summary_id || ':' || score, ',' ORDER BY o), '')
 		FROM $call WITH ORDINALITY AS r(summary_id, score, o)});
 }
 
@@ -150,7 +150,7 @@ is($node->safe_psql('postgres', q{
 sub workers_seen_then_timeout
 {
 	my ($node, $what) = @_;
-	my $bg = $node->background_psql('postgres');
+	my $bg = $node->background_psql('postgres', on_error_stop => 0);
 	my $pid = $bg->query_safe('SELECT pg_backend_pid()');
 	$bg->query_safe('SET max_parallel_workers_per_gather = 2');
 	$bg->query_until(qr/looping/, qq{\\echo looping
