@@ -17,7 +17,8 @@
  * osv_parallel_scan_main(): it opens the table with AccessShareLock
  * (released when the worker's transaction ends) and scans chunks of pages
  * claimed from a counter in the dynamic shared memory segment until none
- * is left, the leader doing the same meanwhile; each worker writes its top
+ * is left, the leader doing the same meanwhile (unless
+ * parallel_leader_participation is off); each worker writes its top
  * k to its own slot of the segment, which the leader merges into its own
  * after all have finished.  The order of hits is total (score, then
  * summary id), so the merged top k is the serial scan's, scores included.
@@ -43,6 +44,7 @@
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
 #include "optimizer/paths.h"
 #include "storage/bufmgr.h"
 #include "storage/lockdefs.h"
@@ -198,9 +200,17 @@ parallel_scan(SearchScan *st, Relation rel, Snapshot snapshot, int nworkers,
 		result_slot(results, slot_size, i)->n = 0;
 	shm_toc_insert(pcxt->toc, PARALLEL_KEY_RESULTS, results);
 
+	/*
+	 * The leader scans too, unless parallel_leader_participation is off (as
+	 * a Gather's leader) and a worker started; then it takes the chunks left
+	 * over once the workers are done, if any.
+	 */
 	LaunchParallelWorkers(pcxt);
-	search_scan_shared(st, rel, snapshot, &shared->blocks);
+	if (parallel_leader_participation || pcxt->nworkers_launched == 0)
+		search_scan_shared(st, rel, snapshot, &shared->blocks);
 	WaitForParallelWorkersToFinish(pcxt);
+	if (!parallel_leader_participation)
+		search_scan_shared(st, rel, snapshot, &shared->blocks);
 
 	for (int i = 0; i < pcxt->nworkers_launched; i++)
 	{
