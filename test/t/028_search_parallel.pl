@@ -133,6 +133,27 @@ for my $call ($calls[2], $calls[0], q{osv.search_embedded(emb(6), 1000, topic =>
 	is($lines[2], $lines[0], "after writes: parallel, the workers alone = serial: $call");
 }
 
+# Inside a parallel worker of a plan (force_parallel_mode), the search
+# scans alone; from a cursor, it answers as from a query.  (The query as a
+# constant: emb() is not parallel safe.)
+my $const_call = "osv.search_embedded('" . $node->safe_psql('postgres', 'SELECT emb(5)') . "'::real[], 1000)";
+like($node->safe_psql('postgres', qq{SET force_parallel_mode = on; SET max_parallel_workers_per_gather = 2;
+	EXPLAIN (COSTS OFF) SELECT * FROM $const_call}), qr/Single Copy: true/,
+	'force_parallel_mode: the search runs in a parallel worker');
+is(result($node, 'SET force_parallel_mode = on; SET max_parallel_workers_per_gather = 2', $const_call),
+	result($node, 'SET max_parallel_workers_per_gather = 0', $calls[2]),
+	'force_parallel_mode: the search in a parallel worker = serial');
+is($node->safe_psql('postgres', qq{
+	SET max_parallel_workers_per_gather = 2;
+	SET parallel_leader_participation = off;
+	BEGIN;
+	DECLARE c CURSOR FOR SELECT * FROM $calls[2];
+	FETCH 3 FROM c;
+	FETCH ALL FROM c;
+	COMMIT;}),
+	$node->safe_psql('postgres', qq{SET max_parallel_workers_per_gather = 0; SELECT * FROM $calls[2]}),
+	'a cursor over a parallel search: the serial rows');
+
 # The search inside a statement that writes, and under SERIALIZABLE.
 is($node->safe_psql('postgres', q{
 	CREATE TABLE kept (summary_id bigint, score real);
