@@ -48,7 +48,6 @@
 #include "optimizer/paths.h"
 #include "storage/bufmgr.h"
 #include "storage/lockdefs.h"
-#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
