@@ -92,15 +92,21 @@ typedef struct ParallelSearchSlot
  * (compute_parallel_worker()): the table's parallel_workers storage
  * parameter if set, else one worker from min_parallel_table_scan_size and
  * one more each time the table triples, at most
- * max_parallel_workers_per_gather.  None when already in parallel mode
- * (inside a parallel worker, or in a leader running a parallel plan) or in
- * a single-user backend.
+ * max_parallel_workers_per_gather.  And only when it pays, in the
+ * planner's units: the part of the serial scan's cost (seq_page_cost a
+ * page, cpu_tuple_cost a row) the workers take off the leader (as
+ * get_parallel_divisor() shares it) must exceed parallel_setup_cost, the
+ * cost of starting them.  None when already in parallel mode (inside a
+ * parallel worker, or in a leader running a parallel plan) or in a
+ * single-user backend.
  */
 int
 parallel_scan_workers(Relation rel)
 {
 	BlockNumber nblocks;
 	int			nworkers;
+	double		serial_cost;
+	double		divisor;
 
 	if (max_parallel_workers_per_gather <= 0 || IsInParallelMode() ||
 		!IsUnderPostmaster)
@@ -123,7 +129,18 @@ parallel_scan_workers(Relation rel)
 				break;
 		}
 	}
-	return Min(nworkers, max_parallel_workers_per_gather);
+	nworkers = Min(nworkers, max_parallel_workers_per_gather);
+	if (nworkers <= 0)
+		return 0;
+
+	serial_cost = nblocks * seq_page_cost +
+		Max(rel->rd_rel->reltuples, 0) * cpu_tuple_cost;
+	divisor = nworkers;
+	if (parallel_leader_participation && 1.0 - 0.3 * nworkers > 0)
+		divisor += 1.0 - 0.3 * nworkers;
+	if (serial_cost - serial_cost / divisor <= parallel_setup_cost)
+		return 0;
+	return nworkers;
 }
 
 /* Slot i of the results. */

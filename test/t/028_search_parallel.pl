@@ -27,6 +27,7 @@ osv.vector_dimensions = 64
 max_worker_processes = 10
 max_parallel_workers = 6
 min_parallel_table_scan_size = '64kB'
+parallel_setup_cost = 0
 });
 $node->start;
 
