@@ -23,9 +23,9 @@
  * caller's SELECT privilege on osv.summaries itself and refuses to run
  * when row-level security applies to the caller.
  *
- * A sequential scan of a table of at least min_parallel_table_scan_size is
- * shared with parallel workers when max_parallel_workers_per_gather allows
- * (parallel_scan.c): the pages are handed out in chunks, each participant
+ * A sequential scan of a large enough table is shared with parallel
+ * workers when max_parallel_workers_per_gather allows and the planner's
+ * costs say it pays (parallel_scan.c): the pages are handed out in chunks, each participant
  * keeps its own top k, and the leader merges them into the serial scan's
  * result.
  *
@@ -891,8 +891,6 @@ search_embedded(ArrayType *query, double query_norm, int k,
 			 OidIsValid(indexoid = first_key_index(rel, st->cols.topic)))
 		src.blocks = index_blocks(rel, indexoid, F_TEXTEQ, PointerGetDatum(filter->topic),
 								  snapshot, max_blocks, &src.nblocks);
-	if (src.blocks == NULL)
-		src.nblocks = RelationGetNumberOfBlocks(rel);
 
 #ifdef OSV_BENCH_SCAN_LOOP
 	if (src.blocks == NULL && bench_scan_tableam())
