@@ -44,6 +44,7 @@ OBJS = \
 	src/vector_kernel.o \
 	src/exact_scan.o \
 	src/export_json.o \
+	src/parallel_scan.o \
 	src/partitions.o \
 	src/restore.o \
 	src/scheduler.o \

@@ -18,6 +18,11 @@
  *	pages	 HEAP_BYTES as 8 kB pages scattered at random over twice as much
  *			 memory, read in page order (as the table's pages lie in shared
  *			 buffers), the next page prefetched: what the layout costs;
+ *	floats_threads
+ *			 the floats read by THREADS (default 2) threads at once, each a
+ *			 contiguous share, on as many cores: the memory-bandwidth limit
+ *			 of a parallel scan with THREADS participants (the leader and
+ *			 THREADS - 1 workers);
  *	kernel	 the scan's own kernel (src/vector_kernel.c, dot product and norm
  *			 of each row against one query) over the contiguous floats: the
  *			 arithmetic at memory speed, without PostgreSQL.
@@ -34,6 +39,7 @@
  */
 #include "postgres.h"
 
+#include <pthread.h>
 #include <time.h>
 
 #include "vector_kernel.h"
@@ -89,6 +95,23 @@ SUM_BODY
 
 static float (*sum) (const float *p, size_t n) = sum_portable;
 
+/* One thread's share of the floats_threads read. */
+typedef struct SumPart
+{
+	const float *p;
+	size_t		n;
+	float		s;
+} SumPart;
+
+static void *
+sum_part(void *arg)
+{
+	SumPart    *part = (SumPart *) arg;
+
+	part->s = sum(part->p, part->n);
+	return NULL;
+}
+
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -115,6 +138,9 @@ main(int argc, char **argv)
 				npages,
 				nslots;
 	int			passes;
+	int			threads;
+	pthread_t  *tids;
+	SumPart    *parts;
 	float	   *floats;
 	const char *heap;
 	char	   *pool;
@@ -133,11 +159,13 @@ main(int argc, char **argv)
 	dims = strtoul(argv[2], NULL, 10);
 	heap_bytes = strtoul(argv[3], NULL, 10);
 	passes = argc > 4 ? atoi(argv[4]) : 15;
+	threads = argc > 5 ? atoi(argv[5]) : 2;
 	npages = heap_bytes / PAGE;
 	nslots = npages * 2;
-	if (rows == 0 || dims == 0 || dims % 32 != 0 || npages == 0 || passes < 1)
+	if (rows == 0 || dims == 0 || dims % 32 != 0 || npages == 0 || passes < 1 ||
+		threads < 1 || threads > 64)
 	{
-		fprintf(stderr, "membw: ROWS > 0, DIMS a multiple of 32, HEAP_BYTES >= 8192, PASSES >= 1\n");
+		fprintf(stderr, "membw: ROWS > 0, DIMS a multiple of 32, HEAP_BYTES >= 8192, PASSES >= 1, THREADS 1 to 64\n");
 		return 2;
 	}
 #if defined(__x86_64__)
@@ -154,7 +182,9 @@ main(int argc, char **argv)
 	slot = malloc(sizeof(size_t) * nslots);
 	ms = malloc(sizeof(double) * passes);
 	query = malloc(sizeof(float) * dims);
-	if (!floats || !pool || !slot || !ms || !query)
+	tids = malloc(sizeof(pthread_t) * threads);
+	parts = malloc(sizeof(SumPart) * threads);
+	if (!floats || !pool || !slot || !ms || !query || !tids || !parts)
 	{
 		fprintf(stderr, "membw: out of memory\n");
 		return 1;
@@ -186,6 +216,30 @@ main(int argc, char **argv)
 		ms[p] = now_ms() - t0;
 	}
 	report("floats", ms, passes, rows * dims * sizeof(float), sink);
+
+	for (int p = 0; p < passes; p++)
+	{
+		double		t0 = now_ms();
+		size_t		share = rows * dims / threads / 32 * 32;
+
+		for (int t = 0; t < threads; t++)
+		{
+			parts[t].p = floats + share * t;
+			parts[t].n = t < threads - 1 ? share : rows * dims - share * t;
+			if (pthread_create(&tids[t], NULL, sum_part, &parts[t]) != 0)
+			{
+				fprintf(stderr, "membw: could not create a thread\n");
+				return 1;
+			}
+		}
+		for (int t = 0; t < threads; t++)
+		{
+			pthread_join(tids[t], NULL);
+			sink += parts[t].s;
+		}
+		ms[p] = now_ms() - t0;
+	}
+	report("floats_threads", ms, passes, rows * dims * sizeof(float), sink);
 
 	for (int p = 0; p < passes; p++)
 	{

@@ -22,7 +22,8 @@ queries=${QUERIES:-30}
 # A normal build must recompile the file without the bench flag.
 trap 'rm -f "$OSV_ROOT/src/exact_scan.o"' EXIT
 touch "$OSV_ROOT/src/exact_scan.c"
-bench_start scan_loop.sh "" "$@"
+# one backend per search on both sides (no parallel scan, src/parallel_scan.c)
+bench_start scan_loop.sh "max_parallel_workers_per_gather = 0" "$@"
 trap 'bench_stop; rm -f "$OSV_ROOT/src/exact_scan.o"' EXIT
 
 osv_log "loading $rows summaries"

@@ -16,11 +16,16 @@
 # the rows, through summaries_topic_idx), a user (a thousandth).  Prints the
 # best and median per query, their ratios to the baseline's, the load
 # average (the machine's other work inflates both sides), and writes the plot
-# bench/plots/search_ROWS.svg (bench/plot.sh).  Then, unless SQL_QUERIES is
+# bench/plots/search_ROWS.svg (bench/plot.sh).  With WORKERS (default 1)
+# above 0, each round also runs the searches without filter as a parallel
+# scan (src/parallel_scan.c) with WORKERS workers besides the leader, and
+# membw reads the floats with WORKERS + 1 threads: the parallel figure is
+# given against the one-core baseline, per core used (ratio x cores) and
+# against the read on as many cores.  Then, unless SQL_QUERIES is
 # 0, the comparison with the same exact search in plain SQL (bench/search.sql,
 # the public osv.search_summaries(), identical results).
 #
-#   bench/search.sh [rows]      ROUNDS=5 QUERIES=20 SQL_QUERIES=5 by default
+#   bench/search.sh [rows]      ROUNDS=5 QUERIES=20 SQL_QUERIES=5 WORKERS=1 by default
 #
 # Numbers, not pass/fail; the machine's other work falls on both sides.
 
@@ -29,6 +34,7 @@ rows=${1:-100000}
 rounds=${ROUNDS:-5}
 queries=${QUERIES:-20}
 sql_queries=${SQL_QUERIES:-5}
+workers=${WORKERS:-1}
 # shared buffers for the table (about 2.2 kB a row) with room to spare
 sb_mb=$(( rows * 3 / 1000 + 256 ))
 [ "$sb_mb" -ge 1024 ] || sb_mb=1024
@@ -61,14 +67,14 @@ bench_psql -Atc "SELECT 'rows a page: ' || round(count(*)::numeric / pg_relation
 membw="$BENCH_DIR/membw"
 gcc -O2 -Wall -I"$OSV_ROOT/src" -I"$(pg_config --includedir-server)" -o "$membw" \
 	"$OSV_ROOT/bench/membw.c" "$OSV_ROOT/src/vector_kernel.c" \
-	-L"$(pg_config --pkglibdir)" -lpgcommon -lpgport -lm
+	-L"$(pg_config --pkglibdir)" -lpgcommon -lpgport -lm -lpthread
 live=$(bench_psql -Atc "SELECT count(*) FROM osv.summaries WHERE deleted_at IS NULL")
 
 osv_log "alternating $rounds rounds: memory baseline, then $queries searches of each kind"
 : >"$BENCH_DIR/membw.out"
 for round in $(seq 1 "$rounds"); do
-	"$membw" "$live" "$dims" "$heap_bytes" 5 | tee -a "$BENCH_DIR/membw.out" | grep -v '^#' >&2
-	bench_psql -q -v round="$round" -v queries="$queries" -f "$OSV_ROOT/bench/search_round.sql"
+	"$membw" "$live" "$dims" "$heap_bytes" 5 $((workers + 1)) | tee -a "$BENCH_DIR/membw.out" | grep -v '^#' >&2
+	bench_psql -q -v round="$round" -v queries="$queries" -v workers="$workers" -f "$OSV_ROOT/bench/search_round.sql"
 done
 grep '^#' "$BENCH_DIR/membw.out" | head -1
 # best: the best pass of all rounds; median: the median of the rounds' medians
@@ -77,7 +83,8 @@ median() { awk -F'\t' -v m="$1" '$1 == m { print $3 }' "$BENCH_DIR/membw.out" | 
 uptime
 
 bench_psql -v fb="$(best floats)" -v fm="$(median floats)" -v hb="$(best heap)" -v hm="$(median heap)" \
-	-v pb="$(best pages)" -v pm="$(median pages)" -v kb="$(best kernel)" -v km="$(median kernel)" <<'SQL'
+	-v pb="$(best pages)" -v pm="$(median pages)" -v kb="$(best kernel)" -v km="$(median kernel)" \
+	-v tb="$(best floats_threads)" -v tm="$(median floats_threads)" -v cores=$((workers + 1)) <<'SQL'
 \pset footer off
 -- over_baseline: time / the embeddings' memory read time (best / best, median / median)
 SELECT m AS measure, b AS best_ms, md AS median_ms, round(b / :fb, 2) AS best_over_baseline,
@@ -85,13 +92,23 @@ SELECT m AS measure, b AS best_ms, md AS median_ms, round(b / :fb, 2) AS best_ov
 FROM (VALUES ('memory: embeddings (contiguous floats), the baseline', :fb::numeric, :fm::numeric, 1),
 			 ('memory: table size (contiguous)', :hb, :hm, 2),
 			 ('memory: table size as scattered 8 kB pages', :pb, :pm, 3),
-			 ('kernel over contiguous floats (no PostgreSQL)', :kb, :km, 4)) v(m, b, md, o)
+			 ('kernel over contiguous floats (no PostgreSQL)', :kb, :km, 4),
+			 ('memory: embeddings read by ' || :cores || ' threads on ' || :cores || ' cores', :tb, :tm, 5)) v(m, b, md, o)
 UNION ALL
 SELECT 'osv.search_embedded, ' || kind, round(min(ms)::numeric, 2),
 	   round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2),
 	   round(min(ms)::numeric / :fb, 2),
 	   round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric / :fm, 2)
 FROM bench_timings GROUP BY kind;
+-- the parallel scan against the baseline per core used (ratio x cores)
+-- and against the same read by as many threads
+SELECT 'osv.search_embedded, parallel, ' || :cores || ' processes' AS measure,
+	   round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric / :fm * :cores, 2) AS median_over_baseline_x_cores,
+	   round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric / :tm, 2) AS median_over_threaded_read
+FROM bench_timings WHERE kind = 'parallel';
+-- the parallel scan gave the serial scan's answers
+SELECT count(*) AS parallel_searches, count(*) FILTER (WHERE p.top = e.top) AS same_as_serial
+FROM bench_timings p JOIN bench_timings e USING (round, n) WHERE p.kind = 'parallel' AND e.kind = 'exact';
 -- every round gave the same answers
 SELECT count(DISTINCT (kind, n, top)) = count(DISTINCT (kind, n)) AS same_answers_every_round FROM bench_timings;
 SQL
@@ -101,9 +118,10 @@ tsv="$BENCH_DIR/search.tsv"
 	printf 'memory read of the embeddings (C, 1 core)\t%s\n' "$(median floats)"
 	printf 'memory read, table size\t%s\n' "$(median heap)"
 	printf 'memory read, table as scattered 8 kB pages\t%s\n' "$(median pages)"
+	[ "$workers" -eq 0 ] || printf 'memory read of the embeddings, %s cores\t%s\n' $((workers + 1)) "$(median floats_threads)"
 	bench_psql -At -F $'\t' -c "SELECT 'osv exact top-10, ' || kind,
 		round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2)
-		FROM bench_timings GROUP BY kind ORDER BY array_position('{exact,topic,user}', kind)"
+		FROM bench_timings GROUP BY kind ORDER BY array_position('{exact,parallel,topic,user}', kind)"
 } >"$tsv"
 "$OSV_ROOT/bench/plot.sh" "search_$rows" \
 	"Exact top-10 over $rows x $dims in shared buffers against reading the embeddings (medians)" \

@@ -17,7 +17,9 @@
 #   bench/search_fallback.sh [rows]        default 100000
 
 . "$(dirname "$0")/lib.sh"
-bench_start search_fallback.sh "shared_buffers = '512MB'" "$@"
+# one backend per search (no parallel scan), as when the figures were taken
+bench_start search_fallback.sh "shared_buffers = '512MB'
+max_parallel_workers_per_gather = 0" "$@"
 
 rows=${1:-100000}
 rounds=${ROUNDS:-5}

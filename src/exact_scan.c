@@ -23,6 +23,12 @@
  * caller's SELECT privilege on osv.summaries itself and refuses to run
  * when row-level security applies to the caller.
  *
+ * A sequential scan of a large enough table is shared with parallel
+ * workers when max_parallel_workers_per_gather allows and the planner's
+ * costs say it pays (parallel_scan.c): the pages are handed out in chunks, each participant
+ * keeps its own top k, and the leader merges them into the serial scan's
+ * result.
+ *
  * The sequential scan is our own page loop (scan_heap()) rather than
  * table_beginscan()/heap_getnextslot(): it reads pages ahead and keeps the
  * table in shared buffers.  Measured by bench/scan_loop.sh (100,000 live
@@ -77,16 +83,10 @@
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
+#include "exact_scan.h"
 #include "settings.h"
 #include "vector_check.h"
 #include "vector_kernel.h"
-
-/* One search result. */
-typedef struct SearchHit
-{
-	float4		score;
-	int64		summary_id;
-} SearchHit;
 
 /* The best k hits seen so far: a binary heap whose root is the worst. */
 typedef struct TopK
@@ -95,19 +95,6 @@ typedef struct TopK
 	int			n;
 	SearchHit  *hits;
 } TopK;
-
-/* Filters of one search; a NULL-valued filter is represented by has_* false. */
-typedef struct SearchFilter
-{
-	bool		has_user_id;
-	int64		user_id;
-	bool		has_topic;
-	text	   *topic;
-	bool		has_exclude_summary_id;
-	int64		exclude_summary_id;
-	bool		has_exclude_user_id;
-	int64		exclude_user_id;
-} SearchFilter;
 
 /* Attribute numbers (1-based) of the columns of osv.summaries we read. */
 typedef struct SummaryColumns
@@ -369,7 +356,7 @@ prefetch_page(Page page)
 }
 
 /* State of one scan, shared by the sequential and the index path. */
-typedef struct SearchScan
+struct SearchScan
 {
 	TupleDesc	desc;
 	SummaryColumns cols;
@@ -383,7 +370,7 @@ typedef struct SearchScan
 	bool	   *isnull;
 	MemoryContext row_context;	/* holds detoasted copies, reset per row */
 	TopK		top;
-} SearchScan;
+};
 
 /* Score one heap tuple and offer it to the top k. */
 static inline void
@@ -515,20 +502,56 @@ scan_tuple(SearchScan *st, HeapTuple tuple)
  */
 #define SCAN_LOOKAHEAD 2
 
+/*
+ * The pages a scan reads, in order: a list (the index path), the whole
+ * table, or, in a parallel scan, chunks of the table claimed one after the
+ * other from the counter all participants share.
+ */
+typedef struct BlockSource
+{
+	const BlockNumber *blocks;	/* the list, or NULL */
+	BlockNumber nblocks;		/* the list's length or the table's pages */
+	BlockNumber pos;			/* the next page, or its index in the list */
+	SharedBlocks *shared;		/* the parallel scan's counter, or NULL */
+	BlockNumber chunk_end;		/* end of the chunk claimed last */
+} BlockSource;
+
+/* The next page to read, InvalidBlockNumber when there is none. */
+static inline BlockNumber
+next_block(BlockSource *src)
+{
+	if (src->shared != NULL)
+	{
+		if (src->pos >= src->chunk_end)
+		{
+			SharedBlocks *shared = src->shared;
+			uint64		first = pg_atomic_fetch_add_u64(&shared->next, shared->chunk);
+
+			if (first >= shared->nblocks)
+				return InvalidBlockNumber;
+			src->pos = (BlockNumber) first;
+			src->chunk_end = (BlockNumber) Min(first + shared->chunk, shared->nblocks);
+		}
+		return src->pos++;
+	}
+	if (src->pos >= src->nblocks)
+		return InvalidBlockNumber;
+	return src->blocks ? src->blocks[src->pos++] : src->pos++;
+}
+
 static void
-scan_heap(SearchScan *st, Relation rel, Snapshot snapshot,
-		  const BlockNumber *blocks, uint32 nblocks)
+scan_heap(SearchScan *st, Relation rel, Snapshot snapshot, BlockSource *src)
 {
 	Buffer		ring[SCAN_LOOKAHEAD + 1];
+	int			head = 0;
+	int			pinned = 0;
+	bool		exhausted = false;
 	HeapTupleData *tuples = palloc(sizeof(HeapTupleData) * MaxHeapTuplesPerPage);
 
-	if (blocks == NULL)
-	{
-		nblocks = RelationGetNumberOfBlocks(rel);
+	if (src->blocks == NULL)
 		PredicateLockRelation(rel, snapshot);
-	}
 
-	for (uint32 i = 0; i < nblocks + SCAN_LOOKAHEAD; i++)
+	for (;;)
 	{
 		BlockNumber blk;
 		Buffer		buf;
@@ -538,22 +561,35 @@ scan_heap(SearchScan *st, Relation rel, Snapshot snapshot,
 		int			ntuples = 0;
 
 		CHECK_FOR_INTERRUPTS();
-		if (i < nblocks)
+
+		/*
+		 * Keep SCAN_LOOKAHEAD pages pinned and loading beyond the one to
+		 * score now.
+		 */
+		while (!exhausted && pinned <= SCAN_LOOKAHEAD)
 		{
-			Buffer		ahead = ReadBufferExtended(rel, MAIN_FORKNUM,
-												   blocks ? blocks[i] : i,
-												   RBM_NORMAL, NULL);
+			BlockNumber ahead_blk = next_block(src);
+			Buffer		ahead;
 
+			if (ahead_blk == InvalidBlockNumber)
+			{
+				exhausted = true;
+				break;
+			}
+			ahead = ReadBufferExtended(rel, MAIN_FORKNUM, ahead_blk, RBM_NORMAL, NULL);
 			prefetch_page(BufferGetPage(ahead));
-			ring[i % (SCAN_LOOKAHEAD + 1)] = ahead;
+			ring[(head + pinned) % (SCAN_LOOKAHEAD + 1)] = ahead;
+			pinned++;
 		}
-		if (i < SCAN_LOOKAHEAD)
-			continue;
+		if (pinned == 0)
+			break;
 
-		/* Now score the page read SCAN_LOOKAHEAD iterations ago. */
-		buf = ring[(i - SCAN_LOOKAHEAD) % (SCAN_LOOKAHEAD + 1)];
+		/* Now score the oldest page pinned. */
+		buf = ring[head];
+		head = (head + 1) % (SCAN_LOOKAHEAD + 1);
+		pinned--;
 		blk = BufferGetBlockNumber(buf);
-		if (blocks != NULL)
+		if (src->blocks != NULL)
 			PredicateLockPage(rel, blk, snapshot);
 		page = BufferGetPage(buf);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
@@ -583,6 +619,22 @@ scan_heap(SearchScan *st, Relation rel, Snapshot snapshot,
 		ReleaseBuffer(buf);
 	}
 	pfree(tuples);
+}
+
+/*
+ * One participant's part of a parallel sequential scan (parallel_scan.c):
+ * the chunks of pages it claims from "shared" until none is left.  Every
+ * participant predicate-locks the relation, as a parallel heap scan does.
+ */
+void
+search_scan_shared(SearchScan *st, Relation rel, Snapshot snapshot,
+				   SharedBlocks *shared)
+{
+	BlockSource src;
+
+	memset(&src, 0, sizeof(src));
+	src.shared = shared;
+	scan_heap(st, rel, snapshot, &src);
 }
 
 #ifdef OSV_BENCH_SCAN_LOOP
@@ -724,10 +776,68 @@ index_blocks(Relation rel, Oid indexoid, RegProcedure proc, Datum value,
 }
 
 /*
+ * The state of a scan of osv.summaries (opened and checked by the caller)
+ * for the top k rows matching "filter", in the current memory context.
+ */
+SearchScan *
+search_scan_begin(Relation rel, const float4 *query, int dims, double query_norm,
+				  int k, const SearchFilter *filter)
+{
+	SearchScan *st = palloc0(sizeof(SearchScan));
+
+	st->desc = RelationGetDescr(rel);
+	st->cols.id = summaries_column(rel, "id", INT8OID);
+	st->cols.user_id = summaries_column(rel, "user_id", INT8OID);
+	st->cols.topic = summaries_column(rel, "topic", TEXTOID);
+	st->cols.embedding = summaries_column(rel, "embedding", FLOAT4ARRAYOID);
+	st->cols.deleted_at = summaries_column(rel, "deleted_at", TIMESTAMPTZOID);
+	st->cols.last = Max(Max(st->cols.id, st->cols.user_id),
+						Max(st->cols.topic, st->cols.embedding));
+	st->fixed_layout = summary_layout_is_fixed(st->desc, &st->cols);
+	st->filter = filter;
+	st->query = query;
+	st->dims = dims;
+	st->query_norm = query_norm;
+	st->dot_norm = vector_dot_norm_kernel();
+	st->values = palloc(sizeof(Datum) * st->cols.last);
+	st->isnull = palloc(sizeof(bool) * st->cols.last);
+	st->row_context = AllocSetContextCreate(CurrentMemoryContext,
+											"osv search row",
+											ALLOCSET_SMALL_SIZES);
+	st->top.k = k;
+	st->top.n = 0;
+	st->top.hits = palloc(sizeof(SearchHit) * k);
+	return st;
+}
+
+/* Offer hits found by another participant of a parallel scan to the top k. */
+void
+search_scan_offer(SearchScan *st, const SearchHit *hits, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (topk_wants(&st->top, hits[i].score, hits[i].summary_id))
+			topk_add(&st->top, hits[i].score, hits[i].summary_id);
+}
+
+/*
+ * End a scan: the top k in *hits (in no particular order; allocated in the
+ * context of search_scan_begin()), and their number.
+ */
+int
+search_scan_end(SearchScan *st, SearchHit **hits)
+{
+	MemoryContextDelete(st->row_context);
+	*hits = st->top.hits;
+	return st->top.n;
+}
+
+/*
  * Run the exact top-k cosine search over the live summaries matching
  * "filter".  Returns the hits best first in *hits (palloc'd in the current
  * context) and their number.  Takes AccessShareLock on osv.summaries (and
- * the index it uses) until the end of the transaction.
+ * the index it uses) until the end of the transaction.  A sequential scan
+ * of a large enough table is shared with parallel workers when allowed
+ * (parallel_scan.c), with the same result.
  */
 static int
 search_embedded(ArrayType *query, double query_norm, int k,
@@ -736,12 +846,13 @@ search_embedded(ArrayType *query, double query_norm, int k,
 	Oid			relid;
 	Relation	rel;
 	AclResult	aclresult;
-	SearchScan	st;
+	SearchScan *st;
 	Snapshot	snapshot = GetActiveSnapshot();
 	Oid			indexoid;
-	BlockNumber *blocks = NULL;
-	uint32		nblocks = 0;
+	BlockSource src;
 	uint32		max_blocks;
+	int			nworkers;
+	int			nhits;
 
 	relid = RangeVarGetRelid(makeRangeVar("osv", "summaries", -1),
 							 AccessShareLock, false);
@@ -760,30 +871,11 @@ search_embedded(ArrayType *query, double query_norm, int k,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the embedded search supports only the heap access method for table \"osv.summaries\"")));
 
-	memset(&st, 0, sizeof(st));
-	st.desc = RelationGetDescr(rel);
-	st.cols.id = summaries_column(rel, "id", INT8OID);
-	st.cols.user_id = summaries_column(rel, "user_id", INT8OID);
-	st.cols.topic = summaries_column(rel, "topic", TEXTOID);
-	st.cols.embedding = summaries_column(rel, "embedding", FLOAT4ARRAYOID);
-	st.cols.deleted_at = summaries_column(rel, "deleted_at", TIMESTAMPTZOID);
-	st.cols.last = Max(Max(st.cols.id, st.cols.user_id),
-					   Max(st.cols.topic, st.cols.embedding));
-	st.fixed_layout = summary_layout_is_fixed(st.desc, &st.cols);
-	st.filter = filter;
-	st.query = (const float4 *) ARR_DATA_PTR(query);
-	st.dims = ARR_DIMS(query)[0];
-	st.query_norm = query_norm;
-	st.dot_norm = vector_dot_norm_kernel();
-	st.values = palloc(sizeof(Datum) * st.cols.last);
-	st.isnull = palloc(sizeof(bool) * st.cols.last);
-	st.row_context = AllocSetContextCreate(CurrentMemoryContext,
-										   "osv search row",
-										   ALLOCSET_SMALL_SIZES);
-	st.top.k = k;
-	st.top.n = 0;
-	st.top.hits = palloc(sizeof(SearchHit) * k);
-	max_blocks = RelationGetNumberOfBlocks(rel) / INDEX_MAX_FRACTION;
+	st = search_scan_begin(rel, (const float4 *) ARR_DATA_PTR(query),
+						   ARR_DIMS(query)[0], query_norm, k, filter);
+	memset(&src, 0, sizeof(src));
+	src.nblocks = RelationGetNumberOfBlocks(rel);
+	max_blocks = src.nblocks / INDEX_MAX_FRACTION;
 
 	/*
 	 * A user's memory, or one topic: read only the pages holding those rows,
@@ -792,27 +884,29 @@ search_embedded(ArrayType *query, double query_norm, int k,
 	if (max_blocks == 0)
 		;						/* a table of a few pages: read it whole */
 	else if (filter->has_user_id &&
-			 OidIsValid(indexoid = first_key_index(rel, st.cols.user_id)))
-		blocks = index_blocks(rel, indexoid, F_INT8EQ, Int64GetDatum(filter->user_id),
-							  snapshot, max_blocks, &nblocks);
+			 OidIsValid(indexoid = first_key_index(rel, st->cols.user_id)))
+		src.blocks = index_blocks(rel, indexoid, F_INT8EQ, Int64GetDatum(filter->user_id),
+								  snapshot, max_blocks, &src.nblocks);
 	else if (filter->has_topic &&
-			 OidIsValid(indexoid = first_key_index(rel, st.cols.topic)))
-		blocks = index_blocks(rel, indexoid, F_TEXTEQ, PointerGetDatum(filter->topic),
-							  snapshot, max_blocks, &nblocks);
+			 OidIsValid(indexoid = first_key_index(rel, st->cols.topic)))
+		src.blocks = index_blocks(rel, indexoid, F_TEXTEQ, PointerGetDatum(filter->topic),
+								  snapshot, max_blocks, &src.nblocks);
 
 #ifdef OSV_BENCH_SCAN_LOOP
-	if (blocks == NULL && bench_scan_tableam())
-		scan_heap_tableam(&st, rel, snapshot);
+	if (src.blocks == NULL && bench_scan_tableam())
+		scan_heap_tableam(st, rel, snapshot);
 	else
 #endif
-		scan_heap(&st, rel, snapshot, blocks, nblocks);
+	if (src.blocks == NULL && (nworkers = parallel_scan_workers(rel)) > 0)
+		parallel_scan(st, rel, snapshot, nworkers, st->query, st->dims,
+					  query_norm, k, filter);
+	else
+		scan_heap(st, rel, snapshot, &src);
 
 	table_close(rel, NoLock);
-	MemoryContextDelete(st.row_context);
-
-	qsort(st.top.hits, st.top.n, sizeof(SearchHit), hit_cmp);
-	*hits = st.top.hits;
-	return st.top.n;
+	nhits = search_scan_end(st, hits);
+	qsort(*hits, nhits, sizeof(SearchHit), hit_cmp);
+	return nhits;
 }
 
 /* Argument argno as int64 into *value; false when it is NULL. */

@@ -87,7 +87,13 @@ reembedding_layout(ReembeddingLayout *layout)
 	if (OidIsValid(relid))
 	{
 		rel = table_open(relid, AccessShareLock);
-		snapshot = RegisterSnapshot(GetLatestSnapshot());
+
+		/*
+		 * In parallel mode (a parallel worker, or a leader running a parallel
+		 * plan, where the vector checks of PARALLEL SAFE functions run too)
+		 * no new snapshot may be taken: the query's then.
+		 */
+		snapshot = RegisterSnapshot(IsInParallelMode() ? GetActiveSnapshot() : GetLatestSnapshot());
 		scan = table_beginscan(rel, snapshot, 0, NULL);
 		while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
 		{
