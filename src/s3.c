@@ -266,9 +266,6 @@ s3_setup(S3Slot *slot, S3Request *r, const char *secret, const char *sigv4)
 		slot->headers = curl_slist_append(slot->headers, psprintf("Content-Type: %s", r->content_type));
 	if (r->body != NULL && r->content_md5 != NULL)
 		slot->headers = curl_slist_append(slot->headers, psprintf("Content-MD5: %s", r->content_md5));
-	/* No "Expect: 100-continue" round trip before a larger body. */
-	if (r->body != NULL)
-		slot->headers = curl_slist_append(slot->headers, "Expect:");
 	if (slot->headers == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 

@@ -706,7 +706,7 @@ class Handler(BaseHTTPRequestHandler):
         path = sigv4_encode(decode_path(raw_path))
         forward_headers, key_errors = list(self.headers.items()), []
         if is_delete_objects(self.command, query):
-            body, key_errors = self.take_key_errors(gate, entry["bucket"], body)
+            body, key_errors, entry["delete_keys"] = self.take_key_errors(gate, entry["bucket"], body)
             if key_errors:
                 entry["key_errors"] = [k for k, _, _ in key_errors]
                 forward_headers = [(n, v) for n, v in forward_headers if n.lower() != "content-md5"]
@@ -735,14 +735,14 @@ class Handler(BaseHTTPRequestHandler):
 
     @staticmethod
     def take_key_errors(gate, bucket, body):
-        """(body to forward or None when no key is left, [(key, code, message)]):
+        """(body to forward or None when no key is left, [(key, code, message)], [key]):
         the keys of a DeleteObjects body that a key_error rule (path matched
         against /bucket/key) fires for are taken out and answered with that
         error; s3rver never sees them, so their objects stay."""
         try:
             root = ElementTree.fromstring(body)
         except ElementTree.ParseError:
-            return body, []  # s3rver answers MalformedXML
+            return body, [], None  # s3rver answers MalformedXML
         keys, quiet = [], "false"
         for element in root:
             if local_name(element.tag) == "Quiet":
@@ -760,8 +760,8 @@ class Handler(BaseHTTPRequestHandler):
                 errors.append((key, action.get("code", "AccessDenied"),
                                action.get("message", "Access Denied")))
         if not errors:
-            return body, []
-        return (delete_objects_body(kept, quiet) if kept else None), errors
+            return body, [], keys
+        return (delete_objects_body(kept, quiet) if kept else None), errors, keys
 
     # ---- /__test/ --------------------------------------------------------
 

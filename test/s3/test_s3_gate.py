@@ -309,8 +309,9 @@ class GateTest(unittest.TestCase):
                 self.assertEqual(delete_result(reply), (set(keys + ["never there"]), {}))
                 self.assertEqual(self.objects(), ["keep"])
                 log = self.api("GET", "/__test/requests")[-1]
-                self.assertEqual((log["method"], log["query"], log["error"]),
-                                 ("POST", "delete=" if via == "curl" else "delete", None))
+                self.assertEqual((log["method"], log["query"], log["error"], log["delete_keys"]),
+                                 ("POST", "delete=" if via == "curl" else "delete", None,
+                                  keys + ["never there"]))
                 self.api("DELETE", f"/__test/objects/{BUCKET}")
 
     def test_delete_objects_body_checked(self):
