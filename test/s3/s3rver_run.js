@@ -39,6 +39,26 @@ try {
   S3rver = require(path.join(installDir, 'node_modules', 's3rver'));
 }
 
+// s3rver's filesystem store removes the directories a delete leaves empty,
+// racing with the deletes running beside it in the same directory (a
+// DeleteObjects runs its keys at once): readdirSync of a directory another
+// delete has just removed throws ENOENT, answered 500 InternalError though
+// the object is gone. S3 has no directories: that clean-up may fail quietly.
+let FilesystemStore;
+try {
+  FilesystemStore = require('s3rver/lib/stores/filesystem');
+} catch (err) {
+  FilesystemStore = require(path.join(installDir, 'node_modules', 's3rver', 'lib', 'stores', 'filesystem'));
+}
+const deleteObject = FilesystemStore.prototype.deleteObject;
+FilesystemStore.prototype.deleteObject = async function (bucket, key) {
+  try {
+    await deleteObject.call(this, bucket, key);
+  } catch (err) {
+    if (err.code !== 'ENOENT' && err.code !== 'ENOTEMPTY') throw err;
+  }
+};
+
 const server = new S3rver({
   address: '127.0.0.1',
   port: args.port,
