@@ -59,6 +59,20 @@ FilesystemStore.prototype.deleteObject = async function (bucket, key) {
   }
 };
 
+// s3rver parses request bodies (a DeleteObjects list) with fast-xml-parser's
+// defaults, which trim text and read "007" or "1e3" as numbers: a key " a "
+// would lose its spaces, and a numeric one fails the request (500). S3 keeps
+// every key as sent: so does this parser now.
+let xmlParser;
+try {
+  xmlParser = require(require.resolve('fast-xml-parser', { paths: [path.dirname(require.resolve('s3rver'))] }));
+} catch (err) {
+  xmlParser = require(path.join(installDir, 'node_modules', 'fast-xml-parser'));
+}
+const parseXml = xmlParser.parse;
+xmlParser.parse = (xml, options, validation) =>
+  parseXml.call(xmlParser, xml, Object.assign({}, options, { parseNodeValue: false, trimValues: false }), validation);
+
 const server = new S3rver({
   address: '127.0.0.1',
   port: args.port,

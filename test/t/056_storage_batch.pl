@@ -134,7 +134,7 @@ sub batches
 # objects, a per-key error and a NoSuchKey.
 # ------------------------------------------------------------------------
 my @ada = ('ada/a & b <c> "d" \'e\'.pdf', "ada/\x{fc}n\x{ef} c\x{f6}d\x{e9} \x{2713}.txt", 'ada/100% done;=+?#.mp3',
-	"ada/tab\there", 'ada/denied once.pdf', 'shared/same key.pdf');
+	"ada/tab\there", 'ada/denied once.pdf', 'shared/same key.pdf', ' padded ', '007');
 my @bob = ('bob/a & b <c> "d" \'e\'.pdf', 'bob/kept.pdf');
 sql(q{INSERT INTO osv.users (auth0_id, email) VALUES ('auth0|ada', 'ada@example.org'), ('auth0|bob', 'bob@example.org')});
 my $docs = join(', ',
@@ -166,7 +166,7 @@ my @b = batches();
 is_deeply([ map { $_->[0] } @b ], ['osv-documents'], 'one DeleteObjects request, for the bucket with several keys');
 is_deeply([ sort @{ $b[0][2] } ],
 	[ sort 'ada/a & b <c> "d" \'e\'.pdf', "ada/\x{fc}n\x{ef} c\x{f6}d\x{e9} \x{2713}.txt", 'ada/100% done;=+?#.mp3',
-		"ada/tab\there", 'ada/denied once.pdf', 'ada/never uploaded.pdf', 'ada/gone already' ],
+		"ada/tab\there", 'ada/denied once.pdf', 'ada/never uploaded.pdf', 'ada/gone already', ' padded ', '007' ],
 	'its keys arrived intact (XML-escaped and unescaped), each once, and not the key another document names');
 is_deeply([ map { "$_->{bucket} $_->{key} $_->{status}" } grep { $_->{method} eq 'DELETE' } requests() ],
 	['osv-extra shared/same key.pdf 204'], 'the lone key of the other bucket went as DeleteObject');
