@@ -13,7 +13,8 @@
  * and "/" as %XX), the URL is sent as is (CURLOPT_PATH_AS_IS) and libcurl
  * signs the path it sends; x-amz-content-sha256 carries the SHA-256 of the
  * body, computed by the caller (curl 7.88 adds none of its own and signs
- * this one).
+ * this one), and Content-MD5 the body's MD5 when the caller gives it (S3
+ * requires it for DeleteObjects).
  *
  * s3_perform() runs a set of requests over a curl multi handle with at most
  * osv.s3_max_connections transfers at once, kept alive between calls.  It

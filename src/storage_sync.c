@@ -5,7 +5,10 @@
  *
  * Two queues, drained together by one engine:
  *	 osv.storage_deletions	objects of hard-deleted documents (trigger
- *							storage_queue on osv.documents): S3 DeleteObject;
+ *							storage_queue on osv.documents): S3
+ *							DeleteObjects of up to osv.s3_delete_batch_size
+ *							keys of one bucket (see "DeleteObjects" below),
+ *							DeleteObject for a lone key;
  *	 osv.erasure_ledger		receipts whose copy in osv.erasure_ledger_bucket
  *							is due (object_written_at NULL): S3 PutObject.
  * (The Qdrant sweeps of erasures, osv.vector_erasure_sweeps, are the vector
@@ -20,8 +23,9 @@
  * every failure is retried (backoff up to osv.storage_sync_backoff_max) and
  * shown in osv.storage_sync_status.  A claim whose sync died is taken again
  * once its lease has run out.  DeleteObject answered 204, 200 or 404 is
- * done; an object that a row of osv.documents still names (found when
- * claiming) is not deleted and its entry is done.
+ * done, and so is a key that DeleteObjects lists as Deleted or NoSuchKey;
+ * an object that a row of osv.documents still names (found when claiming)
+ * is not deleted and its entry is done.
  *
  * The sync worker runs storage_sync_worker_round() in its loop; the
  * SQL-callable osv.storage_sync() runs claim, send and record inside the

@@ -495,6 +495,8 @@ class Gate:
             if conn is None:
                 conn = http.client.HTTPConnection(*self.upstream, timeout=timeout)
                 self.upstream_local.conn = conn
+                with self.meta_lock:
+                    self.stats["upstream connections"] = self.stats.get("upstream connections", 0) + 1
             conn.timeout = timeout
             try:
                 conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
