@@ -207,21 +207,28 @@ cat "$OSV_ROOT/bench/plots/erasure.tsv"
 	"ms in the database (median)" "$OSV_ROOT/bench/plots/erasure.tsv"
 bench_psql -q -c 'TRUNCATE osv.storage_deletions; TRUNCATE osv.erasure_ledger CASCADE'
 
-# Seed OBJECTS objects (unsigned, through the gate's /__test/ API) and their documents.
+# Seed OBJECTS objects (unsigned, through the gate's /__test/ API) and their
+# documents, 100 to a "directory" (50 prefixes): s3rver stores objects as
+# files and reads the whole directory after each delete (to remove it when
+# empty), so thousands of objects in one directory would measure that.
 seed_objects() {
 	python3 - "$S3PORT" "$OBJECTS" "$1" <<'PY'
-import http.client, sys, urllib.parse
+import http.client, sys, threading, urllib.parse
 port, n, prefix = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-c = http.client.HTTPConnection("127.0.0.1", port)
-for i in range(n):
-    key = urllib.parse.quote(f"{prefix}/object {i}.bin", safe="/")
-    c.request("PUT", f"/__test/objects/osv-documents/{key}", body=b"x" * 1024)
-    r = c.getresponse(); r.read()
-    assert r.status == 200, r.status
+def seed(first):
+    c = http.client.HTTPConnection("127.0.0.1", port)
+    for i in range(first, n, 4):
+        key = urllib.parse.quote(f"{prefix}/dir {i % 50}/object {i}.bin", safe="/")
+        c.request("PUT", f"/__test/objects/osv-documents/{key}", body=b"x" * 1024)
+        r = c.getresponse(); r.read()
+        assert r.status == 200, r.status
+threads = [threading.Thread(target=seed, args=(k,)) for k in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
 PY
 	[ "${2:-docs}" = docs ] || return 0
 	bench_psql -q -c "INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
-		SELECT (SELECT min(id) FROM osv.users), 'other', 'bench', 'osv-documents', '$1/object ' || g || '.bin'
+		SELECT (SELECT min(id) FROM osv.users), 'other', 'bench', 'osv-documents', '$1/dir ' || g % 50 || '/object ' || g || '.bin'
 		FROM generate_series(0, $OBJECTS - 1) g"
 }
 remaining() {
@@ -268,7 +275,7 @@ curl_baseline() {
 	local prefix="$1" conns="$2" port="$3" name="$4" args=() start end rate
 	seed_objects "$prefix" nodocs
 	for i in $(seq 0 $((OBJECTS - 1))); do
-		args+=(-o /dev/null -X DELETE "http://127.0.0.1:$port/osv-documents/$prefix/object%20$i.bin")
+		args+=(-o /dev/null -X DELETE "http://127.0.0.1:$port/osv-documents/$prefix/dir%20$((i % 50))/object%20$i.bin")
 	done
 	start=$(date +%s.%N)
 	curl -s --parallel --parallel-max "$conns" --aws-sigv4 "aws:amz:us-east-1:s3" --user "$KEY_ID:osvtestsecret" \
@@ -292,7 +299,7 @@ d, port, key_id, n, prefix = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv
 with open(f"{d}/curl.cfg", "w") as cfg:
     for first in range(0, n, 1000):
         body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
-                '<Quiet>false</Quiet>' + "".join(f"<Object><Key>{escape(f'{prefix}/object {i}.bin')}</Key></Object>"
+                '<Quiet>false</Quiet>' + "".join(f"<Object><Key>{escape(f'{prefix}/dir {i % 50}/object {i}.bin')}</Key></Object>"
                                                  for i in range(first, min(n, first + 1000))) + "</Delete>").encode()
         with open(f"{d}/{first}.xml", "wb") as f:
             f.write(body)
@@ -316,13 +323,14 @@ PY
 # empty; timed from the commit of the DELETE (clock_timestamp() in the
 # session) to the empty queue (the worker's own clock_timestamp(), polled).
 drain_worker() {
-	local prefix="$1" port="$2" size="$3" name="$4" rate
+	local prefix="$1" port="$2" size="$3" name="$4" rate out
 	seed_objects "$prefix"
 	bench_psql -q -c "ALTER SYSTEM RESET osv.s3_max_connections" -c "ALTER SYSTEM SET osv.s3_delete_batch_size = $size" \
 		-c "ALTER SYSTEM SET osv.s3_endpoint = 'http://127.0.0.1:$port'" \
 		-c "ALTER SYSTEM SET osv.s3_access_key_id = '$KEY_ID'" -c 'SELECT pg_reload_conf()' >/dev/null
 	sleep 0.3
-	rate=$(bench_psql -qAt <<SQL
+	out=$(bench_psql -qAt <<SQL
+SELECT clock_timestamp() AS d0 \gset
 DELETE FROM osv.documents WHERE storage_key LIKE '$prefix/%';
 SELECT clock_timestamp() AS t0 \gset
 DO \$\$ BEGIN
@@ -331,11 +339,13 @@ DO \$\$ BEGIN
 		PERFORM pg_sleep(0.02);
 	END LOOP;
 END \$\$;
-SELECT round($OBJECTS / extract(epoch FROM clock_timestamp() - :'t0'::timestamptz));
+SELECT round($OBJECTS / extract(epoch FROM clock_timestamp() - :'t0'::timestamptz))
+	|| ' ' || round(1000 * extract(epoch FROM :'t0'::timestamptz - :'d0'::timestamptz));
 SQL
 )
+	rate=${out%% *}
 	record "$name" "$rate"
-	echo "$name: $rate objects/s; objects left: $(remaining "$prefix")"
+	echo "$name: $rate objects/s from the commit of the DELETE (the DELETE itself: ${out#* } ms); objects left: $(remaining "$prefix")"
 }
 
 # s3rver directly (it checks the access key id only, its own: S3RVER) and
@@ -371,9 +381,9 @@ for label in direct gate; do
 	for name in "curl --parallel-max 16, DeleteObjects of 1000 ($label)" "osv.storage_sync(), 16 connections, DeleteObjects ($label)" \
 		"sync worker, DeleteObjects ($label)" "curl --parallel-max 16, DeleteObject ($label)"; do
 		echo "median $name: $(median_of "$name") objects/s (${rates[$name]# })"
-		printf '%s\t%s\n' "$name" "$(median_of "$name")" >>"$tsv"
+		printf '%s\t%s\n' "${name//_/ }" "$(median_of "$name")" >>"$tsv"   # (gnuplot: _ makes a subscript)
 	done
 done
 [ ! -x "$OSV_ROOT/bench/plot.sh" ] || "$OSV_ROOT/bench/plot.sh" erasure_storage \
-	"Object deletions drained from osv.storage_deletions, $OBJECTS objects, s3rver (direct, behind the SigV4 gate)" \
+	"Object deletions drained, $OBJECTS objects, s3rver (direct, behind the SigV4 gate)" \
 	"objects/s (median)" "$tsv"
