@@ -456,6 +456,7 @@ class Gate:
         self.meta_lock = threading.Lock()
         self.requests = deque(maxlen=REQUEST_LOG_LIMIT)
         self.stats = {}
+        self.upstream_connections = 0
 
     def log(self, message):
         if self.log_file:
@@ -477,6 +478,7 @@ class Gate:
         with self.meta_lock:
             self.requests.clear()
             self.stats.clear()
+            self.upstream_connections = 0
 
     def close(self):
         self.stopped.set()
@@ -496,7 +498,7 @@ class Gate:
                 conn = http.client.HTTPConnection(*self.upstream, timeout=timeout)
                 self.upstream_local.conn = conn
                 with self.meta_lock:
-                    self.stats["upstream connections"] = self.stats.get("upstream connections", 0) + 1
+                    self.upstream_connections += 1
             conn.timeout = timeout
             try:
                 conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
@@ -813,6 +815,9 @@ class Handler(BaseHTTPRequestHandler):
         if route == "stats" and len(parts) == 1 and method == "GET":
             with gate.meta_lock:
                 return json_reply(dict(gate.stats))
+        if route == "upstream" and len(parts) == 1 and method == "GET":
+            with gate.meta_lock:
+                return json_reply({"connections": gate.upstream_connections})
         if route == "reset" and len(parts) == 1 and method == "POST":
             gate.faults.clear()
             gate.outage_until = 0.0

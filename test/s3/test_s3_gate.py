@@ -269,7 +269,7 @@ class GateTest(unittest.TestCase):
 
     def test_keep_alive(self):
         # requests on one client connection go over one upstream connection
-        self.api("DELETE", "/__test/requests")  # the stats too
+        self.api("DELETE", "/__test/requests")  # the count of upstream connections too
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
             for key in ("ka1", "ka2", "ka3"):
@@ -280,7 +280,7 @@ class GateTest(unittest.TestCase):
                 self.assertEqual(response.status, 200)
         finally:
             conn.close()
-        self.assertEqual(self.api("GET", "/__test/stats")["upstream connections"], 1)
+        self.assertEqual(self.api("GET", "/__test/upstream"), {"connections": 1})
         self.assertTrue({"ka1", "ka2", "ka3"} <= set(self.objects()))
 
     def delete_objects(self, keys, via="curl", body=None, md5=True, port=None):

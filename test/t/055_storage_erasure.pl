@@ -281,4 +281,19 @@ for (1 .. 50)
 ok($gone, 'the worker deleted the object within 5 s, with no call of osv.storage_sync()');
 ok($node->poll_query_until('postgres', 'SELECT count(*) = 0 FROM osv.storage_deletions'), 'and emptied the queue');
 
+# Several objects: the worker sends them as one DeleteObjects.
+my @more = map { "users/bob/worker batch $_ & more.pdf" } 1 .. 3;
+for my $key (@more)
+{
+	seed('osv-documents', $key);
+	$node->safe_psql('postgres', "INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
+		SELECT id, 'other', 'doc', 'osv-documents', '$key' FROM osv.users WHERE auth0_id = 'auth0|bob'");
+}
+test_api('DELETE', 'requests');
+$node->safe_psql('postgres', "DELETE FROM osv.documents WHERE storage_key LIKE 'users/bob/worker batch %'");
+ok($node->poll_query_until('postgres', 'SELECT count(*) = 0 FROM osv.storage_deletions'), 'the worker drains three deletions');
+ok(!grep({ m{^users/bob/worker batch} } @{ objects('osv-documents') }), 'their objects are gone');
+is(join(',', sort map { @{ $_->{delete_keys} // [] } } grep { $_->{method} eq 'POST' && ($_->{status} // 0) == 200 } @{ test_api('GET', 'requests')->{result} }),
+	join(',', sort @more), 'with DeleteObjects');
+
 done_testing();
