@@ -17,12 +17,14 @@
 #    Target: < 200 ms each.
 # 2. Deletion of OBJECTS (5,000) objects (keys with spaces) queued by a
 #    DELETE of their documents, drained by osv.storage_sync() in one
-#    session, then by the sync worker, against s3rver directly and behind
-#    the SigV4-checking gate (test/s3); objects per second, against the
-#    ceiling of the same endpoint measured with curl --parallel (16
-#    transfers, signed with --aws-sigv4 as osv signs) in alternating
-#    rounds; and osv.storage_sync() with osv.s3_max_connections = 1.
-#    Target: >= 500 objects/s, or the endpoint's own ceiling.
+#    session and by the sync worker (DeleteObjects of up to 1,000 keys,
+#    osv.s3_delete_batch_size), against s3rver directly and behind the
+#    SigV4-checking gate (test/s3); objects per second, against an external
+#    client doing the same DeleteObjects (curl --aws-sigv4 posting the same
+#    XML bodies, 16 at once) and the ceiling of single deletions (curl
+#    --parallel, 16 transfers), in alternating rounds (S3_ROUNDS, 3); and
+#    osv with batch size 1 and with 1 connection.  Target: >= 500 objects/s.
+#    Writes bench/plots/erasure_storage.tsv (medians).
 #    Writes bench/plots/erasure.tsv.
 . "$(dirname "$0")/lib.sh"
 
@@ -193,21 +195,28 @@ cat "$OSV_ROOT/bench/plots/erasure.tsv"
 	"ms in the database (median)" "$OSV_ROOT/bench/plots/erasure.tsv"
 bench_psql -q -c 'TRUNCATE osv.storage_deletions; TRUNCATE osv.erasure_ledger CASCADE'
 
-# Seed OBJECTS objects (unsigned, through the gate's /__test/ API) and their documents.
+# Seed OBJECTS objects (unsigned, through the gate's /__test/ API) and their
+# documents, 100 to a "directory" (50 prefixes): s3rver stores objects as
+# files and reads the whole directory after each delete (to remove it when
+# empty), so thousands of objects in one directory would measure that.
 seed_objects() {
 	python3 - "$S3PORT" "$OBJECTS" "$1" <<'PY'
-import http.client, sys, urllib.parse
+import http.client, sys, threading, urllib.parse
 port, n, prefix = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-c = http.client.HTTPConnection("127.0.0.1", port)
-for i in range(n):
-    key = urllib.parse.quote(f"{prefix}/object {i}.bin", safe="/")
-    c.request("PUT", f"/__test/objects/osv-documents/{key}", body=b"x" * 1024)
-    r = c.getresponse(); r.read()
-    assert r.status == 200, r.status
+def seed(first):
+    c = http.client.HTTPConnection("127.0.0.1", port)
+    for i in range(first, n, 4):
+        key = urllib.parse.quote(f"{prefix}/dir {i % 50}/object {i}.bin", safe="/")
+        c.request("PUT", f"/__test/objects/osv-documents/{key}", body=b"x" * 1024)
+        r = c.getresponse(); r.read()
+        assert r.status == 200, r.status
+threads = [threading.Thread(target=seed, args=(k,)) for k in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
 PY
 	[ "${2:-docs}" = docs ] || return 0
 	bench_psql -q -c "INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
-		SELECT (SELECT min(id) FROM osv.users), 'other', 'bench', 'osv-documents', '$1/object ' || g || '.bin'
+		SELECT (SELECT min(id) FROM osv.users), 'other', 'bench', 'osv-documents', '$1/dir ' || g % 50 || '/object ' || g || '.bin'
 		FROM generate_series(0, $OBJECTS - 1) g"
 }
 remaining() {
@@ -222,60 +231,147 @@ PY
 
 # Drain in one session with osv.storage_sync(): the deletions are queued
 # and drained in the same transaction, so the worker never sees them.
+# drain_session PREFIX CONNECTIONS PORT KEYS_PER_REQUEST NAME
 drain_session() {
-	local prefix="$1" conns="$2" port="$3"
+	local prefix="$1" conns="$2" port="$3" size="$4" name="$5" out
 	seed_objects "$prefix"
 	bench_psql -q -c "ALTER SYSTEM SET osv.s3_max_connections = $conns" \
+		-c "ALTER SYSTEM SET osv.s3_delete_batch_size = $size" \
 		-c "ALTER SYSTEM SET osv.s3_endpoint = 'http://127.0.0.1:$port'" \
 		-c "ALTER SYSTEM SET osv.s3_access_key_id = '$KEY_ID'" -c 'SELECT pg_reload_conf()' >/dev/null
 	sleep 0.3
-	bench_psql -qAt <<SQL
+	out=$(bench_psql -qAt <<SQL
 BEGIN;
 DELETE FROM osv.documents WHERE storage_key LIKE '$prefix/%';
-SELECT 'queued: ' || count(*) FROM osv.storage_deletions;
 CREATE TEMP TABLE t AS SELECT clock_timestamp() AS t0, 0::bigint AS done;
 UPDATE t SET done = osv.storage_sync();
-SELECT 'osv.storage_sync() with osv.s3_max_connections = $conns ($label): ' || round(done / extract(epoch FROM clock_timestamp() - t0))::text
-	|| ' objects/s (' || done || ' deleted)' FROM t;
+SELECT round(done / extract(epoch FROM clock_timestamp() - t0)) || ' ' || done FROM t;
 COMMIT;
 SQL
-	echo "objects left: $(remaining "$prefix")"
+)
+	record "$name" "${out%% *}"
+	echo "$name: ${out%% *} objects/s (${out#* } deleted; objects left: $(remaining "$prefix"))"
 }
-# The ceiling of the endpoint: curl --parallel, signing with --aws-sigv4 as
-# osv does, deleting the same number of seeded objects.
+# rates[NAME]: the figures of each round, for the medians.
+declare -A rates
+record() { rates[$1]="${rates[$1]:-} $2"; }
+median_of() { printf '%s\n' ${rates[$1]} | bench_median; }
+# The ceiling of the endpoint for single deletions: curl --parallel,
+# signing with --aws-sigv4 as osv does, deleting the same number of seeded
+# objects.
 curl_baseline() {
-	local prefix="$1" conns="$2" port="$3" args=() start end
+	local prefix="$1" conns="$2" port="$3" name="$4" args=() start end rate
 	seed_objects "$prefix" nodocs
 	for i in $(seq 0 $((OBJECTS - 1))); do
-		args+=(-o /dev/null -X DELETE "http://127.0.0.1:$port/osv-documents/$prefix/object%20$i.bin")
+		args+=(-o /dev/null -X DELETE "http://127.0.0.1:$port/osv-documents/$prefix/dir%20$((i % 50))/object%20$i.bin")
 	done
 	start=$(date +%s.%N)
 	curl -s --parallel --parallel-max "$conns" --aws-sigv4 "aws:amz:us-east-1:s3" --user "$KEY_ID:osvtestsecret" \
 		-H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" "${args[@]}" 2>/dev/null
 	end=$(date +%s.%N)
-	echo "baseline curl --parallel-max $conns ($label): $(python3 -c "print(round($OBJECTS / ($end - $start)))") objects/s; objects left: $(remaining "$prefix")"
+	rate=$(python3 -c "print(round($OBJECTS / ($end - $start)))")
+	record "$name" "$rate"
+	echo "$name: $rate objects/s; objects left: $(remaining "$prefix")"
+}
+# The baseline for batches: an external client doing the same
+# DeleteObjects (1,000 keys a request, XML body, Content-MD5, signed by
+# curl --aws-sigv4 as osv signs), up to CONNECTIONS requests at once.
+batch_baseline() {
+	local prefix="$1" conns="$2" port="$3" name="$4" start end rate dir
+	seed_objects "$prefix" nodocs
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/osv-bench-batch.XXXXXX")
+	python3 - "$dir" "$port" "$KEY_ID" "$OBJECTS" "$prefix" <<'PY'
+import base64, hashlib, sys
+from xml.sax.saxutils import escape
+d, port, key_id, n, prefix = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+with open(f"{d}/curl.cfg", "w") as cfg:
+    for first in range(0, n, 1000):
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                '<Quiet>false</Quiet>' + "".join(f"<Object><Key>{escape(f'{prefix}/dir {i % 50}/object {i}.bin')}</Key></Object>"
+                                                 for i in range(first, min(n, first + 1000))) + "</Delete>").encode()
+        with open(f"{d}/{first}.xml", "wb") as f:
+            f.write(body)
+        if first:
+            cfg.write("next\n")
+        cfg.write(f'url = "http://127.0.0.1:{port}/osv-documents/?delete="\noutput = "{d}/{first}.out"\n'
+                  f'aws-sigv4 = "aws:amz:us-east-1:s3"\nuser = "{key_id}:osvtestsecret"\n'
+                  f'data-binary = "@{d}/{first}.xml"\nheader = "Content-Type: application/xml"\n'
+                  f'header = "Content-MD5: {base64.b64encode(hashlib.md5(body).digest()).decode()}"\n'
+                  f'header = "x-amz-content-sha256: {hashlib.sha256(body).hexdigest()}"\n')
+PY
+	start=$(date +%s.%N)
+	curl -s --parallel --parallel-max "$conns" -K "$dir/curl.cfg" 2>/dev/null
+	end=$(date +%s.%N)
+	rate=$(python3 -c "print(round($OBJECTS / ($end - $start)))")
+	record "$name" "$rate"
+	echo "$name: $rate objects/s ($(grep -o '<Deleted>' "$dir"/*.out | wc -l) Deleted in the answers); objects left: $(remaining "$prefix")"
+	rm -rf "$dir"
+}
+# The worker: queue, commit (which wakes it), wait until the queue is
+# empty; timed from the commit of the DELETE (clock_timestamp() in the
+# session) to the empty queue (the worker's own clock_timestamp(), polled).
+drain_worker() {
+	local prefix="$1" port="$2" size="$3" name="$4" rate out
+	seed_objects "$prefix"
+	bench_psql -q -c "ALTER SYSTEM RESET osv.s3_max_connections" -c "ALTER SYSTEM SET osv.s3_delete_batch_size = $size" \
+		-c "ALTER SYSTEM SET osv.s3_endpoint = 'http://127.0.0.1:$port'" \
+		-c "ALTER SYSTEM SET osv.s3_access_key_id = '$KEY_ID'" -c 'SELECT pg_reload_conf()' >/dev/null
+	sleep 0.3
+	out=$(bench_psql -qAt <<SQL
+SELECT clock_timestamp() AS d0 \gset
+DELETE FROM osv.documents WHERE storage_key LIKE '$prefix/%';
+SELECT clock_timestamp() AS t0 \gset
+DO \$\$ BEGIN
+	FOR i IN 1 .. 6000 LOOP
+		EXIT WHEN NOT EXISTS (SELECT FROM osv.storage_deletions);
+		PERFORM pg_sleep(0.02);
+	END LOOP;
+END \$\$;
+SELECT round($OBJECTS / extract(epoch FROM clock_timestamp() - :'t0'::timestamptz))
+	|| ' ' || round(1000 * extract(epoch FROM :'t0'::timestamptz - :'d0'::timestamptz));
+SQL
+)
+	rate=${out%% *}
+	record "$name" "$rate"
+	echo "$name: $rate objects/s from the commit of the DELETE (the DELETE itself: ${out#* } ms); objects left: $(remaining "$prefix")"
 }
 
 # s3rver directly (it checks the access key id only, its own: S3RVER) and
-# behind the gate (which checks the signature of osvtestkey, then forwards).
+# behind the gate (which checks the signature of osvtestkey and the
+# Content-MD5, then forwards).  Rounds alternate which runs first: the
+# external client or osv.
 DIRECT_PORT=$(cat "$S3DIR/s3rver.port")
 for label in direct gate; do
 	if [ "$label" = direct ]; then port=$DIRECT_PORT KEY_ID=S3RVER; else port=$S3PORT KEY_ID=osvtestkey; fi
 	bench_psql -q -c 'TRUNCATE osv.storage_deletions'   # nothing left over from the other endpoint
-	for round in $(seq 1 "${S3_ROUNDS:-2}"); do
-		curl_baseline "curl16$label$round" 16 "$port"
-		drain_session "session16$label$round" 16 "$port"
+	for round in $(seq 1 "${S3_ROUNDS:-3}"); do
+		steps=(curl batch session worker)
+		[ $((round % 2)) -eq 1 ] || steps=(worker session batch curl)
+		for step in "${steps[@]}"; do
+			case $step in
+			curl) curl_baseline "curl$label$round" 16 "$port" "curl --parallel-max 16, DeleteObject ($label)" ;;
+			batch) batch_baseline "batch$label$round" 16 "$port" "curl --parallel-max 16, DeleteObjects of 1000 ($label)" ;;
+			session) drain_session "session$label$round" 16 "$port" 1000 "osv.storage_sync(), 16 connections, DeleteObjects ($label)" ;;
+			worker) drain_worker "worker$label$round" "$port" 1000 "sync worker, DeleteObjects ($label)" ;;
+			esac
+		done
 	done
-	drain_session "session1$label" 1 "$port"
-
-	# The worker: queue, commit (which wakes it), wait until the queue is empty.
-	seed_objects "worker$label"
-	bench_psql -q -c "ALTER SYSTEM RESET osv.s3_max_connections" -c 'SELECT pg_reload_conf()' >/dev/null
-	sleep 0.3
-	start=$(date +%s.%N)
-	bench_psql -q -c "DELETE FROM osv.documents WHERE storage_key LIKE 'worker$label/%'"
-	deadline=$(( $(date +%s) + 300 ))
-	while [ "$(bench_psql -qAt -c 'SELECT count(*) FROM osv.storage_deletions')" != 0 ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.05; done
-	end=$(date +%s.%N)
-	echo "sync worker (osv.s3_max_connections = 16, $label): $(python3 -c "print(round($OBJECTS / ($end - $start)))") objects/s; objects left: $(remaining "worker$label")"
+	drain_session "single$label" 16 "$port" 1 "osv.storage_sync(), 16 connections, DeleteObject (batch size 1, $label)"
+	drain_session "session1$label" 1 "$port" 1000 "osv.storage_sync(), 1 connection, DeleteObjects ($label)"
+	drain_worker "workersingle$label" "$port" 1 "sync worker, DeleteObject (batch size 1, $label)"
 done
+bench_psql -q -c "ALTER SYSTEM RESET osv.s3_delete_batch_size" -c 'SELECT pg_reload_conf()' >/dev/null
+
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+tsv="$OSV_ROOT/bench/plots/erasure_storage.tsv"
+: >"$tsv"
+for label in direct gate; do
+	for name in "curl --parallel-max 16, DeleteObjects of 1000 ($label)" "osv.storage_sync(), 16 connections, DeleteObjects ($label)" \
+		"sync worker, DeleteObjects ($label)" "curl --parallel-max 16, DeleteObject ($label)"; do
+		echo "median $name: $(median_of "$name") objects/s (${rates[$name]# })"
+		printf '%s\t%s\n' "${name//_/ }" "$(median_of "$name")" >>"$tsv"   # (gnuplot: _ makes a subscript)
+	done
+done
+[ ! -x "$OSV_ROOT/bench/plot.sh" ] || "$OSV_ROOT/bench/plot.sh" erasure_storage \
+	"Object deletions drained, $OBJECTS objects, s3rver (direct, behind the SigV4 gate)" \
+	"objects/s (median)" "$tsv"

@@ -13,7 +13,8 @@
  * and "/" as %XX), the URL is sent as is (CURLOPT_PATH_AS_IS) and libcurl
  * signs the path it sends; x-amz-content-sha256 carries the SHA-256 of the
  * body, computed by the caller (curl 7.88 adds none of its own and signs
- * this one).
+ * this one), and Content-MD5 the body's MD5 when the caller gives it (S3
+ * requires it for DeleteObjects).
  *
  * s3_perform() runs a set of requests over a curl multi handle with at most
  * osv.s3_max_connections transfers at once, kept alive between calls.  It
@@ -264,6 +265,8 @@ s3_setup(S3Slot *slot, S3Request *r, const char *secret, const char *sigv4)
 	slot->headers = curl_slist_append(slot->headers, psprintf("x-amz-content-sha256: %s", sha));
 	if (r->body != NULL && r->content_type != NULL)
 		slot->headers = curl_slist_append(slot->headers, psprintf("Content-Type: %s", r->content_type));
+	if (r->body != NULL && r->content_md5 != NULL)
+		slot->headers = curl_slist_append(slot->headers, psprintf("Content-MD5: %s", r->content_md5));
 	if (slot->headers == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 

@@ -28,7 +28,7 @@ extern int	osv_s3_max_connections;
 /* One request; the caller fills the first part, s3_perform the second. */
 typedef struct S3Request
 {
-	const char *method;			/* "DELETE", "PUT", "GET" */
+	const char *method;			/* "DELETE", "PUT", "GET", "POST" */
 	const char *bucket;
 	const char *key;			/* NULL or "": the bucket itself */
 	const char *query;			/* canonical query (sorted, encoded) or NULL */
@@ -36,6 +36,7 @@ typedef struct S3Request
 	size_t		body_len;
 	const char *body_sha256;	/* hex SHA-256 of the body, NULL: unsigned */
 	const char *content_type;	/* of the body */
+	const char *content_md5;	/* base64 MD5 of the body (Content-MD5) or NULL */
 	bool		want_body;		/* keep the response body */
 
 	bool		transport_ok;	/* false: no HTTP answer */

@@ -5,7 +5,10 @@
  *
  * Two queues, drained together by one engine:
  *	 osv.storage_deletions	objects of hard-deleted documents (trigger
- *							storage_queue on osv.documents): S3 DeleteObject;
+ *							storage_queue on osv.documents): S3
+ *							DeleteObjects of up to osv.s3_delete_batch_size
+ *							keys of one bucket (see "DeleteObjects" below),
+ *							DeleteObject for a lone key;
  *	 osv.erasure_ledger		receipts whose copy in osv.erasure_ledger_bucket
  *							is due (object_written_at NULL): S3 PutObject.
  * (The Qdrant sweeps of erasures, osv.vector_erasure_sweeps, are the vector
@@ -20,8 +23,9 @@
  * every failure is retried (backoff up to osv.storage_sync_backoff_max) and
  * shown in osv.storage_sync_status.  A claim whose sync died is taken again
  * once its lease has run out.  DeleteObject answered 204, 200 or 404 is
- * done; an object that a row of osv.documents still names (found when
- * claiming) is not deleted and its entry is done.
+ * done, and so is a key that DeleteObjects lists as Deleted or NoSuchKey;
+ * an object that a row of osv.documents still names (found when claiming)
+ * is not deleted and its entry is done.
  *
  * The sync worker runs storage_sync_worker_round() in its loop; the
  * SQL-callable osv.storage_sync() runs claim, send and record inside the
@@ -45,12 +49,16 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "common/base64.h"
+#include "common/cryptohash.h"
 #include "common/hmac.h"
+#include "common/md5.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "tcop/utility.h"
@@ -69,6 +77,9 @@
 #include "storage_sync.h"
 #include "worker.h"
 
+/* Most keys in one DeleteObjects request (S3's limit). */
+#define SS_MAX_DELETE_BATCH 1000
+
 /* ------------------------------------------------------------------------
  * Settings (a block of its own, to move to the settings file)
  * ------------------------------------------------------------------------
@@ -84,6 +95,7 @@ char	   *osv_erasure_ledger_bucket = NULL;
 int			osv_storage_sync_batch_size = 500;
 int			osv_storage_sync_backoff = 1000;
 int			osv_storage_sync_backoff_max = 300000;
+int			osv_s3_delete_batch_size = 1000;
 
 static bool
 check_s3_endpoint(char **newval, void **extra, GucSource source)
@@ -169,6 +181,11 @@ storage_sync_define_settings(void)
 							"Sets the number of object deletions claimed in one batch.",
 							NULL, &osv_storage_sync_batch_size, 500, 1, 10000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("osv.s3_delete_batch_size",
+							"Sets the number of objects deleted by one request (S3 DeleteObjects).",
+							"1 sends one DeleteObject per object, for stores without DeleteObjects.",
+							&osv_s3_delete_batch_size, 1000, 1, SS_MAX_DELETE_BATCH,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("osv.storage_sync_backoff",
 							"Sets the delay before the first retry of a failed object storage request.",
 							NULL, &osv_storage_sync_backoff, 1000, 1, 3600000,
@@ -194,8 +211,31 @@ typedef struct SsDeletion
 {
 	int64		id;
 	bool		referenced;		/* a document row still names the object */
-	S3Request	req;
+	S3Request	req;			/* its DeleteObject, when sent alone */
+	int			multi;			/* its DeleteObjects request, or -1 */
+	int			key_index;		/* its key in that request */
+	/* outcome */
+	bool		done;
+	int			status;			/* HTTP status, 0 when no answer came */
+	char	   *error;
 } SsDeletion;
+
+/*
+ * One DeleteObjects request: distinct keys of one bucket, sorted (several
+ * queue rows may name one key).
+ */
+typedef struct SsMulti
+{
+	const char *bucket;
+	int			nkeys;
+	const char **keys;
+	S3Request	req;
+	/* outcome */
+	bool		refused;		/* the store refused the request: send singly */
+	char	   *error;			/* the request failed as a whole */
+	bool	   *key_done;
+	char	  **key_error;
+} SsMulti;
 
 typedef struct SsLedger
 {
@@ -208,6 +248,8 @@ typedef struct SsBatch
 	int64		claim_id;
 	int			ndel;
 	SsDeletion *del;
+	int			nmulti;
+	SsMulti    *multi;
 	int			nledger;
 	SsLedger   *ledger;
 	/* outcome */
@@ -308,6 +350,338 @@ ss_ledger_configured(void)
 		osv_erasure_ledger_bucket != NULL && osv_erasure_ledger_bucket[0] != '\0';
 }
 
+/* ------------------------------------------------------------------------
+ * DeleteObjects (multi-object delete)
+ *
+ * The claimed deletions are sorted by bucket and key and cut into requests
+ * of at most osv.s3_delete_batch_size distinct keys of one bucket: POST
+ * /<bucket>?delete with <Delete><Object><Key>...</Key></Object>...</Delete>,
+ * keys XML-escaped, Content-MD5 and x-amz-content-sha256 of the body
+ * (hashed while the claiming transaction is open: pg_cryptohash needs a
+ * resource owner).  A key that XML 1.0 cannot carry (a control character)
+ * and a request that would hold a single key go as a DeleteObject.
+ *
+ * The answer's <Deleted> and <Error> elements are matched back to the keys
+ * (XML-unescaped): Deleted or NoSuchKey is done, any other per-key error
+ * fails the rows of that key.  A request that fails as a whole (no answer,
+ * 403, 5xx, an answer that cannot be parsed or lacks a key) fails all its
+ * rows.  A store that refuses DeleteObjects (501, 405 or 400 to the POST)
+ * gets the rows of that request again as DeleteObjects, one per object, in
+ * the same round; that is logged once per process.
+ * ------------------------------------------------------------------------
+ */
+
+static char *ss_xml_unescape(const char *s);
+
+/* Whether XML 1.0 can carry the key (as text, with character references). */
+static bool
+ss_xml_key_ok(const char *key)
+{
+	if (key == NULL || key[0] == '\0')
+		return false;
+	for (const unsigned char *p = (const unsigned char *) key; *p; p++)
+		if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
+			return false;
+	return true;
+}
+
+static void
+ss_append_xml_escaped(StringInfo out, const char *s)
+{
+	for (; *s; s++)
+	{
+		switch (*s)
+		{
+			case '&':
+				appendStringInfoString(out, "&amp;");
+				break;
+			case '<':
+				appendStringInfoString(out, "&lt;");
+				break;
+			case '>':
+				appendStringInfoString(out, "&gt;");
+				break;
+			case '"':
+				appendStringInfoString(out, "&quot;");
+				break;
+			case '\'':
+				appendStringInfoString(out, "&apos;");
+				break;
+			case '\t':
+			case '\n':
+			case '\r':
+				/* References: a parser would normalize them as text. */
+				appendStringInfo(out, "&#%d;", (int) *s);
+				break;
+			default:
+				appendStringInfoChar(out, *s);
+		}
+	}
+}
+
+/* A digest of data into out (in a transaction: a resource owner is needed). */
+static void
+ss_digest(pg_cryptohash_type type, const char *data, size_t len, uint8 *out, size_t outlen)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(type);
+
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
+		pg_cryptohash_final(ctx, out, outlen) < 0)
+	{
+		pg_cryptohash_free(ctx);
+		elog(ERROR, "could not compute a hash of a DeleteObjects body");
+	}
+	pg_cryptohash_free(ctx);
+}
+
+/* The body, its hashes and the request of a DeleteObjects (palloc'd). */
+static void
+ss_build_multi(SsMulti *m)
+{
+	static const char hex[] = "0123456789abcdef";
+	StringInfoData body;
+	uint8		sha[PG_SHA256_DIGEST_LENGTH];
+	uint8		md5[MD5_DIGEST_LENGTH];
+	char	   *sha_hex = palloc(2 * PG_SHA256_DIGEST_LENGTH + 1);
+	int			md5_len = pg_b64_enc_len(MD5_DIGEST_LENGTH);
+	char	   *md5_b64 = palloc(md5_len + 1);
+
+	initStringInfo(&body);
+	appendStringInfoString(&body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+						   "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>false</Quiet>");
+	for (int i = 0; i < m->nkeys; i++)
+	{
+		appendStringInfoString(&body, "<Object><Key>");
+		ss_append_xml_escaped(&body, m->keys[i]);
+		appendStringInfoString(&body, "</Key></Object>");
+	}
+	appendStringInfoString(&body, "</Delete>");
+
+	ss_digest(PG_SHA256, body.data, body.len, sha, sizeof(sha));
+	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+	{
+		sha_hex[2 * i] = hex[sha[i] >> 4];
+		sha_hex[2 * i + 1] = hex[sha[i] & 15];
+	}
+	sha_hex[2 * PG_SHA256_DIGEST_LENGTH] = '\0';
+	ss_digest(PG_MD5, body.data, body.len, md5, sizeof(md5));
+	md5_len = pg_b64_encode((const char *) md5, MD5_DIGEST_LENGTH, md5_b64, md5_len);
+	if (md5_len < 0)
+		elog(ERROR, "could not encode the Content-MD5 of a DeleteObjects body");
+	md5_b64[md5_len] = '\0';
+
+	memset(&m->req, 0, sizeof(m->req));
+	m->req.method = "POST";
+	m->req.bucket = m->bucket;
+	m->req.key = NULL;
+	m->req.query = "delete=";	/* canonical form of "?delete" */
+	m->req.body = body.data;
+	m->req.body_len = body.len;
+	m->req.body_sha256 = sha_hex;
+	m->req.content_md5 = md5_b64;
+	m->req.content_type = "application/xml";
+	m->req.want_body = true;
+}
+
+static int
+ss_cmp_deletion(const void *a, const void *b)
+{
+	const SsDeletion *x = *(SsDeletion *const *) a;
+	const SsDeletion *y = *(SsDeletion *const *) b;
+	int			c = strcmp(x->req.bucket, y->req.bucket);
+
+	if (c != 0)
+		return c;
+	c = strcmp(x->req.key, y->req.key);
+	if (c != 0)
+		return c;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+/*
+ * Cut the deletions to send into DeleteObjects requests (in a transaction,
+ * in the batch's memory context); the others keep multi = -1.
+ */
+static void
+ss_group_deletions(SsBatch *batch)
+{
+	int			size = osv_s3_delete_batch_size;
+	SsDeletion **order;
+	int			n = 0;
+	int			i = 0;
+
+	batch->nmulti = 0;
+	for (int k = 0; k < batch->ndel; k++)
+		batch->del[k].multi = -1;
+	if (size <= 1 || batch->ndel < 2)
+		return;
+	order = palloc(sizeof(SsDeletion *) * batch->ndel);
+	for (int k = 0; k < batch->ndel; k++)
+		if (!batch->del[k].referenced && ss_xml_key_ok(batch->del[k].req.key))
+			order[n++] = &batch->del[k];
+	if (n < 2)
+		return;
+	qsort(order, n, sizeof(SsDeletion *), ss_cmp_deletion);
+	batch->multi = palloc0(sizeof(SsMulti) * n);
+	while (i < n)
+	{
+		SsMulti    *m = &batch->multi[batch->nmulti];
+		int			first = i;
+
+		m->bucket = order[i]->req.bucket;
+		m->keys = palloc(sizeof(char *) * Min(size, n - i));
+		for (; i < n && strcmp(order[i]->req.bucket, m->bucket) == 0; i++)
+		{
+			if (m->nkeys == 0 || strcmp(m->keys[m->nkeys - 1], order[i]->req.key) != 0)
+			{
+				if (m->nkeys == size)
+					break;
+				m->keys[m->nkeys++] = order[i]->req.key;
+			}
+			order[i]->multi = batch->nmulti;
+			order[i]->key_index = m->nkeys - 1;
+		}
+		if (m->nkeys < 2)
+		{
+			/* One key: a DeleteObject does it with no body. */
+			for (int k = first; k < i; k++)
+				order[k]->multi = -1;
+			pfree(m->keys);
+			memset(m, 0, sizeof(*m));
+			continue;
+		}
+		ss_build_multi(m);
+		batch->nmulti++;
+	}
+}
+
+/* The index of key among the sorted keys of m, or -1. */
+static int
+ss_find_key(const SsMulti *m, const char *key)
+{
+	int			lo = 0;
+	int			hi = m->nkeys - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		int			c = strcmp(m->keys[mid], key);
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/* Whether the store refused DeleteObjects itself (not one of the keys). */
+static bool
+ss_multi_refused(const S3Request *r)
+{
+	return r->transport_ok && (r->status == 501 || r->status == 405 || r->status == 400);
+}
+
+/*
+ * Read the outcome of a DeleteObjects request into m: refused, failed as a
+ * whole (m->error), or per key.
+ */
+static void
+ss_multi_outcome(SsMulti *m)
+{
+	const S3Request *r = &m->req;
+	const char *root;
+	const char *end;
+	const char *p;
+
+	if (ss_multi_refused(r))
+	{
+		static bool logged = false;
+
+		m->refused = true;
+		if (!logged)
+			ereport(LOG,
+					(errmsg("osv storage sync: object storage refused a DeleteObjects request: %s",
+							r->error ? r->error : "unknown error"),
+					 errdetail("The objects of a refused request are deleted with one DeleteObject each."),
+					 errhint("Set osv.s3_delete_batch_size to 1 for a store without DeleteObjects.")));
+		logged = true;
+		return;
+	}
+	if (!r->transport_ok || r->status < 200 || r->status > 299)
+	{
+		m->error = r->error ? r->error : "unknown error";
+		return;
+	}
+
+	m->key_done = palloc0(sizeof(bool) * m->nkeys);
+	m->key_error = palloc0(sizeof(char *) * m->nkeys);
+	root = r->response ? strstr(r->response, "<DeleteResult") : NULL;
+	end = root ? strstr(root, "</DeleteResult>") : NULL;
+	if (root == NULL || end == NULL || (root[13] != '>' && root[13] != ' '))
+	{
+		m->error = psprintf("HTTP %ld with an answer to DeleteObjects that is no complete DeleteResult (%zu bytes)",
+							r->status, r->response_len);
+		return;
+	}
+	p = root + 13;
+	for (;;)
+	{
+		const char *del = strstr(p, "<Deleted>");
+		const char *err = strstr(p, "<Error>");
+		bool		is_error;
+		const char *close;
+		char	   *elem;
+		char	   *key;
+		int			idx;
+
+		if (del != NULL && del > end)
+			del = NULL;
+		if (err != NULL && err > end)
+			err = NULL;
+		if (del == NULL && err == NULL)
+			break;
+		is_error = (err != NULL && (del == NULL || err < del));
+		p = is_error ? err : del;
+		close = strstr(p, is_error ? "</Error>" : "</Deleted>");
+		if (close == NULL || close > end ||
+			(key = s3_xml_value(elem = pnstrdup(p, close - p), "Key")) == NULL)
+		{
+			m->error = psprintf("HTTP %ld with an answer to DeleteObjects that cannot be parsed (%zu bytes)",
+								r->status, r->response_len);
+			return;
+		}
+		p = close;
+		idx = ss_find_key(m, ss_xml_unescape(key));
+		if (idx < 0)
+			continue;			/* not asked for: nothing to record */
+		if (is_error)
+		{
+			char	   *code = s3_xml_value(elem, "Code");
+			char	   *message = s3_xml_value(elem, "Message");
+
+			code = code ? ss_xml_unescape(code) : "";
+			if (strcmp(code, "NoSuchKey") == 0)
+				m->key_done[idx] = (m->key_error[idx] == NULL);
+			else
+			{
+				m->key_done[idx] = false;
+				m->key_error[idx] = psprintf("DeleteObjects key error %s: %s", code[0] ? code : "(no code)",
+											 message ? ss_xml_unescape(message) : "");
+			}
+		}
+		else if (m->key_error[idx] == NULL)
+			m->key_done[idx] = true;
+	}
+	for (int i = 0; i < m->nkeys; i++)
+		if (!m->key_done[i] && m->key_error[i] == NULL)
+			m->key_error[i] = psprintf("HTTP %ld with an answer to DeleteObjects that does not mention the key",
+									   r->status);
+}
+
 /*
  * Claim at most "limit" due entries of the queues whose target is
  * configured, deletions first (SPI connected, in a transaction).  Strings are copied into "cxt".  Returns
@@ -346,6 +720,7 @@ ss_claim(int limit, SsBatch *batch, MemoryContext cxt)
 			d->req.key = ss_getstring(i, 3);
 			d->referenced = (ref != NULL && ref[0] == 't');
 		}
+		ss_group_deletions(batch);
 		MemoryContextSwitchTo(old);
 	}
 
@@ -376,24 +751,46 @@ ss_claim(int limit, SsBatch *batch, MemoryContext cxt)
 	return batch->ndel + batch->nledger;
 }
 
+/* Whether a DeleteObject answer means the object is gone. */
+static bool
+ss_deleted(const S3Request *r)
+{
+	return r->transport_ok && (r->status == 204 || r->status == 200 || r->status == 404);
+}
+
+/* The outcome of a deletion sent as a DeleteObject. */
+static void
+ss_single_outcome(SsDeletion *d)
+{
+	d->done = ss_deleted(&d->req);
+	d->status = d->req.transport_ok ? (int) d->req.status : 0;
+	d->error = d->req.error;
+}
+
 /*
  * Send the batch: no SPI, no transaction needed.  Results go into the
- * batch, allocated in the current memory context.
+ * batch, allocated in the current memory context.  The DeleteObjects
+ * requests, the single DeleteObject requests and the ledger copies go
+ * together; the rows of a refused DeleteObjects after them, singly.
  */
 static void
 ss_send(SsBatch *batch)
 {
-	int			nreq = 0;
+	int			nreq = batch->nmulti + batch->nledger;
 	S3Request  *reqs;
+	S3Request  *retry;
 	int			k = 0;
+	int			nretry = 0;
 
 	for (int i = 0; i < batch->ndel; i++)
-		if (!batch->del[i].referenced)
+		if (!batch->del[i].referenced && batch->del[i].multi < 0)
 			nreq++;
-	nreq += batch->nledger;
 	reqs = palloc0(sizeof(S3Request) * Max(nreq, 1));
+	retry = palloc0(sizeof(S3Request) * Max(batch->ndel, 1));
+	for (int i = 0; i < batch->nmulti; i++)
+		reqs[k++] = batch->multi[i].req;
 	for (int i = 0; i < batch->ndel; i++)
-		if (!batch->del[i].referenced)
+		if (!batch->del[i].referenced && batch->del[i].multi < 0)
 			reqs[k++] = batch->del[i].req;
 	for (int i = 0; i < batch->nledger; i++)
 		reqs[k++] = batch->ledger[i].req;
@@ -401,18 +798,56 @@ ss_send(SsBatch *batch)
 	s3_perform(reqs, nreq);
 
 	k = 0;
+	for (int i = 0; i < batch->nmulti; i++)
+	{
+		batch->multi[i].req = reqs[k++];
+		ss_multi_outcome(&batch->multi[i]);
+	}
 	for (int i = 0; i < batch->ndel; i++)
-		if (!batch->del[i].referenced)
-			batch->del[i].req = reqs[k++];
+	{
+		SsDeletion *d = &batch->del[i];
+		SsMulti    *m = d->multi >= 0 ? &batch->multi[d->multi] : NULL;
+
+		if (d->referenced)
+			continue;
+		if (m == NULL)
+		{
+			d->req = reqs[k++];
+			ss_single_outcome(d);
+		}
+		else if (m->refused)
+			retry[nretry++] = d->req;
+		else if (m->error != NULL)
+		{
+			d->done = false;
+			d->status = m->req.transport_ok ? (int) m->req.status : 0;
+			d->error = m->error;
+		}
+		else
+		{
+			d->done = m->key_done[d->key_index];
+			d->status = (int) m->req.status;
+			d->error = m->key_error[d->key_index];
+		}
+	}
 	for (int i = 0; i < batch->nledger; i++)
 		batch->ledger[i].req = reqs[k++];
-}
 
-/* Whether a DeleteObject answer means the object is gone. */
-static bool
-ss_deleted(const S3Request *r)
-{
-	return r->transport_ok && (r->status == 204 || r->status == 200 || r->status == 404);
+	if (nretry == 0)
+		return;
+	/* The rows of refused requests, one DeleteObject each. */
+	s3_perform(retry, nretry);
+	k = 0;
+	for (int i = 0; i < batch->ndel; i++)
+	{
+		SsDeletion *d = &batch->del[i];
+
+		if (!d->referenced && d->multi >= 0 && batch->multi[d->multi].refused)
+		{
+			d->req = retry[k++];
+			ss_single_outcome(d);
+		}
+	}
 }
 
 static bool
@@ -506,10 +941,10 @@ ss_record(SsBatch *batch)
 	{
 		SsDeletion *d = &batch->del[i];
 
-		if (d->referenced || ss_deleted(&d->req))
+		if (d->referenced || d->done)
 			done[ndone++] = Int64GetDatum(d->id);
 		else
-			SS_FAIL(Int64GetDatum(d->id), d->req.status, d->req.error);
+			SS_FAIL(Int64GetDatum(d->id), d->status, d->error);
 	}
 	completed += ss_record_queue(record_deletions_done_sql, record_deletions_failed_sql, false,
 								 done, ndone, failed, statuses, errors, nfailed,
@@ -773,7 +1208,10 @@ osv_hmac_sha256(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(out));
 }
 
-/* Undo XML's five escapes (keys and tokens of a listing). */
+/*
+ * Undo XML's five escapes and character references (keys and tokens of a
+ * listing, keys of a DeleteObjects answer).
+ */
 static char *
 ss_xml_unescape(const char *s)
 {
@@ -792,6 +1230,27 @@ ss_xml_unescape(const char *s)
 			appendStringInfoChar(&out, '"'), s += 6;
 		else if (strncmp(s, "&apos;", 6) == 0)
 			appendStringInfoChar(&out, '\''), s += 6;
+		else if (s[0] == '&' && s[1] == '#')
+		{
+			/* A character reference: &#NNN; or &#xHH; */
+			bool		hex = (s[2] == 'x');
+			const char *digits = s + (hex ? 3 : 2);
+			char	   *end = NULL;
+			unsigned long cp = 0;
+
+			if (hex ? isxdigit((unsigned char) *digits) : isdigit((unsigned char) *digits))
+				cp = strtoul(digits, &end, hex ? 16 : 10);
+			if (end != NULL && *end == ';' && cp > 0 && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF))
+			{
+				unsigned char utf8[8];
+
+				unicode_to_utf8((pg_wchar) cp, utf8);
+				appendBinaryStringInfo(&out, (char *) utf8, pg_utf_mblen(utf8));
+				s = end + 1;
+			}
+			else
+				appendStringInfoChar(&out, *s++);
+		}
 		else
 			appendStringInfoChar(&out, *s++);
 	}

@@ -19,6 +19,7 @@ extern char *osv_erasure_ledger_bucket;
 extern int	osv_storage_sync_batch_size;
 extern int	osv_storage_sync_backoff;
 extern int	osv_storage_sync_backoff_max;
+extern int	osv_s3_delete_batch_size;
 
 /* Define the object storage and storage sync settings (from _PG_init). */
 extern void storage_sync_define_settings(void);

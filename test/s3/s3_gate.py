@@ -22,6 +22,8 @@ Python 3 standard library plus botocore (Debian: python3-botocore).
 """
 
 import argparse
+import base64
+import binascii
 import hashlib
 import hmac
 import http.client
@@ -291,6 +293,55 @@ def verify_sigv4(config, method, raw_path, query, headers, body, now=None):
             "content_sha256": headers.get("x-amz-content-sha256")}
 
 
+def is_delete_objects(method, query):
+    """Whether this is DeleteObjects: POST /bucket?delete."""
+    return method == "POST" and any(p.partition("=")[0] == "delete"
+                                    for p in (query or "").split("&"))
+
+
+def check_content_md5(method, query, headers, body):
+    """Content-MD5, when sent, must be the MD5 of the body; DeleteObjects
+    requires it (AWS S3 accepts an x-amz-checksum-* header instead, which
+    the gate does not verify, so it insists on Content-MD5)."""
+    value = headers.get("Content-MD5")
+    if value is None:
+        if is_delete_objects(method, query):
+            raise S3Error(400, "InvalidRequest",
+                          "Missing required header for this request: Content-MD5")
+        return
+    try:
+        digest = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    if len(digest) != 16:
+        raise S3Error(400, "InvalidDigest", "The Content-MD5 you specified was invalid.",
+                      Content_MD5=value)
+    if digest != hashlib.md5(body or b"").digest():
+        raise S3Error(400, "BadDigest", "The Content-MD5 you specified did not match what we "
+                      "received.", ExpectedDigest=value,
+                      CalculatedDigest=base64.b64encode(hashlib.md5(body or b"").digest()).decode())
+
+
+def local_name(tag):
+    return tag.rpartition("}")[2]
+
+
+def xml_text(value):
+    """XML-escaped text; tab and line breaks as references, which parsers keep."""
+    return escape(value, {'"': "&quot;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"})
+
+
+def delete_objects_body(keys, quiet):
+    objects = "".join(f"<Object><Key>{xml_text(k)}</Key></Object>" for k in keys)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<Delete xmlns="http://s3.amazonaws.com/doc/'
+            f'2006-03-01/"><Quiet>{quiet}</Quiet>{objects}</Delete>').encode()
+
+
+def key_error_xml(errors):
+    return "".join(f"<Error><Key>{xml_text(k)}</Key><Code>{xml_text(c)}</Code>"
+                   f"<Message>{xml_text(m)}</Message></Error>" for k, c, m in errors).encode()
+
+
 # --------------------------------------------------------------------------
 # Fault injection
 # --------------------------------------------------------------------------
@@ -330,8 +381,12 @@ class Faults:
         if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
             raise invalid("skip must be a non-negative integer")
         kind = action.get("type") if isinstance(action, dict) else None
-        if kind not in ("status", "delay", "drop", "garbage", "hang"):
-            raise invalid("action.type must be status, delay, drop, garbage or hang")
+        if kind not in ("status", "delay", "drop", "garbage", "hang", "key_error"):
+            raise invalid("action.type must be status, delay, drop, garbage, hang or key_error")
+        if kind == "key_error":
+            for name in ("code", "message"):
+                if name in action and not isinstance(action[name], str):
+                    raise invalid(f"action.{name} must be a string")
         if kind == "status":
             status = action.get("status")
             if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
@@ -351,11 +406,15 @@ class Faults:
         with self.lock:
             self.rules.extend(rules)
 
-    def take(self, method, path):
-        """The action of the first rule that fires for this request, if any."""
+    def take(self, method, path, key_errors=False):
+        """The action of the first rule that fires for this request, if any;
+        with key_errors, of the first key_error rule for a key of a
+        DeleteObjects request (path /bucket/key), which the others ignore."""
         with self.lock:
             for rule in self.rules:
                 if rule["method"] not in ("*", method) or not rule["regex"].search(path):
+                    continue
+                if (rule["action"]["type"] == "key_error") != key_errors:
                     continue
                 if rule["skip"]:
                     rule["skip"] -= 1
@@ -388,6 +447,7 @@ class Gate:
         self.region = args.region
         self.lax_content_sha256 = args.lax_content_sha256
         self.upstream = ("127.0.0.1", args.upstream_port)
+        self.upstream_local = threading.local()
         self.log_file = open(args.log, "a", buffering=1, encoding="utf-8") if args.log else None
         self.log_lock = threading.Lock()
         self.faults = Faults()
@@ -396,6 +456,7 @@ class Gate:
         self.meta_lock = threading.Lock()
         self.requests = deque(maxlen=REQUEST_LOG_LIMIT)
         self.stats = {}
+        self.upstream_connections = 0
 
     def log(self, message):
         if self.log_file:
@@ -417,6 +478,7 @@ class Gate:
         with self.meta_lock:
             self.requests.clear()
             self.stats.clear()
+            self.upstream_connections = 0
 
     def close(self):
         self.stopped.set()
@@ -424,25 +486,47 @@ class Gate:
             self.log_file.close()
 
     def forward(self, method, path, query, headers, body, timeout=30):
-        """(status, [(name, value)], body) of s3rver's answer; path already encoded."""
-        conn = http.client.HTTPConnection(*self.upstream, timeout=timeout)
-        try:
-            target = path + ("?" + query if query else "")
-            conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
-            conn.putheader("Host", f"{self.upstream[0]}:{self.upstream[1]}")
-            for name, value in headers:
-                if name.lower() not in HOP_BY_HOP and name.lower() != "authorization":
-                    conn.putheader(name, value)
-            conn.putheader("Content-Length", str(len(body or b"")))
-            conn.endheaders(body or b"")
-            response = conn.getresponse()
-            data = response.read()
+        """(status, [(name, value)], body) of s3rver's answer; path already encoded.
+        Each thread of the gate (one per client connection) keeps its upstream
+        connection alive; a kept connection that s3rver closed meanwhile
+        (ConnectionError before any answer) is replaced once."""
+        target = path + ("?" + query if query else "")
+        for attempt in (1, 2):
+            conn = getattr(self.upstream_local, "conn", None)
+            reused = conn is not None
+            if conn is None:
+                conn = http.client.HTTPConnection(*self.upstream, timeout=timeout)
+                self.upstream_local.conn = conn
+                with self.meta_lock:
+                    self.upstream_connections += 1
+            conn.timeout = timeout
+            try:
+                conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+                conn.putheader("Host", f"{self.upstream[0]}:{self.upstream[1]}")
+                for name, value in headers:
+                    if name.lower() not in HOP_BY_HOP and name.lower() != "authorization":
+                        conn.putheader(name, value)
+                conn.putheader("Content-Length", str(len(body or b"")))
+                conn.endheaders(body or b"")
+                response = conn.getresponse()
+                data = response.read()
+            except ConnectionError:
+                conn.close()
+                self.upstream_local.conn = None
+                if reused and attempt == 1:
+                    continue
+                raise
+            except BaseException:
+                conn.close()
+                self.upstream_local.conn = None
+                raise
+            if response.will_close:
+                conn.close()
+                self.upstream_local.conn = None
             kept = [(n, v) for n, v in response.getheaders()
                     if n.lower() not in HOP_BY_HOP and n.lower() not in ("date", "server")
                     or (method == "HEAD" and n.lower() == "content-length")]
             return response.status, kept, data
-        finally:
-            conn.close()
 
     # ---- /__test/ helpers ------------------------------------------------
 
@@ -617,24 +701,71 @@ class Handler(BaseHTTPRequestHandler):
             gate.stopped.wait(action["ms"] / 1000)
         try:
             info = verify_sigv4(gate, self.command, raw_path, query, self.headers, body)
+            check_content_md5(self.command, query, self.headers, body)
         except S3Error as err:
             entry["error"] = err.code
             return (err.status, error_xml(err.code, err.message, resource, request_id, err.extra),
                     XML_TYPE, (("x-amz-request-id", request_id),)), fault
         entry["access_key"], entry["signed_headers"] = info["access_key"], info["signed_headers"]
         path = sigv4_encode(decode_path(raw_path))
+        forward_headers, key_errors = list(self.headers.items()), []
+        if is_delete_objects(self.command, query):
+            body, key_errors, entry["delete_keys"] = self.take_key_errors(gate, entry["bucket"], body)
+            if key_errors:
+                entry["key_errors"] = [k for k, _, _ in key_errors]
+                forward_headers = [(n, v) for n, v in forward_headers if n.lower() != "content-md5"]
+                forward_headers.append(("Content-MD5",
+                                        base64.b64encode(hashlib.md5(body or b"").digest()).decode()))
         try:
-            status, headers, data = gate.forward(self.command, path, query,
-                                                 self.headers.items(), body)
+            if body is None:  # every key got an injected error: nothing to forward
+                status, headers, data = 200, [("Content-Type", XML_TYPE)], \
+                    b'<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns=' \
+                    b'"http://s3.amazonaws.com/doc/2006-03-01/"></DeleteResult>'
+            else:
+                status, headers, data = gate.forward(self.command, path, query,
+                                                     forward_headers, body)
         except OSError as err:
             entry["error"] = "UpstreamUnreachable"
             return (502, error_xml("InternalError", f"s3rver did not answer: {err}", resource,
                                    request_id), XML_TYPE, ()), fault
         headers.append(("x-amz-request-id", request_id))
+        if key_errors and status == 200 and b"</DeleteResult>" in data:
+            at = data.rindex(b"</DeleteResult>")
+            data = data[:at] + key_error_xml(key_errors) + data[at:]
         if status >= 300 and data.startswith(b"<?xml"):
             match = re.search(rb"<Code>([^<]*)</Code>", data)
             entry["error"] = match.group(1).decode() if match else None
         return (status, data, None, tuple(headers)), fault
+
+    @staticmethod
+    def take_key_errors(gate, bucket, body):
+        """(body to forward or None when no key is left, [(key, code, message)], [key]):
+        the keys of a DeleteObjects body that a key_error rule (path matched
+        against /bucket/key) fires for are taken out and answered with that
+        error; s3rver never sees them, so their objects stay."""
+        try:
+            root = ElementTree.fromstring(body)
+        except ElementTree.ParseError:
+            return body, [], None  # s3rver answers MalformedXML
+        keys, quiet = [], "false"
+        for element in root:
+            if local_name(element.tag) == "Quiet":
+                quiet = (element.text or "false").strip()
+            elif local_name(element.tag) == "Object":
+                for child in element:
+                    if local_name(child.tag) == "Key":
+                        keys.append(child.text or "")
+        errors, kept = [], []
+        for key in keys:
+            action = gate.faults.take("POST", f"/{bucket}/{key}", key_errors=True)
+            if action is None:
+                kept.append(key)
+            else:
+                errors.append((key, action.get("code", "AccessDenied"),
+                               action.get("message", "Access Denied")))
+        if not errors:
+            return body, [], keys
+        return (delete_objects_body(kept, quiet) if kept else None), errors, keys
 
     # ---- /__test/ --------------------------------------------------------
 
@@ -684,6 +815,9 @@ class Handler(BaseHTTPRequestHandler):
         if route == "stats" and len(parts) == 1 and method == "GET":
             with gate.meta_lock:
                 return json_reply(dict(gate.stats))
+        if route == "upstream" and len(parts) == 1 and method == "GET":
+            with gate.meta_lock:
+                return json_reply({"connections": gate.upstream_connections})
         if route == "reset" and len(parts) == 1 and method == "POST":
             gate.faults.clear()
             gate.outage_until = 0.0

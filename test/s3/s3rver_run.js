@@ -39,6 +39,40 @@ try {
   S3rver = require(path.join(installDir, 'node_modules', 's3rver'));
 }
 
+// s3rver's filesystem store removes the directories a delete leaves empty,
+// racing with the deletes running beside it in the same directory (a
+// DeleteObjects runs its keys at once): readdirSync of a directory another
+// delete has just removed throws ENOENT, answered 500 InternalError though
+// the object is gone. S3 has no directories: that clean-up may fail quietly.
+let FilesystemStore;
+try {
+  FilesystemStore = require('s3rver/lib/stores/filesystem');
+} catch (err) {
+  FilesystemStore = require(path.join(installDir, 'node_modules', 's3rver', 'lib', 'stores', 'filesystem'));
+}
+const deleteObject = FilesystemStore.prototype.deleteObject;
+FilesystemStore.prototype.deleteObject = async function (bucket, key) {
+  try {
+    await deleteObject.call(this, bucket, key);
+  } catch (err) {
+    if (err.code !== 'ENOENT' && err.code !== 'ENOTEMPTY') throw err;
+  }
+};
+
+// s3rver parses request bodies (a DeleteObjects list) with fast-xml-parser's
+// defaults, which trim text and read "007" or "1e3" as numbers: a key " a "
+// would lose its spaces, and a numeric one fails the request (500). S3 keeps
+// every key as sent: so does this parser now.
+let xmlParser;
+try {
+  xmlParser = require(require.resolve('fast-xml-parser', { paths: [path.dirname(require.resolve('s3rver'))] }));
+} catch (err) {
+  xmlParser = require(path.join(installDir, 'node_modules', 'fast-xml-parser'));
+}
+const parseXml = xmlParser.parse;
+xmlParser.parse = (xml, options, validation) =>
+  parseXml.call(xmlParser, xml, Object.assign({}, options, { parseNodeValue: false, trimValues: false }), validation);
+
 const server = new S3rver({
   address: '127.0.0.1',
   port: args.port,

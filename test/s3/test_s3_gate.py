@@ -13,6 +13,7 @@ gone; and the /__test/ endpoints: faults, outage, request log, objects.
 Run: python3 test/s3/test_s3_gate.py
 """
 
+import base64
 import hashlib
 import http.client
 import json
@@ -27,6 +28,7 @@ import time
 import unittest
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
+from xml.etree import ElementTree
 
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -156,6 +158,30 @@ def start_gate(test, *args):
         return proc, int(f.read())
 
 
+def md5_b64(data):
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def delete_body(keys, quiet="false"):
+    return s3_gate.delete_objects_body(keys, quiet)
+
+
+def delete_result(body):
+    """({deleted keys}, {error key: code}) of a DeleteResult."""
+    root = ElementTree.fromstring(body)
+    self_ns = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+    assert root.tag in ("DeleteResult", self_ns + "DeleteResult"), body
+    deleted, errors = set(), {}
+    for element in root:
+        name = s3_gate.local_name(element.tag)
+        key = next((c.text or "" for c in element if s3_gate.local_name(c.tag) == "Key"), None)
+        if name == "Deleted":
+            deleted.add(key)
+        elif name == "Error":
+            errors[key] = next(c.text for c in element if s3_gate.local_name(c.tag) == "Code")
+    return deleted, errors
+
+
 def error_code(body):
     match = re.search(rb"<Code>([^<]*)</Code>", body)
     return match.group(1).decode() if match else None
@@ -242,9 +268,11 @@ class GateTest(unittest.TestCase):
         self.assertEqual(curl(self.port, "DELETE", key_path("osv-ledger", "r/1"))[0], 204)
 
     def test_keep_alive(self):
+        # requests on one client connection go over one upstream connection
+        self.api("DELETE", "/__test/requests")  # the count of upstream connections too
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
-            for key in ("ka1", "ka2"):
+            for key in ("ka1", "ka2", "ka3"):
                 path = key_path(BUCKET, key)
                 conn.request("PUT", path, b"v", botocore_headers(self.port, "PUT", path, b"v"))
                 response = conn.getresponse()
@@ -252,7 +280,98 @@ class GateTest(unittest.TestCase):
                 self.assertEqual(response.status, 200)
         finally:
             conn.close()
-        self.assertTrue({"ka1", "ka2"} <= set(self.objects()))
+        self.assertEqual(self.api("GET", "/__test/upstream"), {"connections": 1})
+        self.assertTrue({"ka1", "ka2", "ka3"} <= set(self.objects()))
+
+    def delete_objects(self, keys, via="curl", body=None, md5=True, port=None):
+        """(status, body) of DeleteObjects (POST /bucket?delete) signed by curl or botocore."""
+        body = delete_body(keys) if body is None else body
+        headers = {"Content-Type": "application/xml"}
+        if md5:
+            headers["Content-MD5"] = md5_b64(body)
+        port = port or self.port
+        if via == "curl":
+            extra = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
+            return curl(port, "POST", f"/{BUCKET}?delete=", body, extra=extra)
+        status, _, reply = raw(port, "POST", f"/{BUCKET}?delete",
+                               body, botocore_headers(port, "POST", f"/{BUCKET}?delete", body,
+                                                      extra=headers))
+        return status, reply
+
+    def test_delete_objects(self):
+        # keys needing XML escaping, unicode, a tab, white space around, digits
+        # (s3rver_run.js keeps them as sent); one key never there
+        keys = KEYS + ["<angle> & \"quotes\" 'too'", "tab\there", " padded ", "007", "1e3"]
+        for via in ("curl", "botocore"):
+            with self.subTest(via=via):
+                for key in keys:
+                    self.api("PUT", f"/__test/objects/{BUCKET}/" + quote(key.encode(), safe="/"), "x")
+                self.api("PUT", f"/__test/objects/{BUCKET}/keep", "x")
+                self.assertEqual(len(self.objects()), len(keys) + 1)
+                status, reply = self.delete_objects(keys + ["never there"], via=via)
+                self.assertEqual(status, 200, reply)
+                self.assertEqual(delete_result(reply), (set(keys + ["never there"]), {}))
+                self.assertEqual(self.objects(), ["keep"])
+                log = self.api("GET", "/__test/requests")[-1]
+                self.assertEqual((log["method"], log["query"], log["error"], log["delete_keys"]),
+                                 ("POST", "delete=" if via == "curl" else "delete", None,
+                                  keys + ["never there"]))
+                self.api("DELETE", f"/__test/objects/{BUCKET}")
+
+    def test_delete_objects_body_checked(self):
+        self.api("PUT", f"/__test/objects/{BUCKET}/a", "x")
+        good = delete_body(["a"])
+        # the body does not match the signed x-amz-content-sha256
+        headers = botocore_headers(self.port, "POST", f"/{BUCKET}?delete", good,
+                                   extra={"Content-MD5": md5_b64(good)})
+        evil = delete_body(["b"])
+        self.assert_refused(raw(self.port, "POST", f"/{BUCKET}?delete", evil,
+                                dict(headers, **{"Content-MD5": md5_b64(evil)})),
+                            400, "XAmzContentSHA256Mismatch")
+        # curl signs its x-amz-content-sha256 header: a wrong one is refused too
+        status, reply = curl(self.port, "POST", f"/{BUCKET}?delete=", evil, content_sha=False,
+                             extra=["-H", f"x-amz-content-sha256: {sha256(good)}",
+                                    "-H", f"Content-MD5: {md5_b64(evil)}"])
+        self.assertEqual((status, error_code(reply)), (400, "XAmzContentSHA256Mismatch"))
+        # Content-MD5: required, valid, matching
+        self.assert_refused(self.delete_objects(["a"], md5=False), 400, "InvalidRequest")
+        status, reply = curl(self.port, "POST", f"/{BUCKET}?delete=", good,
+                             extra=["-H", f"Content-MD5: {md5_b64(evil)}"])
+        self.assertEqual((status, error_code(reply)), (400, "BadDigest"))
+        status, reply = curl(self.port, "POST", f"/{BUCKET}?delete=", good,
+                             extra=["-H", "Content-MD5: not base64!"])
+        self.assertEqual((status, error_code(reply)), (400, "InvalidDigest"))
+        self.assertEqual(self.objects(), ["a"])
+        self.assertEqual(self.delete_objects(["a"])[0], 200)
+        self.assertEqual(self.objects(), [])
+
+    def test_fault_key_error(self):
+        for key in ("k1", "k 2", "k&3"):
+            self.api("PUT", f"/__test/objects/{BUCKET}/" + quote(key), "x")
+        self.api("POST", "/__test/faults", {"faults": [
+            {"path": "^/osv-documents/k 2$", "action": {"type": "key_error"}},
+            {"path": "^/osv-documents/k&3$", "count": -1,
+             "action": {"type": "key_error", "code": "InternalError", "message": "We & you"}}]})
+        # a DeleteObject of the key is no DeleteObjects key: the rule does not fire
+        status, reply = self.delete_objects(["k1", "k 2", "k&3"])
+        self.assertEqual(status, 200, reply)
+        self.assertEqual(delete_result(reply), ({"k1"}, {"k 2": "AccessDenied", "k&3": "InternalError"}))
+        self.assertIn(b"<Message>We &amp; you</Message>", reply)
+        self.assertEqual(self.objects(), ["k 2", "k&3"])  # kept: s3rver never saw them
+        self.assertEqual(self.api("GET", "/__test/requests")[-1]["key_errors"], ["k 2", "k&3"])
+        # every key faulted: nothing goes to s3rver, the answer has the errors
+        status, reply = self.delete_objects(["k&3"])
+        self.assertEqual((status, delete_result(reply)), (200, (set(), {"k&3": "InternalError"})))
+        self.assertEqual(self.objects(), ["k 2", "k&3"])
+        self.api("DELETE", "/__test/faults")
+        self.assertEqual(delete_result(self.delete_objects(["k 2", "k&3"])[1]), ({"k 2", "k&3"}, {}))
+        self.assertEqual(self.objects(), [])
+        # a key_error rule never fires for other requests
+        self.api("POST", "/__test/faults", {"faults": [{"action": {"type": "key_error"}}]})
+        self.assertEqual(curl(self.port, "DELETE", key_path(BUCKET, "k1"))[0], 204)
+        status, _, body = raw(self.port, "POST", "/__test/faults", json.dumps(
+            {"faults": [{"action": {"type": "key_error", "code": 7}}]}).encode())
+        self.assertEqual(status, 400, body)
 
     # ---- refused requests ----------------------------------------------
 

@@ -158,8 +158,12 @@ is_deeply(objects('osv-documents'),
 	[ sort grep { !m{^users/ada/} && $_ ne 'users/cy/old draft.pdf' } @keys ],
 	'objects of the erased user and of the purged document are gone, the others kept');
 my @log = @{ test_api('GET', 'requests')->{result} };
-my @deletes = grep { $_->{method} eq 'DELETE' } @log;
-is(scalar(grep { ($_->{status} // 0) == 204 } @deletes), 4, 'four DeleteObject requests, each answered 204');
+# (osv.s3_delete_batch_size is 1000: the four objects go as DeleteObjects.)
+my @batches = grep { $_->{method} eq 'POST' && $_->{query} =~ /^delete/ } @log;
+is(join(',', sort map { my $k = $_; utf8::encode($k); $k } map { @{ $_->{delete_keys} // [] } } grep { ($_->{status} // 0) == 200 } @batches),
+	join(',', sort grep { m{^users/ada/} || $_ eq 'users/cy/old draft.pdf' } @keys),
+	'DeleteObjects requests, answered 200, named exactly the four objects');
+ok(!grep({ $_->{method} eq 'DELETE' } @log), 'and no DeleteObject was needed');
 # (s3rver itself sometimes answers 500 InternalError under concurrent
 # deletes; osv retries those, and they are no refusal of the gate.)
 my @refused = grep { defined $_->{error} && $_->{error} ne 'InternalError' } @log;
@@ -276,5 +280,20 @@ for (1 .. 50)
 }
 ok($gone, 'the worker deleted the object within 5 s, with no call of osv.storage_sync()');
 ok($node->poll_query_until('postgres', 'SELECT count(*) = 0 FROM osv.storage_deletions'), 'and emptied the queue');
+
+# Several objects: the worker sends them as one DeleteObjects.
+my @more = map { "users/bob/worker batch $_ & more.pdf" } 1 .. 3;
+for my $key (@more)
+{
+	seed('osv-documents', $key);
+	$node->safe_psql('postgres', "INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
+		SELECT id, 'other', 'doc', 'osv-documents', '$key' FROM osv.users WHERE auth0_id = 'auth0|bob'");
+}
+test_api('DELETE', 'requests');
+$node->safe_psql('postgres', "DELETE FROM osv.documents WHERE storage_key LIKE 'users/bob/worker batch %'");
+ok($node->poll_query_until('postgres', 'SELECT count(*) = 0 FROM osv.storage_deletions'), 'the worker drains three deletions');
+ok(!grep({ m{^users/bob/worker batch} } @{ objects('osv-documents') }), 'their objects are gone');
+is(join(',', sort map { @{ $_->{delete_keys} // [] } } grep { $_->{method} eq 'POST' && ($_->{status} // 0) == 200 } @{ test_api('GET', 'requests')->{result} }),
+	join(',', sort @more), 'with DeleteObjects');
 
 done_testing();
