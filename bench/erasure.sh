@@ -24,8 +24,8 @@
 #    XML bodies, 16 at once) and the ceiling of single deletions (curl
 #    --parallel, 16 transfers), in alternating rounds (S3_ROUNDS, 3); and
 #    osv with batch size 1 and with 1 connection.  Target: >= 500 objects/s.
-#    Writes bench/plots/erasure_storage.tsv (medians).
-#    Writes bench/plots/erasure.tsv.
+#    Writes bench/plots/erasure_storage.tsv (medians); part 1 writes
+#    bench/plots/erasure.tsv.
 . "$(dirname "$0")/lib.sh"
 
 # As root, bench_start re-runs this script as postgres and exits.
