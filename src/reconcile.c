@@ -262,25 +262,38 @@ reconcile_run_job(MemoryContext page_cxt)
 	osv_worker_transaction_end();
 	MemoryContextSwitchTo(page_cxt);
 	osv_progress_begin("reconcile", osv_qdrant_url, -1, true);
-	while (!rc.done)
-	{
-		QdrantScrollPage page;
 
-		CHECK_FOR_INTERRUPTS();
-		MemoryContextReset(page_cxt);
-		MemoryContextSwitchTo(page_cxt);
-		if (!reconcile_fetch(&rc, &page, &err))
+	/*
+	 * An ERROR ends the run (the scheduler tries again at its next run):
+	 * its progress row goes with it, rather than show a reconcile that no
+	 * process is doing until then.
+	 */
+	PG_TRY();
+	{
+		while (!rc.done)
 		{
-			failed = true;
-			break;
+			QdrantScrollPage page;
+
+			CHECK_FOR_INTERRUPTS();
+			MemoryContextReset(page_cxt);
+			MemoryContextSwitchTo(page_cxt);
+			if (!reconcile_fetch(&rc, &page, &err))
+			{
+				failed = true;
+				break;
+			}
+			osv_worker_transaction_begin("osv scheduler: reconciling Qdrant");
+			if (reconcile_apply(&rc, &page) > 0)
+				outbox_wake_worker_at_commit();
+			osv_worker_transaction_end();
 		}
-		osv_worker_transaction_begin("osv scheduler: reconciling Qdrant");
-		if (reconcile_apply(&rc, &page) > 0)
-			outbox_wake_worker_at_commit();
-		osv_worker_transaction_end();
 	}
+	PG_FINALLY();
+	{
+		osv_progress_end("reconcile");
+	}
+	PG_END_TRY();
 	MemoryContextSwitchTo(page_cxt);	/* err survives: no reset here */
-	osv_progress_end("reconcile");
 
 	osv_worker_transaction_begin("osv scheduler: recording the reconcile");
 	if (failed)
