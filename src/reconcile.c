@@ -24,6 +24,10 @@
  * the counts outlive a page, so memory is bounded by the page size however
  * large the collection is.
  *
+ * An ERROR ends a reconcile's row in osv.progress (progress.c): the
+ * scheduler's run ends it as the ERROR passes; the sync worker starts its
+ * reconcile over after an ERROR.
+ *
  * It only enqueues: the sync derives each point's state from the summary
  * when it sends it, so a summary written during the reconcile is never
  * wrongly deleted, and the outbox trigger queues every change made after a

@@ -48,7 +48,11 @@
  * who no longer exists queues the user's erasure sweep again
  * (osv.vector_erasure_sweeps, claimed, sent and recorded like a batch),
  * due at the fence, and puts the Qdrant state of the user's receipt in the
- * erasure ledger back to pending until that sweep is done.
+ * erasure ledger back to pending until that sweep is done.  A claim keeps
+ * the user of each point it may upsert (vector_outbox.claimed_user_id), so
+ * a claim released in doubt after an ERROR or a crash names its users
+ * too, and no process claims a user's sweep while a claim of that user's
+ * upsert holds: the sweep goes after the upsert is answered or in doubt.
  *
  * While a re-embedding runs (reembedding.c), each entry has a second
  * desired state, in the next collection, derived from embedding_next the
