@@ -450,7 +450,10 @@ sort_claimed(Datum *ids, Datum *versions, int n)
  * that the claim still names the user after an erasure deleted the
  * summary: no sweep of that user is claimed while the claim holds
  * (sync_claim_sweeps()), and a claim released in doubt puts the user in
- * in_doubt_user_id (release_dead_claims() of sync_worker.c).  The claim's id is
+ * in_doubt_user_id (release_dead_claims() of sync_worker.c).  (A user
+ * change of the summary committed between the claim's snapshot and its
+ * lock would leave the old user here: osv never changes a summary's
+ * user.)  The claim's id is
  * claim_id, or a new one from osv.vector_outbox_claim_seq when it is 0 (the
  * worker claims every batch of a life under one id: see sync_worker.c).
  * SPI connected, inside a transaction.  Returns the number claimed.
