@@ -24,6 +24,10 @@
  * the counts outlive a page, so memory is bounded by the page size however
  * large the collection is.
  *
+ * An ERROR ends a reconcile's row in osv.progress (progress.c): the
+ * scheduler's run ends it as the ERROR passes; the sync worker starts its
+ * reconcile over after an ERROR.
+ *
  * It only enqueues: the sync derives each point's state from the summary
  * when it sends it, so a summary written during the reconcile is never
  * wrongly deleted, and the outbox trigger queues every change made after a
@@ -262,25 +266,38 @@ reconcile_run_job(MemoryContext page_cxt)
 	osv_worker_transaction_end();
 	MemoryContextSwitchTo(page_cxt);
 	osv_progress_begin("reconcile", osv_qdrant_url, -1, true);
-	while (!rc.done)
-	{
-		QdrantScrollPage page;
 
-		CHECK_FOR_INTERRUPTS();
-		MemoryContextReset(page_cxt);
-		MemoryContextSwitchTo(page_cxt);
-		if (!reconcile_fetch(&rc, &page, &err))
+	/*
+	 * An ERROR ends the run (the scheduler tries again at its next run):
+	 * its progress row goes with it, rather than show a reconcile that no
+	 * process is doing until then.
+	 */
+	PG_TRY();
+	{
+		while (!rc.done)
 		{
-			failed = true;
-			break;
+			QdrantScrollPage page;
+
+			CHECK_FOR_INTERRUPTS();
+			MemoryContextReset(page_cxt);
+			MemoryContextSwitchTo(page_cxt);
+			if (!reconcile_fetch(&rc, &page, &err))
+			{
+				failed = true;
+				break;
+			}
+			osv_worker_transaction_begin("osv scheduler: reconciling Qdrant");
+			if (reconcile_apply(&rc, &page) > 0)
+				outbox_wake_worker_at_commit();
+			osv_worker_transaction_end();
 		}
-		osv_worker_transaction_begin("osv scheduler: reconciling Qdrant");
-		if (reconcile_apply(&rc, &page) > 0)
-			outbox_wake_worker_at_commit();
-		osv_worker_transaction_end();
 	}
+	PG_FINALLY();
+	{
+		osv_progress_end("reconcile");
+	}
+	PG_END_TRY();
 	MemoryContextSwitchTo(page_cxt);	/* err survives: no reset here */
-	osv_progress_end("reconcile");
 
 	osv_worker_transaction_begin("osv scheduler: recording the reconcile");
 	if (failed)

@@ -48,7 +48,11 @@
  * who no longer exists queues the user's erasure sweep again
  * (osv.vector_erasure_sweeps, claimed, sent and recorded like a batch),
  * due at the fence, and puts the Qdrant state of the user's receipt in the
- * erasure ledger back to pending until that sweep is done.
+ * erasure ledger back to pending until that sweep is done.  A claim keeps
+ * the user of each point it may upsert (vector_outbox.claimed_user_id), so
+ * a claim released in doubt after an ERROR or a crash names its users
+ * too, and no process claims a user's sweep while a claim of that user's
+ * upsert holds: the sweep goes after the upsert is answered or in doubt.
  *
  * While a re-embedding runs (reembedding.c), each entry has a second
  * desired state, in the next collection, derived from embedding_next the
@@ -440,7 +444,16 @@ sort_claimed(Datum *ids, Datum *versions, int n)
 
 /*
  * Claim up to "limit" due entries and read their desired state into
- * *batch, allocated in mcxt (which must outlive SPI).  The claim's id is
+ * *batch, allocated in mcxt (which must outlive SPI).  Each claimed row
+ * keeps the owner of its summary (claimed_user_id: the user of the point
+ * it may upsert), read by a primary key probe in the claim itself, so
+ * that the claim still names the user after an erasure deleted the
+ * summary: no sweep of that user is claimed while the claim holds
+ * (sync_claim_sweeps()), and a claim released in doubt puts the user in
+ * in_doubt_user_id (release_dead_claims() of sync_worker.c).  (A user
+ * change of the summary committed between the claim's snapshot and its
+ * lock would leave the old user here: osv never changes a summary's
+ * user.)  The claim's id is
  * claim_id, or a new one from osv.vector_outbox_claim_seq when it is 0 (the
  * worker claims every batch of a life under one id: see sync_worker.c).
  * SPI connected, inside a transaction.  Returns the number claimed.
@@ -493,7 +506,8 @@ sync_claim(int limit, int64 claim_id, VsClaimCursor *cursor, VsBatch *batch,
 				" UPDATE osv.vector_outbox o"
 				" SET claim_id = $2, claimed_version = o.version,"
 				"     lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $3 OPERATOR(pg_catalog./) 1000.0),"
-				"     attempts = o.attempts OPERATOR(pg_catalog.+) 1, last_attempt_at = pg_catalog.now()"
+				"     attempts = o.attempts OPERATOR(pg_catalog.+) 1, last_attempt_at = pg_catalog.now(),"
+				"     claimed_user_id = (SELECT s.user_id FROM osv.summaries s WHERE s.id OPERATOR(pg_catalog.=) o.summary_id)"
 				" WHERE o.summary_id OPERATOR(pg_catalog.=) ANY (ARRAY("
 				"   SELECT d.summary_id FROM osv.vector_outbox d"
 				"   WHERE d.state OPERATOR(pg_catalog.=) 'pending'"
@@ -969,6 +983,50 @@ execute_for_claim(int expected, const char *sql, Datum claim, Datum *ids, int n)
 }
 
 /*
+ * Queue again, due at the fence from now, the erasure sweep of every user
+ * of "users" (a bigint[], NULLs ignored) who no longer exists: an upsert
+ * of theirs went in doubt (an erasure committed while it was in flight),
+ * so Qdrant may still apply it after any sweep sent so far.  The receipt
+ * of the user's last erasure (found by its keyed hash) is pending in the
+ * ledger again until the new sweep is done.  SPI connected.
+ */
+void
+sync_requeue_sweeps(Datum users)
+{
+	Oid			types[2] = {INT8ARRAYOID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+	int64		queued;
+
+	values[0] = users;
+	values[1] = Int32GetDatum(osv_vector_sync_in_doubt_fence);
+	spi_execute(SPI_OK_SELECT, "WITH q AS (INSERT INTO osv.vector_erasure_sweeps AS w (user_id, due_at, receipt)"
+				" SELECT u.user_id, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)"
+				"   pg_catalog.make_interval(secs => $2 OPERATOR(pg_catalog./) 1000.0),"
+				"   (SELECT l.receipt FROM osv.erasure_ledger l"
+				"     WHERE l.user_hash OPERATOR(pg_catalog.=) osv.erasure_subject_hash('user', u.user_id::text)"
+				"     ORDER BY l.erased_at DESC LIMIT 1)"
+				" FROM (SELECT DISTINCT v.user_id FROM pg_catalog.unnest($1) AS v(user_id)) u"
+				" WHERE u.user_id IS NOT NULL"
+				"   AND NOT EXISTS (SELECT FROM osv.users x WHERE x.id OPERATOR(pg_catalog.=) u.user_id)"
+				" ON CONFLICT (user_id) DO UPDATE SET due_at = GREATEST(w.due_at, EXCLUDED.due_at),"
+				"   receipt = COALESCE(EXCLUDED.receipt, w.receipt)"
+				" RETURNING w.receipt),"
+				" r AS (UPDATE osv.erasure_ledger l"
+				"   SET targets = pg_catalog.jsonb_set(l.targets, '{qdrant}', '\"pending\"'), confirmed_at = NULL,"
+				"       object_written_at = NULL, object_claim_id = NULL, object_lease_until = NULL,"
+				"       object_attempts = 0, object_next_attempt_at = pg_catalog.now()"
+				"   FROM q WHERE l.receipt OPERATOR(pg_catalog.=) q.receipt"
+				"     AND (l.targets OPERATOR(pg_catalog.->>) 'qdrant') OPERATOR(pg_catalog.=) 'confirmed')"
+				" SELECT pg_catalog.count(*) FROM q",
+				2, types, values, false, 0);
+	queued = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (queued > 0)
+		elog(LOG, "osv vector sync queued %lld erasure sweeps again after writes in doubt",
+			 (long long) queued);
+}
+
+/*
  * Record the outcome of a call to the target (SPI connected): a failure of
  * the whole target (err not NULL) backs it off with jitter, exponentially
  * up to osv.vector_sync_backoff_max; a Retry-After counts, but is capped
@@ -1105,38 +1163,7 @@ sync_record(VsBatch *batch)
 					" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(summary_id, user_id)"
 					" WHERE o.claim_id OPERATOR(pg_catalog.=) $1 AND o.summary_id OPERATOR(pg_catalog.=) u.summary_id",
 					4, types, values, false, 0);
-		/*
-		 * The receipt of the user's last erasure (found by its keyed hash)
-		 * is pending in the ledger again until the new sweep is done.
-		 */
-		spi_execute(SPI_OK_SELECT, "WITH q AS (INSERT INTO osv.vector_erasure_sweeps AS w (user_id, due_at, receipt)"
-					" SELECT u.user_id, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)"
-					"   pg_catalog.make_interval(secs => $4 OPERATOR(pg_catalog./) 1000.0),"
-					"   (SELECT l.receipt FROM osv.erasure_ledger l"
-					"     WHERE l.user_hash OPERATOR(pg_catalog.=) osv.erasure_subject_hash('user', u.user_id::text)"
-					"     ORDER BY l.erased_at DESC LIMIT 1)"
-					" FROM (SELECT DISTINCT v.user_id FROM pg_catalog.unnest($3) AS v(user_id)) u"
-					" WHERE u.user_id IS NOT NULL"
-					"   AND NOT EXISTS (SELECT FROM osv.users x WHERE x.id OPERATOR(pg_catalog.=) u.user_id)"
-					" ON CONFLICT (user_id) DO UPDATE SET due_at = GREATEST(w.due_at, EXCLUDED.due_at),"
-					"   receipt = COALESCE(EXCLUDED.receipt, w.receipt)"
-					" RETURNING w.receipt),"
-					" r AS (UPDATE osv.erasure_ledger l"
-					"   SET targets = pg_catalog.jsonb_set(l.targets, '{qdrant}', '\"pending\"'), confirmed_at = NULL,"
-					"       object_written_at = NULL, object_claim_id = NULL, object_lease_until = NULL,"
-					"       object_attempts = 0, object_next_attempt_at = pg_catalog.now()"
-					"   FROM q WHERE l.receipt OPERATOR(pg_catalog.=) q.receipt"
-					"     AND (l.targets OPERATOR(pg_catalog.->>) 'qdrant') OPERATOR(pg_catalog.=) 'confirmed')"
-					" SELECT pg_catalog.count(*) FROM q",
-					4, types, values, false, 0);
-		{
-			bool		isnull;
-			int64		queued = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-
-			if (queued > 0)
-				elog(LOG, "osv vector sync queued %lld erasure sweeps again after writes in doubt",
-					 (long long) queued);
-		}
+		sync_requeue_sweeps(values[2]);
 	}
 
 	/* Unsent entries (target failure): this was not an attempt of theirs. */
@@ -1249,6 +1276,13 @@ sync_record(VsBatch *batch)
  * (the worker, osv.vector_sync() in a session) never send the same row at
  * once.  A sweep whose user has an upsert in doubt is first postponed to
  * the end of its fence: sent earlier, the late write could land after it.
+ * Nor is a sweep claimed while a claimed outbox entry names its user
+ * (claimed_user_id, lease not expired): that batch's upsert may be in
+ * flight in another process (the worker, while a session drains), and
+ * its record or release completes it or puts the user in doubt first.
+ * Both conditions are checked by the claim statement itself, under one
+ * snapshot, so that a record committed between the postponement and the
+ * claim is seen either as the claim or as the doubt.
  * The claim's id is claim_id, or a new one when it is 0 (the worker
  * claims them under the id of its life, so that its restart releases
  * them).  SPI connected, inside a transaction, which the worker commits
@@ -1282,6 +1316,12 @@ sync_claim_sweeps(int limit, int64 claim_id, VsSweep **sweeps, MemoryContext mcx
 	spi_execute(SPI_OK_UPDATE_RETURNING, "WITH c AS (SELECT w.user_id FROM osv.vector_erasure_sweeps w"
 				"   WHERE w.due_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
 				"     AND (w.lease_until IS NULL OR w.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())"
+				"     AND NOT EXISTS (SELECT FROM osv.vector_outbox o"
+				"       WHERE o.claimed_user_id OPERATOR(pg_catalog.=) w.user_id AND o.claim_id IS NOT NULL"
+				"         AND o.lease_until OPERATOR(pg_catalog.>=) pg_catalog.now())"
+				"     AND NOT EXISTS (SELECT FROM osv.vector_outbox o"
+				"       WHERE o.in_doubt_user_id OPERATOR(pg_catalog.=) w.user_id"
+				"         AND o.in_doubt_until OPERATOR(pg_catalog.>) pg_catalog.now())"
 				"   ORDER BY w.due_at, w.user_id LIMIT $1 FOR UPDATE SKIP LOCKED)"
 				" UPDATE osv.vector_erasure_sweeps w SET claim_id = $2,"
 				"   lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $3 OPERATOR(pg_catalog./) 1000.0)"

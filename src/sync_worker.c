@@ -283,7 +283,9 @@ target_failed(SyncWorkerState *st, const QdrantError *err)
  * claim whose lease expired; the live claims of an external drainer
  * (osv.vector_sync_claim()) stay.  A released claim's request may have
  * been sent, and Qdrant may still apply it: its entries are in doubt for
- * the fence from now.  SPI connected.
+ * the fence from now, with the user each claim read (claimed_user_id, which
+ * outlives the user's rows), so the erasure sweep of a user erased
+ * meanwhile waits for the fence and is repeated after it.  SPI connected.
  */
 static void
 release_dead_claims(void)
@@ -291,16 +293,34 @@ release_dead_claims(void)
 	Oid			argtype = INT4OID;
 	Datum		arg = Int32GetDatum(osv_vector_sync_in_doubt_fence);
 
-	spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_outbox o SET claim_id = NULL, claimed_version = NULL, lease_until = NULL,"
+	spi_execute(SPI_OK_UPDATE_RETURNING, "UPDATE osv.vector_outbox o SET claim_id = NULL, claimed_version = NULL, lease_until = NULL,"
 				" in_doubt_until = GREATEST(o.in_doubt_until, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)"
-				"   pg_catalog.make_interval(secs => $1 OPERATOR(pg_catalog./) 1000.0))"
+				"   pg_catalog.make_interval(secs => $1 OPERATOR(pg_catalog./) 1000.0)),"
+				" in_doubt_user_id = COALESCE(o.claimed_user_id, o.in_doubt_user_id)"
 				" WHERE o.claim_id IS NOT NULL"
 				"   AND (o.claim_id OPERATOR(pg_catalog.=) (SELECT t.worker_claim_id FROM osv.vector_sync_targets t WHERE t.target OPERATOR(pg_catalog.=) 'qdrant')"
-				"        OR o.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())",
+				"        OR o.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())"
+				" RETURNING o.claimed_user_id",
 				1, &argtype, &arg, false, 0);
 	if (SPI_processed > 0)
+	{
+		Datum	   *users = palloc(sizeof(Datum) * SPI_processed);
+		int			nusers = 0;
+
 		elog(LOG, "osv vector sync released %llu outbox entries claimed before a restart",
 			 (unsigned long long) SPI_processed);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull)
+				users[nusers++] = d;
+		}
+		/* The erasure of a user gone meanwhile is swept again after the fence. */
+		if (nusers > 0)
+			sync_requeue_sweeps(sync_int8_array(users, nusers));
+	}
 	/* The erasure sweeps the last life claimed, which it may not have sent. */
 	spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_erasure_sweeps w SET claim_id = NULL, lease_until = NULL"
 				" WHERE w.claim_id OPERATOR(pg_catalog.=) (SELECT t.worker_claim_id FROM osv.vector_sync_targets t"
@@ -773,6 +793,14 @@ osv_vector_sync_main(Datum main_arg)
 			 */
 			qdrant_upsert_abort();
 			state.in_flight = false;
+
+			/*
+			 * A reconcile starts over (the page the ERROR interrupted may
+			 * have moved its cursor without its enqueues), and its progress
+			 * row goes until then.
+			 */
+			reconcile_forget(&state);
+			osv_progress_end("reconcile");
 			MemoryContextReset(state.batch_cxt[0]);
 			MemoryContextReset(state.batch_cxt[1]);
 			state.cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;

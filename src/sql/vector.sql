@@ -39,6 +39,7 @@ CREATE TABLE osv.vector_outbox (
 	last_error text,
 	in_doubt_until timestamptz,
 	in_doubt_user_id bigint,
+	claimed_user_id bigint,
 	CONSTRAINT vector_outbox_pkey PRIMARY KEY (summary_id),
 	CONSTRAINT vector_outbox_state_check CHECK (state OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'failed'])),
 	CONSTRAINT vector_outbox_summary_id_check CHECK (summary_id OPERATOR(pg_catalog.>=) 0),
@@ -58,6 +59,7 @@ COMMENT ON COLUMN osv.vector_outbox.last_attempt_at IS 'when the row was last cl
 COMMENT ON COLUMN osv.vector_outbox.last_error IS 'error of the last failed attempt';
 COMMENT ON COLUMN osv.vector_outbox.in_doubt_until IS 'a write of the row timed out or lost its connection after it was sent: Qdrant may still apply it until this time (osv.vector_sync_in_doubt_fence), so only a send claimed after it completes the row';
 COMMENT ON COLUMN osv.vector_outbox.in_doubt_user_id IS 'owner of the point of the last upsert in doubt, whose erasure sweep waits for in_doubt_until';
+COMMENT ON COLUMN osv.vector_outbox.claimed_user_id IS 'owner of the summary when the row was last claimed (the user of the point the claim may upsert): while the claim holds, that user''s erasure sweep is not claimed, and a released claim puts it in in_doubt_user_id';
 
 CREATE INDEX vector_outbox_next_attempt_at_idx ON osv.vector_outbox (next_attempt_at, summary_id) WHERE state OPERATOR(pg_catalog.=) 'pending';
 CREATE INDEX vector_outbox_in_doubt_idx ON osv.vector_outbox (in_doubt_user_id) WHERE in_doubt_until IS NOT NULL;

@@ -20,14 +20,22 @@ CREATE TABLE osv.vector_erasure_sweeps (
 	enqueued_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	attempts integer NOT NULL DEFAULT 0,
 	last_error text,
+	receipt uuid,
+	claim_id bigint,
+	lease_until timestamptz,
+	last_error_at timestamptz,
 	CONSTRAINT vector_erasure_sweeps_pkey PRIMARY KEY (user_id)
 );
-COMMENT ON TABLE osv.vector_erasure_sweeps IS 'deletions of an erased user''s Qdrant points by user filter, repeated after every write of that user in doubt';
+COMMENT ON TABLE osv.vector_erasure_sweeps IS 'deletions of an erased user''s Qdrant points by user filter, repeated after every write of that user in doubt; the erasure ledger''s Qdrant state is confirmed when the row goes';
 COMMENT ON COLUMN osv.vector_erasure_sweeps.user_id IS 'id of the erased user (the row no longer exists)';
 COMMENT ON COLUMN osv.vector_erasure_sweeps.due_at IS 'the sweep is sent again after this time; a sweep sent before it does not complete the row';
 COMMENT ON COLUMN osv.vector_erasure_sweeps.enqueued_at IS 'when the erasure queued the sweep';
 COMMENT ON COLUMN osv.vector_erasure_sweeps.attempts IS 'sweeps sent that did not complete the row';
 COMMENT ON COLUMN osv.vector_erasure_sweeps.last_error IS 'error of the last failed sweep';
+COMMENT ON COLUMN osv.vector_erasure_sweeps.receipt IS 'receipt of the erasure (osv.erasure_ledger) whose Qdrant state the sweep confirms; NULL for a purge';
+COMMENT ON COLUMN osv.vector_erasure_sweeps.claim_id IS 'claim that holds the row; NULL when not claimed';
+COMMENT ON COLUMN osv.vector_erasure_sweeps.lease_until IS 'claimed by a sync until this time';
+COMMENT ON COLUMN osv.vector_erasure_sweeps.last_error_at IS 'when the last sweep failed';
 SELECT pg_catalog.pg_extension_config_dump('osv.vector_erasure_sweeps', '');
 
 CREATE FUNCTION osv.vector_erasure_sweep_enqueue()

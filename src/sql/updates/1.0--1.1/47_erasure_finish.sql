@@ -4,47 +4,13 @@
  * src/sql/compliance.sql, src/sql/gamification.sql, src/sync_engine.c):
  * one queue of Qdrant sweeps, osv.vector_erasure_sweeps, claimed, sent and
  * recorded by the vector sync, which confirms the erasure ledger's Qdrant
- * state; osv.erasure_followups (40_erasure) goes.  Erasures send no request
- * any more: their receipt says what is queued.  The queued objects of an
- * erasure name it as they are queued; the export is one statement; the
- * points ledger refuses deletes once per statement.
+ * state.  Erasures send no request any more: their receipt says what is
+ * queued.  The queued objects of an erasure name it as they are queued;
+ * the export is one statement; the points ledger refuses deletes once per
+ * statement.
  * ------------------------------------------------------------------------
  */
-ALTER TABLE osv.vector_erasure_sweeps ADD COLUMN receipt uuid;
-ALTER TABLE osv.vector_erasure_sweeps ADD COLUMN claim_id bigint;
-ALTER TABLE osv.vector_erasure_sweeps ADD COLUMN lease_until timestamptz;
-ALTER TABLE osv.vector_erasure_sweeps ADD COLUMN last_error_at timestamptz;
-COMMENT ON TABLE osv.vector_erasure_sweeps IS 'deletions of an erased user''s Qdrant points by user filter, repeated after every write of that user in doubt; the erasure ledger''s Qdrant state is confirmed when the row goes';
-COMMENT ON COLUMN osv.vector_erasure_sweeps.receipt IS 'receipt of the erasure (osv.erasure_ledger) whose Qdrant state the sweep confirms; NULL for a purge';
-COMMENT ON COLUMN osv.vector_erasure_sweeps.claim_id IS 'claim that holds the row; NULL when not claimed';
-COMMENT ON COLUMN osv.vector_erasure_sweeps.lease_until IS 'claimed by a sync until this time';
-COMMENT ON COLUMN osv.vector_erasure_sweeps.last_error_at IS 'when the last sweep failed';
-
-CREATE OR REPLACE FUNCTION osv.storage_queue_deleted_documents()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	/* Set by osv.erase_user() while it deletes the user: the rows name the erasure at once. */
-	erasure uuid := NULLIF(current_setting('osv_erasure.receipt', true), '')::uuid;
-BEGIN
-	IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
-		INSERT INTO osv.storage_deletions (storage_bucket, storage_key, user_id)
-		SELECT d.storage_bucket, d.storage_key, d.user_id FROM osv.documents d;
-	ELSE
-		INSERT INTO osv.storage_deletions (storage_bucket, storage_key, user_id, erasure_id)
-		SELECT o.storage_bucket, o.storage_key, o.user_id, erasure FROM old_rows o;
-	END IF;
-	IF FOUND THEN
-		PERFORM osv.storage_sync_wake();
-	END IF;
-	RETURN NULL;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION osv.erase_user(user_id bigint, receipt uuid,
+CREATE FUNCTION osv.erase_user(user_id bigint, receipt uuid,
 							   OUT files bigint, OUT vector_points text, OUT qdrant text, OUT object_storage text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -75,8 +41,15 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION osv.erase_user(bigint, uuid) IS 'erase a user''s rows and queue their objects and the Qdrant sweep; the step shared by data_delete and reapply_erasures';
+REVOKE ALL ON FUNCTION osv.erase_user(bigint, uuid) FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION osv.erasure_ledger_refresh(only_receipt uuid DEFAULT NULL)
+/*
+ * Bring the targets of unconfirmed receipts (or of one) up to date: object
+ * storage is confirmed once no queued deletion of the erasure is left; a
+ * receipt is confirmed once no target is pending.  A changed row is due to
+ * be written to the ledger bucket again.  Returns how many rows changed.
+ */
+CREATE FUNCTION osv.erasure_ledger_refresh(only_receipt uuid DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -110,8 +83,17 @@ BEGIN
 	RETURN changed;
 END
 $$;
+COMMENT ON FUNCTION osv.erasure_ledger_refresh(uuid) IS 'confirm the targets of unconfirmed erasure receipts whose external deletions are done';
+REVOKE ALL ON FUNCTION osv.erasure_ledger_refresh(uuid) FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION osv.reapply_erasures()
+/*
+ * After an older backup was restored: take in the receipts of the ledger
+ * bucket that the restored ledger lacks, then erase again every user that
+ * a receipt names (by either hash) and that existed at the time of that
+ * erasure (a person who signed up again afterwards is a new account with
+ * a new consent, and stays).  Returns how many users were erased again.
+ */
+CREATE FUNCTION osv.reapply_erasures()
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -154,6 +136,8 @@ BEGIN
 	RETURN n;
 END
 $$;
+COMMENT ON FUNCTION osv.reapply_erasures() IS 'after restoring an older backup: erase again every person the erasure ledger (table or bucket) names; returns how many';
+REVOKE ALL ON FUNCTION osv.reapply_erasures() FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION osv.data_delete(user_id bigint)
 RETURNS jsonb
@@ -207,7 +191,6 @@ END
 $$;
 
 /* osv.storage_sync_status (its qdrant_sweeps row now reads osv.vector_erasure_sweeps) is created by 65_health. */
-COMMENT ON FUNCTION osv.storage_sync(integer) IS 'drain the object-storage queue (deletions, erasure ledger objects) now, in this session; returns entries completed';
 
 /* The export in one statement and one conversion to jsonb (bench/erasure.sh). */
 CREATE OR REPLACE FUNCTION osv.data_export(user_id bigint)
@@ -300,5 +283,3 @@ CREATE TRIGGER append_only_delete AFTER DELETE ON osv.points
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION osv.points_append_only();
 
-ALTER EXTENSION osv DROP TABLE osv.erasure_followups;
-DROP TABLE osv.erasure_followups;
