@@ -32,6 +32,7 @@ BEGIN
 		INSERT INTO bench_timings VALUES ('user', round, r.n, extract(epoch FROM clock_timestamp() - t0) * 1000, top);
 		IF current_setting('bench.workers')::integer > 0 THEN
 			PERFORM set_config('max_parallel_workers_per_gather', current_setting('bench.workers'), false);
+			PERFORM set_config('osv.search_parallel_workers', current_setting('bench.workers'), false);
 			t0 := clock_timestamp();
 			SELECT array_agg(summary_id) INTO top FROM osv.search_embedded(r.v, 10);
 			INSERT INTO bench_timings VALUES ('parallel', round, r.n, extract(epoch FROM clock_timestamp() - t0) * 1000, top);

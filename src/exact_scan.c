@@ -24,7 +24,8 @@
  * when row-level security applies to the caller.
  *
  * A sequential scan of a large enough table is shared with parallel
- * workers when max_parallel_workers_per_gather allows and the planner's
+ * workers when osv.search_parallel_workers (0 by default) and
+ * max_parallel_workers_per_gather allow and the planner's
  * costs say it pays (parallel_scan.c): the pages are handed out in chunks, each participant
  * keeps its own top k, and the leader merges them into the serial scan's
  * result.

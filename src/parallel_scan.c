@@ -52,6 +52,7 @@
 #include "utils/snapmgr.h"
 
 #include "exact_scan.h"
+#include "settings.h"
 
 /* Keys of the shared memory table of contents. */
 #define PARALLEL_KEY_SEARCH		UINT64CONST(0x05F0000000000001)
@@ -92,7 +93,11 @@ typedef struct ParallelSearchSlot
  * (compute_parallel_worker()): the table's parallel_workers storage
  * parameter if set, else one worker from min_parallel_table_scan_size and
  * one more each time the table triples, at most
- * max_parallel_workers_per_gather.  And only when it pays, in the
+ * max_parallel_workers_per_gather and osv.search_parallel_workers (0 by
+ * default: on the 2-core VM of bench/search.sh, without huge pages, a
+ * parallel search took 2.4 times as long as the serial one even when the
+ * machine was idle, so parallel searches are for a DBA to choose after
+ * measuring).  And only when it pays, in the
  * planner's units: the part of the serial scan's cost (seq_page_cost a
  * page, cpu_tuple_cost a row) the workers take off the leader (as
  * get_parallel_divisor() shares it) must exceed parallel_setup_cost, the
@@ -108,7 +113,8 @@ parallel_scan_workers(Relation rel)
 	double		serial_cost;
 	double		divisor;
 
-	if (max_parallel_workers_per_gather <= 0 || IsInParallelMode() ||
+	if (max_parallel_workers_per_gather <= 0 || osv_search_parallel_workers <= 0 ||
+		IsInParallelMode() ||
 		!IsUnderPostmaster)
 		return 0;
 
@@ -129,7 +135,7 @@ parallel_scan_workers(Relation rel)
 				break;
 		}
 	}
-	nworkers = Min(nworkers, max_parallel_workers_per_gather);
+	nworkers = Min(nworkers, Min(max_parallel_workers_per_gather, osv_search_parallel_workers));
 	if (nworkers <= 0)
 		return 0;
 

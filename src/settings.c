@@ -25,6 +25,7 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "postmaster/bgworker_internals.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
@@ -70,6 +71,7 @@ int			osv_qdrant_shard_number = 1;
 int			osv_qdrant_replication_factor = 1;
 int			osv_qdrant_write_consistency_factor = 1;
 bool		osv_search_fallback = true;
+int			osv_search_parallel_workers = 0;
 char	   *osv_reconcile_interval = NULL;
 
 bool		osv_preloaded = false;
@@ -261,6 +263,12 @@ define_scale_settings(void)
 							 "Answers searches from the in-database scan while Qdrant cannot answer.",
 							 NULL, &osv_search_fallback, true,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("osv.search_parallel_workers",
+							"Sets the maximum number of parallel workers an exact search may start besides its backend.",
+							"Also limited by max_parallel_workers_per_gather and by PostgreSQL's rule of when a parallel "
+							"scan pays; 0 keeps every search in its backend.",
+							&osv_search_parallel_workers, 0, 0, MAX_PARALLEL_WORKER_LIMIT,
+							PGC_USERSET, 0, NULL, NULL, NULL);
 	define_interval_setting("osv.reconcile_interval",
 							"Sets the time between two reconciles of Qdrant with the database by the scheduler worker.",
 							&osv_reconcile_interval, "7 days");

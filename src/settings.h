@@ -52,6 +52,7 @@ extern int	osv_qdrant_shard_number;
 extern int	osv_qdrant_replication_factor;
 extern int	osv_qdrant_write_consistency_factor;
 extern bool osv_search_fallback;
+extern int	osv_search_parallel_workers;
 extern char *osv_reconcile_interval;
 
 extern int64 settings_interval_ms(const char *value);

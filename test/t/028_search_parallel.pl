@@ -1,5 +1,6 @@
 # The embedded search's parallel scan (src/parallel_scan.c, issue 14):
-# with max_parallel_workers_per_gather > 0 and a table of at least
+# with osv.search_parallel_workers and max_parallel_workers_per_gather > 0 (the
+# first is 0 by default: then no worker starts) and a table of at least
 # min_parallel_table_scan_size, osv.search_embedded() shares its
 # sequential scan with parallel workers, and answers exactly as the serial
 # scan (max_parallel_workers_per_gather = 0): the same ids, order and
@@ -17,6 +18,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
 
 my $node = PostgreSQL::Test::Cluster->new('parallel');
 $node->init(allows_streaming => 1);
@@ -28,6 +30,7 @@ max_worker_processes = 10
 max_parallel_workers = 6
 min_parallel_table_scan_size = '64kB'
 parallel_setup_cost = 0
+osv.search_parallel_workers = 4
 });
 $node->start;
 
@@ -201,6 +204,33 @@ DO \$\$ BEGIN LOOP PERFORM count(*) FROM osv.search_embedded(emb(5), 10); END LO
 	$bg->quit;
 }
 workers_seen_then_timeout($node, 'primary');
+
+# osv.search_parallel_workers = 0 (the default; the node's configuration
+# sets 4): no worker, whatever max_parallel_workers_per_gather says.
+{
+	my $bg = $node->background_psql('postgres', on_error_stop => 0);
+	my $pid = $bg->query_safe('SELECT pg_backend_pid()');
+	$bg->query_safe('SET max_parallel_workers_per_gather = 2');
+	$bg->query_safe('SET osv.search_parallel_workers = 0');
+	$bg->query_until(qr/looping/, qq{\\echo looping
+SET statement_timeout = '4s';
+DO \$\$ BEGIN LOOP PERFORM count(*) FROM osv.search_embedded(emb(5), 10); END LOOP; END \$\$;
+});
+	my ($samples, $seen) = (0, 0);
+	for (1 .. 30)
+	{
+		$seen += $node->safe_psql('postgres', qq{
+			SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker' AND leader_pid = $pid});
+		$samples++;
+		last if $seen;
+		usleep(100_000);
+	}
+	is($seen, 0, "osv.search_parallel_workers = 0: no parallel worker in $samples samples of a searching loop");
+	$bg->query('SELECT 1');
+	$bg->quit;
+}
+is($node->safe_psql('postgres', 'SELECT boot_val FROM pg_settings WHERE name = $$osv.search_parallel_workers$$'),
+	'0', 'osv.search_parallel_workers is 0 by default');
 
 # A hot standby: parallel workers there too, same answers.
 $node->backup('b');
