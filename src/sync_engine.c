@@ -503,14 +503,20 @@ sync_claim(int limit, int64 claim_id, VsClaimCursor *cursor, VsBatch *batch,
 	claim_values[4] = Int64GetDatum(cursor->summary_id);
 
 	save_nestlevel = outbox_plan_level();
-	/* The ids go through an array, so that the update probes the primary key. */
+	/*
+	 * The locked rows' ctids go through an array, so that the update reads
+	 * them by a TID scan (no probe of the primary key).  A row that a
+	 * writer changed after the statement's snapshot is locked in its new
+	 * version, which that snapshot does not see: it is left for the next
+	 * claim.
+	 */
 	spi_execute(SPI_OK_UPDATE_RETURNING,
 				" UPDATE osv.vector_outbox o"
 				" SET claim_id = $2, claimed_version = o.version,"
 				"     lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $3 OPERATOR(pg_catalog./) 1000.0),"
 				"     attempts = o.attempts OPERATOR(pg_catalog.+) 1, last_attempt_at = pg_catalog.now()"
-				" WHERE o.summary_id OPERATOR(pg_catalog.=) ANY (ARRAY("
-				"   SELECT d.summary_id FROM osv.vector_outbox d"
+				" WHERE o.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+				"   SELECT d.ctid FROM osv.vector_outbox d"
 				"   WHERE d.state OPERATOR(pg_catalog.=) 'pending'"
 				"     AND d.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
 				"     AND (d.claim_id IS NULL OR d.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())"
