@@ -78,14 +78,23 @@ SQL
 	# worker takes last are, so that it costs next to nothing (a scan of the
 	# table walks every entry already deleted: 15 ms a poll on a machine of
 	# two cores shared with the worker and the sink).
-	local t0 t1
+	local t0 t1 pid c0 c1
+	pid=$(bench_psql -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'osv vector sync'")
+	c0=$(cpu_ticks "$pid")
 	t0=$(date +%s.%N)
 	bench_psql -q -c 'SELECT pg_reload_conf()' >/dev/null
 	until [ "$(bench_psql -At -c 'SELECT (SELECT o.summary_id FROM osv.vector_outbox o ORDER BY o.summary_id DESC LIMIT 1) IS NULL')" = t ]; do
 		sleep 0.1
 	done
 	t1=$(date +%s.%N)
+	c1=$(cpu_ticks "$pid")
+	echo "$(( c1 - c0 ))" >>"$BENCH_DIR/worker_cpu.txt"
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
+}
+
+# CPU time (user + system, clock ticks) of process $1 so far.
+cpu_ticks() {
+	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
 
 client_round() {
@@ -98,6 +107,7 @@ prebuilt_round() {
 }
 
 : >"$BENCH_DIR/worker.txt"
+: >"$BENCH_DIR/worker_cpu.txt"
 : >"$BENCH_DIR/client.txt"
 : >"$BENCH_DIR/prebuilt.txt"
 for round in $(seq 1 "$ROUNDS"); do
@@ -107,16 +117,18 @@ for round in $(seq 1 "$ROUNDS"); do
 	echo "$c" >>"$BENCH_DIR/client.txt"
 	echo "$w" >>"$BENCH_DIR/worker.txt"
 	echo "$p" >>"$BENCH_DIR/prebuilt.txt"
-	osv_log "round $round: worker $w s, external COPY + libcurl syncer $c s, pre-built bodies $p s"
+	osv_log "round $round: worker $w s ($(tail -n 1 "$BENCH_DIR/worker_cpu.txt") CPU ticks), external COPY + libcurl syncer $c s, pre-built bodies $p s"
 done
 w=$(bench_median <"$BENCH_DIR/worker.txt")
 c=$(bench_median <"$BENCH_DIR/client.txt")
 p=$(bench_median <"$BENCH_DIR/prebuilt.txt")
+hz=$(getconf CLK_TCK)
+wcpu=$(awk -v hz="$hz" '{ print $1 / hz }' "$BENCH_DIR/worker_cpu.txt" | bench_median)
 failed=$(bench_psql -At -c 'SELECT failed FROM osv.vector_sync_status')
-awk -v n="$N" -v w="$w" -v c="$c" -v p="$p" -v f="$failed" 'BEGIN {
+awk -v n="$N" -v w="$w" -v c="$c" -v p="$p" -v f="$failed" -v wc="$wcpu" 'BEGIN {
 	printf "sync throughput, %d summaries x 384 dims, median of rounds:\n", n
 	printf "  external syncer (COPY + libcurl): %8.3f s  %9.0f summaries/s  (baseline)\n", c, n / c
-	printf "  osv sync worker:                  %8.3f s  %9.0f summaries/s\n", w, n / w
+	printf "  osv sync worker:                  %8.3f s  %9.0f summaries/s  (worker CPU %.2f s, %.1f us a summary)\n", w, n / w, wc, wc * 1e6 / n
 	printf "  pre-built bodies (sink ceiling):  %8.3f s  %9.0f summaries/s\n", p, n / p
 	printf "  ratio (worker / external syncer rate): %.2f (target >= 1.5); parked entries: %s\n", c / w, f
 }'

@@ -443,6 +443,36 @@ sort_claimed(Datum *ids, Datum *versions, int n)
 }
 
 /*
+ * The outbox swings from empty to a backfill of every summary faster than
+ * autovacuum analyzes it, so its statistics are mostly stale, and every
+ * ANALYZE of it invalidates the kept plans of the claim and the record.
+ * With a stale estimate of a few rows the planner reads every pending row
+ * in a bitmap scan and sorts them all on each claim (measured: 60 ms a
+ * claim at 100,000 pending rows), or evaluates "summary_id = ANY (ids)"
+ * against every row of a sequential scan (256 comparisons a row: a backfill
+ * after an ANALYZE of the empty outbox took 60 s instead of 5), so that a
+ * backfill costs O(n^2); walking the indexes and stopping after "limit"
+ * rows, or probing the primary key once per id, is right at any size.  So
+ * the claim and the record are planned with sequential scans, bitmap scans
+ * and sorts off, at a GUC nest level of their own, as a function's SET
+ * clause would do it (an error unwinds it with the transaction).  Returns
+ * the level for AtEOXact_GUC(true, level).
+ */
+static int
+outbox_plan_level(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+/*
  * Claim up to "limit" due entries and read their desired state into
  * *batch, allocated in mcxt (which must outlive SPI).  Each claimed row
  * keeps the owner of its summary (claimed_user_id: the user of the point
@@ -485,31 +515,22 @@ sync_claim(int limit, int64 claim_id, VsClaimCursor *cursor, VsBatch *batch,
 	claim_values[3] = TimestampTzGetDatum(cursor->next_attempt_at);
 	claim_values[4] = Int64GetDatum(cursor->summary_id);
 
+	save_nestlevel = outbox_plan_level();
 	/*
-	 * The outbox swings from empty to a backfill of every summary faster than
-	 * autovacuum analyzes it, so its statistics are mostly stale.  With a
-	 * stale estimate of a few rows the planner reads every pending row in a
-	 * bitmap scan and sorts them all on each claim (measured: 60 ms a claim
-	 * at 100,000 pending rows, so a backfill costs O(n^2)), while walking the
-	 * partial index in order and stopping after "limit" rows is right at any
-	 * size.  So the claim is planned with bitmap scans and sorts off, at a
-	 * GUC nest level of its own, as a function's SET clause would do it (an
-	 * error unwinds it with the transaction).
+	 * The locked rows' ctids go through an array, so that the update reads
+	 * them by a TID scan (no probe of the primary key).  A row that a
+	 * writer changed after the statement's snapshot is locked in its new
+	 * version, which that snapshot does not see: it is left for the next
+	 * claim.
 	 */
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	/* The ids go through an array, so that the update probes the primary key. */
 	spi_execute(SPI_OK_UPDATE_RETURNING,
 				" UPDATE osv.vector_outbox o"
 				" SET claim_id = $2, claimed_version = o.version,"
 				"     lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $3 OPERATOR(pg_catalog./) 1000.0),"
 				"     attempts = o.attempts OPERATOR(pg_catalog.+) 1, last_attempt_at = pg_catalog.now(),"
 				"     claimed_user_id = (SELECT s.user_id FROM osv.summaries s WHERE s.id OPERATOR(pg_catalog.=) o.summary_id)"
-				" WHERE o.summary_id OPERATOR(pg_catalog.=) ANY (ARRAY("
-				"   SELECT d.summary_id FROM osv.vector_outbox d"
+				" WHERE o.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+				"   SELECT d.ctid FROM osv.vector_outbox d"
 				"   WHERE d.state OPERATOR(pg_catalog.=) 'pending'"
 				"     AND d.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
 				"     AND (d.claim_id IS NULL OR d.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())"
@@ -1081,6 +1102,7 @@ sync_record(VsBatch *batch)
 	int			nunsent = 0;
 	uint64		completed = 0;
 	Datum		claim = Int64GetDatum(batch->claim_id);
+	int			save_nestlevel = outbox_plan_level();
 
 	for (int i = 0; i < batch->n; i++)
 	{
@@ -1240,8 +1262,9 @@ sync_record(VsBatch *batch)
 	 * before, not by this batch), parked ones, and those claimed by another
 	 * batch, which may have gone to the old collection (the version bump
 	 * keeps them pending when that batch completes); not the entries this
-	 * batch completed (deleted above).
+	 * batch completed (deleted above).  Planned freely (hash joins).
 	 */
+	AtEOXact_GUC(true, save_nestlevel);
 	if (batch->resync)
 	{
 		Oid			argtype = INT8ARRAYOID;
