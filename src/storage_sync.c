@@ -596,6 +596,8 @@ ss_multi_outcome(SsMulti *m)
 	const char *root;
 	const char *end;
 	const char *p;
+	const char *del;
+	const char *err;
 
 	if (ss_multi_refused(r))
 	{
@@ -627,17 +629,28 @@ ss_multi_outcome(SsMulti *m)
 							r->status, r->response_len);
 		return;
 	}
+	/*
+	 * The next <Deleted> and the next <Error> are searched for again only
+	 * once the walk has passed them, so that the walk stays linear in the
+	 * answer's size (up to S3_MAX_RESPONSE) even when one of them never
+	 * comes; and it can be cancelled.
+	 */
 	p = root + 13;
+	del = strstr(p, "<Deleted>");
+	err = strstr(p, "<Error>");
 	for (;;)
 	{
-		const char *del = strstr(p, "<Deleted>");
-		const char *err = strstr(p, "<Error>");
 		bool		is_error;
 		const char *close;
 		char	   *elem;
 		char	   *key;
 		int			idx;
 
+		CHECK_FOR_INTERRUPTS();
+		if (del != NULL && del < p)
+			del = strstr(p, "<Deleted>");
+		if (err != NULL && err < p)
+			err = strstr(p, "<Error>");
 		if (del != NULL && del > end)
 			del = NULL;
 		if (err != NULL && err > end)
