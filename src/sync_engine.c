@@ -16,7 +16,12 @@
  *			 desired state is derived;
  *	 send:	 HTTP to Qdrant with no SPI use (qdrant.c), no transaction needed;
  *	 record: delete the rows whose version is still the claimed one, back
- *			 off or park failures, release the rest (row locks again).
+ *			 off or park failures, release the rest (row locks again).  The
+ *			 worker's record takes the rows no other transaction holds
+ *			 (SKIP LOCKED) and records the others one per transaction
+ *			 after it commits, so it never waits for a row lock while
+ *			 holding others: an application's transaction that enqueues
+ *			 several entries could deadlock with it otherwise.
  * The worker commits after the claim and runs the record in a new
  * transaction, so no transaction is open during HTTP; osv.vector_sync()
  * runs all three in the caller's transaction (a function cannot commit),
@@ -1085,11 +1090,74 @@ sync_record_target(const QdrantError *err, bool any_sent)
 }
 
 /*
+ * Move out of "batch" into *held the entries whose outbox rows another
+ * transaction holds (FOR UPDATE SKIP LOCKED takes the others), keeping the
+ * batch's claim and outcomes (allocated with the batch's entries, so that
+ * *held outlives the transaction).  A transaction that enqueues several entries
+ * (a cascade of a soft delete, say) locks them in its own order; had the
+ * record waited for one of them while holding the rest, the two could
+ * deadlock, and the deadlock detector may pick the application's
+ * transaction.  SPI connected.
+ */
+static void
+split_off_held_entries(VsBatch *batch, VsBatch *held)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * Max(batch->n, 1));
+	int64	   *locked;
+	uint64		nlocked;
+	int			kept = 0;
+
+	memset(held, 0, sizeof(VsBatch));
+	held->claim_id = batch->claim_id;
+	if (batch->n == 0)
+		return;
+	/* In the batch's memory: *held outlives this transaction. */
+	held->entries = MemoryContextAlloc(GetMemoryChunkContext(batch->entries),
+									   sizeof(VsEntry) * batch->n);
+	for (int i = 0; i < batch->n; i++)
+		ids[i] = Int64GetDatum(batch->entries[i].summary_id);
+	execute_for_claim(SPI_OK_SELECT, "SELECT o.summary_id FROM osv.vector_outbox o"
+					  " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
+					  "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)"
+					  " FOR UPDATE SKIP LOCKED",
+					  Int64GetDatum(batch->claim_id), ids, batch->n);
+	nlocked = SPI_processed;
+	locked = palloc(sizeof(int64) * Max(nlocked, 1));
+	for (uint64 i = 0; i < nlocked; i++)
+	{
+		bool		isnull;
+
+		locked[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	qsort(locked, nlocked, sizeof(int64), compare_int64);
+
+	for (int i = 0; i < batch->n; i++)
+	{
+		VsEntry    *e = &batch->entries[i];
+
+		/* Not locked: held elsewhere, or no longer this claim's. */
+		if (bsearch(&e->summary_id, locked, nlocked, sizeof(int64), compare_int64) == NULL)
+			held->entries[held->n++] = *e;
+		else
+			batch->entries[kept++] = *e;
+	}
+	batch->n = kept;
+}
+
+/*
  * Record the outcome of a batch (SPI connected, in a transaction).
  * Returns the number of entries completed.
+ *
+ * With "held" not NULL (a caller that commits, the worker), only the
+ * entries whose rows no other transaction holds are recorded: the others
+ * go to *held (split_off_held_entries()), for sync_record_held() after
+ * this transaction commits, so that the record never waits for a row lock
+ * while it holds others.  Without it, every entry is recorded, waiting as
+ * need be: osv.vector_sync() holds its rows since the claim, in the same
+ * transaction.
  */
 uint64
-sync_record(VsBatch *batch)
+sync_record(VsBatch *batch, VsBatch *held)
 {
 	Datum	   *done = palloc(sizeof(Datum) * Max(batch->n, 1));
 	Datum	   *unsent = palloc(sizeof(Datum) * Max(batch->n, 1));
@@ -1103,6 +1171,9 @@ sync_record(VsBatch *batch)
 	uint64		completed = 0;
 	Datum		claim = Int64GetDatum(batch->claim_id);
 	int			save_nestlevel = outbox_plan_level();
+
+	if (held != NULL)
+		split_off_held_entries(batch, held);
 
 	for (int i = 0; i < batch->n; i++)
 	{

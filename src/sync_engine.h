@@ -121,7 +121,7 @@ extern void sync_send(VsBatch *batch);
 extern bool sync_send_prepare(VsBatch *batch, int slot);
 extern void sync_send_start(VsBatch *batch);
 extern void sync_send_finish(VsBatch *batch);
-extern uint64 sync_record(VsBatch *batch);
+extern uint64 sync_record(VsBatch *batch, VsBatch *held);
 extern void sync_record_target(const QdrantError *err, bool any_sent);
 extern void sync_requeue_sweeps(Datum users);
 extern int	sync_claim_sweeps(int limit, int64 claim_id, VsSweep **sweeps,

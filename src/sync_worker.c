@@ -7,7 +7,9 @@
  * osv.c, run in the skeleton of worker.c).  Each round claims a batch in
  * a transaction of its own (row locks on the claimed outbox entries until
  * it commits), sends it to Qdrant with no transaction open, and records
- * the outcome in a second transaction (sync_engine.c).  It sleeps on its
+ * the outcome in a second transaction (sync_engine.c; entries that an
+ * application's transaction holds meanwhile are recorded after it, one per
+ * transaction).  It sleeps on its
  * latch, which backends set when a transaction that enqueued entries
  * commits (outbox.c), until the next entry is due or osv.vector_sync_naptime
  * passes.  It idles where the extension is absent and where
@@ -157,23 +159,68 @@ next_due_ms(void)
 }
 
 /*
+ * Record, one per transaction, the entries of a batch that another
+ * transaction held when the batch was recorded (sync_record() set them
+ * aside): each transaction waits for that one row and holds no other, so
+ * it cannot be part of a deadlock with the application's transactions.
+ * No transaction open.  Returns the number of entries completed.
+ */
+static uint64
+record_held(MemoryContext loop_cxt, VsBatch *held)
+{
+	uint64		completed = 0;
+
+	if (held->n > 0)
+		elog(DEBUG1, "osv vector sync: %d entries of claim %lld recorded one by one (held by other transactions)",
+			 held->n, (long long) held->claim_id);
+	for (int i = 0; i < held->n; i++)
+	{
+		VsBatch		one = *held;
+
+		one.entries = &held->entries[i];
+		one.n = 1;
+		osv_worker_transaction_begin("osv vector sync: recording");
+		completed += sync_record(&one, NULL);
+		worker_end(loop_cxt);
+	}
+	osv_progress_advance("backfill", (int64) completed);
+	return completed;
+}
+
+/*
+ * Record the outcome of a batch in a transaction of its own, then the
+ * entries held by others one by one (record_held()).  Returns the number
+ * of entries completed.  No transaction open.
+ */
+static uint64
+record_one_batch(MemoryContext loop_cxt, VsBatch *batch)
+{
+	VsBatch		held;
+	uint64		completed;
+
+	osv_worker_transaction_begin("osv vector sync: recording");
+	completed = sync_record(batch, &held);
+	osv_progress_advance("backfill", (int64) completed);
+	worker_end(loop_cxt);
+	return completed + record_held(loop_cxt, &held);
+}
+
+/*
  * Record the outcome of a sent batch (and of "unsent", a batch claimed but
- * not sent because the target failed meanwhile, if not NULL) in one
- * transaction.  Returns false after a failure of the target (logged).
+ * not sent because the target failed meanwhile, if not NULL).  Returns
+ * false after a failure of the target (logged).
  */
 static bool
 record_batches(SyncWorkerState *st, VsBatch *batch, VsBatch *unsent)
 {
 	uint64		completed;
+	int			n = batch->n;
 
-	osv_worker_transaction_begin("osv vector sync: recording");
-	completed = sync_record(batch);
-	osv_progress_advance("backfill", (int64) completed);
+	completed = record_one_batch(st->loop_cxt, batch);
 	if (unsent != NULL)
-		(void) sync_record(unsent);
+		(void) record_one_batch(st->loop_cxt, unsent);
 	elog(DEBUG1, "osv vector sync: batch of %d entries, %llu completed",
-		 batch->n, (unsigned long long) completed);
-	worker_end(st->loop_cxt);
+		 n, (unsigned long long) completed);
 	if (batch->target_failed)
 	{
 		st->cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
@@ -697,9 +744,7 @@ worker_round(SyncWorkerState *st)
 	/* Any other batch is sent on its own, after the one in flight. */
 	if (!finish_in_flight(st))
 	{
-		osv_worker_transaction_begin("osv vector sync: recording");
-		(void) sync_record(&batch);
-		worker_end(loop_cxt);
+		(void) record_one_batch(loop_cxt, &batch);
 		MemoryContextReset(st->batch_cxt[st->slot]);
 		return 1;
 	}
@@ -709,18 +754,15 @@ worker_round(SyncWorkerState *st)
 	sync_send(&batch);
 
 	t_record = GetCurrentTimestamp();
-	osv_worker_transaction_begin("osv vector sync: recording");
 	{
-		uint64		completed = sync_record(&batch);
+		uint64		completed = record_one_batch(loop_cxt, &batch);
 
-		osv_progress_advance("backfill", (int64) completed);
 		elog(DEBUG1, "osv vector sync: batch %lld of %d entries, %llu completed (claim %ld ms, send %ld ms, record %ld ms)",
 			 (long long) batch.claim_id, n, (unsigned long long) completed,
 			 (long) TimestampDifferenceMilliseconds(t_claim, t_send),
 			 (long) TimestampDifferenceMilliseconds(t_send, t_record),
 			 (long) TimestampDifferenceMilliseconds(t_record, GetCurrentTimestamp()));
 	}
-	worker_end(loop_cxt);
 	MemoryContextReset(st->batch_cxt[st->slot]);
 
 	if (batch.target_failed)

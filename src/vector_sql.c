@@ -145,7 +145,7 @@ osv_vector_sync(PG_FUNCTION_ARGS)
 		sync_send(&batch);
 
 		spi_connect();
-		completed += sync_record(&batch);
+		completed += sync_record(&batch, NULL);
 		SPI_finish();
 		MemoryContextSwitchTo(old);
 
@@ -268,7 +268,7 @@ osv_vector_sync_complete(PG_FUNCTION_ARGS)
 	}
 	batch.any_sent = n > 0;
 	spi_connect();
-	completed = sync_record(&batch);
+	completed = sync_record(&batch, NULL);
 	/* The entries of the claim that were not listed are released as they are. */
 	{
 		Oid			argtype = INT8OID;

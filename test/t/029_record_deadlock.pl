@@ -1,0 +1,92 @@
+# The vector sync worker's record never waits for a row lock while it holds
+# others, so it cannot deadlock with an application's transaction that
+# enqueues several summaries (a cascade of a soft delete, say) in its own
+# order.  Found by 030_replica: a soft delete failed with "deadlock
+# detected" against the worker recording a batch.
+#
+# A batch of summaries is in flight (the Qdrant test server delays the
+# answer); a session then changes one summary of the batch in the middle of
+# its ids and keeps its transaction open.  The worker's record of the batch
+# finds that entry held: before the fix it waited for it holding the
+# entries before it; the session's next change of one of those entries
+# then closed the cycle, and the session (a short deadlock_timeout makes it
+# the one that detects) got the error.  Now the worker records the other
+# entries, commits, and waits for the held one alone.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use OsvTest;
+
+my $q = start_qdrant();
+
+my $node = PostgreSQL::Test::Cluster->new('record_deadlock');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'osv'
+osv.database = 'postgres'
+osv.scheduler_worker = off
+osv.qdrant_url = '$q->{url}'
+osv.vector_dimensions = 8
+osv.vector_sync_batch_size = 64
+osv.qdrant_timeout = '30s'
+});
+$node->start;
+
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION osv;
+	CREATE FUNCTION emb(seed bigint) RETURNS real[] LANGUAGE sql IMMUTABLE
+		AS $$ SELECT ARRAY(SELECT cos(seed * 3 + i)::real FROM generate_series(1, 8) i) $$;
+	INSERT INTO osv.users (auth0_id, email) VALUES ('auth0|d1', 'd1@example.org');
+	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
+		SELECT 1, 'text', 'doc ' || g, 'docs', 'd/' || g FROM generate_series(1, 20) g;
+	INSERT INTO osv.summaries (document_id, topic, content, embedding)
+		SELECT d.id, 'start', 'summary ' || d.id, emb(d.id) FROM osv.documents d;
+});
+ok(wait_synced($node), 'the first sync drains the outbox');
+
+sub worker_waits_for_lock
+{
+	return $node->poll_query_until('postgres', q{
+		SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE backend_type = 'osv vector sync'});
+}
+
+# One batch of summaries 1-20 in flight for 3 s.
+my ($status) = qdrant_request($q, 'POST', '/__test/faults',
+	{ faults => [ { method => 'PUT', path => '/points', count => 1, action => { type => 'delay', ms => 3000 } } ] });
+is($status, 200, 'a slow answer is set up');
+$node->safe_psql('postgres', q{UPDATE osv.summaries SET topic = 'batch'});
+ok($node->poll_query_until('postgres', 'SELECT in_flight = 20 FROM osv.vector_sync_status'),
+	'the batch of 20 entries is in flight');
+
+# Hold summary 10's entry until the batch is answered.
+my $app = $node->background_psql('postgres', on_error_stop => 0);
+$app->query_safe(q{SET deadlock_timeout = '10ms'});
+$app->query_safe('BEGIN');
+$app->query_safe(q{UPDATE osv.summaries SET topic = 'app 10' WHERE id = 10});
+ok(worker_waits_for_lock(), "the worker's record waits for the entry the application holds");
+is($node->safe_psql('postgres', 'SELECT in_flight FROM osv.vector_sync_status'), '1',
+	'the rest of the batch is recorded meanwhile (only the held entry is still claimed)');
+
+# Change summary 3 too: before the fix its entry was locked by the waiting record.
+my ($out, $ret) = $app->query(q{UPDATE osv.summaries SET topic = 'app 3' WHERE id = 3});
+is($ret, 0, 'the application changes another summary of the batch without a deadlock')
+  or diag($app->{stderr});
+$app->query_safe('COMMIT');
+$app->quit;
+
+ok(wait_synced($node), 'the outbox drains after the application commits');
+is_deeply([ compare_points($q, $node) ], [], 'Qdrant equals the database');
+my $log = slurp_file($node->logfile);
+unlike($log, qr/deadlock detected/, 'no deadlock in the server log');
+
+# The entries of a batch changed while it is in flight are sent again: the
+# database's topics reached Qdrant.
+my $dump = qdrant_dump($q);
+is(join(',', map { $dump->{$_}{payload}{topic} } (3, 10, 11)), 'app 3,app 10,batch',
+	"Qdrant holds the application's changes");
+
+$node->stop;
+done_testing();
