@@ -1057,7 +1057,9 @@ sync_requeue_sweeps(Datum users)
  * the whole target (err not NULL) backs it off with jitter, exponentially
  * up to osv.vector_sync_backoff_max; a Retry-After counts, but is capped
  * there too, so that no answer stops the sync for longer.  A success
- * (any_sent) ends the back-off.
+ * (any_sent) ends the back-off.  (Every OPERATOR() construct parses with
+ * one precedence, whatever its operator: the products of the jitter are
+ * parenthesised.)
  */
 void
 sync_record_target(const QdrantError *err, bool any_sent)
@@ -1076,7 +1078,7 @@ sync_record_target(const QdrantError *err, bool any_sent)
 					" last_error = $1, last_error_at = pg_catalog.clock_timestamp(),"
 					" retry_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
 					"   LEAST($3::float8, GREATEST(LEAST($3::float8, $2 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(t.consecutive_failures, 30)))"
-					"            OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) 0.5 OPERATOR(pg_catalog.*) pg_catalog.random()),"
+					"            OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) (0.5 OPERATOR(pg_catalog.*) pg_catalog.random())),"
 					"            $4::float8)) OPERATOR(pg_catalog./) 1000.0)"
 					" WHERE t.target OPERATOR(pg_catalog.=) 'qdrant'",
 					4, types, values, false, 0);
@@ -1290,7 +1292,7 @@ sync_record(VsBatch *batch, VsBatch *held)
 					" state = CASE WHEN $4 OR o.attempts OPERATOR(pg_catalog.>=) $5 THEN 'failed' ELSE 'pending' END,"
 					" next_attempt_at = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
 					"   LEAST($7::float8, $6 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(o.attempts OPERATOR(pg_catalog.-) 1, 30)))"
-					"   OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) 0.5 OPERATOR(pg_catalog.*) pg_catalog.random()) OPERATOR(pg_catalog./) 1000.0)"
+					"   OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) (0.5 OPERATOR(pg_catalog.*) pg_catalog.random())) OPERATOR(pg_catalog./) 1000.0)"
 					" WHERE o.claim_id OPERATOR(pg_catalog.=) $1 AND o.summary_id OPERATOR(pg_catalog.=) $2"
 					"   AND o.version OPERATOR(pg_catalog.=) o.claimed_version",
 					7, types, values, false, 0);
