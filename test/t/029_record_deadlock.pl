@@ -53,17 +53,18 @@ sub worker_waits_for_lock
 		SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE backend_type = 'osv vector sync'});
 }
 
-# One batch of summaries 1-20 in flight for 3 s.
+my $app = $node->background_psql('postgres', on_error_stop => 0);
+$app->query_safe(q{SET deadlock_timeout = '10ms'});
+
+# One batch of summaries 1-20 in flight for 6 s.
 my ($status) = qdrant_request($q, 'POST', '/__test/faults',
-	{ faults => [ { method => 'PUT', path => '/points', count => 1, action => { type => 'delay', ms => 3000 } } ] });
+	{ faults => [ { method => 'PUT', path => '/points', count => 1, action => { type => 'delay', ms => 6000 } } ] });
 is($status, 200, 'a slow answer is set up');
 $node->safe_psql('postgres', q{UPDATE osv.summaries SET topic = 'batch'});
 ok($node->poll_query_until('postgres', 'SELECT in_flight = 20 FROM osv.vector_sync_status'),
 	'the batch of 20 entries is in flight');
 
 # Hold summary 10's entry until the batch is answered.
-my $app = $node->background_psql('postgres', on_error_stop => 0);
-$app->query_safe(q{SET deadlock_timeout = '10ms'});
 $app->query_safe('BEGIN');
 $app->query_safe(q{UPDATE osv.summaries SET topic = 'app 10' WHERE id = 10});
 ok(worker_waits_for_lock(), "the worker's record waits for the entry the application holds");
