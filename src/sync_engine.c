@@ -18,10 +18,10 @@
  *	 record: delete the rows whose version is still the claimed one, back
  *			 off or park failures, release the rest (row locks again).  The
  *			 worker's record takes the rows no other transaction holds
- *			 (SKIP LOCKED) and records the others one per transaction
- *			 after it commits, so it never waits for a row lock while
- *			 holding others: an application's transaction that enqueues
- *			 several entries could deadlock with it otherwise.
+ *			 (SKIP LOCKED) and keeps the others for a later round, so it
+ *			 never waits for an application's row lock: an application's
+ *			 transaction that enqueues several entries could deadlock
+ *			 with it otherwise, or stall it while it stays open.
  * The worker commits after the claim and runs the record in a new
  * transaction, so no transaction is open during HTTP; osv.vector_sync()
  * runs all three in the caller's transaction (a function cannot commit),
@@ -1152,10 +1152,10 @@ split_off_held_entries(VsBatch *batch, VsBatch *held)
  *
  * With "held" not NULL (a caller that commits, the worker), only the
  * entries whose rows no other transaction holds are recorded: the others
- * go to *held (split_off_held_entries()), for sync_record_held() after
- * this transaction commits, so that the record never waits for a row lock
- * while it holds others.  Without it, every entry is recorded, waiting as
- * need be: osv.vector_sync() holds its rows since the claim, in the same
+ * go to *held (split_off_held_entries()), for the caller to record in a
+ * later transaction, so that the record never waits for a row lock.
+ * Without it, every entry is recorded, waiting as need be:
+ * osv.vector_sync() holds its rows since the claim, in the same
  * transaction.
  */
 uint64

@@ -158,13 +158,18 @@ add_summaries(301, 330);
 my $locker = $node->background_psql('postgres');
 $locker->query_safe('BEGIN');
 # An entry the worker has claimed for a failing attempt is not taken; the
-# next statement tries again once the claim is released.
+# next statement tries again once the claim is released.  Each try is
+# undone when it finds nothing: a FOR UPDATE that met the worker's claim in
+# progress locks the claimed row version even though its recheck then
+# drops it, and the lock would last as long as this transaction.
 my $locked = '';
 for (1 .. 100)
 {
+	$locker->query_safe('SAVEPOINT try');
 	$locked = $locker->query_safe(q{SELECT o.summary_id FROM osv.vector_outbox o JOIN osv.summaries s ON s.id = o.summary_id
 		WHERE s.document_id = 311 AND o.claim_id IS NULL FOR UPDATE OF o});
 	last if $locked =~ /^\d+$/;
+	$locker->query_safe('ROLLBACK TO SAVEPOINT try');
 	usleep(100_000);
 }
 like($locked, qr/^\d+$/, 'locked entry: one pending entry locked');
