@@ -28,6 +28,7 @@ bench_start() {
 	local script="$1" extra_conf="${2:-}"
 	shift
 	[ $# -eq 0 ] || shift
+	bench_huge_pages >/dev/null		# checks HUGE_PAGES
 	osv_install_packages
 	bench_reserve_huge_pages "$extra_conf"
 	osv_drop_root "bench/$script" "$@"
