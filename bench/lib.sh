@@ -17,7 +17,8 @@
 # huge_pages = on once `postgres -C shared_memory_size_in_huge_pages` is at
 # most the free pages not reserved by others (waiting up to a minute, and
 # trying to start 3 times).  Only root can reserve pages: without root it
-# fails.
+# fails.  HUGE_PAGES=off starts the cluster with huge_pages = off (4 kB
+# pages for certain); unset, PostgreSQL's default (try) applies.
 
 OSV_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$OSV_ROOT/tools/lib.sh"
@@ -46,7 +47,7 @@ bench_start() {
 		echo "synchronous_commit = off"
 		echo "timezone = 'UTC'"
 		printf '%s\n' "$extra_conf"
-		[ "$(bench_huge_pages)" = off ] || echo "huge_pages = on"
+		[ -z "$(bench_huge_pages)" ] || echo "huge_pages = $(bench_huge_pages)"
 	} >"$BENCH_DIR/bench.conf"
 	trap bench_stop EXIT
 	osv_init_cluster "$BENCH_DIR/data" "$BENCH_PORT" "$BENCH_BIN" "$BENCH_DIR/bench.conf"
@@ -61,10 +62,10 @@ bench_start() {
 	bench_psql -q -c 'CREATE EXTENSION osv'
 }
 
-# "on" or "off": HUGE_PAGES, checked.
+# "on", "off" or "" (unset: PostgreSQL's default, try): HUGE_PAGES, checked.
 bench_huge_pages() {
-	case "${HUGE_PAGES:-off}" in
-	on | off) echo "${HUGE_PAGES:-off}" ;;
+	case "${HUGE_PAGES:-}" in
+	on | off | "") echo "${HUGE_PAGES:-}" ;;
 	*)
 		echo "bench: HUGE_PAGES must be on or off, not \"$HUGE_PAGES\"" >&2
 		exit 2

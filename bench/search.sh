@@ -28,9 +28,10 @@
 # HUGE_PAGES=on (as root; bench/lib.sh) puts shared buffers in 2 MB huge
 # pages (huge_pages = on, the pages reserved for the run and given back),
 # membw's arrays likewise (transparent huge pages), and names the plot
-# search_ROWS_huge.
+# search_ROWS_huge; HUGE_PAGES=off, huge_pages = off (unset: PostgreSQL's
+# default, try, which takes huge pages only if enough are free).
 #
-#   bench/search.sh [rows]      ROUNDS=5 QUERIES=20 SQL_QUERIES=5 WORKERS=1 HUGE_PAGES=off by default
+#   bench/search.sh [rows]      ROUNDS=5 QUERIES=20 SQL_QUERIES=5 WORKERS=1 by default
 #
 # Numbers, not pass/fail; the machine's other work falls on both sides.
 
