@@ -4,7 +4,12 @@
  *		The physical baseline of the exact scan: how long this machine takes
  *		to read the bytes a search reads, from memory, on one core.
  *
- *	  membw ROWS DIMS HEAP_BYTES [PASSES]
+ *	  membw ROWS DIMS HEAP_BYTES [PASSES [THREADS [huge]]]
+ *
+ * With "huge" the arrays lie in 2 MB pages (transparent huge pages asked
+ * for by madvise(MADV_HUGEPAGE) on 2 MB-aligned memory), as shared buffers
+ * do with huge_pages = on, instead of 4 kB pages; the first line says how
+ * much of them the kernel gave in huge pages.
  *
  * Times, best and median of PASSES (default 15) passes each, in one
  * process on one core (as a search runs in one backend):
@@ -40,6 +45,7 @@
 #include "postgres.h"
 
 #include <pthread.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "vector_kernel.h"
@@ -112,6 +118,52 @@ sum_part(void *arg)
 	return NULL;
 }
 
+#define HUGE_PAGE ((size_t) 2 * 1024 * 1024)
+
+/*
+ * Memory for the arrays: 64-byte aligned in 4 kB pages, or with "huge",
+ * 2 MB-aligned and advised into transparent huge pages.
+ */
+static void *
+alloc_array(size_t bytes, bool huge)
+{
+	char	   *p;
+	size_t		size;
+
+	if (!huge)
+		return aligned_alloc(64, (bytes + 63) / 64 * 64);
+	size = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+	/* one huge page more, to start at a 2 MB boundary */
+	p = mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	p = (char *) (((uintptr_t) p + HUGE_PAGE - 1) & ~(uintptr_t) (HUGE_PAGE - 1));
+	if (madvise(p, size, MADV_HUGEPAGE) != 0)
+	{
+		perror("membw: madvise(MADV_HUGEPAGE)");
+		return NULL;
+	}
+	return p;
+}
+
+/* kB of this process's memory in transparent huge pages. */
+static long
+anon_huge_kb(void)
+{
+	FILE	   *f = fopen("/proc/self/smaps_rollup", "r");
+	char		line[256];
+	long		kb = -1;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -139,6 +191,7 @@ main(int argc, char **argv)
 				nslots;
 	int			passes;
 	int			threads;
+	bool		huge;
 	pthread_t  *tids;
 	SumPart    *parts;
 	float	   *floats;
@@ -152,7 +205,7 @@ main(int argc, char **argv)
 
 	if (argc < 4)
 	{
-		fprintf(stderr, "usage: membw ROWS DIMS HEAP_BYTES [PASSES]\n");
+		fprintf(stderr, "usage: membw ROWS DIMS HEAP_BYTES [PASSES [THREADS [huge]]]\n");
 		return 2;
 	}
 	rows = strtoul(argv[1], NULL, 10);
@@ -160,12 +213,13 @@ main(int argc, char **argv)
 	heap_bytes = strtoul(argv[3], NULL, 10);
 	passes = argc > 4 ? atoi(argv[4]) : 15;
 	threads = argc > 5 ? atoi(argv[5]) : 2;
+	huge = argc > 6 && strcmp(argv[6], "huge") == 0;
 	npages = heap_bytes / PAGE;
 	nslots = npages * 2;
 	if (rows == 0 || dims == 0 || dims % 32 != 0 || npages == 0 || passes < 1 ||
-		threads < 1 || threads > 64)
+		threads < 1 || threads > 64 || (argc > 6 && !huge && strcmp(argv[6], "4k") != 0))
 	{
-		fprintf(stderr, "membw: ROWS > 0, DIMS a multiple of 32, HEAP_BYTES >= 8192, PASSES >= 1, THREADS 1 to 64\n");
+		fprintf(stderr, "membw: ROWS > 0, DIMS a multiple of 32, HEAP_BYTES >= 8192, PASSES >= 1, THREADS 1 to 64, pages huge or 4k\n");
 		return 2;
 	}
 #if defined(__x86_64__)
@@ -176,8 +230,8 @@ main(int argc, char **argv)
 	printf("# loop: %s; kernel: %s\n", sum == sum_portable ? "portable" : "avx2",
 		   vector_dot_norm_kernel_name());
 
-	floats = aligned_alloc(64, rows * dims * sizeof(float));
-	pool = aligned_alloc(64, nslots * PAGE);
+	floats = alloc_array(rows * dims * sizeof(float), huge);
+	pool = alloc_array(nslots * PAGE, huge);
 	heap = pool;				/* the contiguous read: the first npages */
 	slot = malloc(sizeof(size_t) * nslots);
 	ms = malloc(sizeof(double) * passes);
@@ -196,6 +250,11 @@ main(int argc, char **argv)
 		((float *) pool)[i] = (float) random() / RAND_MAX - 0.5f;
 	for (size_t i = 0; i < dims; i++)
 		query[i] = (float) random() / RAND_MAX - 0.5f;
+	if (huge)
+		printf("# pages: 2 MB (transparent huge pages): %ld of %zu MB of the arrays\n",
+			   anon_huge_kb() / 1024, (rows * dims * sizeof(float) + nslots * PAGE) >> 20);
+	else
+		printf("# pages: 4 kB\n");
 	/* a random choice of npages of the nslots page slots, in random order */
 	for (size_t i = 0; i < nslots; i++)
 		slot[i] = i;

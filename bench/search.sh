@@ -25,6 +25,12 @@
 # 0, the comparison with the same exact search in plain SQL (bench/search.sql,
 # the public osv.search_summaries(), identical results).
 #
+# HUGE_PAGES=on (as root; bench/lib.sh) puts shared buffers in 2 MB huge
+# pages (huge_pages = on, the pages reserved for the run and given back),
+# membw's arrays likewise (transparent huge pages), and names the plot
+# search_ROWS_huge; HUGE_PAGES=off, huge_pages = off (unset: PostgreSQL's
+# default, try, which takes huge pages only if enough are free).
+#
 #   bench/search.sh [rows]      ROUNDS=5 QUERIES=20 SQL_QUERIES=5 WORKERS=1 by default
 #
 # Numbers, not pass/fail; the machine's other work falls on both sides.
@@ -69,14 +75,22 @@ gcc -O2 -Wall -I"$OSV_ROOT/src" -I"$(pg_config --includedir-server)" -o "$membw"
 	"$OSV_ROOT/bench/membw.c" "$OSV_ROOT/src/vector_kernel.c" \
 	-L"$(pg_config --pkglibdir)" -lpgcommon -lpgport -lm -lpthread
 live=$(bench_psql -Atc "SELECT count(*) FROM osv.summaries WHERE deleted_at IS NULL")
+if [ "$(bench_huge_pages)" = on ]; then
+	membw_pages=huge plot="search_${rows}_huge" pages_title=", 2 MB pages"
+else
+	membw_pages=4k plot="search_$rows" pages_title=""
+fi
+bench_psql -Atc "SELECT 'shared memory: huge_pages = ' || current_setting('huge_pages')
+	|| ', shared_buffers = ' || current_setting('shared_buffers')"
 
 osv_log "alternating $rounds rounds: memory baseline, then $queries searches of each kind"
+uptime
 : >"$BENCH_DIR/membw.out"
 for round in $(seq 1 "$rounds"); do
-	"$membw" "$live" "$dims" "$heap_bytes" 5 $((workers + 1)) | tee -a "$BENCH_DIR/membw.out" | grep -v '^#' >&2
+	"$membw" "$live" "$dims" "$heap_bytes" 5 $((workers + 1)) "$membw_pages" | tee -a "$BENCH_DIR/membw.out" | grep -v '^#' >&2
 	bench_psql -q -v round="$round" -v queries="$queries" -v workers="$workers" -f "$OSV_ROOT/bench/search_round.sql"
 done
-grep '^#' "$BENCH_DIR/membw.out" | head -1
+grep '^#' "$BENCH_DIR/membw.out" | head -2
 # best: the best pass of all rounds; median: the median of the rounds' medians
 best() { awk -F'\t' -v m="$1" '$1 == m { print $2 }' "$BENCH_DIR/membw.out" | sort -g | head -1; }
 median() { awk -F'\t' -v m="$1" '$1 == m { print $3 }' "$BENCH_DIR/membw.out" | bench_median; }
@@ -123,8 +137,8 @@ tsv="$BENCH_DIR/search.tsv"
 		round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2)
 		FROM bench_timings GROUP BY kind ORDER BY array_position('{exact,parallel,topic,user}', kind)"
 } >"$tsv"
-"$OSV_ROOT/bench/plot.sh" "search_$rows" \
-	"Exact top-10 over $rows x $dims in shared buffers against reading the embeddings (medians)" \
+"$OSV_ROOT/bench/plot.sh" "$plot" \
+	"Exact top-10 over $rows x $dims in shared buffers$pages_title against reading the embeddings (medians)" \
 	"ms per query" "$tsv"
 
 if [ "$sql_queries" -gt 0 ]; then

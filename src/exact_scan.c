@@ -31,8 +31,10 @@
  * result.
  *
  * The sequential scan is our own page loop (scan_heap()) rather than
- * table_beginscan()/heap_getnextslot(): it reads pages ahead and keeps the
- * table in shared buffers.  Measured by bench/scan_loop.sh (100,000 live
+ * table_beginscan()/heap_getnextslot(): it reads pages ahead, keeps the
+ * table in shared buffers, and pins pages through the buffers where this
+ * backend last found them (ReadRecentBuffer(), BufferHints) rather than
+ * through the buffer-mapping table.  Measured by bench/scan_loop.sh (100,000 live
  * rows of 384 dimensions in shared buffers, exact top 10, 180 queries per
  * loop in alternating rounds, 2-core machine shared with other work): the
  * table-AM loop took 1.88x the time of ours at the median (179.7 ms
@@ -69,6 +71,8 @@
 #include "lib/qunique.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "pgstat.h"
+#include "storage/buf_internals.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
 #include "storage/predicate.h"
@@ -187,6 +191,31 @@ static inline bool
 topk_wants(const TopK *top, float4 score, int64 summary_id)
 {
 	return top->n < top->k || hit_better(score, summary_id, &top->hits[0]);
+}
+
+/*
+ * Whether a row of cosine dot / sqrt(norms) is sure to stay out of a full
+ * top k: a cheaper test than the square root and division of its score.
+ * Only when the cosine is below the worst score kept by more than
+ * TOPK_BAR_MARGIN, far more than the rounding error of these doubles
+ * (about 1e-15 relative) and than the spacing of float4 scores near 1
+ * (6e-8): the row's float4 score is then below the worst one, so the
+ * result stays the same, scores and order included.  norms (the product
+ * of the squared norms of query and row) is positive and finite, dot
+ * finite.
+ */
+#define TOPK_BAR_MARGIN 1e-6
+
+static inline bool
+topk_below_bar(const TopK *top, double dot, double norms)
+{
+	double		bar;
+
+	if (top->n < top->k)
+		return false;
+	bar = (double) top->hits[0].score - TOPK_BAR_MARGIN;
+	/* cosine < bar, for bar > 0, squared: dot^2 < bar^2 * norms */
+	return bar > 0.0 && (dot <= 0.0 || dot * dot < bar * bar * norms);
 }
 
 static int
@@ -356,6 +385,114 @@ prefetch_page(Page page)
 #endif
 }
 
+/*
+ * Where this backend last found the table's pages in shared buffers: for
+ * each block, the buffer that held it (InvalidBuffer if unknown), a hint
+ * for ReadRecentBuffer(), which pins that buffer if it still holds the
+ * block (it checks the buffer's tag under the buffer header lock, so a
+ * stale hint is only a miss) without the buffer-mapping lookup of
+ * ReadBuffer(): a hash probe into a table as large as shared buffers, under
+ * a partition lock, whose cache misses took about a third of a search over
+ * 100,000 rows held in shared buffers ("perf", bench/README.md).  It lives
+ * as long as the backend, in TopMemoryContext, for one relfilenode (a
+ * rewrite of the table starts it afresh), at most HINT_MAX_BLOCKS blocks
+ * (4 bytes each; blocks beyond go through ReadBuffer()).
+ *
+ * A pin taken by ReadRecentBuffer() leaves the buffer's usage count alone,
+ * where ReadBuffer() raises it: a table read only through hints would look
+ * unused to the clock sweep that chooses buffers to evict.  So every
+ * HINT_FULL_READS-th page (a different residue each scan) is read through
+ * ReadBuffer() anyway, which raises its usage count as any scan does.
+ */
+#define HINT_MAX_BLOCKS (1 << 22)	/* 32 GB of table, 16 MB of hints */
+#define HINT_FULL_READS 16
+
+typedef struct BufferHints
+{
+	RelFileNode node;
+	BlockNumber size;			/* blocks with a slot in buffers */
+	Buffer	   *buffers;
+	uint32		scans;			/* scans started, for the full reads' residue */
+} BufferHints;
+
+static BufferHints hints;
+
+/* The hints for rel, with a slot for each of its first nblocks blocks. */
+static void
+hints_prepare(Relation rel, BlockNumber nblocks)
+{
+	nblocks = Min(nblocks, HINT_MAX_BLOCKS);
+	if (hints.buffers != NULL && !RelFileNodeEquals(hints.node, rel->rd_node))
+	{
+		pfree(hints.buffers);
+		hints.buffers = NULL;
+		hints.size = 0;
+	}
+	if (nblocks > hints.size)
+	{
+		/* grow by half again at least, as a table grows */
+		BlockNumber size = Min(HINT_MAX_BLOCKS, Max(nblocks, hints.size + hints.size / 2));
+
+		if (hints.buffers == NULL)
+			hints.buffers = MemoryContextAllocZero(TopMemoryContext, sizeof(Buffer) * size);
+		else
+		{
+			hints.buffers = repalloc(hints.buffers, sizeof(Buffer) * size);
+			memset(hints.buffers + hints.size, 0, sizeof(Buffer) * (size - hints.size));
+		}
+		hints.size = size;
+	}
+	hints.node = rel->rd_node;
+	hints.scans++;
+}
+
+/* The hinted buffer of block blk, InvalidBuffer if none. */
+static inline Buffer
+hint_of(BlockNumber blk)
+{
+	return blk < hints.size ? hints.buffers[blk] : InvalidBuffer;
+}
+
+/*
+ * Pin block blk of rel (a heap's main fork, in shared buffers), through
+ * its hint when that still holds, else through ReadBuffer(), counted in
+ * the table's statistics either way.
+ */
+static inline Buffer
+read_page(Relation rel, BlockNumber blk)
+{
+	Buffer		hint = hint_of(blk);
+	Buffer		buf;
+
+	if (BufferIsValid(hint) && (blk + hints.scans) % HINT_FULL_READS != 0 &&
+		ReadRecentBuffer(rel->rd_node, MAIN_FORKNUM, blk, hint))
+	{
+		pgstat_count_buffer_read(rel);
+		pgstat_count_buffer_hit(rel);
+		return hint;
+	}
+	buf = ReadBufferExtended(rel, MAIN_FORKNUM, blk, RBM_NORMAL, NULL);
+	if (blk < hints.size && !BufferIsLocal(buf))
+		hints.buffers[blk] = buf;
+	return buf;
+}
+
+/*
+ * Ask the CPU to load the buffer header a hint names, for write
+ * (ReadRecentBuffer() locks it), so that pinning the page finds it in the
+ * cache.  Harmless if the hint is stale: descriptors never move.
+ */
+static inline void
+prefetch_hint_header(BlockNumber blk)
+{
+#if defined(__GNUC__) || defined(__clang__)
+	Buffer		hint = hint_of(blk);
+
+	if (BufferIsValid(hint))
+		__builtin_prefetch(GetBufferDescriptor(hint - 1), 1);
+#endif
+}
+
 /* State of one scan, shared by the sequential and the index path. */
 struct SearchScan
 {
@@ -459,7 +596,8 @@ scan_tuple(SearchScan *st, HeapTuple tuple)
 		 * overflow the single-precision accumulators: an infinite dot product
 		 * would be clamped to a score of 1.  Skip them.
 		 */
-		if (norm > 0.0 && !isinf(norm) && !isinf(dot))
+		if (norm > 0.0 && !isinf(norm) && !isinf(dot) &&
+			!topk_below_bar(&st->top, dot, st->query_norm * norm))
 		{
 			double		cosine = dot / sqrt(st->query_norm * norm);
 
@@ -479,11 +617,16 @@ scan_tuple(SearchScan *st, HeapTuple tuple)
 
 /*
  * Read every tuple of the table visible to the snapshot and score it: a
- * sequential scan like heapgettup_pagemode(), with two differences that
- * make it about twice as fast on a table held in shared buffers.  It pins
+ * sequential scan like heapgettup_pagemode(), with differences that make
+ * it several times as fast on a table held in shared buffers.  It pins
  * the page SCAN_LOOKAHEAD pages ahead and asks the CPU to load it
  * (prefetch_page()) while it scores the current one, so that memory loads
- * overlap computation instead of stalling it.  And it uses no bulk-read
+ * overlap computation instead of stalling it; where the hints (BufferHints)
+ * know the buffer of the page after that, it starts loading that page too,
+ * and the buffer header of the next.  It pins through those hints, without
+ * the buffer-mapping lookup (read_page()).  A row whose score cannot enter
+ * the top k is dropped before its square root and division
+ * (topk_below_bar()).  And it uses no bulk-read
  * buffer ring: searches read the whole table again and again, so it should
  * stay in shared buffers (size shared_buffers for it), where a ring would
  * send every search to the kernel's page cache once the table exceeds a
@@ -540,10 +683,25 @@ next_block(BlockSource *src)
 	return src->blocks ? src->blocks[src->pos++] : src->pos++;
 }
 
+/*
+ * The page next_block() will return after the next i (0: the next one),
+ * if known without claiming anything; else InvalidBlockNumber.
+ */
+static inline BlockNumber
+peek_block(const BlockSource *src, BlockNumber i)
+{
+	BlockNumber end = src->shared ? src->chunk_end : src->nblocks;
+
+	if (src->pos + i >= end)
+		return InvalidBlockNumber;
+	return src->blocks ? src->blocks[src->pos + i] : src->pos + i;
+}
+
 static void
 scan_heap(SearchScan *st, Relation rel, Snapshot snapshot, BlockSource *src)
 {
 	Buffer		ring[SCAN_LOOKAHEAD + 1];
+	BlockNumber ring_blocks[SCAN_LOOKAHEAD + 1];
 	int			head = 0;
 	int			pinned = 0;
 	bool		exhausted = false;
@@ -551,6 +709,13 @@ scan_heap(SearchScan *st, Relation rel, Snapshot snapshot, BlockSource *src)
 
 	if (src->blocks == NULL)
 		PredicateLockRelation(rel, snapshot);
+	/* slots up to the last page to read (a list is ascending) */
+	if (src->shared != NULL)
+		hints_prepare(rel, src->shared->nblocks);
+	else if (src->blocks != NULL)
+		hints_prepare(rel, src->nblocks > 0 ? src->blocks[src->nblocks - 1] + 1 : 0);
+	else
+		hints_prepare(rel, src->nblocks);
 
 	for (;;)
 	{
@@ -558,6 +723,7 @@ scan_heap(SearchScan *st, Relation rel, Snapshot snapshot, BlockSource *src)
 		Buffer		buf;
 		Page		page;
 		bool		all_visible;
+		bool		check_serializable;
 		OffsetNumber maxoff;
 		int			ntuples = 0;
 
@@ -571,15 +737,27 @@ scan_heap(SearchScan *st, Relation rel, Snapshot snapshot, BlockSource *src)
 		{
 			BlockNumber ahead_blk = next_block(src);
 			Buffer		ahead;
+			Buffer		after;
 
 			if (ahead_blk == InvalidBlockNumber)
 			{
 				exhausted = true;
 				break;
 			}
-			ahead = ReadBufferExtended(rel, MAIN_FORKNUM, ahead_blk, RBM_NORMAL, NULL);
+			ahead = read_page(rel, ahead_blk);
 			prefetch_page(BufferGetPage(ahead));
+
+			/*
+			 * Where hints say where the next pages lie, start loading the
+			 * page after this one already, and the header of the one after
+			 * that.
+			 */
+			after = hint_of(peek_block(src, 0));
+			if (BufferIsValid(after))
+				prefetch_page(BufferGetPage(after));
+			prefetch_hint_header(peek_block(src, 1));
 			ring[(head + pinned) % (SCAN_LOOKAHEAD + 1)] = ahead;
+			ring_blocks[(head + pinned) % (SCAN_LOOKAHEAD + 1)] = ahead_blk;
 			pinned++;
 		}
 		if (pinned == 0)
@@ -587,14 +765,15 @@ scan_heap(SearchScan *st, Relation rel, Snapshot snapshot, BlockSource *src)
 
 		/* Now score the oldest page pinned. */
 		buf = ring[head];
+		blk = ring_blocks[head];
 		head = (head + 1) % (SCAN_LOOKAHEAD + 1);
 		pinned--;
-		blk = BufferGetBlockNumber(buf);
 		if (src->blocks != NULL)
 			PredicateLockPage(rel, blk, snapshot);
 		page = BufferGetPage(buf);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		all_visible = PageIsAllVisible(page) && !snapshot->takenDuringRecovery;
+		check_serializable = CheckForSerializableConflictOutNeeded(rel, snapshot);
 		maxoff = PageGetMaxOffsetNumber(page);
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
@@ -609,7 +788,8 @@ scan_heap(SearchScan *st, Relation rel, Snapshot snapshot, BlockSource *src)
 			tuple->t_tableOid = RelationGetRelid(rel);
 			ItemPointerSet(&tuple->t_self, blk, off);
 			valid = all_visible || HeapTupleSatisfiesVisibility(tuple, snapshot, buf);
-			HeapCheckForSerializableConflictOut(valid, rel, tuple, buf, snapshot);
+			if (check_serializable)
+				HeapCheckForSerializableConflictOut(valid, rel, tuple, buf, snapshot);
 			if (valid)
 				ntuples++;
 		}

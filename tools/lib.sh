@@ -116,6 +116,12 @@ osv_private_install() {
 
 # Start a throwaway cluster: osv_start_cluster DATADIR PORT BINDIR [conf file]
 osv_start_cluster() {
+	osv_init_cluster "$@"
+	"$3/pg_ctl" -D "$1" -l "$1/server.log" -w start >/dev/null
+}
+
+# Create it without starting it: osv_init_cluster DATADIR PORT BINDIR [conf file]
+osv_init_cluster() {
 	local data="$1" port="$2" bin="$3" conf="${4:-}"
 	"$bin/initdb" -D "$data" -A trust -U postgres --no-sync >/dev/null
 	{
@@ -123,9 +129,8 @@ osv_start_cluster() {
 		echo "listen_addresses = ''"
 		echo "unix_socket_directories = '$data'"
 		echo "fsync = off"
-		[ -n "$conf" ] && cat "$conf"
+		[ -z "$conf" ] || cat "$conf"
 	} >>"$data/postgresql.conf"
-	"$bin/pg_ctl" -D "$data" -l "$data/server.log" -w start >/dev/null
 }
 
 osv_stop_cluster() {
