@@ -1192,10 +1192,6 @@ sync_record(VsBatch *batch, VsBatch *held)
 		}
 	}
 
-	/* The target. */
-	sync_record_target(batch->target_failed ? &batch->target_error : NULL,
-					   batch->any_sent);
-
 	/*
 	 * Completed entries: gone unless changed meanwhile, or unless a write of
 	 * theirs in doubt may still be applied after this one (claimed before
@@ -1336,6 +1332,14 @@ sync_record(VsBatch *batch, VsBatch *held)
 	 * batch completed (deleted above).  Planned freely (hash joins).
 	 */
 	AtEOXact_GUC(true, save_nestlevel);
+
+	/*
+	 * The target, last: its row is the one every worker of the pool writes,
+	 * so its lock is held for as short a time as can be.
+	 */
+	sync_record_target(batch->target_failed ? &batch->target_error : NULL,
+					   batch->any_sent);
+
 	if (batch->resync)
 	{
 		Oid			argtype = INT8ARRAYOID;
