@@ -206,6 +206,31 @@ clear_faults();
 converged('TRUNCATE while both drain');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM osv.summaries'), '40', 'TRUNCATE: 40 summaries after it');
 
+# --- TRUNCATE beside another drainer's claim, whose upsert lands late. ------
+# The same race, made certain: an external drainer (osv.vector_sync_claim)
+# holds 3 entries while the workers back off; the TRUNCATE comes; the
+# workers send the marker (drop, create); only then does the drainer's
+# upsert of the old summaries land, and it completes its claim.  The
+# entries stayed as changes, so the workers delete those points.
+$node->safe_psql('postgres', q{UPDATE osv.vector_sync_targets SET retry_at = now() + interval '1 hour'});
+$node->safe_psql('postgres', q{UPDATE osv.summaries SET topic = 'late' WHERE id IN (SELECT id FROM osv.summaries ORDER BY id LIMIT 3)});
+my $late = $node->safe_psql('postgres', q{
+	SELECT claim_id || ' ' || string_agg(summary_id::text, ',' ORDER BY summary_id)
+	  FROM osv.vector_sync_claim(3) GROUP BY claim_id});
+my ($late_claim, $late_ids) = split / /, $late;
+is(scalar(split /,/, $late_ids), 3, 'late upsert: an external drainer claims 3 entries');
+$node->safe_psql('postgres', 'TRUNCATE osv.summaries CASCADE');
+$node->safe_psql('postgres', q{UPDATE osv.vector_sync_targets SET retry_at = NULL});
+$node->safe_psql('postgres', q{SELECT pg_reload_conf()});
+ok($node->poll_query_until('postgres', q{SELECT NOT EXISTS (SELECT FROM osv.vector_outbox WHERE summary_id = 0)}),
+	'late upsert: the workers sent the TRUNCATE marker');
+my @late_points = map { +{ id => $_ + 0, vector => [ map { cos($_ * 3 + $_) } 1 .. 8 ],
+	payload => { summary_id => $_ + 0, user_id => 1, topic => 'late' } } } split /,/, $late_ids;
+my ($late_status) = qdrant_request($q, 'PUT', '/collections/osv_summaries/points?wait=true', { points => \@late_points });
+is($late_status, 200, "late upsert: the drainer's upsert lands after the marker");
+$node->safe_psql('postgres', "SELECT osv.vector_sync_complete($late_claim, '{$late_ids}')");
+converged('TRUNCATE beside a late upsert');
+
 # --- The back-off of the target holds every worker. --------------------------
 # Upserts fail with 503 and the back-off is at least 1.5 s (3 s with
 # jitter): in 5 s the two workers send a few requests, not one per round.
@@ -215,7 +240,7 @@ $node->safe_psql('postgres', q{
 	ALTER SYSTEM SET osv.vector_sync_backoff_max = '3s';
 	SELECT pg_reload_conf();
 });
-$node->safe_psql('postgres', q{UPDATE osv.summaries SET topic = 'back-off'});
+add_summaries(501, 540);
 ok($node->poll_query_until('postgres', q{SELECT consecutive_failures >= 2 FROM osv.vector_sync_status}),
 	'back-off: the target fails');
 qdrant_request($q, 'DELETE', '/__test/requests');
