@@ -1056,8 +1056,9 @@ sync_requeue_sweeps(Datum users)
  * Record the outcome of a call to the target (SPI connected): a failure of
  * the whole target (err not NULL) backs it off with jitter, exponentially
  * up to osv.vector_sync_backoff_max; a Retry-After counts, but is capped
- * there too, so that no answer stops the sync for longer.  A success
- * (any_sent) ends the back-off.
+ * there too, so that no answer stops the sync for longer.  A failure never
+ * shortens a back-off already set (another worker of the pool, or an
+ * operator, set a later retry_at).  A success (any_sent) ends the back-off.
  */
 void
 sync_record_target(const QdrantError *err, bool any_sent)
@@ -1074,10 +1075,10 @@ sync_record_target(const QdrantError *err, bool any_sent)
 		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets t SET"
 					" consecutive_failures = t.consecutive_failures OPERATOR(pg_catalog.+) 1,"
 					" last_error = $1, last_error_at = pg_catalog.clock_timestamp(),"
-					" retry_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
+					" retry_at = GREATEST(t.retry_at, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
 					"   LEAST($3::float8, GREATEST(LEAST($3::float8, $2 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(t.consecutive_failures, 30)))"
 					"            OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) 0.5 OPERATOR(pg_catalog.*) pg_catalog.random()),"
-					"            $4::float8)) OPERATOR(pg_catalog./) 1000.0)"
+					"            $4::float8)) OPERATOR(pg_catalog./) 1000.0))"
 					" WHERE t.target OPERATOR(pg_catalog.=) 'qdrant'",
 					4, types, values, false, 0);
 	}
