@@ -18,10 +18,10 @@
  *	 record: delete the rows whose version is still the claimed one, back
  *			 off or park failures, release the rest (row locks again).  The
  *			 worker's record takes the rows no other transaction holds
- *			 (SKIP LOCKED) and records the others one per transaction
- *			 after it commits, so it never waits for a row lock while
- *			 holding others: an application's transaction that enqueues
- *			 several entries could deadlock with it otherwise.
+ *			 (SKIP LOCKED) and keeps the others for a later round, so it
+ *			 never waits for an application's row lock: an application's
+ *			 transaction that enqueues several entries could deadlock
+ *			 with it otherwise, or stall it while it stays open.
  * The worker commits after the claim and runs the record in a new
  * transaction, so no transaction is open during HTTP; osv.vector_sync()
  * runs all three in the caller's transaction (a function cannot commit),
@@ -1058,7 +1058,9 @@ sync_requeue_sweeps(Datum users)
  * up to osv.vector_sync_backoff_max; a Retry-After counts, but is capped
  * there too, so that no answer stops the sync for longer.  A failure never
  * shortens a back-off already set (another worker of the pool, or an
- * operator, set a later retry_at).  A success (any_sent) ends the back-off.
+ * operator, set a later retry_at).  A success (any_sent) ends the
+ * back-off.  (Every OPERATOR() construct parses with one precedence,
+ * whatever its operator: the products of the jitter are parenthesised.)
  */
 void
 sync_record_target(const QdrantError *err, bool any_sent)
@@ -1077,7 +1079,7 @@ sync_record_target(const QdrantError *err, bool any_sent)
 					" last_error = $1, last_error_at = pg_catalog.clock_timestamp(),"
 					" retry_at = GREATEST(t.retry_at, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
 					"   LEAST($3::float8, GREATEST(LEAST($3::float8, $2 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(t.consecutive_failures, 30)))"
-					"            OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) 0.5 OPERATOR(pg_catalog.*) pg_catalog.random()),"
+					"            OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) (0.5 OPERATOR(pg_catalog.*) pg_catalog.random())),"
 					"            $4::float8)) OPERATOR(pg_catalog./) 1000.0))"
 					" WHERE t.target OPERATOR(pg_catalog.=) 'qdrant'",
 					4, types, values, false, 0);
@@ -1151,10 +1153,10 @@ split_off_held_entries(VsBatch *batch, VsBatch *held)
  *
  * With "held" not NULL (a caller that commits, the worker), only the
  * entries whose rows no other transaction holds are recorded: the others
- * go to *held (split_off_held_entries()), for sync_record_held() after
- * this transaction commits, so that the record never waits for a row lock
- * while it holds others.  Without it, every entry is recorded, waiting as
- * need be: osv.vector_sync() holds its rows since the claim, in the same
+ * go to *held (split_off_held_entries()), for the caller to record in a
+ * later transaction, so that the record never waits for a row lock.
+ * Without it, every entry is recorded, waiting as need be:
+ * osv.vector_sync() holds its rows since the claim, in the same
  * transaction.
  */
 uint64
@@ -1287,7 +1289,7 @@ sync_record(VsBatch *batch, VsBatch *held)
 					" state = CASE WHEN $4 OR o.attempts OPERATOR(pg_catalog.>=) $5 THEN 'failed' ELSE 'pending' END,"
 					" next_attempt_at = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
 					"   LEAST($7::float8, $6 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(o.attempts OPERATOR(pg_catalog.-) 1, 30)))"
-					"   OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) 0.5 OPERATOR(pg_catalog.*) pg_catalog.random()) OPERATOR(pg_catalog./) 1000.0)"
+					"   OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) (0.5 OPERATOR(pg_catalog.*) pg_catalog.random())) OPERATOR(pg_catalog./) 1000.0)"
 					" WHERE o.claim_id OPERATOR(pg_catalog.=) $1 AND o.summary_id OPERATOR(pg_catalog.=) $2"
 					"   AND o.version OPERATOR(pg_catalog.=) o.claimed_version",
 					7, types, values, false, 0);

@@ -8,8 +8,8 @@
  * a transaction of its own (row locks on the claimed outbox entries until
  * it commits), sends it to Qdrant with no transaction open, and records
  * the outcome in a second transaction (sync_engine.c; entries that an
- * application's transaction holds meanwhile are recorded after it, one per
- * transaction).  It sleeps on its
+ * application's transaction holds meanwhile are kept and recorded in a
+ * later round, so the worker never waits for an application's lock).  It sleeps on its
  * latch, which backends set when a transaction that enqueued entries
  * commits (outbox.c), until the next entry is due or osv.vector_sync_naptime
  * passes.  It idles where the extension is absent and where
@@ -133,6 +133,10 @@ typedef struct SyncWorkerState
 	bool		in_flight;		/* inflight was sent, its answer not read */
 	VsBatch		inflight;
 	int			storage_skipped;	/* storage rounds skipped in a row */
+	/* Entries of recorded batches that other transactions held. */
+	VsBatch		held;
+	MemoryContext held_cxt[2];	/* held's memory, alternating */
+	int			held_slot;		/* the context held is in */
 } SyncWorkerState;
 
 static long drain_batch(SyncWorkerState *st, bool busy, TimestampTz t_claim);
@@ -184,41 +188,53 @@ next_due_ms(void)
 }
 
 /*
- * Record, one per transaction, the entries of a batch that another
- * transaction held when the batch was recorded (sync_record() set them
- * aside): each transaction waits for that one row and holds no other, so
- * it cannot be part of a deadlock with the application's transactions.
- * No transaction open.  Returns the number of entries completed.
+ * Keep for a later round the entries of a recorded batch that other
+ * transactions held (sync_record() set them aside in *held): copied into
+ * the worker's held context, the error text with them; the point's data
+ * are not needed to record an outcome, its user is.
  */
-static uint64
-record_held(MemoryContext loop_cxt, VsBatch *held)
+static void
+keep_held(SyncWorkerState *st, const VsBatch *held)
 {
-	uint64		completed = 0;
+	MemoryContext cxt = st->held_cxt[st->held_slot];
 
-	if (held->n > 0)
-		elog(DEBUG1, "osv vector sync: %d entries of claim %lld recorded one by one (held by other transactions)",
-			 held->n, (long long) held->claim_id);
+	if (held->n == 0)
+		return;
+	if (st->held.n == 0)
+	{
+		memset(&st->held, 0, sizeof(VsBatch));
+		st->held.claim_id = held->claim_id;
+		st->held.entries = MemoryContextAlloc(cxt, sizeof(VsEntry) * held->n);
+	}
+	else
+	{
+		/* Every batch of a life is claimed under the life's claim id. */
+		Assert(st->held.claim_id == held->claim_id);
+		st->held.entries = repalloc(st->held.entries, sizeof(VsEntry) * (st->held.n + held->n));
+	}
 	for (int i = 0; i < held->n; i++)
 	{
-		VsBatch		one = *held;
+		VsEntry    *e = &st->held.entries[st->held.n++];
+		int64		user_id = held->entries[i].point.user_id;
 
-		one.entries = &held->entries[i];
-		one.n = 1;
-		osv_worker_transaction_begin("osv vector sync: recording");
-		completed += sync_record(&one, NULL);
-		worker_end(loop_cxt);
+		*e = held->entries[i];
+		memset(&e->point, 0, sizeof(e->point));
+		memset(&e->point_next, 0, sizeof(e->point_next));
+		e->point.user_id = user_id;
+		e->error = e->error ? MemoryContextStrdup(cxt, e->error) : NULL;
 	}
-	osv_progress_advance("backfill", (int64) completed);
-	return completed;
 }
 
 /*
- * Record the outcome of a batch in a transaction of its own, then the
- * entries held by others one by one (record_held()).  Returns the number
- * of entries completed.  No transaction open.
+ * Record the outcome of a batch in a transaction of its own; the entries
+ * that other transactions hold meanwhile (an application that changed a
+ * summary while its batch was in flight, in a transaction still open) are
+ * kept for a later round (record_held()), so that the worker never waits
+ * for an application's lock.  Returns the number of entries completed.
+ * No transaction open.
  */
 static uint64
-record_one_batch(MemoryContext loop_cxt, VsBatch *batch)
+record_one_batch(SyncWorkerState *st, VsBatch *batch)
 {
 	VsBatch		held;
 	uint64		completed;
@@ -226,8 +242,35 @@ record_one_batch(MemoryContext loop_cxt, VsBatch *batch)
 	osv_worker_transaction_begin("osv vector sync: recording");
 	completed = sync_record(batch, &held);
 	osv_progress_advance("backfill", (int64) completed);
-	worker_end(loop_cxt);
-	return completed + record_held(loop_cxt, &held);
+	worker_end(st->loop_cxt);
+	keep_held(st, &held);
+	return completed;
+}
+
+/*
+ * Record the entries kept by record_one_batch() whose rows are free now;
+ * the others stay kept (in the other held context, so that the memory of
+ * the kept entries does not grow while an application holds a row).  No
+ * transaction open.
+ */
+static void
+record_held(SyncWorkerState *st)
+{
+	VsBatch		kept = st->held;
+	VsBatch		still;
+	int			old_slot = st->held_slot;
+
+	if (kept.n == 0)
+		return;
+	osv_worker_transaction_begin("osv vector sync: recording");
+	osv_progress_advance("backfill", (int64) sync_record(&kept, &still));
+	worker_end(st->loop_cxt);
+	elog(DEBUG1, "osv vector sync: %d entries of claim %lld recorded after other transactions held them, %d still held",
+		 kept.n, (long long) kept.claim_id, still.n);
+	st->held.n = 0;
+	st->held_slot = 1 - old_slot;
+	keep_held(st, &still);
+	MemoryContextReset(st->held_cxt[old_slot]);
 }
 
 /*
@@ -241,9 +284,9 @@ record_batches(SyncWorkerState *st, VsBatch *batch, VsBatch *unsent)
 	uint64		completed;
 	int			n = batch->n;
 
-	completed = record_one_batch(st->loop_cxt, batch);
+	completed = record_one_batch(st, batch);
 	if (unsent != NULL)
-		(void) record_one_batch(st->loop_cxt, unsent);
+		(void) record_one_batch(st, unsent);
 	elog(DEBUG1, "osv vector sync: batch of %d entries, %llu completed",
 		 n, (unsigned long long) completed);
 	if (batch->target_failed)
@@ -828,7 +871,7 @@ drain_batch(SyncWorkerState *st, bool busy, TimestampTz t_claim)
 	/* Any other batch is sent on its own, after the one in flight. */
 	if (!finish_in_flight(st))
 	{
-		(void) record_one_batch(loop_cxt, &batch);
+		(void) record_one_batch(st, &batch);
 		MemoryContextReset(st->batch_cxt[st->slot]);
 		return 1;
 	}
@@ -839,7 +882,7 @@ drain_batch(SyncWorkerState *st, bool busy, TimestampTz t_claim)
 
 	t_record = GetCurrentTimestamp();
 	{
-		uint64		completed = record_one_batch(loop_cxt, &batch);
+		uint64		completed = record_one_batch(st, &batch);
 
 		elog(DEBUG1, "osv vector sync: batch %lld of %d entries, %llu completed (claim %ld ms, send %ld ms, record %ld ms)",
 			 (long long) batch.claim_id, n, (unsigned long long) completed,
@@ -906,12 +949,21 @@ sync_round_step(void *arg)
 	SyncWorkerState *state = (SyncWorkerState *) arg;
 	long		storage_wait_ms;
 
+	/*
+	 * Entries that applications held when their batch was recorded, first:
+	 * their commits wake the worker (they changed the entries), and a
+	 * round a second looks again for any other lock.  Every worker of the
+	 * pool keeps its own.
+	 */
+	record_held(state);
 	if (state->index > 0)
-	{
 		state->wait_ms = pool_round(state);
-		return;
-	}
-	state->wait_ms = worker_round(state);
+	else
+		state->wait_ms = worker_round(state);
+	if (state->held.n > 0)
+		state->wait_ms = Min(state->wait_ms, 1000);
+	if (state->index > 0)
+		return;				/* worker 0 alone drains the storage queues */
 
 	/*
 	 * The storage queues (src/storage_sync.c) share the worker; while a
@@ -956,8 +1008,12 @@ osv_vector_sync_main(Datum main_arg)
 	state.loop_cxt = AllocSetContextCreate(state.worker_cxt, "osv vector sync batch",
 										   ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < 2; i++)
+	{
 		state.batch_cxt[i] = AllocSetContextCreate(state.worker_cxt, "osv vector sync claimed batch",
 												   ALLOCSET_DEFAULT_SIZES);
+		state.held_cxt[i] = AllocSetContextCreate(state.worker_cxt, "osv vector sync held entries",
+												  ALLOCSET_SMALL_SIZES);
+	}
 	state.cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
 	state.leases_released = false;
 	state.wait_ms = 0;
@@ -985,6 +1041,10 @@ osv_vector_sync_main(Datum main_arg)
 			osv_progress_end("reconcile");
 			MemoryContextReset(state.batch_cxt[0]);
 			MemoryContextReset(state.batch_cxt[1]);
+			/* Held entries are this life's claims too. */
+			state.held.n = 0;
+			MemoryContextReset(state.held_cxt[0]);
+			MemoryContextReset(state.held_cxt[1]);
 			state.cursor = (VsClaimCursor) VS_CLAIM_CURSOR_START;
 			state.leases_released = false;
 			state.wait_ms = OSV_WORKER_RESTART_TIME * 1000L;

@@ -158,13 +158,18 @@ add_summaries(301, 330);
 my $locker = $node->background_psql('postgres');
 $locker->query_safe('BEGIN');
 # An entry the worker has claimed for a failing attempt is not taken; the
-# next statement tries again once the claim is released.
+# next statement tries again once the claim is released.  Each try is
+# undone when it finds nothing: a FOR UPDATE that met the worker's claim in
+# progress locks the claimed row version even though its recheck then
+# drops it, and the lock would last as long as this transaction.
 my $locked = '';
 for (1 .. 100)
 {
+	$locker->query_safe('SAVEPOINT try');
 	$locked = $locker->query_safe(q{SELECT o.summary_id FROM osv.vector_outbox o JOIN osv.summaries s ON s.id = o.summary_id
 		WHERE s.document_id = 311 AND o.claim_id IS NULL FOR UPDATE OF o});
 	last if $locked =~ /^\d+$/;
+	$locker->query_safe('ROLLBACK TO SAVEPOINT try');
 	usleep(100_000);
 }
 like($locked, qr/^\d+$/, 'locked entry: one pending entry locked');
@@ -256,6 +261,33 @@ like($diff[0] // '', qr/missing in Qdrant/, 'poison: the difference is the parke
 set_and_reload('osv.vector_sync_max_attempts' => undef);
 $node->safe_psql('postgres', 'SELECT osv.vector_resync()');
 converged('after resync of the parked entry');
+
+# --- A rejected entry backs off by the setting, with jitter of 0.5 to 1. -------
+# Each of 20 entries rejected at once draws its own jitter: with a back-off
+# of 1 h, each is due again 30 to 60 minutes after its attempt.  (The
+# jitter was once random() alone, 0 to 1, for want of parentheses around
+# a product written with OPERATOR(): every OPERATOR() has one precedence.)
+set_and_reload('osv.vector_sync_backoff' => '1h', 'osv.vector_sync_backoff_max' => '1h');
+add_faults({ method => 'PUT', path => '/points$', count => -1,
+	action => { type => 'status', status => 400 } });
+$node->safe_psql('postgres', q{
+	UPDATE osv.summaries SET topic = 'jitter' WHERE id IN
+		(SELECT id FROM osv.summaries WHERE embedding IS NOT NULL AND deleted_at IS NULL ORDER BY id LIMIT 20)});
+ok($node->poll_query_until('postgres', q{
+		SELECT count(*) = 20 FROM osv.vector_outbox
+		 WHERE last_error LIKE '%HTTP status 400%' AND claim_id IS NULL AND state = 'pending'}),
+	'back-off: 20 rejected entries wait');
+is($node->safe_psql('postgres', q{
+		SELECT count(*) FROM osv.vector_outbox WHERE last_error LIKE '%HTTP status 400%'
+		   AND next_attempt_at - last_attempt_at BETWEEN interval '1799 seconds' AND interval '3720 seconds'}),
+	'20', 'back-off: each is due again 30 to 60 minutes after its attempt')
+  or diag($node->safe_psql('postgres', q{
+		SELECT string_agg(extract(epoch FROM next_attempt_at - last_attempt_at)::int::text, ' ')
+		  FROM osv.vector_outbox WHERE last_error IS NOT NULL}));
+qdrant_request($q, 'DELETE', '/__test/faults');
+set_and_reload('osv.vector_sync_backoff' => undef, 'osv.vector_sync_backoff_max' => undef);
+$node->safe_psql('postgres', 'SELECT osv.vector_resync()');
+converged('after the back-off test');
 
 # --- A wrong API key. ----------------------------------------------------------
 $log_offset = -s $node->logfile;

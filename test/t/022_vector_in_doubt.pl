@@ -29,7 +29,7 @@ osv.vector_sync_backoff = '100ms'
 osv.vector_sync_backoff_max = '500ms'
 osv.qdrant_timeout = '1s'
 osv.qdrant_connect_timeout = '1s'
-osv.vector_sync_in_doubt_fence = '4s'
+osv.vector_sync_in_doubt_fence = '8s'
 });
 $node->start;
 
@@ -71,15 +71,17 @@ sub converged
 	  or diag(join("\n", @diff[0 .. ($#diff > 10 ? 10 : $#diff)]));
 }
 
-# A user's summaries go out in one upsert that Qdrant applies 3 s later,
-# while osv gives up after 1 s; run "$action" as soon as osv has given up.
+# A user's summaries go out in one upsert that Qdrant applies 5 s later,
+# while osv gives up after 1 s (the fence, 8 s, outlasts the 4 s between);
+# run "$action" as soon as osv has given up: it has 4 s to run before the
+# late write lands, on a loaded machine too.
 # Returns the largest number of the user's points seen in Qdrant after the
 # action (the late write landing), polling until they are gone for good.
 sub late_write_during
 {
 	my ($user, $action) = @_;
 	my ($status) = qdrant_request($q, 'POST', '/__test/faults', { faults => [
-		{ method => 'PUT', path => '/points$', count => 1, action => { type => 'delay', ms => 3000 } } ] });
+		{ method => 'PUT', path => '/points$', count => 1, action => { type => 'delay', ms => 5000 } } ] });
 	die "fault: $status" unless $status == 200;
 	add_summaries($user);
 	ok($node->poll_query_until('postgres', 'SELECT in_doubt > 0 FROM osv.vector_sync_status'),
@@ -91,7 +93,7 @@ sub late_write_during
 	{
 		my $n = user_points($user);
 		$max = $n if $n > $max;
-		last if $n == 0 && time() - $t0 > 3.5
+		last if $n == 0 && time() - $t0 > 5.5
 		  && $node->safe_psql('postgres', 'SELECT pending = 0 AND erasure_sweeps = 0 FROM osv.vector_sync_status') eq 't';
 		usleep(200_000);
 	}

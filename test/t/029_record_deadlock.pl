@@ -1,8 +1,8 @@
-# The vector sync worker's record never waits for a row lock while it holds
-# others, so it cannot deadlock with an application's transaction that
-# enqueues several summaries (a cascade of a soft delete, say) in its own
-# order.  Found by 030_replica: a soft delete failed with "deadlock
-# detected" against the worker recording a batch.
+# The vector sync worker's record never waits for a row lock of another
+# transaction, so it cannot deadlock with an application's transaction
+# that enqueues several summaries (a cascade of a soft delete, say) in its
+# own order, nor stall behind one.  Found by 030_replica: a soft delete
+# failed with "deadlock detected" against the worker recording a batch.
 #
 # A batch of summaries is in flight (the Qdrant test server delays the
 # answer); a session then changes one summary of the batch in the middle of
@@ -11,13 +11,15 @@
 # entries before it; the session's next change of one of those entries
 # then closed the cycle, and the session (a short deadlock_timeout makes it
 # the one that detects) got the error.  Now the worker records the other
-# entries, commits, and waits for the held one alone.
+# entries and keeps the held one for a later round, syncing other changes
+# meanwhile.
 use strict;
 use warnings;
 
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
 use OsvTest;
 
 my $q = start_qdrant();
@@ -47,33 +49,40 @@ $node->safe_psql('postgres', q{
 });
 ok(wait_synced($node), 'the first sync drains the outbox');
 
-sub worker_waits_for_lock
-{
-	return $node->poll_query_until('postgres', q{
-		SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE backend_type = 'osv vector sync'});
-}
+my $app = $node->background_psql('postgres', on_error_stop => 0);
+$app->query_safe(q{SET deadlock_timeout = '10ms'});
 
-# One batch of summaries 1-20 in flight for 3 s.
+# One batch of summaries 1-20 in flight for 6 s.
 my ($status) = qdrant_request($q, 'POST', '/__test/faults',
-	{ faults => [ { method => 'PUT', path => '/points', count => 1, action => { type => 'delay', ms => 3000 } } ] });
+	{ faults => [ { method => 'PUT', path => '/points', count => 1, action => { type => 'delay', ms => 6000 } } ] });
 is($status, 200, 'a slow answer is set up');
 $node->safe_psql('postgres', q{UPDATE osv.summaries SET topic = 'batch'});
 ok($node->poll_query_until('postgres', 'SELECT in_flight = 20 FROM osv.vector_sync_status'),
 	'the batch of 20 entries is in flight');
 
 # Hold summary 10's entry until the batch is answered.
-my $app = $node->background_psql('postgres', on_error_stop => 0);
-$app->query_safe(q{SET deadlock_timeout = '10ms'});
 $app->query_safe('BEGIN');
 $app->query_safe(q{UPDATE osv.summaries SET topic = 'app 10' WHERE id = 10});
-ok(worker_waits_for_lock(), "the worker's record waits for the entry the application holds");
-is($node->safe_psql('postgres', 'SELECT in_flight FROM osv.vector_sync_status'), '1',
-	'the rest of the batch is recorded meanwhile (only the held entry is still claimed)');
+ok($node->poll_query_until('postgres', 'SELECT in_flight = 1 FROM osv.vector_sync_status'),
+	'the batch is recorded but for the entry the application holds');
 
 # Change summary 3 too: before the fix its entry was locked by the waiting record.
 my ($out, $ret) = $app->query(q{UPDATE osv.summaries SET topic = 'app 3' WHERE id = 3});
 is($ret, 0, 'the application changes another summary of the batch without a deadlock')
   or diag($app->{stderr});
+
+# The worker goes on meanwhile: another session's change reaches Qdrant.
+$node->safe_psql('postgres', q{UPDATE osv.summaries SET topic = 'other 15' WHERE id = 15});
+my $other = '';
+for (1 .. 300)
+{
+	$other = qdrant_dump($q)->{15}{payload}{topic} // '';
+	last if $other eq 'other 15';
+	usleep(100_000);
+}
+is($other, 'other 15', "other changes are synced while the application's transaction is open");
+is($node->safe_psql('postgres', 'SELECT in_flight FROM osv.vector_sync_status'), '1',
+	'the held entry is still claimed by the recorded batch');
 $app->query_safe('COMMIT');
 $app->quit;
 

@@ -202,6 +202,13 @@ $primary->safe_psql('postgres', q{
 	DELETE FROM osv.summaries WHERE id % 11 = 0;
 	SELECT osv.restore('osv.documents', 7);
 });
+# The worker may claim the next batch behind the one in flight (its pipeline)
+# until it waits for the hung answer, and then changes nothing more: only
+# then is the outbox read, to compare the standby's with it.
+ok($primary->poll_query_until('postgres', q{
+		SELECT state = 'active' AND query = 'osv vector sync: sending'
+		  FROM pg_stat_activity WHERE backend_type = 'osv vector sync'}),
+	'primary: the worker waits for the hung answer');
 my $queued = $primary->safe_psql('postgres', 'SELECT pending, in_flight FROM osv.vector_sync_status');
 $primary->wait_for_catchup($standby, 'replay');
 $primary->stop('immediate');
