@@ -12,16 +12,20 @@
 # alternate; the median of each side is kept.  The worker's time runs from
 # the reload that points osv.qdrant_url at the sink (the outbox is filled
 # beforehand) until the outbox is empty.  Target: the worker drains at
-# least 1.5 times as fast as the external syncer.
+# least 1.5 times as fast as the external syncer.  WORKERS (1) sets
+# osv.vector_sync_workers: the pool's CPU time is summed over its workers,
+# and each round prints the load average (the machine's other work).
 . "$(dirname "$0")/lib.sh"
 
 N=${N:-100000}
 BATCH=${BATCH:-256}
 ROUNDS=${ROUNDS:-3}
+WORKERS=${WORKERS:-1}
 
 bench_start sync_throughput.sh "osv.vector_sync_worker = on
 osv.vector_dimensions = 384
-osv.vector_sync_batch_size = $BATCH"
+osv.vector_sync_batch_size = $BATCH
+osv.vector_sync_workers = $WORKERS"
 
 bench_start_sink
 URL=$BENCH_SINK_URL
@@ -59,7 +63,7 @@ COPY (
 SQL
 
 # Wait for the worker (it starts before database "bench" exists and retries).
-until [ "$(bench_psql -At -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'osv vector sync'")" = 1 ]; do
+until [ "$(bench_psql -At -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'osv vector sync'")" = "$WORKERS" ]; do
 	sleep 0.5
 done
 
@@ -78,23 +82,27 @@ SQL
 	# worker takes last are, so that it costs next to nothing (a scan of the
 	# table walks every entry already deleted: 15 ms a poll on a machine of
 	# two cores shared with the worker and the sink).
-	local t0 t1 pid c0 c1
-	pid=$(bench_psql -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'osv vector sync'")
-	c0=$(cpu_ticks "$pid")
+	local t0 t1 pids c0 c1
+	pids=$(bench_psql -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'osv vector sync'")
+	c0=$(cpu_ticks $pids)
 	t0=$(date +%s.%N)
 	bench_psql -q -c 'SELECT pg_reload_conf()' >/dev/null
 	until [ "$(bench_psql -At -c 'SELECT (SELECT o.summary_id FROM osv.vector_outbox o ORDER BY o.summary_id DESC LIMIT 1) IS NULL')" = t ]; do
 		sleep 0.1
 	done
 	t1=$(date +%s.%N)
-	c1=$(cpu_ticks "$pid")
+	c1=$(cpu_ticks $pids)
 	echo "$(( c1 - c0 ))" >>"$BENCH_DIR/worker_cpu.txt"
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
 }
 
-# CPU time (user + system, clock ticks) of process $1 so far.
+# CPU time (user + system, clock ticks) of the processes given so far, summed.
 cpu_ticks() {
-	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+	local pid sum=0
+	for pid in "$@"; do
+		sum=$(( sum + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat") ))
+	done
+	echo "$sum"
 }
 
 client_round() {
@@ -117,7 +125,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	echo "$c" >>"$BENCH_DIR/client.txt"
 	echo "$w" >>"$BENCH_DIR/worker.txt"
 	echo "$p" >>"$BENCH_DIR/prebuilt.txt"
-	osv_log "round $round: worker $w s ($(tail -n 1 "$BENCH_DIR/worker_cpu.txt") CPU ticks), external COPY + libcurl syncer $c s, pre-built bodies $p s"
+	osv_log "round $round: worker $w s ($(tail -n 1 "$BENCH_DIR/worker_cpu.txt") CPU ticks, $WORKERS worker(s)), external COPY + libcurl syncer $c s, pre-built bodies $p s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 done
 w=$(bench_median <"$BENCH_DIR/worker.txt")
 c=$(bench_median <"$BENCH_DIR/client.txt")
@@ -125,10 +133,10 @@ p=$(bench_median <"$BENCH_DIR/prebuilt.txt")
 hz=$(getconf CLK_TCK)
 wcpu=$(awk -v hz="$hz" '{ print $1 / hz }' "$BENCH_DIR/worker_cpu.txt" | bench_median)
 failed=$(bench_psql -At -c 'SELECT failed FROM osv.vector_sync_status')
-awk -v n="$N" -v w="$w" -v c="$c" -v p="$p" -v f="$failed" -v wc="$wcpu" 'BEGIN {
+awk -v n="$N" -v w="$w" -v c="$c" -v p="$p" -v f="$failed" -v wc="$wcpu" -v k="$WORKERS" 'BEGIN {
 	printf "sync throughput, %d summaries x 384 dims, median of rounds:\n", n
 	printf "  external syncer (COPY + libcurl): %8.3f s  %9.0f summaries/s  (baseline)\n", c, n / c
-	printf "  osv sync worker:                  %8.3f s  %9.0f summaries/s  (worker CPU %.2f s, %.1f us a summary)\n", w, n / w, wc, wc * 1e6 / n
+	printf "  osv sync worker(s), %2d:           %8.3f s  %9.0f summaries/s  (worker CPU %.2f s, %.1f us a summary)\n", k, w, n / w, wc, wc * 1e6 / n
 	printf "  pre-built bodies (sink ceiling):  %8.3f s  %9.0f summaries/s\n", p, n / p
 	printf "  ratio (worker / external syncer rate): %.2f (target >= 1.5); parked entries: %s\n", c / w, f
 }'
@@ -136,9 +144,9 @@ awk -v n="$N" -v w="$w" -v c="$c" -v p="$p" -v f="$failed" -v wc="$wcpu" 'BEGIN 
 # The figures beside their plot: the external syncer first (the baseline).
 tsv="$OSV_ROOT/bench/plots/sync_throughput.tsv"
 mkdir -p "$(dirname "$tsv")"
-awk -v n="$N" -v w="$w" -v c="$c" -v p="$p" 'BEGIN {
+awk -v n="$N" -v w="$w" -v c="$c" -v p="$p" -v k="$WORKERS" 'BEGIN {
 	printf "external syncer (COPY + libcurl), baseline\t%.0f\n", n / c
-	printf "osv sync worker (pipelined)\t%.0f\n", n / w
+	printf "osv sync worker%s (pipelined)\t%.0f\n", (k > 1 ? sprintf("s, pool of %d", k) : ""), n / w
 	printf "pre-built bodies (sink ceiling)\t%.0f\n", n / p
 }' >"$tsv"
 "$OSV_ROOT/bench/plot.sh" sync_throughput "Vector sync of $N summaries x 384 dims" "summaries/s (median of rounds)" "$tsv"

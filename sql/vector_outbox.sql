@@ -197,6 +197,22 @@ BEGIN;
 TRUNCATE osv.summaries CASCADE;
 SELECT summary_id, state FROM osv.vector_outbox;
 ROLLBACK;
+-- ... but for the entries in flight (another process may be sending them,
+-- and its upsert may land after the marker's drop): they stay claimed, as
+-- changes, so that their record does not complete them and they are sent
+-- again after the marker.
+BEGIN;
+CREATE TEMP TABLE truncated_in_flight ON COMMIT DROP AS SELECT * FROM osv.vector_sync_claim(2);
+TRUNCATE osv.summaries CASCADE;
+SELECT count(*) AS claimed_before FROM truncated_in_flight;
+SELECT o.summary_id = 0 AS marker, o.state, o.claim_id IS NOT NULL AS claimed,
+	   o.version OPERATOR(pg_catalog.-) o.claimed_version AS changes, count(*)
+  FROM osv.vector_outbox o GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4;
+SELECT osv.vector_sync_complete((SELECT min(claim_id) FROM truncated_in_flight),
+								ARRAY(SELECT summary_id FROM truncated_in_flight)) AS completed;
+SELECT count(*) FILTER (WHERE summary_id <> 0 AND state = 'pending' AND claim_id IS NULL) AS to_send_again
+  FROM osv.vector_outbox;
+ROLLBACK;
 
 -- Clean up.
 TRUNCATE osv.vector_outbox;

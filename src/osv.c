@@ -6,16 +6,19 @@
  * _PG_init runs in every process that loads osv.so: the postmaster when
  * osv is in shared_preload_libraries, and otherwise each backend on the
  * first call of one of osv's C functions.  It defines the settings
- * (settings.c).  When preloaded it also registers the two static
- * background workers ("osv vector sync", sync_worker.c; "osv scheduler",
- * scheduler.c) and installs the shared memory hooks.
+ * (settings.c).  When preloaded it also registers the static background
+ * workers (osv.vector_sync_workers of type "osv vector sync",
+ * sync_worker.c; "osv scheduler", scheduler.c) and installs the shared
+ * memory hooks.
  *
- * The shared memory is one small struct: the pgprocno and pid of the
- * running vector sync worker, so that a backend can set its latch when a
- * transaction that enqueued outbox entries commits.  It is created in the
+ * The shared memory is one small struct: the pgprocno and pid of each
+ * running vector sync worker (osv.vector_sync_workers of them, worker 0
+ * first), so that a backend can set worker 0's latch when a transaction
+ * that enqueued outbox entries commits, and a worker that found a full
+ * batch can wake the others.  It is created in the
  * postmaster under AddinShmemInitLock; afterwards it is read and written
- * without a lock: the worker writes it once at start and once at exit,
- * and a reader that sees a stale value at worst sets the latch of a
+ * without a lock: each worker writes its slot once at start and once at
+ * exit, and a reader that sees a stale value at worst sets the latch of a
  * process that is gone (harmless) or misses a wake-up that the worker's
  * naptime makes up for.  It also counts the searches answered from the
  * in-database scan while Qdrant could not answer (vector_sql.c), with
@@ -53,11 +56,12 @@ PG_MODULE_MAGIC;
 
 PGDLLEXPORT void _PG_init(void);
 
-/* Shared state: where to find the vector sync worker's latch. */
+/* Shared state: where to find the vector sync workers' latches. */
 typedef struct OsvSharedState
 {
-	int			sync_worker_pgprocno;	/* -1 when no worker runs */
-	pid_t		sync_worker_pid;
+	/* Per worker of the pool, by its number; -1 and 0 when it does not run */
+	int			sync_worker_pgprocno[OSV_MAX_SYNC_WORKERS];
+	pid_t		sync_worker_pid[OSV_MAX_SYNC_WORKERS];
 	pg_atomic_uint64 search_fallbacks;	/* searches answered by the scan */
 	pg_atomic_uint64 last_search_fallback;	/* TimestampTz of the last one */
 } OsvSharedState;
@@ -91,8 +95,11 @@ osv_shmem_startup(void)
 	osv_shared = ShmemInitStruct("osv", sizeof(OsvSharedState), &found);
 	if (!found)
 	{
-		osv_shared->sync_worker_pgprocno = -1;
-		osv_shared->sync_worker_pid = 0;
+		for (int i = 0; i < OSV_MAX_SYNC_WORKERS; i++)
+		{
+			osv_shared->sync_worker_pgprocno[i] = -1;
+			osv_shared->sync_worker_pid[i] = 0;
+		}
 		pg_atomic_init_u64(&osv_shared->search_fallbacks, 0);
 		pg_atomic_init_u64(&osv_shared->last_search_fallback, 0);
 	}
@@ -107,37 +114,70 @@ osv_shmem_attached(void)
 	return osv_shared != NULL;
 }
 
-/* on_shmem_exit callback of the published worker. */
+/* on_shmem_exit callback of the published worker number "arg". */
 static void
 unpublish_sync_worker(int code, Datum arg)
 {
-	if (osv_shared != NULL && osv_shared->sync_worker_pid == MyProcPid)
+	int			index = DatumGetInt32(arg);
+
+	if (osv_shared != NULL && osv_shared->sync_worker_pid[index] == MyProcPid)
 	{
-		osv_shared->sync_worker_pgprocno = -1;
-		osv_shared->sync_worker_pid = 0;
+		osv_shared->sync_worker_pgprocno[index] = -1;
+		osv_shared->sync_worker_pid[index] = 0;
 	}
 }
 
+/* Publish the calling process as vector sync worker number "index". */
 void
-osv_shmem_publish_sync_worker(void)
+osv_shmem_publish_sync_worker(int index)
 {
+	Assert(index >= 0 && index < OSV_MAX_SYNC_WORKERS);
 	if (osv_shared == NULL)
 		return;
-	osv_shared->sync_worker_pid = MyProcPid;
-	osv_shared->sync_worker_pgprocno = MyProc->pgprocno;
-	on_shmem_exit(unpublish_sync_worker, (Datum) 0);
+	osv_shared->sync_worker_pid[index] = MyProcPid;
+	osv_shared->sync_worker_pgprocno[index] = MyProc->pgprocno;
+	on_shmem_exit(unpublish_sync_worker, Int32GetDatum(index));
 }
 
+/* Set the latch of vector sync worker number "index", if it runs. */
+static bool
+wake_one(int index)
+{
+	int			procno = osv_shared->sync_worker_pgprocno[index];
+
+	if (procno < 0)
+		return false;
+	SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+	return true;
+}
+
+/*
+ * Wake the vector sync worker 0, which wakes the others when it finds a
+ * full batch (osv_shmem_wake_sync_pool()); all of them while worker 0
+ * does not run, so that the pool drains without it.
+ */
 void
 osv_shmem_wake_sync_worker(void)
 {
-	int			procno;
-
 	if (osv_shared == NULL)
 		return;
-	procno = osv_shared->sync_worker_pgprocno;
-	if (procno >= 0)
-		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+	if (wake_one(0))
+		return;
+	for (int i = 1; i < OSV_MAX_SYNC_WORKERS; i++)
+		(void) wake_one(i);
+}
+
+/* Wake every vector sync worker but number "self" (a burst to drain). */
+void
+osv_shmem_wake_sync_pool(int self)
+{
+	if (osv_shared == NULL)
+		return;
+	for (int i = 0; i < OSV_MAX_SYNC_WORKERS; i++)
+	{
+		if (i != self)
+			(void) wake_one(i);
+	}
 }
 
 /* Count a search answered by the in-database scan instead of Qdrant. */
@@ -167,13 +207,16 @@ osv_shmem_search_fallbacks(uint64 *count, TimestampTz *last)
 
 /*
  * Register one of osv's static background workers (postmaster, while
- * shared_preload_libraries are loaded).  Both connect to osv.database and
+ * shared_preload_libraries are loaded).  All connect to osv.database and
  * write, so they start once recovery has finished; an exit other than 0
  * (a crash, a FATAL) restarts them after OSV_WORKER_RESTART_TIME.  The
- * name is also the type that pg_stat_activity.backend_type shows.
+ * type is what pg_stat_activity.backend_type shows (the same for every
+ * worker of the vector sync pool, whose number is "index", its main
+ * argument); the name, "type" for the first and "type index" for the
+ * others, is also the worker's application_name.
  */
 static void
-register_worker(const char *name, const char *function_name)
+register_worker(const char *type, const char *function_name, int index)
 {
 	BackgroundWorker worker;
 
@@ -183,9 +226,12 @@ register_worker(const char *name, const char *function_name)
 	worker.bgw_restart_time = OSV_WORKER_RESTART_TIME;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "osv");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function_name);
-	snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", name);
-	worker.bgw_main_arg = (Datum) 0;
+	if (index == 0)
+		snprintf(worker.bgw_name, BGW_MAXLEN, "%s", type);
+	else
+		snprintf(worker.bgw_name, BGW_MAXLEN, "%s %d", type, index);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", type);
+	worker.bgw_main_arg = Int32GetDatum(index);
 	worker.bgw_notify_pid = 0;
 	RegisterBackgroundWorker(&worker);
 }
@@ -209,8 +255,11 @@ _PG_init(void)
 		prev_shmem_startup_hook = shmem_startup_hook;
 		shmem_startup_hook = osv_shmem_startup;
 		if (osv_vector_sync_worker)
-			register_worker("osv vector sync", "osv_vector_sync_main");
+		{
+			for (int i = 0; i < osv_vector_sync_workers; i++)
+				register_worker("osv vector sync", "osv_vector_sync_main", i);
+		}
 		if (osv_scheduler_worker)
-			register_worker("osv scheduler", "osv_scheduler_main");
+			register_worker("osv scheduler", "osv_scheduler_main", 0);
 	}
 }

@@ -7,9 +7,10 @@
  * transaction: it upserts a row of osv.vector_outbox (one row per summary,
  * coalesced by ON CONFLICT, so it takes the row lock of the entry until
  * the writer commits) and asks for the vector sync worker to be woken at
- * commit: an XactCallback sets the worker's latch (osv.c), never before
- * commit, or the worker would not see the row.  A TRUNCATE of the table
- * replaces the whole outbox with the marker 0.  In the embedded mode
+ * commit: an XactCallback sets the latch of worker 0 of the pool (osv.c),
+ * never before commit, or the worker would not see the row.  A TRUNCATE of the table
+ * replaces the whole outbox with the marker 0 (entries in flight stay, as
+ * changes, and are sent again after it).  In the embedded mode
  * (osv.qdrant_url empty) nothing is enqueued, and the synced target is
  * forgotten, so that the worker reconciles the next one.
  *
@@ -195,8 +196,8 @@ outbox_enqueue_array(Datum ids)
  * changes: it appears or disappears (trash, restore, embedding set or
  * cleared, insert, delete) or, while it stays, its embedding, user_id,
  * topic or created_at change.  A TRUNCATE replaces the whole outbox with
- * the marker 0.  In the embedded mode (osv.qdrant_url empty) nothing is
- * enqueued.
+ * the marker 0, but for the entries in flight.  In the embedded mode
+ * (osv.qdrant_url empty) nothing is enqueued.
  */
 PG_FUNCTION_INFO_V1(osv_vector_enqueue);
 Datum
@@ -238,8 +239,24 @@ osv_vector_enqueue(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(event))
 	{
+		/*
+		 * An entry claimed by a sync in another process (a worker of the
+		 * pool, or a session's osv.vector_sync() beside the worker) may be
+		 * in flight: its upsert can reach Qdrant after the marker's drop
+		 * and the new collection's creation.  So it stays, as a change
+		 * (version + 1): its record does not complete it, and it is sent
+		 * again after the marker, as the delete of a summary that is gone.
+		 * (No claim commits meanwhile: a claim reads osv.summaries, on
+		 * which TRUNCATE holds its lock.)
+		 */
 		spi_connect();
-		spi_execute(SPI_OK_DELETE, "DELETE FROM osv.vector_outbox WHERE summary_id OPERATOR(pg_catalog.<>) 0",
+		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_outbox o SET version = o.version OPERATOR(pg_catalog.+) 1,"
+					" attempts = 0, next_attempt_at = pg_catalog.now(), last_error = NULL"
+					" WHERE o.summary_id OPERATOR(pg_catalog.<>) 0 AND o.claim_id IS NOT NULL"
+					"   AND o.lease_until OPERATOR(pg_catalog.>=) pg_catalog.now()",
+					0, NULL, NULL, false, 0);
+		spi_execute(SPI_OK_DELETE, "DELETE FROM osv.vector_outbox o WHERE o.summary_id OPERATOR(pg_catalog.<>) 0"
+					" AND (o.claim_id IS NULL OR o.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())",
 					0, NULL, NULL, false, 0);
 		enqueue_summary(0);
 		SPI_finish();

@@ -38,6 +38,7 @@
 /* Startup settings. */
 char	   *osv_database = NULL;
 bool		osv_vector_sync_worker = true;
+int			osv_vector_sync_workers = 1;
 bool		osv_scheduler_worker = true;
 
 /* Vector layer settings. */
@@ -362,6 +363,11 @@ settings_define(void)
 								 "Starts the background worker that syncs summary embeddings to Qdrant.",
 								 NULL, &osv_vector_sync_worker, true,
 								 PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomIntVariable("osv.vector_sync_workers",
+								"Sets the number of vector sync workers that drain the outbox together.",
+								"The first one also reconciles new targets, sends erasure sweeps and drains the storage queues; the others only sync batches of the outbox.",
+								&osv_vector_sync_workers, 1, 1, OSV_MAX_SYNC_WORKERS,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 		DefineCustomBoolVariable("osv.scheduler_worker",
 								 "Starts the background worker that runs the retention jobs.",
 								 NULL, &osv_scheduler_worker, true,

@@ -16,9 +16,13 @@
 #ifndef OSV_SETTINGS_H
 #define OSV_SETTINGS_H
 
+/* Most vector sync workers osv.vector_sync_workers may start. */
+#define OSV_MAX_SYNC_WORKERS 16
+
 /* Startup settings (shared_preload_libraries only). */
 extern char *osv_database;
 extern bool osv_vector_sync_worker;
+extern int	osv_vector_sync_workers;
 extern bool osv_scheduler_worker;
 
 /* Vector layer settings (reloadable). */

@@ -1056,10 +1056,11 @@ sync_requeue_sweeps(Datum users)
  * Record the outcome of a call to the target (SPI connected): a failure of
  * the whole target (err not NULL) backs it off with jitter, exponentially
  * up to osv.vector_sync_backoff_max; a Retry-After counts, but is capped
- * there too, so that no answer stops the sync for longer.  A success
- * (any_sent) ends the back-off.  (Every OPERATOR() construct parses with
- * one precedence, whatever its operator: the products of the jitter are
- * parenthesised.)
+ * there too, so that no answer stops the sync for longer.  A failure never
+ * shortens a back-off already set (another worker of the pool, or an
+ * operator, set a later retry_at).  A success (any_sent) ends the
+ * back-off.  (Every OPERATOR() construct parses with one precedence,
+ * whatever its operator: the products of the jitter are parenthesised.)
  */
 void
 sync_record_target(const QdrantError *err, bool any_sent)
@@ -1076,10 +1077,10 @@ sync_record_target(const QdrantError *err, bool any_sent)
 		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets t SET"
 					" consecutive_failures = t.consecutive_failures OPERATOR(pg_catalog.+) 1,"
 					" last_error = $1, last_error_at = pg_catalog.clock_timestamp(),"
-					" retry_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
+					" retry_at = GREATEST(t.retry_at, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
 					"   LEAST($3::float8, GREATEST(LEAST($3::float8, $2 OPERATOR(pg_catalog.*) pg_catalog.power(2, LEAST(t.consecutive_failures, 30)))"
 					"            OPERATOR(pg_catalog.*) (0.5 OPERATOR(pg_catalog.+) (0.5 OPERATOR(pg_catalog.*) pg_catalog.random())),"
-					"            $4::float8)) OPERATOR(pg_catalog./) 1000.0)"
+					"            $4::float8)) OPERATOR(pg_catalog./) 1000.0))"
 					" WHERE t.target OPERATOR(pg_catalog.=) 'qdrant'",
 					4, types, values, false, 0);
 	}
@@ -1193,10 +1194,6 @@ sync_record(VsBatch *batch, VsBatch *held)
 			ndoubt++;
 		}
 	}
-
-	/* The target. */
-	sync_record_target(batch->target_failed ? &batch->target_error : NULL,
-					   batch->any_sent);
 
 	/*
 	 * Completed entries: gone unless changed meanwhile, or unless a write of
@@ -1338,6 +1335,14 @@ sync_record(VsBatch *batch, VsBatch *held)
 	 * batch completed (deleted above).  Planned freely (hash joins).
 	 */
 	AtEOXact_GUC(true, save_nestlevel);
+
+	/*
+	 * The target, last: its row is the one every worker of the pool writes,
+	 * so its lock is held for as short a time as can be.
+	 */
+	sync_record_target(batch->target_failed ? &batch->target_error : NULL,
+					   batch->any_sent);
+
 	if (batch->resync)
 	{
 		Oid			argtype = INT8ARRAYOID;

@@ -43,11 +43,33 @@
  * way, whether Qdrant is configured or not, and sleeps no longer than
  * their next due entry.
  *
- * Health (health.c, progress.c): the worker publishes its state ("idle",
+ * A pool (osv.vector_sync_workers, registered by osv.c with their number
+ * as main argument): worker 0 does all of the above; workers 1 and up only
+ * claim, send and record batches of the outbox (pool_round()), each in
+ * its own process with its own pipeline.  Each life of each worker claims
+ * under a claim id of its own (worker 0's in
+ * osv.vector_sync_targets.worker_claim_id, worker i's in
+ * pool_claim_ids[i]), so that a restart or an ERROR of one releases only
+ * its own claims.  Between workers, the claim keeps what it keeps between
+ * any two drainers: an entry is claimed by one batch at a time (its
+ * claim_id stays until the record), so two versions of a summary are
+ * never in flight at once and a delete never overtakes an upsert of the
+ * same point; a TRUNCATE keeps entries in flight as changes (outbox.c),
+ * so an upsert that lands after the marker's drop is followed by the
+ * delete.  Every worker honours the target's back-off (retry_at).  A
+ * commit wakes worker 0 (every worker while worker 0 does not run); a
+ * worker that claimed a full batch wakes the others, so that a burst is
+ * drained by the whole pool and a trickle by one worker.
+ *
+ * Health (health.c, progress.c): worker 0 publishes its state ("idle",
  * "draining", "backing off", ...) and a heartbeat at every round, and the
  * progress of the backfill and of the reconcile of a new target.  When the
  * mode changes (the URL is emptied, or a new one is set) it clears the
  * target's error and back-off, which belonged to the old target.
+ *
+ * The other workers of the pool publish neither (their liveness is in
+ * pg_stat_activity, application_name "osv vector sync <i>"); the backfill
+ * progress counts worker 0's batches.
  *
  * An ERROR in a round is logged and its transaction aborted (worker.c);
  * the worker then waits OSV_WORKER_RESTART_TIME, releases the claims left
@@ -92,6 +114,7 @@
 /* The state of the worker across rounds. */
 typedef struct SyncWorkerState
 {
+	int			index;			/* number in the pool: 0 does every duty */
 	MemoryContext worker_cxt;	/* lives as long as the worker */
 	MemoryContext loop_cxt;		/* reset at every round */
 	VsClaimCursor cursor;
@@ -115,6 +138,8 @@ typedef struct SyncWorkerState
 	MemoryContext held_cxt[2];	/* held's memory, alternating */
 	int			held_slot;		/* the context held is in */
 } SyncWorkerState;
+
+static long drain_batch(SyncWorkerState *st, bool busy, TimestampTz t_claim);
 
 /* Commit the worker's transaction; back in the loop's memory context. */
 static void
@@ -368,37 +393,50 @@ target_failed(SyncWorkerState *st, const QdrantError *err)
 }
 
 /*
- * Release the claims a previous life of the worker left behind (its last
- * claim, recorded in osv.vector_sync_targets.worker_claim_id) and every
- * claim whose lease expired; the live claims of an external drainer
- * (osv.vector_sync_claim()) stay.  A released claim's request may have
+ * Release the claims a previous life of worker "index" left behind (its
+ * last claim: osv.vector_sync_targets.worker_claim_id for worker 0,
+ * pool_claim_ids[index] for the others; worker 0 also those of the
+ * workers past osv.vector_sync_workers, which a restart with a smaller
+ * pool left) and every claim whose lease expired; the live claims of
+ * the other workers and of an external drainer (osv.vector_sync_claim())
+ * stay.  A released claim's request may have
  * been sent, and Qdrant may still apply it: its entries are in doubt for
  * the fence from now, with the user each claim read (claimed_user_id, which
  * outlives the user's rows), so the erasure sweep of a user erased
  * meanwhile waits for the fence and is repeated after it.  SPI connected.
  */
 static void
-release_dead_claims(void)
+release_dead_claims(int index)
 {
-	Oid			argtype = INT4OID;
-	Datum		arg = Int32GetDatum(osv_vector_sync_in_doubt_fence);
+	Oid			argtypes[3] = {INT4OID, INT4OID, INT4OID};
+	Datum		args[3];
 
+	args[0] = Int32GetDatum(osv_vector_sync_in_doubt_fence);
+	args[1] = Int32GetDatum(index);
+	args[2] = Int32GetDatum(osv_vector_sync_workers);
 	spi_execute(SPI_OK_UPDATE_RETURNING, "UPDATE osv.vector_outbox o SET claim_id = NULL, claimed_version = NULL, lease_until = NULL,"
 				" in_doubt_until = GREATEST(o.in_doubt_until, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)"
 				"   pg_catalog.make_interval(secs => $1 OPERATOR(pg_catalog./) 1000.0)),"
 				" in_doubt_user_id = COALESCE(o.claimed_user_id, o.in_doubt_user_id)"
 				" WHERE o.claim_id IS NOT NULL"
-				"   AND (o.claim_id OPERATOR(pg_catalog.=) (SELECT t.worker_claim_id FROM osv.vector_sync_targets t WHERE t.target OPERATOR(pg_catalog.=) 'qdrant')"
+				"   AND (o.claim_id OPERATOR(pg_catalog.=) ANY ((SELECT CASE WHEN $2 OPERATOR(pg_catalog.=) 0"
+				"          THEN ARRAY[t.worker_claim_id] OPERATOR(pg_catalog.||) t.pool_claim_ids[$3:]"
+				"          ELSE ARRAY[t.pool_claim_ids[$2]] END"
+				"        FROM osv.vector_sync_targets t WHERE t.target OPERATOR(pg_catalog.=) 'qdrant')::bigint[])"
 				"        OR o.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())"
 				" RETURNING o.claimed_user_id",
-				1, &argtype, &arg, false, 0);
+				3, argtypes, args, false, 0);
 	if (SPI_processed > 0)
 	{
 		Datum	   *users = palloc(sizeof(Datum) * SPI_processed);
 		int			nusers = 0;
 
-		elog(LOG, "osv vector sync released %llu outbox entries claimed before a restart",
-			 (unsigned long long) SPI_processed);
+		if (index == 0)
+			elog(LOG, "osv vector sync released %llu outbox entries claimed before a restart",
+				 (unsigned long long) SPI_processed);
+		else
+			elog(LOG, "osv vector sync %d released %llu outbox entries claimed before a restart",
+				 index, (unsigned long long) SPI_processed);
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
 			bool		isnull;
@@ -411,11 +449,47 @@ release_dead_claims(void)
 		if (nusers > 0)
 			sync_requeue_sweeps(sync_int8_array(users, nusers));
 	}
-	/* The erasure sweeps the last life claimed, which it may not have sent. */
-	spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_erasure_sweeps w SET claim_id = NULL, lease_until = NULL"
-				" WHERE w.claim_id OPERATOR(pg_catalog.=) (SELECT t.worker_claim_id FROM osv.vector_sync_targets t"
-				"   WHERE t.target OPERATOR(pg_catalog.=) 'qdrant')",
-				0, NULL, NULL, false, 0);
+	/* The erasure sweeps the last life claimed (worker 0 alone claims them). */
+	if (index == 0)
+		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_erasure_sweeps w SET claim_id = NULL, lease_until = NULL"
+					" WHERE w.claim_id OPERATOR(pg_catalog.=) (SELECT t.worker_claim_id FROM osv.vector_sync_targets t"
+					"   WHERE t.target OPERATOR(pg_catalog.=) 'qdrant')",
+					0, NULL, NULL, false, 0);
+}
+
+/*
+ * A new life of the worker: release what the last one left claimed, and
+ * take the claim id of every batch of this one, recorded as the claim the
+ * next life releases (one update per life, not per batch): worker 0's in
+ * worker_claim_id (which also forgets the slots of workers past the
+ * pool's size, released above), the others' in their element of
+ * pool_claim_ids.  SPI connected.
+ */
+static void
+begin_life(SyncWorkerState *st)
+{
+	Oid			argtypes[2] = {INT8OID, INT4OID};
+	Datum		args[2];
+
+	release_dead_claims(st->index);
+	st->claim_id = sync_new_claim_id();
+	args[0] = Int64GetDatum(st->claim_id);
+	if (st->index == 0)
+	{
+		args[1] = Int32GetDatum(osv_vector_sync_workers - 1);
+		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET worker_claim_id = $1,"
+					" pool_claim_ids = CASE WHEN $2 OPERATOR(pg_catalog.>) 0 THEN pool_claim_ids[1:$2] END"
+					" WHERE target OPERATOR(pg_catalog.=) 'qdrant'",
+					2, argtypes, args, false, 0);
+	}
+	else
+	{
+		args[1] = Int32GetDatum(st->index);
+		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET pool_claim_ids[$2] = $1"
+					" WHERE target OPERATOR(pg_catalog.=) 'qdrant'",
+					2, argtypes, args, false, 0);
+	}
+	st->leases_released = true;
 }
 
 /*
@@ -491,16 +565,11 @@ worker_round(SyncWorkerState *st)
 {
 	MemoryContext loop_cxt = st->loop_cxt;
 	VsClaimCursor *cursor = &st->cursor;
-	VsBatch		batch;
 	VsSweep    *sweeps = NULL;
 	int			nsweeps;
 	long		wait_ms;
-	int			n;
-	bool		idle = false;
 	bool		back_off_ended = false;
 	TimestampTz t_claim = GetCurrentTimestamp();
-	TimestampTz t_send;
-	TimestampTz t_record;
 
 	osv_worker_transaction_begin("osv vector sync: claiming");
 	if (!OidIsValid(get_extension_oid("osv", true)) || !qdrant_configured())
@@ -562,17 +631,7 @@ worker_round(SyncWorkerState *st)
 	 * life releases (one update per life, not per batch).
 	 */
 	if (!st->leases_released)
-	{
-		Oid			argtype = INT8OID;
-		Datum		arg;
-
-		release_dead_claims();
-		st->claim_id = sync_new_claim_id();
-		arg = Int64GetDatum(st->claim_id);
-		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET worker_claim_id = $1 WHERE target OPERATOR(pg_catalog.=) 'qdrant'",
-					1, &argtype, &arg, false, 0);
-		st->leases_released = true;
-	}
+		begin_life(st);
 
 	/*
 	 * A new target (or one that comes back after an embedded window):
@@ -695,6 +754,29 @@ worker_round(SyncWorkerState *st)
 	if (st->reconcile_url != NULL && !reconcile_step(st, &wait_ms))
 		return wait_ms;
 
+	return drain_batch(st, nsweeps > 0 || st->reconcile_url != NULL, t_claim);
+}
+
+/*
+ * The claim, send and record of a batch of the outbox, the part of a round
+ * that every worker of the pool runs (no transaction open).  "busy": the
+ * round did other work (sweeps, a page of a reconcile), so it goes on at
+ * once even when nothing is due.  A claim of a full batch wakes the other
+ * workers of the pool, so that a burst is drained by all of them.  Returns
+ * how long to sleep, 0 to go on at once.
+ */
+static long
+drain_batch(SyncWorkerState *st, bool busy, TimestampTz t_claim)
+{
+	MemoryContext loop_cxt = st->loop_cxt;
+	VsClaimCursor *cursor = &st->cursor;
+	VsBatch		batch;
+	long		wait_ms = 0;
+	int			n;
+	bool		idle = false;
+	TimestampTz t_send;
+	TimestampTz t_record;
+
 	osv_worker_transaction_begin("osv vector sync: claiming");
 	n = sync_claim(osv_vector_sync_batch_size, st->claim_id, cursor, &batch,
 				   st->batch_cxt[st->slot]);
@@ -730,6 +812,8 @@ worker_round(SyncWorkerState *st)
 			osv_progress_end("backfill");
 	}
 	worker_end(loop_cxt);
+	if (n == osv_vector_sync_batch_size && osv_vector_sync_workers > 1)
+		osv_shmem_wake_sync_pool(st->index);
 	if (idle)
 	{
 		/*
@@ -738,7 +822,7 @@ worker_round(SyncWorkerState *st)
 		 */
 		if (st->in_flight)
 			return finish_in_flight(st) ? 0 : 1;
-		if (nsweeps > 0 || st->reconcile_url != NULL)
+		if (busy)
 			return 0;
 		if (wait_ms > 0)
 			health_set_state("idle");
@@ -818,6 +902,46 @@ worker_round(SyncWorkerState *st)
 	return 0;
 }
 
+/*
+ * One round of a further worker of the pool (number 1 and up): claim, send
+ * and record a batch of the outbox, as worker 0 does, and nothing else:
+ * no sweeps, no reconcile, no collection check of its own (the first send
+ * checks it, and creates it if need be), no storage queues, no health or
+ * progress.  It honours the target's back-off like worker 0, forgets the
+ * collection it checked at a reload, and starts a life of its own claims
+ * as worker 0 does.  Returns how long to sleep, 0 to go on at once.
+ */
+static long
+pool_round(SyncWorkerState *st)
+{
+	long		wait_ms;
+	TimestampTz t_claim = GetCurrentTimestamp();
+
+	osv_worker_transaction_begin("osv vector sync: claiming");
+	if (!OidIsValid(get_extension_oid("osv", true)) || !qdrant_configured())
+	{
+		worker_end(st->loop_cxt);
+		(void) finish_in_flight(st);
+		st->leases_released = false;
+		return osv_vector_sync_naptime;
+	}
+	if (st->reloaded)
+	{
+		qdrant_forget_collection();
+		st->reloaded = false;
+	}
+	if (!st->leases_released)
+		begin_life(st);
+	if (sync_target_backing_off(&wait_ms))
+	{
+		worker_end(st->loop_cxt);
+		(void) finish_in_flight(st);
+		return Min(wait_ms, (long) osv_vector_sync_naptime);
+	}
+	worker_end(st->loop_cxt);
+	return drain_batch(st, false, t_claim);
+}
+
 /* A round as a step of the worker skeleton. */
 static void
 sync_round_step(void *arg)
@@ -828,12 +952,18 @@ sync_round_step(void *arg)
 	/*
 	 * Entries that applications held when their batch was recorded, first:
 	 * their commits wake the worker (they changed the entries), and a
-	 * round a second looks again for any other lock.
+	 * round a second looks again for any other lock.  Every worker of the
+	 * pool keeps its own.
 	 */
 	record_held(state);
-	state->wait_ms = worker_round(state);
+	if (state->index > 0)
+		state->wait_ms = pool_round(state);
+	else
+		state->wait_ms = worker_round(state);
 	if (state->held.n > 0)
 		state->wait_ms = Min(state->wait_ms, 1000);
+	if (state->index > 0)
+		return;				/* worker 0 alone drains the storage queues */
 
 	/*
 	 * The storage queues (src/storage_sync.c) share the worker; while a
@@ -859,10 +989,21 @@ osv_vector_sync_main(Datum main_arg)
 	SyncWorkerState state;
 
 	memset(&state, 0, sizeof(state));
-	state.worker_cxt = osv_worker_start("osv vector sync");
-	osv_shmem_publish_sync_worker();
-	health_worker_start(OSV_WORKER_VECTOR_SYNC);
-	elog(LOG, "osv vector sync worker started in database \"%s\"", osv_database);
+	state.index = DatumGetInt32(main_arg);
+	if (state.index == 0)
+	{
+		state.worker_cxt = osv_worker_start("osv vector sync");
+		osv_shmem_publish_sync_worker(0);
+		health_worker_start(OSV_WORKER_VECTOR_SYNC);
+		elog(LOG, "osv vector sync worker started in database \"%s\"", osv_database);
+	}
+	else
+	{
+		/* A further worker of the pool: no health slot (worker 0 has it). */
+		state.worker_cxt = osv_worker_start(psprintf("osv vector sync %d", state.index));
+		osv_shmem_publish_sync_worker(state.index);
+		elog(LOG, "osv vector sync worker %d started in database \"%s\"", state.index, osv_database);
+	}
 
 	state.loop_cxt = AllocSetContextCreate(state.worker_cxt, "osv vector sync batch",
 										   ALLOCSET_DEFAULT_SIZES);

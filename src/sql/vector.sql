@@ -83,6 +83,7 @@ CREATE TABLE osv.vector_sync_targets (
 	synced_url text,
 	worker_claim_id bigint,
 	collection_mismatch text,
+	pool_claim_ids bigint[],
 	CONSTRAINT vector_sync_targets_pkey PRIMARY KEY (target)
 );
 COMMENT ON TABLE osv.vector_sync_targets IS 'state of each target of the vector sync (Qdrant)';
@@ -95,6 +96,7 @@ COMMENT ON COLUMN osv.vector_sync_targets.last_success_at IS 'when a batch last 
 COMMENT ON COLUMN osv.vector_sync_targets.synced_url IS 'osv.qdrant_url the outbox was last backfilled for (by osv.vector_resync()) and, by the worker, reconciled with';
 COMMENT ON COLUMN osv.vector_sync_targets.worker_claim_id IS 'claim id of the batches of the vector sync worker''s current life (since its start or its last error): the claim its restart releases (claims of external drainers are left to their lease)';
 COMMENT ON COLUMN osv.vector_sync_targets.collection_mismatch IS 'how the collection''s shard number, replication factor and write consistency factor differ from osv''s settings, as the vector sync worker last found them; NULL when they match';
+COMMENT ON COLUMN osv.vector_sync_targets.pool_claim_ids IS 'claim id of the current life of each further vector sync worker (osv.vector_sync_workers), element i for worker i: the claim that worker''s restart releases; worker 0''s is worker_claim_id';
 INSERT INTO osv.vector_sync_targets (target) VALUES ('qdrant');
 
 /*
