@@ -177,7 +177,9 @@ my $copy = $http->get("$s3/__test/objects/osv-ledger/" . uri_encode($ledger->[0]
 my $doc = decode_json($copy);
 is($doc->{targets}{object_storage}, 'confirmed', 'the copy says object storage confirmed');
 ok(defined $doc->{confirmed_at}, 'and the receipt confirmed');
-unlike($copy, qr/ada|example\.org/i, 'the copy holds no personal data');
+# (The copy's hashes and ids are hex: "ada" may occur inside them by chance,
+# so the name counts only where no hex digit touches it.)
+unlike($copy, qr/auth0\||example\.org|users\/|(?<![0-9a-f])ada(?![0-9a-f])/i, 'the copy holds no personal data');
 is($node->safe_psql('postgres', "SELECT targets->>'object_storage', confirmed_at IS NOT NULL, object_written_at IS NOT NULL FROM osv.erasure_ledger WHERE receipt = '$receipt'"),
 	'confirmed|t|t', 'the ledger row is confirmed and its copy written');
 is(status('object_storage'), '0|0|-|-', 'nothing pending');
