@@ -192,6 +192,17 @@ SELECT seq_scan AS outbox_seq_scans
   FROM pg_catalog.pg_stat_xact_user_tables WHERE relid = 'osv.vector_outbox'::regclass;
 ROLLBACK;
 
+-- A backfill's claims are HOT updates: each page of the outbox keeps room
+-- for the claim of every row on it (fillfactor: a claimed row is half as
+-- large again as an enqueued one), so no claim adds index entries.
+BEGIN;
+TRUNCATE osv.vector_outbox;
+INSERT INTO osv.vector_outbox (summary_id) SELECT g FROM pg_catalog.generate_series(1000001, 1000300) g;
+SELECT count(*) AS claimed FROM osv.vector_sync_claim(300);
+SELECT n_tup_upd >= 300 AS claimed_rows_updated, n_tup_hot_upd = n_tup_upd AS all_hot
+  FROM pg_catalog.pg_stat_xact_user_tables WHERE relid = 'osv.vector_outbox'::regclass;
+ROLLBACK;
+
 -- TRUNCATE replaces the outbox by the marker 0.
 BEGIN;
 TRUNCATE osv.summaries CASCADE;
