@@ -472,6 +472,15 @@ begin_life(SyncWorkerState *st)
 	Datum		args[2];
 
 	release_dead_claims(st->index);
+
+	/*
+	 * The entries kept for a later record (keep_held()) were claimed under
+	 * the last life's claim, released just now (in doubt): no row is left
+	 * to record them, and looking for them would go on for ever.
+	 */
+	st->held.n = 0;
+	MemoryContextReset(st->held_cxt[0]);
+	MemoryContextReset(st->held_cxt[1]);
 	st->claim_id = sync_new_claim_id();
 	args[0] = Int64GetDatum(st->claim_id);
 	if (st->index == 0)
