@@ -225,6 +225,25 @@ SELECT count(*) FILTER (WHERE summary_id <> 0 AND state = 'pending' AND claim_id
   FROM osv.vector_outbox;
 ROLLBACK;
 
+-- ... and for the entries whose last write is in doubt (it timed out after it
+-- was sent: Qdrant may still apply it, after the marker's drop and the new
+-- collection's creation): they stay, with their fence and their user, so
+-- that the delete sent for them after the fence removes a late upsert, and
+-- an erasure sweep of the user keeps waiting for them; pending again, even
+-- when a later attempt failed for good.
+BEGIN;
+UPDATE osv.vector_outbox o SET in_doubt_until = now() + interval '1 minute', in_doubt_user_id = s.user_id,
+	   state = 'failed', last_error = 'a later attempt failed'
+  FROM osv.summaries s
+ WHERE s.id = o.summary_id
+   AND o.summary_id = (SELECT min(summary_id) FROM osv.vector_outbox WHERE claim_id IS NULL);
+SELECT count(*) AS in_doubt_before FROM osv.vector_outbox WHERE in_doubt_until > now() AND claim_id IS NULL;
+TRUNCATE osv.summaries CASCADE;
+SELECT o.summary_id = 0 AS marker, o.state, o.claim_id IS NOT NULL AS claimed, o.last_error IS NULL AS no_error,
+	   o.in_doubt_until > now() AS in_doubt, o.in_doubt_user_id IS NOT NULL AS with_user, count(*)
+  FROM osv.vector_outbox o GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6;
+ROLLBACK;
+
 -- Clean up.
 TRUNCATE osv.vector_outbox;
 UPDATE osv.vector_sync_targets SET retry_at = NULL, consecutive_failures = 0, last_error = NULL, last_error_at = NULL;
