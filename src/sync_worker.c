@@ -74,7 +74,8 @@
  * An ERROR in a round is logged and its transaction aborted (worker.c);
  * the worker then waits OSV_WORKER_RESTART_TIME, releases the claims left
  * behind and starts the scan of due entries over, as it does after a
- * restart.
+ * restart.  That release, too, skips the rows other transactions hold and
+ * takes them at a later round (release_dead_claims()).
  *
  * Copyright (c) 2026, Open Study Volt
  *
@@ -137,9 +138,13 @@ typedef struct SyncWorkerState
 	VsBatch		held;
 	MemoryContext held_cxt[2];	/* held's memory, alternating */
 	int			held_slot;		/* the context held is in */
+	/* Claims of past lives with entries other transactions held (worker_cxt). */
+	int64	   *dead_claims;
+	int			ndead_claims;
 } SyncWorkerState;
 
 static long drain_batch(SyncWorkerState *st, bool busy, TimestampTz t_claim);
+static void release_claims(SyncWorkerState *st, bool expired);
 
 /* Commit the worker's transaction; back in the loop's memory context. */
 static void
@@ -393,7 +398,7 @@ target_failed(SyncWorkerState *st, const QdrantError *err)
 }
 
 /*
- * Release the claims a previous life of worker "index" left behind (its
+ * Release the claims a previous life of this worker left behind (its
  * last claim: osv.vector_sync_targets.worker_claim_id for worker 0,
  * pool_claim_ids[index] for the others; worker 0 also those of the
  * workers past osv.vector_sync_workers, which a restart with a smaller
@@ -404,40 +409,99 @@ target_failed(SyncWorkerState *st, const QdrantError *err)
  * the fence from now, with the user each claim read (claimed_user_id, which
  * outlives the user's rows), so the erasure sweep of a user erased
  * meanwhile waits for the fence and is repeated after it.  SPI connected.
+ *
+ * Like the record, the release never waits for an application's row lock
+ * (an application that changes an entry of the old claim, in a transaction
+ * still open): it takes the rows no other transaction holds (SKIP LOCKED),
+ * and the claims whose other rows stay are kept in st->dead_claims and
+ * released again at each round (release_left_claims()) until no row of
+ * them is left.  Waiting would stall the worker, and its erasure sweeps,
+ * for as long as the application's transaction stays open, and could
+ * deadlock with it.
  */
 static void
-release_dead_claims(int index)
+release_dead_claims(SyncWorkerState *st)
 {
-	Oid			argtypes[3] = {INT4OID, INT4OID, INT4OID};
-	Datum		args[3];
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		args[2];
+	ArrayType  *ids;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	bool		isnull;
+	Datum		d;
+	MemoryContext old;
 
+	args[0] = Int32GetDatum(st->index);
+	args[1] = Int32GetDatum(osv_vector_sync_workers);
+	spi_execute(SPI_OK_SELECT, "SELECT CASE WHEN $1 OPERATOR(pg_catalog.=) 0"
+				"   THEN ARRAY[t.worker_claim_id] OPERATOR(pg_catalog.||) t.pool_claim_ids[$2:]"
+				"   ELSE ARRAY[t.pool_claim_ids[$1]] END::bigint[]"
+				" FROM osv.vector_sync_targets t WHERE t.target OPERATOR(pg_catalog.=) 'qdrant'",
+				2, argtypes, args, true, 1);
+	d = SPI_processed > 0 ? SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull) : (Datum) 0;
+	if (SPI_processed > 0 && !isnull)
+	{
+		ids = DatumGetArrayTypeP(d);
+		deconstruct_array(ids, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+						  &elems, &nulls, &n);
+		old = MemoryContextSwitchTo(st->worker_cxt);
+		if (st->dead_claims == NULL)
+			st->dead_claims = palloc(sizeof(int64) * n);
+		else
+			st->dead_claims = repalloc(st->dead_claims, sizeof(int64) * (st->ndead_claims + n));
+		MemoryContextSwitchTo(old);
+		for (int i = 0; i < n; i++)
+		{
+			if (!nulls[i])
+				st->dead_claims[st->ndead_claims++] = DatumGetInt64(elems[i]);
+		}
+	}
+	release_claims(st, true);
+}
+
+/*
+ * Release the rows of the claims in st->dead_claims that no other
+ * transaction holds (and, with "expired", of every claim whose lease
+ * expired); forget the claims of which no row is left.  SPI connected.
+ */
+static void
+release_claims(SyncWorkerState *st, bool expired)
+{
+	Oid			argtypes[3] = {INT4OID, INT8ARRAYOID, BOOLOID};
+	Datum		args[3];
+	Datum	   *ids = palloc(sizeof(Datum) * Max(st->ndead_claims, 1));
+	uint64		released;
+
+	for (int i = 0; i < st->ndead_claims; i++)
+		ids[i] = Int64GetDatum(st->dead_claims[i]);
 	args[0] = Int32GetDatum(osv_vector_sync_in_doubt_fence);
-	args[1] = Int32GetDatum(index);
-	args[2] = Int32GetDatum(osv_vector_sync_workers);
+	args[1] = sync_int8_array(ids, st->ndead_claims);
+	args[2] = BoolGetDatum(expired);
 	spi_execute(SPI_OK_UPDATE_RETURNING, "UPDATE osv.vector_outbox o SET claim_id = NULL, claimed_version = NULL, lease_until = NULL,"
 				" in_doubt_until = GREATEST(o.in_doubt_until, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)"
 				"   pg_catalog.make_interval(secs => $1 OPERATOR(pg_catalog./) 1000.0)),"
 				" in_doubt_user_id = COALESCE(o.claimed_user_id, o.in_doubt_user_id)"
-				" WHERE o.claim_id IS NOT NULL"
-				"   AND (o.claim_id OPERATOR(pg_catalog.=) ANY ((SELECT CASE WHEN $2 OPERATOR(pg_catalog.=) 0"
-				"          THEN ARRAY[t.worker_claim_id] OPERATOR(pg_catalog.||) t.pool_claim_ids[$3:]"
-				"          ELSE ARRAY[t.pool_claim_ids[$2]] END"
-				"        FROM osv.vector_sync_targets t WHERE t.target OPERATOR(pg_catalog.=) 'qdrant')::bigint[])"
-				"        OR o.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())"
+				" WHERE o.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+				"   SELECT d.ctid FROM osv.vector_outbox d WHERE d.claim_id IS NOT NULL"
+				"     AND (d.claim_id OPERATOR(pg_catalog.=) ANY ($2)"
+				"          OR ($3 AND d.lease_until OPERATOR(pg_catalog.<) pg_catalog.now()))"
+				"   FOR UPDATE SKIP LOCKED))"
 				" RETURNING o.claimed_user_id",
 				3, argtypes, args, false, 0);
-	if (SPI_processed > 0)
+	released = SPI_processed;
+	if (released > 0)
 	{
-		Datum	   *users = palloc(sizeof(Datum) * SPI_processed);
+		Datum	   *users = palloc(sizeof(Datum) * released);
 		int			nusers = 0;
 
-		if (index == 0)
+		if (st->index == 0)
 			elog(LOG, "osv vector sync released %llu outbox entries claimed before a restart",
-				 (unsigned long long) SPI_processed);
+				 (unsigned long long) released);
 		else
 			elog(LOG, "osv vector sync %d released %llu outbox entries claimed before a restart",
-				 index, (unsigned long long) SPI_processed);
-		for (uint64 i = 0; i < SPI_processed; i++)
+				 st->index, (unsigned long long) released);
+		for (uint64 i = 0; i < released; i++)
 		{
 			bool		isnull;
 			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
@@ -449,12 +513,45 @@ release_dead_claims(int index)
 		if (nusers > 0)
 			sync_requeue_sweeps(sync_int8_array(users, nusers));
 	}
-	/* The erasure sweeps the last life claimed (worker 0 alone claims them). */
-	if (index == 0)
+	/* The erasure sweeps the last lives claimed (worker 0 alone claims them). */
+	if (st->index == 0)
 		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_erasure_sweeps w SET claim_id = NULL, lease_until = NULL"
-					" WHERE w.claim_id OPERATOR(pg_catalog.=) (SELECT t.worker_claim_id FROM osv.vector_sync_targets t"
-					"   WHERE t.target OPERATOR(pg_catalog.=) 'qdrant')",
-					0, NULL, NULL, false, 0);
+					" WHERE w.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+					"   SELECT x.ctid FROM osv.vector_erasure_sweeps x"
+					"    WHERE x.claim_id OPERATOR(pg_catalog.=) ANY ($1) FOR UPDATE SKIP LOCKED))",
+					1, &argtypes[1], &args[1], false, 0);
+
+	/* Which claims still have rows: other transactions hold them. */
+	spi_execute(SPI_OK_SELECT, "SELECT DISTINCT c.id FROM pg_catalog.unnest($1::bigint[]) AS c(id)"
+				" WHERE EXISTS (SELECT FROM osv.vector_outbox o WHERE o.claim_id OPERATOR(pg_catalog.=) c.id)"
+				"    OR EXISTS (SELECT FROM osv.vector_erasure_sweeps w WHERE w.claim_id OPERATOR(pg_catalog.=) c.id)",
+				1, &argtypes[1], &args[1], true, 0);
+	st->ndead_claims = 0;
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		st->dead_claims[st->ndead_claims++] =
+			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	if (st->ndead_claims > 0)
+		elog(DEBUG1, "osv vector sync: rows of %d claims of past lives are held by other transactions",
+			 st->ndead_claims);
+}
+
+/*
+ * The rows of past lives' claims that other transactions held at the
+ * release (release_dead_claims()), released now if they are free.  No
+ * transaction open.
+ */
+static void
+release_left_claims(SyncWorkerState *st)
+{
+	if (st->ndead_claims == 0)
+		return;
+	osv_worker_transaction_begin("osv vector sync: releasing");
+	release_claims(st, false);
+	worker_end(st->loop_cxt);
 }
 
 /*
@@ -471,7 +568,7 @@ begin_life(SyncWorkerState *st)
 	Oid			argtypes[2] = {INT8OID, INT4OID};
 	Datum		args[2];
 
-	release_dead_claims(st->index);
+	release_dead_claims(st);
 
 	/*
 	 * The entries kept for a later record (keep_held()) were claimed under
@@ -974,11 +1071,12 @@ sync_round_step(void *arg)
 	 * pool keeps its own.
 	 */
 	record_held(state);
+	release_left_claims(state);
 	if (state->index > 0)
 		state->wait_ms = pool_round(state);
 	else
 		state->wait_ms = worker_round(state);
-	if (state->held.n > 0)
+	if (state->held.n > 0 || state->ndead_claims > 0)
 		state->wait_ms = Min(state->wait_ms, 1000);
 	if (state->index > 0)
 		return;				/* worker 0 alone drains the storage queues */

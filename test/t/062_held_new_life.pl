@@ -3,7 +3,11 @@
 # a new life (here after an embedded window: osv.qdrant_url emptied, then
 # set again) releases that claim, in doubt, so the kept entries have no
 # row to record any more.  They were kept for ever: the worker looked for
-# them every second, one transaction each, for the rest of its life.
+# them every second, one transaction each, for the rest of its life.  The
+# release itself skips the entry the application holds, and takes it after
+# the application's commit: it waited for the application, so the worker
+# stalled (and with it the erasure sweeps) while that transaction stayed
+# open.
 use strict;
 use warnings;
 
@@ -63,12 +67,23 @@ ok($node->poll_query_until('postgres', q{SELECT state = 'idle' FROM osv.worker_s
 	'the worker is idle in the embedded mode');
 $node->safe_psql('postgres', q{ALTER SYSTEM RESET osv.qdrant_url});
 $node->reload;
-# (The new life's release of the old claim waits for the application.)
-usleep(1_500_000);
+# The new life releases the old claim's entries but the one the
+# application holds, without waiting for it (it waited until the
+# application's commit): it begins at once and syncs other changes while
+# the application's transaction stays open; the held entry keeps the old
+# claim until then, and is released after the commit.
+ok($node->poll_query_until('postgres', "SELECT worker_claim_id <> $claim FROM osv.vector_sync_targets"),
+	'the worker began a new life while the application holds an entry of the old claim');
+$node->safe_psql('postgres', q{UPDATE osv.summaries SET topic = 'while held' WHERE id = 3});
+ok($node->poll_query_until('postgres', q{SELECT NOT EXISTS (SELECT FROM osv.vector_outbox WHERE summary_id = 3)}),
+	'another change syncs while the application holds the entry');
+is($node->safe_psql('postgres', "SELECT claim_id = $claim FROM osv.vector_outbox WHERE summary_id = 10"), 't',
+	'the held entry keeps the old claim meanwhile');
 $app->query_safe('COMMIT');
 $app->quit;
-ok($node->poll_query_until('postgres', "SELECT worker_claim_id <> $claim FROM osv.vector_sync_targets"),
-	'the worker began a new life');
+ok($node->poll_query_until('postgres',
+		"SELECT NOT EXISTS (SELECT FROM osv.vector_outbox WHERE claim_id = $claim)"),
+	'the held entry is released after the commit');
 ok(wait_synced($node), 'the outbox drains');
 is_deeply([ compare_points($q, $node) ], [], 'Qdrant equals the database');
 
