@@ -1100,7 +1100,9 @@ sync_record_target(const QdrantError *err, bool any_sent)
  * (a cascade of a soft delete, say) locks them in its own order; had the
  * record waited for one of them while holding the rest, the two could
  * deadlock, and the deadlock detector may pick the application's
- * transaction.  SPI connected.
+ * transaction.  Entries whose row is no longer of this claim (gone, or
+ * claimed again by another drainer once this claim's lease expired) have
+ * nothing to record: they are dropped, not held.  SPI connected.
  */
 static void
 split_off_held_entries(VsBatch *batch, VsBatch *held)
@@ -1108,6 +1110,9 @@ split_off_held_entries(VsBatch *batch, VsBatch *held)
 	Datum	   *ids = palloc(sizeof(Datum) * Max(batch->n, 1));
 	int64	   *locked;
 	uint64		nlocked;
+	int64	   *ours = NULL;
+	uint64		nours = 0;
+	int			nfree = 0;
 	int			kept = 0;
 
 	memset(held, 0, sizeof(VsBatch));
@@ -1134,15 +1139,41 @@ split_off_held_entries(VsBatch *batch, VsBatch *held)
 	}
 	qsort(locked, nlocked, sizeof(int64), compare_int64);
 
+	/*
+	 * The entries not locked: those whose row is still of this claim (as
+	 * last committed) are held by another transaction.
+	 */
+	if (nlocked < (uint64) batch->n)
+	{
+		for (int i = 0; i < batch->n; i++)
+		{
+			if (bsearch(&batch->entries[i].summary_id, locked, nlocked, sizeof(int64), compare_int64) == NULL)
+				ids[nfree++] = Int64GetDatum(batch->entries[i].summary_id);
+		}
+		execute_for_claim(SPI_OK_SELECT, "SELECT o.summary_id FROM osv.vector_outbox o"
+						  " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
+						  "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)",
+						  Int64GetDatum(batch->claim_id), ids, nfree);
+		nours = SPI_processed;
+		ours = palloc(sizeof(int64) * Max(nours, 1));
+		for (uint64 i = 0; i < nours; i++)
+		{
+			bool		isnull;
+
+			ours[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		qsort(ours, nours, sizeof(int64), compare_int64);
+	}
+
 	for (int i = 0; i < batch->n; i++)
 	{
 		VsEntry    *e = &batch->entries[i];
 
-		/* Not locked: held elsewhere, or no longer this claim's. */
-		if (bsearch(&e->summary_id, locked, nlocked, sizeof(int64), compare_int64) == NULL)
-			held->entries[held->n++] = *e;
-		else
+		if (bsearch(&e->summary_id, locked, nlocked, sizeof(int64), compare_int64) != NULL)
 			batch->entries[kept++] = *e;
+		else if (nours > 0 && bsearch(&e->summary_id, ours, nours, sizeof(int64), compare_int64) != NULL)
+			held->entries[held->n++] = *e;
+		/* else: no longer this claim's row, nothing to record */
 	}
 	batch->n = kept;
 }
