@@ -10,7 +10,8 @@
  * (the vector sync worker, sync_worker.c) or the SQL functions
  * osv.progress_begin/_advance/_end (CALL osv.run_job_batched, in whatever
  * session or worker runs it).  A slot belongs to one process and one kind
- * of work.  Readers: osv.progress_slots() in any backend.  One spinlock
+ * of work; a slot begun shared (the backfill, by vector sync worker 0) is
+ * advanced by the other workers of the pool too.  Readers: osv.progress_slots() in any backend.  One spinlock
  * guards every slot, held for a scan of OSV_PROGRESS_SLOTS slots or one
  * copy of them, never across anything that can fail.  No transaction, no
  * table: a procedure that commits per batch keeps its slot across its
@@ -52,6 +53,7 @@ typedef struct OsvProgressSlot
 {
 	pid_t		pid;			/* 0 when free */
 	bool		from_sql;		/* freed at the abort of a transaction */
+	bool		shared;			/* advanced by other processes too */
 	char		kind[PROGRESS_KIND_LEN];
 	char		detail[PROGRESS_DETAIL_LEN];
 	TimestampTz started_at;
@@ -141,9 +143,31 @@ find_own_slot(const char *kind)
 	return NULL;
 }
 
+/*
+ * The slot that osv_progress_advance_shared() advances for "kind": this
+ * process's own, else a slot of that kind begun shared by another process.
+ * Spinlock held.
+ */
+static OsvProgressSlot *
+find_shared_slot(const char *kind)
+{
+	OsvProgressSlot *own = find_own_slot(kind);
+
+	if (own != NULL)
+		return own;
+	for (int i = 0; i < OSV_PROGRESS_SLOTS; i++)
+	{
+		OsvProgressSlot *s = &progress_shared->slots[i];
+
+		if (s->pid != 0 && s->shared && strcmp(s->kind, kind) == 0)
+			return s;
+	}
+	return NULL;
+}
+
 static void
 progress_begin(const char *kind, const char *detail, int64 total, bool estimated,
-			   bool from_sql)
+			   bool from_sql, bool shared)
 {
 	OsvProgressSlot *s;
 	TimestampTz now;
@@ -168,6 +192,7 @@ progress_begin(const char *kind, const char *detail, int64 total, bool estimated
 	{
 		s->pid = MyProcPid;
 		s->from_sql = from_sql;
+		s->shared = shared;
 		strlcpy(s->kind, kind, PROGRESS_KIND_LEN);
 		strlcpy(s->detail, detail != NULL ? detail : "", PROGRESS_DETAIL_LEN);
 		s->started_at = now;
@@ -182,11 +207,17 @@ progress_begin(const char *kind, const char *detail, int64 total, bool estimated
 void
 osv_progress_begin(const char *kind, const char *detail, int64 total, bool estimated)
 {
-	progress_begin(kind, detail, total, estimated, false);
+	progress_begin(kind, detail, total, estimated, false, false);
 }
 
 void
-osv_progress_advance(const char *kind, int64 n)
+osv_progress_begin_shared(const char *kind, const char *detail, int64 total, bool estimated)
+{
+	progress_begin(kind, detail, total, estimated, false, true);
+}
+
+static void
+progress_advance(const char *kind, int64 n, bool shared)
 {
 	OsvProgressSlot *s;
 	TimestampTz now;
@@ -195,7 +226,7 @@ osv_progress_advance(const char *kind, int64 n)
 		return;
 	now = GetCurrentTimestamp();
 	SpinLockAcquire(&progress_shared->mutex);
-	s = find_own_slot(kind);
+	s = shared ? find_shared_slot(kind) : find_own_slot(kind);
 	if (s != NULL)
 	{
 		s->done += n;
@@ -205,6 +236,18 @@ osv_progress_advance(const char *kind, int64 n)
 
 	/* Work in progress is a sign of life of a worker that does it. */
 	health_heartbeat(-1);
+}
+
+void
+osv_progress_advance(const char *kind, int64 n)
+{
+	progress_advance(kind, n, false);
+}
+
+void
+osv_progress_advance_shared(const char *kind, int64 n)
+{
+	progress_advance(kind, n, true);
 }
 
 void
@@ -274,7 +317,7 @@ osv_progress_begin_sql(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("total of work must not be negative")));
 	progress_begin(kind, PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3)),
-				   total, PG_ARGISNULL(2) ? true : PG_GETARG_BOOL(2), true);
+				   total, PG_ARGISNULL(2) ? true : PG_GETARG_BOOL(2), true, false);
 	PG_RETURN_VOID();
 }
 

@@ -31,8 +31,23 @@ extern void progress_shmem_init(void);
 extern void osv_progress_begin(const char *kind, const char *detail,
 							   int64 total, bool estimated);
 
+/*
+ * The same, for work that a pool of processes shares (the vector sync
+ * workers' backfill): the slot is this process's, and the others of the
+ * pool advance it with osv_progress_advance_shared().  It ends with the
+ * process that began it.
+ */
+extern void osv_progress_begin_shared(const char *kind, const char *detail,
+									  int64 total, bool estimated);
+
 /* n more units done. */
 extern void osv_progress_advance(const char *kind, int64 n);
+
+/*
+ * n more units done of "kind", in this process's slot or else in the
+ * slot another process began shared (never one begun from SQL).
+ */
+extern void osv_progress_advance_shared(const char *kind, int64 n);
 
 /* The work is over (or abandoned): its slot is free again. */
 extern void osv_progress_end(const char *kind);

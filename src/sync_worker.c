@@ -69,7 +69,7 @@
  *
  * The other workers of the pool publish neither (their liveness is in
  * pg_stat_activity, application_name "osv vector sync <i>"); the backfill
- * progress counts worker 0's batches.
+ * progress, begun by worker 0, counts the batches of the whole pool.
  *
  * An ERROR in a round is logged and its transaction aborted (worker.c);
  * the worker then waits OSV_WORKER_RESTART_TIME, releases the claims left
@@ -241,7 +241,7 @@ record_one_batch(SyncWorkerState *st, VsBatch *batch)
 
 	osv_worker_transaction_begin("osv vector sync: recording");
 	completed = sync_record(batch, &held);
-	osv_progress_advance("backfill", (int64) completed);
+	osv_progress_advance_shared("backfill", (int64) completed);
 	worker_end(st->loop_cxt);
 	keep_held(st, &held);
 	return completed;
@@ -263,7 +263,7 @@ record_held(SyncWorkerState *st)
 	if (kept.n == 0)
 		return;
 	osv_worker_transaction_begin("osv vector sync: recording");
-	osv_progress_advance("backfill", (int64) sync_record(&kept, &still));
+	osv_progress_advance_shared("backfill", (int64) sync_record(&kept, &still));
 	worker_end(st->loop_cxt);
 	elog(DEBUG1, "osv vector sync: %d entries of claim %lld recorded after other transactions held them, %d still held",
 		 kept.n, (long long) kept.claim_id, still.n);
@@ -666,7 +666,7 @@ worker_round(SyncWorkerState *st)
 			 * drain of what it enqueues (at most every live summary).
 			 */
 			live = spi_count_live_embeddings();
-			osv_progress_begin("backfill", osv_qdrant_url, live, true);
+			osv_progress_begin_shared("backfill", osv_qdrant_url, live, true);
 			osv_progress_begin("reconcile", osv_qdrant_url, live, true);
 			elog(LOG, "osv vector sync reconciles the new target \"%s\"", osv_qdrant_url);
 		}
@@ -719,7 +719,7 @@ worker_round(SyncWorkerState *st)
 			count = outbox_enqueue_all_live();
 			worker_end(loop_cxt);
 			/* Every live summary is enqueued: the backfill's total is exact. */
-			osv_progress_begin("backfill", osv_qdrant_url, (int64) count, false);
+			osv_progress_begin_shared("backfill", osv_qdrant_url, (int64) count, false);
 		}
 		return 0;
 	}

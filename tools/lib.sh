@@ -73,7 +73,7 @@ osv_drop_root() {
 	shift
 	[ "$(id -u)" -eq 0 ] || return 0
 	local work
-	work=$(mktemp -d /tmp/osv-run.XXXXXX)
+	work=$(mktemp -d "${TMPDIR:-/tmp}/osv-run.XXXXXX")
 	osv_log "running as postgres in $work"
 	tar -C "$OSV_ROOT" --exclude=./.git --exclude=./tmp_install --exclude=./tmp_check \
 		--exclude='*.o' --exclude='*.so' --exclude='*.bc' -cf - . | tar -C "$work" -xf -

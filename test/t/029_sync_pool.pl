@@ -212,6 +212,38 @@ $node->safe_psql('postgres', q{
 });
 qdrant_converged($q, $node, 'after the back-off');
 
+# --- The backfill of a new collection counts the batches of both workers. ---
+# A new collection name: worker 0 creates the collection and enqueues every
+# live summary (an exact total); every upsert waits 300 ms, so the backfill
+# lasts seconds.  Once both workers completed batches, the progress's done
+# plus what is left in the outbox is the total; counting worker 0's batches
+# alone, it fell short by worker 1's.
+add_summaries(601, 1000);
+ok(wait_synced($node), 'backfill: 400 more summaries synced first');
+my $live = $node->safe_psql('postgres', q{SELECT count(*) FROM osv.summaries});
+qdrant_add_faults($q, { method => 'PUT', path => '/points$', count => -1, action => { type => 'delay', ms => 300 } });
+$node->safe_psql('postgres', q{
+	ALTER SYSTEM SET osv.qdrant_collection = 'pool_backfill';
+	SELECT pg_reload_conf();
+});
+ok($node->poll_query_until('postgres', qq{
+		SELECT p.total = $live AND NOT p.total_is_estimate AND p.done >= 96
+		   AND p.done + (SELECT count(*) FROM osv.vector_outbox) >= p.total
+		  FROM osv.progress p WHERE p.kind = 'backfill'}),
+	'backfill: its progress counts the batches of both workers')
+  or diag($node->safe_psql('postgres', q{
+		SELECT p.done || ' done of ' || p.total || ', ' || (SELECT count(*) FROM osv.vector_outbox) || ' pending'
+		  FROM osv.progress p WHERE p.kind = 'backfill'}));
+qdrant_clear_faults($q);
+ok(wait_synced($node), 'backfill of a new collection: outbox drained');
+$node->safe_psql('postgres', q{
+	ALTER SYSTEM RESET osv.qdrant_collection;
+	SELECT pg_reload_conf();
+});
+qdrant_converged($q, $node, 'back to the first collection');
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM osv.progress WHERE kind IN ('backfill', 'reconcile')}),
+	'backfill: its row goes once it is over');
+
 # --- The default starts exactly one worker. ----------------------------------
 $node->append_conf('postgresql.conf', 'osv.vector_sync_workers = 1');
 $node->restart;
