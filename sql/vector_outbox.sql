@@ -192,6 +192,17 @@ SELECT seq_scan AS outbox_seq_scans
   FROM pg_catalog.pg_stat_xact_user_tables WHERE relid = 'osv.vector_outbox'::regclass;
 ROLLBACK;
 
+-- A backfill's claims are HOT updates: each page of the outbox keeps room
+-- for the claim of every row on it (fillfactor: a claimed row is half as
+-- large again as an enqueued one), so no claim adds index entries.
+BEGIN;
+TRUNCATE osv.vector_outbox;
+INSERT INTO osv.vector_outbox (summary_id) SELECT g FROM pg_catalog.generate_series(1000001, 1000300) g;
+SELECT count(*) AS claimed FROM osv.vector_sync_claim(300);
+SELECT n_tup_upd >= 300 AS claimed_rows_updated, n_tup_hot_upd = n_tup_upd AS all_hot
+  FROM pg_catalog.pg_stat_xact_user_tables WHERE relid = 'osv.vector_outbox'::regclass;
+ROLLBACK;
+
 -- TRUNCATE replaces the outbox by the marker 0.
 BEGIN;
 TRUNCATE osv.summaries CASCADE;
@@ -212,6 +223,25 @@ SELECT osv.vector_sync_complete((SELECT min(claim_id) FROM truncated_in_flight),
 								ARRAY(SELECT summary_id FROM truncated_in_flight)) AS completed;
 SELECT count(*) FILTER (WHERE summary_id <> 0 AND state = 'pending' AND claim_id IS NULL) AS to_send_again
   FROM osv.vector_outbox;
+ROLLBACK;
+
+-- ... and for the entries whose last write is in doubt (it timed out after it
+-- was sent: Qdrant may still apply it, after the marker's drop and the new
+-- collection's creation): they stay, with their fence and their user, so
+-- that the delete sent for them after the fence removes a late upsert, and
+-- an erasure sweep of the user keeps waiting for them; pending again, even
+-- when a later attempt failed for good.
+BEGIN;
+UPDATE osv.vector_outbox o SET in_doubt_until = now() + interval '1 minute', in_doubt_user_id = s.user_id,
+	   state = 'failed', last_error = 'a later attempt failed'
+  FROM osv.summaries s
+ WHERE s.id = o.summary_id
+   AND o.summary_id = (SELECT min(summary_id) FROM osv.vector_outbox WHERE claim_id IS NULL);
+SELECT count(*) AS in_doubt_before FROM osv.vector_outbox WHERE in_doubt_until > now() AND claim_id IS NULL;
+TRUNCATE osv.summaries CASCADE;
+SELECT o.summary_id = 0 AS marker, o.state, o.claim_id IS NOT NULL AS claimed, o.last_error IS NULL AS no_error,
+	   o.in_doubt_until > now() AS in_doubt, o.in_doubt_user_id IS NOT NULL AS with_user, count(*)
+  FROM osv.vector_outbox o GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6;
 ROLLBACK;
 
 -- Clean up.

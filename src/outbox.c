@@ -196,8 +196,8 @@ outbox_enqueue_array(Datum ids)
  * changes: it appears or disappears (trash, restore, embedding set or
  * cleared, insert, delete) or, while it stays, its embedding, user_id,
  * topic or created_at change.  A TRUNCATE replaces the whole outbox with
- * the marker 0, but for the entries in flight.  In the embedded mode
- * (osv.qdrant_url empty) nothing is enqueued.
+ * the marker 0, but for the entries in flight or in doubt.  In the
+ * embedded mode (osv.qdrant_url empty) nothing is enqueued.
  */
 PG_FUNCTION_INFO_V1(osv_vector_enqueue);
 Datum
@@ -247,16 +247,22 @@ osv_vector_enqueue(PG_FUNCTION_ARGS)
 		 * (version + 1): its record does not complete it, and it is sent
 		 * again after the marker, as the delete of a summary that is gone.
 		 * (No claim commits meanwhile: a claim reads osv.summaries, on
-		 * which TRUNCATE holds its lock.)
+		 * which TRUNCATE holds its lock.)  So does an entry whose last
+		 * write is in doubt (in_doubt_until to come: Qdrant may still
+		 * apply it, after the marker too), with its fence and user: it is
+		 * sent again as a delete, which completes it only once the fence
+		 * has passed, and an erasure sweep of its user waits for it.
 		 */
 		spi_connect();
 		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_outbox o SET version = o.version OPERATOR(pg_catalog.+) 1,"
-					" attempts = 0, next_attempt_at = pg_catalog.now(), last_error = NULL"
-					" WHERE o.summary_id OPERATOR(pg_catalog.<>) 0 AND o.claim_id IS NOT NULL"
-					"   AND o.lease_until OPERATOR(pg_catalog.>=) pg_catalog.now()",
+					" state = 'pending', attempts = 0, next_attempt_at = pg_catalog.now(), last_error = NULL"
+					" WHERE o.summary_id OPERATOR(pg_catalog.<>) 0"
+					"   AND ((o.claim_id IS NOT NULL AND o.lease_until OPERATOR(pg_catalog.>=) pg_catalog.now())"
+					"        OR o.in_doubt_until OPERATOR(pg_catalog.>) pg_catalog.now())",
 					0, NULL, NULL, false, 0);
 		spi_execute(SPI_OK_DELETE, "DELETE FROM osv.vector_outbox o WHERE o.summary_id OPERATOR(pg_catalog.<>) 0"
-					" AND (o.claim_id IS NULL OR o.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())",
+					" AND (o.claim_id IS NULL OR o.lease_until OPERATOR(pg_catalog.<) pg_catalog.now())"
+					" AND (o.in_doubt_until IS NULL OR o.in_doubt_until OPERATOR(pg_catalog.<=) pg_catalog.now())",
 					0, NULL, NULL, false, 0);
 		enqueue_summary(0);
 		SPI_finish();

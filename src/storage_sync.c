@@ -1347,7 +1347,9 @@ ss_parse_ledger_key(const char *key, Datum *values, bool *nulls)
  * The receipts stored in osv.erasure_ledger_bucket, read with
  * ListObjectsV2 (prefix "erasures/", every page).  Raises an ERROR when
  * the bucket cannot be listed: a reapply must not go on as if it were
- * empty.
+ * empty; and when a page gives back a continuation token given before
+ * (S3 never does): a lying endpoint would otherwise keep the listing
+ * going for ever, its memory growing by a page each time.
  */
 PG_FUNCTION_INFO_V1(osv_erasure_ledger_objects);
 Datum
@@ -1355,6 +1357,8 @@ osv_erasure_ledger_objects(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *token = NULL;
+	List	   *tokens = NIL;
+	ListCell   *lc;
 
 	if (!ss_ledger_configured())
 		ereport(ERROR,
@@ -1410,6 +1414,18 @@ osv_erasure_ledger_objects(PG_FUNCTION_ARGS)
 		if (token == NULL)
 			break;
 		token = ss_xml_unescape(token);
+		foreach(lc, tokens)
+		{
+			if (strcmp((const char *) lfirst(lc), token) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("could not list the erasure ledger bucket \"%s\": object storage gave the same continuation token twice",
+								osv_erasure_ledger_bucket),
+						 errdetail("The listing stopped after %d pages.", list_length(tokens) + 1)));
+		}
+		tokens = lappend(tokens, token);
+		if (req.response != NULL)
+			pfree(req.response);
 	}
 	return (Datum) 0;
 }

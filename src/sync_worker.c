@@ -472,14 +472,32 @@ begin_life(SyncWorkerState *st)
 	Datum		args[2];
 
 	release_dead_claims(st->index);
+
+	/*
+	 * The entries kept for a later record (keep_held()) were claimed under
+	 * the last life's claim, released just now (in doubt): no row is left
+	 * to record them, and looking for them would go on for ever.
+	 */
+	st->held.n = 0;
+	MemoryContextReset(st->held_cxt[0]);
+	MemoryContextReset(st->held_cxt[1]);
 	st->claim_id = sync_new_claim_id();
 	args[0] = Int64GetDatum(st->claim_id);
 	if (st->index == 0)
 	{
+		/*
+		 * Element by element, not as the slice pool_claim_ids[1:$2]: a
+		 * slice is renumbered from 1, and the array starts at a later
+		 * element when a worker past 1 began its life first (an assignment
+		 * to element i of a NULL array makes an array of that element
+		 * alone), so the slice moved worker 2's claim to worker 1's slot.
+		 */
 		args[1] = Int32GetDatum(osv_vector_sync_workers - 1);
-		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets SET worker_claim_id = $1,"
-					" pool_claim_ids = CASE WHEN $2 OPERATOR(pg_catalog.>) 0 THEN pool_claim_ids[1:$2] END"
-					" WHERE target OPERATOR(pg_catalog.=) 'qdrant'",
+		spi_execute(SPI_OK_UPDATE, "UPDATE osv.vector_sync_targets t SET worker_claim_id = $1,"
+					" pool_claim_ids = CASE WHEN $2 OPERATOR(pg_catalog.>) 0 THEN"
+					"   (SELECT pg_catalog.array_agg(t.pool_claim_ids[g.i] ORDER BY g.i)"
+					"      FROM pg_catalog.generate_series(1, $2) AS g(i)) END"
+					" WHERE t.target OPERATOR(pg_catalog.=) 'qdrant'",
 					2, argtypes, args, false, 0);
 	}
 	else

@@ -289,6 +289,12 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'quiz % does not exist', quiz_id USING ERRCODE = 'no_data_found';
 	ELSIF quiz.trashed THEN
+		/* Visible only to its author: to others it does not exist (as to row-level security). */
+		BEGIN
+			PERFORM osv.check_acting_user(quiz.author_id);
+		EXCEPTION WHEN insufficient_privilege THEN
+			RAISE EXCEPTION 'quiz % does not exist', quiz_id USING ERRCODE = 'no_data_found';
+		END;
 		RAISE EXCEPTION 'quiz % is trashed', quiz_id USING ERRCODE = 'object_not_in_prerequisite_state';
 	ELSIF jsonb_array_length(quiz.questions) = 0 THEN
 		RAISE EXCEPTION 'quiz % has no questions', quiz_id USING ERRCODE = 'object_not_in_prerequisite_state';

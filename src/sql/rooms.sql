@@ -95,12 +95,17 @@ INSERT INTO osv.soft_delete_tables VALUES ('osv.room_participations', 8);
 /*
  * Lock a live room for a presence change and mark it active; raise the
  * errors of a missing or trashed room and of a missing or trashed user.
+ * A trashed room is visible only to its owner (DESIGN.md section 9): a
+ * session that may not act for the owner is told it does not exist, as
+ * row-level security would (the function runs as the extension owner).
  */
 CREATE FUNCTION osv.touch_room(room_id bigint, user_id bigint)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	owner_id bigint;
 BEGIN
 	IF room_id IS NULL OR user_id IS NULL THEN
 		RAISE EXCEPTION 'room_id and user_id must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -108,8 +113,14 @@ BEGIN
 	PERFORM osv.require_live_user(touch_room.user_id);
 	UPDATE osv.rooms r SET last_activity_at = now() WHERE r.id = touch_room.room_id AND r.deleted_at IS NULL;
 	IF NOT FOUND THEN
-		IF EXISTS (SELECT FROM osv.rooms r WHERE r.id = touch_room.room_id) THEN
-			RAISE EXCEPTION 'room % is trashed', room_id USING ERRCODE = 'object_not_in_prerequisite_state';
+		SELECT r.user_id INTO owner_id FROM osv.rooms r WHERE r.id = touch_room.room_id;
+		IF FOUND THEN
+			BEGIN
+				PERFORM osv.check_acting_user(owner_id);
+				RAISE EXCEPTION 'room % is trashed', room_id USING ERRCODE = 'object_not_in_prerequisite_state';
+			EXCEPTION WHEN insufficient_privilege THEN
+				NULL;
+			END;
 		END IF;
 		RAISE EXCEPTION 'room % does not exist', room_id USING ERRCODE = 'no_data_found';
 	END IF;

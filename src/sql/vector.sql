@@ -19,11 +19,16 @@
  * empty) nothing is enqueued; osv.vector_resync() backfills once Qdrant is
  * configured, and the worker runs it by itself when it sees a new URL.
  *
- * fillfactor 50: a claim updates every row it takes (claim_id, lease), and
+ * fillfactor 35: a claim updates every row it takes (claim_id, lease), and
  * only room on the row's own page makes that a HOT update; on full pages
  * each claim added an entry to both indexes, which the next claims then
  * had to step over (measured with bench/sync_throughput.sh: a claim of 256
- * rows took 5-16 ms, growing as the outbox drained; with room, 6 ms).
+ * rows took 5-16 ms, growing as the outbox drained; with room, 6 ms).  The
+ * claimed row is larger than the enqueued one (80 bytes, 120 once the claim
+ * columns are set), so a page filled to 50% by a backfill's enqueue had
+ * room for two thirds of its rows' claims: a third of them were not HOT.
+ * At 35% a page holds 34 enqueued rows, and their claims (34 x 124 bytes
+ * with line pointers) fit beside them.
  */
 CREATE TABLE osv.vector_outbox (
 	summary_id bigint NOT NULL,
@@ -44,7 +49,7 @@ CREATE TABLE osv.vector_outbox (
 	CONSTRAINT vector_outbox_state_check CHECK (state OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'failed'])),
 	CONSTRAINT vector_outbox_summary_id_check CHECK (summary_id OPERATOR(pg_catalog.>=) 0),
 	CONSTRAINT vector_outbox_attempts_check CHECK (attempts OPERATOR(pg_catalog.>=) 0)
-) WITH (fillfactor = 50);
+) WITH (fillfactor = 35);
 COMMENT ON TABLE osv.vector_outbox IS 'summaries whose Qdrant point must be brought up to date (transactional outbox, one row per summary)';
 COMMENT ON COLUMN osv.vector_outbox.summary_id IS 'summary (and Qdrant point id) to sync; 0 marks a TRUNCATE of the summaries';
 COMMENT ON COLUMN osv.vector_outbox.version IS 'number of changes coalesced into the row; a sync deletes the row only if it is unchanged';
