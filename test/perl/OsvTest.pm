@@ -3,7 +3,7 @@
 # - A PostgreSQL::Test::Cluster node with osv preloaded and a test's
 #   settings (osv_node), osv created with emb() and study data in it
 #   (create_osv), settings changed with a reload (set_and_reload), a
-#   worker's pid (worker_pid), a file only its owner reads
+#   worker's pid (backend_pid), a file only its owner reads
 #   (write_secret_file).
 # - The Qdrant-compatible test server (test/qdrant/qdrant_server.py): start
 #   and stop it, call its API and its /__test/ endpoints (faults, the
@@ -29,7 +29,7 @@ use Time::HiRes qw(usleep);
 our @EXPORT = qw(start_qdrant stop_qdrant qdrant_request qdrant_dump
   db_points compare_points wait_synced
   osv_node create_worker_role create_osv emb_sql add_user_summaries set_and_reload alter_system_reload
-  worker_pid write_secret_file
+  backend_pid write_secret_file
   qdrant_matches qdrant_converged qdrant_add_faults qdrant_clear_faults
   qdrant_requests user_points
   start_s3_gate s3_uri_encode s3_test_api s3_seed s3_object s3_objects);
@@ -403,7 +403,7 @@ sub set_and_reload
 
 # The pid of the backend of that type ('osv vector sync' unless given) and,
 # where given, that application_name; '' when there is none.
-sub worker_pid
+sub backend_pid
 {
 	my ($node, $type, $application_name) = @_;
 	my $sql = "SELECT pid FROM pg_stat_activity WHERE backend_type = '" . ($type // 'osv vector sync') . "'";

@@ -32,9 +32,9 @@ create_worker_role($node);
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'osv vector sync'"),
 	'worker visible in pg_stat_activity');
-my $pid = worker_pid($node);
+my $pid = backend_pid($node);
 usleep(500_000);
-is(worker_pid($node), $pid, 'worker idles where the extension is absent');
+is(backend_pid($node), $pid, 'worker idles where the extension is absent');
 
 create_osv($node, emb => {}, users => 5, user_prefix => 't', documents => 400, key_prefix => 'tap/');
 
@@ -53,7 +53,7 @@ my $t0 = time();
 add_summaries(1, 200);
 qdrant_converged($q, $node, 'initial sync');
 ok(time() - $t0 < 20, 'woken at commit, not by the 60 s naptime');
-is(worker_pid($node), $pid, 'same worker process');
+is(backend_pid($node), $pid, 'same worker process');
 
 # --- Changes of every kind. --------------------------------------------------
 $node->safe_psql('postgres', q{
@@ -144,7 +144,7 @@ add_summaries(231, 250);
 ok($node->poll_query_until('postgres', 'SELECT in_flight > 0 FROM osv.vector_sync_status'),
 	'a batch is in flight');
 my $log_offset = -s $node->logfile;
-kill 'KILL', worker_pid($node);
+kill 'KILL', backend_pid($node);
 $node->wait_for_log(qr/terminated by signal 9/, $log_offset);
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'osv vector sync'"),
@@ -274,10 +274,10 @@ add_summaries(300, 320);
 qdrant_converged($q, $node, 'after TRUNCATE');
 
 # --- The worker survives DROP EXTENSION. ------------------------------------
-$pid = worker_pid($node);
+$pid = backend_pid($node);
 $node->safe_psql('postgres', 'DROP EXTENSION osv CASCADE');
 usleep(500_000);
-is(worker_pid($node), $pid, 'worker idles after DROP EXTENSION');
+is(backend_pid($node), $pid, 'worker idles after DROP EXTENSION');
 
 $node->stop;
 done_testing();

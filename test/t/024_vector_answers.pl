@@ -86,7 +86,7 @@ add_summaries(2);
 ok($node->poll_query_until('postgres', 'SELECT in_flight > 0 FROM osv.vector_sync_status'),
 	'slow request in flight');
 usleep(300_000);
-is($node->safe_psql('postgres', 'SELECT pg_log_backend_memory_contexts(' . worker_pid($node) . ')'),
+is($node->safe_psql('postgres', 'SELECT pg_log_backend_memory_contexts(' . backend_pid($node) . ')'),
 	't', 'memory contexts of the worker requested');
 qdrant_converged($q, $node, 'after logging memory contexts');
 ok($node->log_contains(qr/logging memory contexts of PID/, $log_offset), 'the worker logged its memory contexts');
@@ -105,7 +105,7 @@ my $claim = $node->safe_psql('postgres', qq{
 	COMMIT;});
 $next += 3;
 like($claim, qr/^\d+$/, 'external drainer claimed the new entries');
-my $pid = worker_pid($node);
+my $pid = backend_pid($node);
 $log_offset = -s $node->logfile;
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
 ok($node->poll_query_until('postgres',

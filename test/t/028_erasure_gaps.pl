@@ -78,7 +78,7 @@ sub cancel_worker
 {
 	my ($what) = @_;
 	my $offset = -s $node->logfile;
-	$node->safe_psql('postgres', "SELECT pg_cancel_backend(" . worker_pid($node, 'osv vector sync') . ")");
+	$node->safe_psql('postgres', "SELECT pg_cancel_backend(" . backend_pid($node, 'osv vector sync') . ")");
 	$node->wait_for_log(qr/ERROR:  canceling statement due to user request/, $offset);
 	pass("$what: the worker failed with an ERROR");
 }
@@ -158,7 +158,7 @@ converged('after the ERROR while sweeping');
 sub progress_rows
 {
 	my ($kind, $type) = @_;
-	my $pid = worker_pid($node, $type);
+	my $pid = backend_pid($node, $type);
 	return $node->safe_psql('postgres', "SELECT count(*) FROM osv.progress WHERE kind = '$kind' AND pid = $pid");
 }
 

@@ -115,7 +115,7 @@ my ($w0, $w1) = split / /, $node->safe_psql('postgres', $in_flight_sql);
 my $claims = $node->safe_psql('postgres', q{SELECT worker_claim_id || ' ' || pool_claim_ids[1] FROM osv.vector_sync_targets});
 my ($c0, $c1) = split / /, $claims;
 my $log_offset = -s $node->logfile;
-my $pid1 = worker_pid($node, 'osv vector sync', 'osv vector sync 1');
+my $pid1 = backend_pid($node, 'osv vector sync', 'osv vector sync 1');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid1)");
 ok($node->poll_query_until('postgres', qq{
 		SELECT pool_claim_ids[1] <> $c1 FROM osv.vector_sync_targets}),
@@ -139,7 +139,7 @@ qdrant_add_faults($q, { method => 'PUT', path => '/points$', count => -1, action
 $node->safe_psql('postgres', q{UPDATE osv.summaries SET topic = 'kill' WHERE deleted_at IS NULL});
 ok(both_in_flight(), 'SIGKILL: both workers have a batch in flight');
 $log_offset = -s $node->logfile;
-kill 'KILL', worker_pid($node, 'osv vector sync', 'osv vector sync 1');
+kill 'KILL', backend_pid($node, 'osv vector sync', 'osv vector sync 1');
 $node->wait_for_log(qr/terminated by signal 9/, $log_offset);
 ok($node->poll_query_until('postgres', q{
 		SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'osv vector sync'}),
