@@ -5,11 +5,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use OsvTest;
 
 # Not preloaded: every SQL function works, startup settings do not exist.
-my $plain = PostgreSQL::Test::Cluster->new('plain');
-$plain->init;
-$plain->start;
+my $plain = osv_node('plain', preload => '');
 my ($ret, $stdout, $stderr) = $plain->psql('postgres', 'CREATE EXTENSION osv');
 is($ret, 0, 'CREATE EXTENSION osv works without preloading');
 like($stderr, qr/WARNING:  osv is not preloaded: its background workers do not run/, 'and warns');
@@ -26,10 +25,7 @@ like($stderr, qr/unrecognized configuration parameter "osv.database"/, 'and says
 $plain->stop;
 
 # Preloaded: startup settings exist; reloadable settings follow SIGHUP.
-my $node = PostgreSQL::Test::Cluster->new('preloaded');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'osv'\nosv.scheduler_worker = off\nosv.vector_sync_worker = off\n");
-$node->start;
+my $node = osv_node('preloaded', database => undef, scheduler => 0, vector_sync => 0);
 is($node->safe_psql('postgres', 'SHOW osv.database'), 'postgres', 'osv.database defaults to postgres');
 is($node->safe_psql('postgres', 'SHOW osv.qdrant_collection'), 'osv_summaries', 'default collection');
 $node->append_conf('postgresql.conf', "osv.qdrant_collection = 'reloaded'\n");

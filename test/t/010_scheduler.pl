@@ -7,22 +7,13 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use OsvTest;
 
-my $node = PostgreSQL::Test::Cluster->new('scheduler');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.scheduler_worker = on
-osv.vector_sync_worker = off
+my $node = osv_node('scheduler', scheduler => 1, vector_sync => 0, conf => q{
 osv.retention_interval = 1
 log_min_messages = debug1
 });
-$node->start;
-# The workers connect as osv.worker_role (osv_worker), which CREATE
-# EXTENSION osv creates; here it exists before the extension, as when an
-# operator created it or osv is installed in another database.
-$node->safe_psql('postgres', 'CREATE ROLE osv_worker LOGIN');
+create_worker_role($node);
 
 my $pid_query = q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'osv scheduler'};
 

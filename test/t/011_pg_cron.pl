@@ -8,18 +8,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use OsvTest;
 
-my $node = PostgreSQL::Test::Cluster->new('pg_cron');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'pg_cron,osv'
-osv.scheduler_worker = off
-osv.vector_sync_worker = off
+my $node = osv_node('pg_cron', preload => 'pg_cron,osv', database => undef, scheduler => 0, vector_sync => 0,
+	conf => q{
 cron.database_name = 'postgres'
 cron.use_background_workers = on
 max_worker_processes = 16
 });
-$node->start;
 
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_cron');
 $node->safe_psql('postgres', 'CREATE EXTENSION osv');

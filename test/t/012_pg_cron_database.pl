@@ -10,20 +10,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use OsvTest;
 
-my $node = PostgreSQL::Test::Cluster->new('cron_db');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'pg_cron,osv'
-osv.database = 'study'
-osv.scheduler_worker = off
-osv.vector_sync_worker = off
+my $node = osv_node('cron_db', preload => 'pg_cron,osv', database => 'study', scheduler => 0, vector_sync => 0,
+	conf => q{
 cron.database_name = 'postgres'
 cron.use_background_workers = on
 max_worker_processes = 16
 timezone = 'UTC'
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE study');
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_cron');
 my ($ret, $out, $err) = $node->psql('study', 'CREATE EXTENSION osv');

@@ -14,19 +14,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use OsvTest;
 
-my $node = PostgreSQL::Test::Cluster->new('retention_stress');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'osv'
-osv.scheduler_worker = off
-osv.vector_sync_worker = off
+my $node = osv_node('retention_stress', database => undef, scheduler => 0, vector_sync => 0, conf => q{
 osv.retention_batch_size = 5
 max_connections = 40
 max_locks_per_transaction = 256
 deadlock_timeout = 100ms
 });
-$node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION osv;
 INSERT INTO osv.users (auth0_id, email) SELECT 'auth0|s' || g, 's' || g || '@example.org' FROM generate_series(1, 10) g;

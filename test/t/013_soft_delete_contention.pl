@@ -11,17 +11,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use OsvTest;
 
-my $node = PostgreSQL::Test::Cluster->new('soft_delete_contention');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'osv'
-osv.scheduler_worker = off
-osv.vector_sync_worker = off
+my $node = osv_node('soft_delete_contention', database => undef, scheduler => 0, vector_sync => 0, conf => q{
 max_connections = 40
 deadlock_timeout = 50ms
 });
-$node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION osv;
 SELECT setseed(0.42);

@@ -15,90 +15,28 @@ use OsvTest;
 
 my $q = start_qdrant(api_key => 'secret-key');
 
-my $node = PostgreSQL::Test::Cluster->new('vecsync');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.scheduler_worker = off
+my $node = osv_node('vecsync', qdrant => $q, scheduler => 0,
+	# Wake-ups must come from commits: the fallback poll is far away.
+	# Claims released after the SIGKILL are in doubt for the fence.
+	sync => { naptime => '60s', backoff => '100ms', backoff_max => '1s', in_doubt_fence => '2s' },
+	conf => q{
 # A SIGKILLed worker makes the postmaster reinitialize; it must come back.
 restart_after_crash = on
-osv.qdrant_url = '$q->{url}'
 osv.qdrant_api_key = 'secret-key'
-osv.vector_dimensions = 8
-# Wake-ups must come from commits: the fallback poll is far away.
-osv.vector_sync_naptime = '60s'
-osv.vector_sync_backoff = '100ms'
-osv.vector_sync_backoff_max = '1s'
 osv.qdrant_timeout = '5s'
 osv.qdrant_connect_timeout = '1s'
-# Claims released after the SIGKILL are in doubt for the fence.
-osv.vector_sync_in_doubt_fence = '2s'
 });
-$node->start;
-# The workers connect as osv.worker_role (osv_worker), which CREATE
-# EXTENSION osv creates; here it exists before the extension, as when an
-# operator created it or osv is installed in another database.
-$node->safe_psql('postgres', 'CREATE ROLE osv_worker LOGIN');
-
-sub worker_pid
-{
-	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'osv vector sync'");
-}
-
-sub converged
-{
-	my ($name) = @_;
-	ok(wait_synced($node), "$name: outbox drained");
-	my @diff = compare_points($q, $node);
-	is_deeply(\@diff, [], "$name: Qdrant equals the database")
-	  or diag(join("\n", @diff[0 .. ($#diff > 10 ? 10 : $#diff)]));
-}
-
-sub set_and_reload
-{
-	my (%settings) = @_;
-	for my $k (sort keys %settings)
-	{
-		my $v = $settings{$k};
-		$node->safe_psql('postgres',
-			defined $v ? "ALTER SYSTEM SET $k = '$v'" : "ALTER SYSTEM RESET $k");
-	}
-	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-	usleep(300_000);			# let the worker process the SIGHUP
-}
-
-sub add_faults
-{
-	my (@faults) = @_;
-	my ($status) = qdrant_request($q, 'POST', '/__test/faults', { faults => \@faults });
-	die "could not add faults: $status" unless $status == 200;
-}
-
-sub put_points_requests
-{
-	my (undef, $log) = qdrant_request($q, 'GET', '/__test/requests');
-	return grep { $_->{method} eq 'PUT' && $_->{path} =~ m{/points$} } @{ $log->{result} };
-}
+create_worker_role($node);
 
 # --- The worker runs, also where the extension does not exist yet. -------
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'osv vector sync'"),
 	'worker visible in pg_stat_activity');
-my $pid = worker_pid();
+my $pid = backend_pid($node);
 usleep(500_000);
-is(worker_pid(), $pid, 'worker idles where the extension is absent');
+is(backend_pid($node), $pid, 'worker idles where the extension is absent');
 
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION osv;
-	CREATE FUNCTION emb(seed bigint) RETURNS real[] LANGUAGE sql IMMUTABLE
-		AS $$ SELECT ARRAY(SELECT sin(seed * 7 + i)::real FROM generate_series(1, 8) i) $$;
-	INSERT INTO osv.users (auth0_id, email)
-		SELECT 'auth0|t' || g, 't' || g || '@example.org' FROM generate_series(1, 5) g;
-	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
-		SELECT 1 + (g % 5), 'pdf', 'doc ' || g, 'tap-bucket', 'tap/' || g FROM generate_series(1, 400) g;
-});
+create_osv($node, emb => {}, users => 5, user_prefix => 't', documents => 400, key_prefix => 'tap/');
 
 sub add_summaries
 {
@@ -113,9 +51,9 @@ sub add_summaries
 # --- First sync, woken at commit. -------------------------------------------
 my $t0 = time();
 add_summaries(1, 200);
-converged('initial sync');
+qdrant_converged($q, $node, 'initial sync');
 ok(time() - $t0 < 20, 'woken at commit, not by the 60 s naptime');
-is(worker_pid(), $pid, 'same worker process');
+is(backend_pid($node), $pid, 'same worker process');
 
 # --- Changes of every kind. --------------------------------------------------
 $node->safe_psql('postgres', q{
@@ -126,9 +64,9 @@ $node->safe_psql('postgres', q{
 	UPDATE osv.summaries SET embedding = emb(id) WHERE embedding IS NULL AND id % 20 = 0;
 	DELETE FROM osv.summaries WHERE id % 13 = 0;
 });
-converged('trash, update, delete');
+qdrant_converged($q, $node, 'trash, update, delete');
 $node->safe_psql('postgres', q{SELECT osv.restore('osv.users', 2)});
-converged('restore of a user');
+qdrant_converged($q, $node, 'restore of a user');
 
 is($node->safe_psql('postgres',
 		q{SELECT summary_id FROM osv.qdrant_search(emb(1), 1, NULL, NULL, NULL)}),
@@ -142,11 +80,11 @@ is($node->safe_psql('postgres', q{
 	'0', 'search filters by user and topic');
 
 # --- SIGHUP reloads the batch size. -----------------------------------------
-set_and_reload('osv.vector_sync_batch_size' => 7);
+set_and_reload($node, 'osv.vector_sync_batch_size' => 7);
 qdrant_request($q, 'DELETE', '/__test/requests');
 add_summaries(201, 230);
-converged('after SIGHUP');
-cmp_ok(scalar(put_points_requests()), '>=', 4, 'batch size reloaded on SIGHUP');
+qdrant_converged($q, $node, 'after SIGHUP');
+cmp_ok(scalar(qdrant_requests($q, 'PUT', qr{/points$})), '>=', 4, 'batch size reloaded on SIGHUP');
 
 # --- An entry row-locked by another transaction is passed, not waited for. --
 # While Qdrant is out, entries queue up and one of them is locked by an open
@@ -183,35 +121,35 @@ my $after = $node->safe_psql('postgres', $xacts);
 cmp_ok($after - $before, '<', 100, 'locked entry: the worker does not spin on it');
 $locker->query_safe('COMMIT');
 $locker->quit;
-converged('locked entry, once unlocked');
+qdrant_converged($q, $node, 'locked entry, once unlocked');
 
 # --- Embedded mode for a while, then the same Qdrant again. ---------------
 # Nothing is queued without a URL; the worker forgets the synced target,
 # so setting the URL again backfills what changed meanwhile.
-set_and_reload('osv.qdrant_url' => '');
+set_and_reload($node, 'osv.qdrant_url' => '');
 ok($node->poll_query_until('postgres', q{SELECT synced_url IS NULL FROM osv.vector_sync_targets}),
 	'embedded mode: the synced target is forgotten');
 add_summaries(331, 340);
 $node->safe_psql('postgres', q{UPDATE osv.summaries SET topic = 'embedded' WHERE id % 17 = 0});
-set_and_reload('osv.qdrant_url' => $q->{url});
+set_and_reload($node, 'osv.qdrant_url' => $q->{url});
 ok($node->poll_query_until('postgres',
 		qq{SELECT synced_url = '$q->{url}|osv_summaries' FROM osv.vector_sync_targets}),
 	'embedded mode and back: the target is backfilled');
-converged('embedded mode and back');
+qdrant_converged($q, $node, 'embedded mode and back');
 
 # --- SIGKILL in the middle of a batch. ---------------------------------------
-add_faults({ method => 'PUT', path => '/points$', count => 1,
+qdrant_add_faults($q, { method => 'PUT', path => '/points$', count => 1,
 	action => { type => 'delay', ms => 3000 } });
 add_summaries(231, 250);
 ok($node->poll_query_until('postgres', 'SELECT in_flight > 0 FROM osv.vector_sync_status'),
 	'a batch is in flight');
 my $log_offset = -s $node->logfile;
-kill 'KILL', worker_pid();
+kill 'KILL', backend_pid($node);
 $node->wait_for_log(qr/terminated by signal 9/, $log_offset);
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'osv vector sync'"),
 	'worker back after the crash');
-converged('after SIGKILL mid-batch');
+qdrant_converged($q, $node, 'after SIGKILL mid-batch');
 ok($node->log_contains(qr/released \d+ outbox entries claimed before a restart/, $log_offset),
 	'claims of the killed worker released');
 
@@ -219,7 +157,7 @@ ok($node->log_contains(qr/released \d+ outbox entries claimed before a restart/,
 # 6 s instead of 30: the worker retries every backoff_max (1 s), so a longer
 # outage only adds more failed rounds of the same kind; what matters is that
 # more failures than osv.vector_sync_max_attempts park nothing.
-set_and_reload('osv.vector_sync_max_attempts' => 2);
+set_and_reload($node, 'osv.vector_sync_max_attempts' => 2);
 qdrant_request($q, 'POST', '/__test/outage', { seconds => 6 });
 add_summaries(251, 270);
 ok($node->poll_query_until('postgres',
@@ -229,25 +167,25 @@ is($node->safe_psql('postgres', q{
 		SELECT failed || ' ' || (pending > 0) || ' ' || (last_error LIKE 'could not%')
 		  FROM osv.vector_sync_status}),
 	'0 true true', 'outage: queue held, nothing parked, error reported');
-converged('after the outage');
+qdrant_converged($q, $node, 'after the outage');
 is($node->safe_psql('postgres', 'SELECT failed FROM osv.vector_sync_status'), '0',
 	'outage: nothing parked');
 
 # --- 429 with Retry-After (honoured up to osv.vector_sync_backoff_max). -------
-set_and_reload('osv.vector_sync_backoff_max' => '5s');
+set_and_reload($node, 'osv.vector_sync_backoff_max' => '5s');
 qdrant_request($q, 'DELETE', '/__test/requests');
-add_faults({ method => 'PUT', path => '/points$', count => 1,
+qdrant_add_faults($q, { method => 'PUT', path => '/points$', count => 1,
 	action => { type => 'status', status => 429, retry_after => 2 } });
 add_summaries(271, 275);
-converged('after 429');
-my @puts = put_points_requests();
+qdrant_converged($q, $node, 'after 429');
+my @puts = qdrant_requests($q, 'PUT', qr{/points$});
 ok(@puts >= 2 && $puts[0]{status} == 429, '429 answered first');
 cmp_ok($puts[1]{time} - $puts[0]{time}, '>=', 1.9, 'Retry-After of 2 s honoured');
-set_and_reload('osv.vector_sync_backoff_max' => undef);
+set_and_reload($node, 'osv.vector_sync_backoff_max' => undef);
 
 # --- A poison entry is parked; the others get through. ----------------------
-set_and_reload('osv.vector_sync_max_attempts' => 1);
-add_faults({ method => 'PUT', path => '/points$', count => 2,
+set_and_reload($node, 'osv.vector_sync_max_attempts' => 1);
+qdrant_add_faults($q, { method => 'PUT', path => '/points$', count => 2,
 	action => { type => 'status', status => 400 } });
 add_summaries(276, 279);
 ok(wait_synced($node), 'poison: outbox drained');
@@ -258,17 +196,17 @@ like($node->safe_psql('postgres', 'SELECT last_error FROM osv.vector_sync_status
 my @diff = compare_points($q, $node);
 is(scalar(@diff), 1, 'poison: only the parked entry is missing in Qdrant');
 like($diff[0] // '', qr/missing in Qdrant/, 'poison: the difference is the parked summary');
-set_and_reload('osv.vector_sync_max_attempts' => undef);
+set_and_reload($node, 'osv.vector_sync_max_attempts' => undef);
 $node->safe_psql('postgres', 'SELECT osv.vector_resync()');
-converged('after resync of the parked entry');
+qdrant_converged($q, $node, 'after resync of the parked entry');
 
 # --- A rejected entry backs off by the setting, with jitter of 0.5 to 1. -------
 # Each of 20 entries rejected at once draws its own jitter: with a back-off
 # of 1 h, each is due again 30 to 60 minutes after its attempt.  (The
 # jitter was once random() alone, 0 to 1, for want of parentheses around
 # a product written with OPERATOR(): every OPERATOR() has one precedence.)
-set_and_reload('osv.vector_sync_backoff' => '1h', 'osv.vector_sync_backoff_max' => '1h');
-add_faults({ method => 'PUT', path => '/points$', count => -1,
+set_and_reload($node, 'osv.vector_sync_backoff' => '1h', 'osv.vector_sync_backoff_max' => '1h');
+qdrant_add_faults($q, { method => 'PUT', path => '/points$', count => -1,
 	action => { type => 'status', status => 400 } });
 $node->safe_psql('postgres', q{
 	UPDATE osv.summaries SET topic = 'jitter' WHERE id IN
@@ -285,21 +223,21 @@ is($node->safe_psql('postgres', q{
 		SELECT string_agg(extract(epoch FROM next_attempt_at - last_attempt_at)::int::text, ' ')
 		  FROM osv.vector_outbox WHERE last_error IS NOT NULL}));
 qdrant_request($q, 'DELETE', '/__test/faults');
-set_and_reload('osv.vector_sync_backoff' => undef, 'osv.vector_sync_backoff_max' => undef);
+set_and_reload($node, 'osv.vector_sync_backoff' => undef, 'osv.vector_sync_backoff_max' => undef);
 $node->safe_psql('postgres', 'SELECT osv.vector_resync()');
-converged('after the back-off test');
+qdrant_converged($q, $node, 'after the back-off test');
 
 # --- A wrong API key. ----------------------------------------------------------
 $log_offset = -s $node->logfile;
-set_and_reload('osv.qdrant_api_key' => 'wrong-key');
+set_and_reload($node, 'osv.qdrant_api_key' => 'wrong-key');
 add_summaries(280, 285);
 ok($node->poll_query_until('postgres',
 		q{SELECT last_error LIKE '%Invalid API key%HTTP status 401%' FROM osv.vector_sync_status}),
 	'wrong API key: reported in vector_sync_status');
 ok($node->wait_for_log(qr/Invalid API key.*\n.*\n?.*HINT:\s+Check that osv\.qdrant_api_key/, $log_offset),
 	'wrong API key: logged with a hint');
-set_and_reload('osv.qdrant_api_key' => undef);
-converged('after fixing the API key');
+set_and_reload($node, 'osv.qdrant_api_key' => undef);
+qdrant_converged($q, $node, 'after fixing the API key');
 
 # --- Reconcile: orphaned, missing and stale points. --------------------------
 qdrant_request($q, 'PUT', '/collections/osv_summaries/points?wait=true',
@@ -309,7 +247,7 @@ qdrant_request($q, 'POST', '/collections/osv_summaries/points/payload?wait=true'
 	{ payload => { topic => 'tampered', version => 1 }, points => [2] });
 is($node->safe_psql('postgres', 'SELECT osv.vector_reconcile()'), '3',
 	'reconcile enqueues the orphan, the missing and the stale point');
-converged('after reconcile');
+qdrant_converged($q, $node, 'after reconcile');
 is($node->safe_psql('postgres', 'SELECT osv.vector_reconcile()'), '0',
 	'reconcile finds nothing more');
 
@@ -318,7 +256,7 @@ is($node->safe_psql('postgres', 'SELECT osv.vector_reconcile()'), '0',
 # deletes the alias too.)
 is((qdrant_request($q, 'DELETE', '/collections/osv_summaries_v1'))[1]{result}, 1, 'collection osv_summaries_v1 deleted');
 add_summaries(290, 295);
-converged('after the collection was deleted');
+qdrant_converged($q, $node, 'after the collection was deleted');
 
 # --- The public search functions use Qdrant when it is configured. ----------
 is($node->safe_psql('postgres',
@@ -333,13 +271,13 @@ is($node->safe_psql('postgres', q{
 # --- TRUNCATE. ----------------------------------------------------------------
 $node->safe_psql('postgres', 'TRUNCATE osv.summaries CASCADE');
 add_summaries(300, 320);
-converged('after TRUNCATE');
+qdrant_converged($q, $node, 'after TRUNCATE');
 
 # --- The worker survives DROP EXTENSION. ------------------------------------
-$pid = worker_pid();
+$pid = backend_pid($node);
 $node->safe_psql('postgres', 'DROP EXTENSION osv CASCADE');
 usleep(500_000);
-is(worker_pid(), $pid, 'worker idles after DROP EXTENSION');
+is(backend_pid($node), $pid, 'worker idles after DROP EXTENSION');
 
 $node->stop;
 done_testing();

@@ -12,23 +12,10 @@ use OsvTest;
 
 my $q = start_qdrant();
 
-my $node = PostgreSQL::Test::Cluster->new('session');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-osv.qdrant_url = '$q->{url}'
-osv.vector_dimensions = 8
-osv.vector_sync_batch_size = 16
-});
-$node->start;
+my $node = osv_node('session', preload => '', qdrant => $q, sync => { batch_size => 16 });
 
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION osv;
-	CREATE FUNCTION emb(seed bigint) RETURNS real[] LANGUAGE sql IMMUTABLE
-		AS $$ SELECT ARRAY(SELECT cos(seed * 3 + i)::real FROM generate_series(1, 8) i) $$;
-	INSERT INTO osv.users (auth0_id, email)
-		SELECT 'auth0|s' || g, 's' || g || '@example.org' FROM generate_series(1, 3) g;
-	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
-		SELECT 1 + (g % 3), 'text', 'doc ' || g, 'session-docs', 'session/' || g FROM generate_series(1, 60) g;
+create_osv($node, emb => { term => 'cos(seed * 3 + i)' }, users => 3, user_prefix => 's', documents => 60,
+	doc_type => 'text', bucket => 'session-docs', key_prefix => 'session/', sql => q{
 	INSERT INTO osv.summaries (document_id, topic, content, embedding)
 		SELECT d.id, 'topic' || (d.id % 2), 'summary ' || d.id, emb(d.id) FROM osv.documents d;
 });
@@ -36,13 +23,7 @@ is($node->safe_psql('postgres',
 		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'osv vector sync'}),
 	'0', 'no worker without preloading');
 
-sub synced
-{
-	my ($name) = @_;
-	my @diff = compare_points($q, $node);
-	is_deeply(\@diff, [], "$name: Qdrant equals the database")
-	  or diag(join("\n", @diff[0 .. ($#diff > 10 ? 10 : $#diff)]));
-}
+sub synced { qdrant_matches($q, $node, "$_[0]: Qdrant equals the database"); }
 
 is($node->safe_psql('postgres', 'SELECT osv.vector_sync()'), '60', 'vector_sync sends every summary');
 is($node->safe_psql('postgres', 'SELECT pending FROM osv.vector_sync_status'), '0', 'outbox empty');

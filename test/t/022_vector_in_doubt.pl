@@ -16,60 +16,16 @@ use OsvTest;
 
 my $q = start_qdrant();
 
-my $node = PostgreSQL::Test::Cluster->new('indoubt');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.scheduler_worker = off
-osv.qdrant_url = '$q->{url}'
-osv.vector_dimensions = 8
-osv.vector_sync_naptime = '60s'
-osv.vector_sync_backoff = '100ms'
-osv.vector_sync_backoff_max = '500ms'
+my $node = osv_node('indoubt', qdrant => $q, scheduler => 0,
+	sync => { naptime => '60s', backoff => '100ms', backoff_max => '500ms', in_doubt_fence => '8s' },
+	conf => q{
 osv.qdrant_timeout = '1s'
 osv.qdrant_connect_timeout = '1s'
-osv.vector_sync_in_doubt_fence = '8s'
-});
-$node->start;
-
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION osv;
-	CREATE FUNCTION emb(seed bigint) RETURNS real[] LANGUAGE sql IMMUTABLE
-		AS $$ SELECT ARRAY(SELECT sin(seed * 7 + i)::real FROM generate_series(1, 8) i) $$;
-	INSERT INTO osv.users (auth0_id, email)
-		SELECT 'auth0|d' || g, 'd' || g || '@example.org' FROM generate_series(1, 3) g;
-	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
-		SELECT 1 + (g % 3), 'pdf', 'doc ' || g, 'tap-bucket', 'k/' || g FROM generate_series(1, 330) g;
 });
 
-sub add_summaries
-{
-	my ($user) = @_;
-	$node->safe_psql('postgres', qq{
-		INSERT INTO osv.summaries (document_id, topic, content, embedding)
-		SELECT d.id, 'topic', 'summary ' || d.id, emb(d.id)
-		  FROM osv.documents d WHERE d.user_id = $user
-		   AND NOT EXISTS (SELECT FROM osv.summaries s WHERE s.document_id = d.id)});
-}
+create_osv($node, emb => {}, users => 3, user_prefix => 'd', documents => 330);
 
-sub user_points
-{
-	my ($user) = @_;
-	my $dump = qdrant_dump($q);
-	return scalar grep { ($_->{payload}{user_id} // -1) == $user } values %$dump;
-}
-
-sub converged
-{
-	my ($name) = @_;
-	ok($node->poll_query_until('postgres',
-			'SELECT pending = 0 AND in_flight = 0 AND in_doubt = 0 AND erasure_sweeps = 0 FROM osv.vector_sync_status'),
-		"$name: outbox drained, nothing in doubt, no sweep left");
-	my @diff = compare_points($q, $node);
-	is_deeply(\@diff, [], "$name: Qdrant equals the database")
-	  or diag(join("\n", @diff[0 .. ($#diff > 10 ? 10 : $#diff)]));
-}
+sub converged { qdrant_converged($q, $node, $_[0], settled => 1); }
 
 # A user's summaries go out in one upsert that Qdrant applies 5 s later,
 # while osv gives up after 1 s (the fence, 8 s, outlasts the 4 s between);
@@ -80,10 +36,9 @@ sub converged
 sub late_write_during
 {
 	my ($user, $action) = @_;
-	my ($status) = qdrant_request($q, 'POST', '/__test/faults', { faults => [
-		{ method => 'PUT', path => '/points$', count => 1, action => { type => 'delay', ms => 5000 } } ] });
-	die "fault: $status" unless $status == 200;
-	add_summaries($user);
+	qdrant_add_faults($q,
+		{ method => 'PUT', path => '/points$', count => 1, action => { type => 'delay', ms => 5000 } });
+	add_user_summaries($node, $user);
 	ok($node->poll_query_until('postgres', 'SELECT in_doubt > 0 FROM osv.vector_sync_status'),
 		"user $user: the timed-out upsert is shown in doubt");
 	my $result = $node->safe_psql('postgres', $action);
@@ -91,7 +46,7 @@ sub late_write_during
 	my $t0 = time();
 	while (time() - $t0 < 30)
 	{
-		my $n = user_points($user);
+		my $n = user_points($q, $user);
 		$max = $n if $n > $max;
 		last if $n == 0 && time() - $t0 > 5.5
 		  && $node->safe_psql('postgres', 'SELECT pending = 0 AND erasure_sweeps = 0 FROM osv.vector_sync_status') eq 't';
@@ -101,7 +56,7 @@ sub late_write_during
 }
 
 # --- The others' summaries first. -------------------------------------------
-add_summaries(2);
+add_user_summaries($node, 2);
 converged('initial sync');
 
 # --- An erasure while an upsert of the person is in doubt. -------------------
@@ -109,13 +64,13 @@ my ($max, $receipt) = late_write_during(1, 'SELECT osv.data_delete(1)');
 like($receipt, qr/queued: deleted by user filter after commit/, 'erasure: the receipt says the sweep is queued');
 like($receipt, qr/"qdrant": "pending"/, 'erasure: the receipt says Qdrant is pending');
 cmp_ok($max, '>', 0, 'erasure: the late upsert landed after the erasure (the points came back)');
-is(user_points(1), 0, 'erasure: nothing of the person in Qdrant in the end');
+is(user_points($q, 1), 0, 'erasure: nothing of the person in Qdrant in the end');
 converged('erasure during a write in doubt');
 
 # --- A trash while an upsert of the user is in doubt. ------------------------
 ($max) = late_write_during(3, q{SELECT osv.soft_delete('osv.users', 3)});
 cmp_ok($max, '>', 0, 'trash: the late upsert landed after the trash');
-is(user_points(3), 0, 'trash: nothing of the trashed user in Qdrant in the end');
+is(user_points($q, 3), 0, 'trash: nothing of the trashed user in Qdrant in the end');
 converged('trash during a write in doubt');
 
 # --- A lost connection (the request read, never answered) is in doubt too. --
@@ -155,8 +110,8 @@ $node->safe_psql('postgres', q{
 });
 my ($u4, $u5) = split /\n/, $node->safe_psql('postgres',
 	q{SELECT id FROM osv.users WHERE auth0_id IN ('auth0|d4', 'auth0|d5') ORDER BY auth0_id});
-add_summaries($u4);
-add_summaries($u5);
+add_user_summaries($node, $u4);
+add_user_summaries($node, $u5);
 converged('two more users');
 
 # Qdrant refuses every delete: the sweep is retried, shown, and the ledger
@@ -168,10 +123,10 @@ ok($node->poll_query_until('postgres',
 		q{SELECT failed > 0 AND last_error IS NOT NULL FROM osv.storage_sync_status WHERE target = 'qdrant_sweeps'}),
 	'Qdrant down: the sweep failed and is shown in osv.storage_sync_status');
 is(ledger_qdrant($u4), 'pending', 'Qdrant down: the ledger stays pending');
-cmp_ok(user_points($u4), '>', 0, 'Qdrant down: the points are still there (nothing was confirmed)');
-qdrant_request($q, 'DELETE', '/__test/faults');
+cmp_ok(user_points($q, $u4), '>', 0, 'Qdrant down: the points are still there (nothing was confirmed)');
+qdrant_clear_faults($q);
 ok(ledger_confirmed($u4), 'Qdrant back: the ledger is confirmed');
-is(user_points($u4), 0, 'Qdrant back: nothing of the person in Qdrant');
+is(user_points($q, $u4), 0, 'Qdrant back: nothing of the person in Qdrant');
 converged('after Qdrant came back');
 
 # An erasure while the worker waits for a slow upsert of the person: a
@@ -203,7 +158,7 @@ is($node->safe_psql('postgres',
 ok(ledger_confirmed($u5), 're-sweep: the ledger is confirmed after the repeated sweep');
 $node->safe_psql('postgres', q{ALTER SYSTEM RESET osv.qdrant_timeout; SELECT pg_reload_conf();});
 converged('after the re-sweep');
-is(user_points($u5), 0, 're-sweep: nothing of the person in Qdrant');
+is(user_points($q, $u5), 0, 're-sweep: nothing of the person in Qdrant');
 
 $node->stop;
 done_testing();

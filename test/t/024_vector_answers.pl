@@ -14,71 +14,11 @@ use OsvTest;
 
 my $q = start_qdrant();
 
-my $node = PostgreSQL::Test::Cluster->new('answers');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.scheduler_worker = off
-osv.qdrant_url = '$q->{url}'
-osv.vector_dimensions = 8
-osv.vector_sync_naptime = '60s'
-osv.vector_sync_backoff = '100ms'
-osv.vector_sync_backoff_max = '2s'
-osv.qdrant_timeout = '5s'
-osv.vector_sync_in_doubt_fence = '1s'
-});
-$node->start;
+my $node = osv_node('answers', qdrant => $q, scheduler => 0,
+	sync => { naptime => '60s', backoff => '100ms', backoff_max => '2s', in_doubt_fence => '1s' },
+	conf => "osv.qdrant_timeout = '5s'\n");
 
-sub set_and_reload
-{
-	my (%settings) = @_;
-	for my $k (sort keys %settings)
-	{
-		my $v = $settings{$k};
-		$node->safe_psql('postgres',
-			defined $v ? "ALTER SYSTEM SET $k = '$v'" : "ALTER SYSTEM RESET $k");
-	}
-	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-	usleep(300_000);
-}
-
-sub add_faults
-{
-	my (@faults) = @_;
-	my ($status) = qdrant_request($q, 'POST', '/__test/faults', { faults => \@faults });
-	die "could not add faults: $status" unless $status == 200;
-}
-
-sub put_points_requests
-{
-	my (undef, $log) = qdrant_request($q, 'GET', '/__test/requests');
-	return grep { $_->{method} eq 'PUT' && $_->{path} =~ m{/points$} } @{ $log->{result} };
-}
-
-sub worker_pid
-{
-	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'osv vector sync'");
-}
-
-sub converged
-{
-	my ($name) = @_;
-	ok(wait_synced($node), "$name: outbox drained");
-	my @diff = compare_points($q, $node);
-	is_deeply(\@diff, [], "$name: Qdrant equals the database")
-	  or diag(join("\n", @diff[0 .. ($#diff > 10 ? 10 : $#diff)]));
-}
-
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION osv;
-	CREATE FUNCTION emb(seed bigint) RETURNS real[] LANGUAGE sql IMMUTABLE
-		AS $$ SELECT ARRAY(SELECT sin(seed * 7 + i)::real FROM generate_series(1, 8) i) $$;
-	INSERT INTO osv.users (auth0_id, email) VALUES ('auth0|a', 'a@example.org');
-	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
-		SELECT 1, 'pdf', 'doc ' || g, 'tap-bucket', 'k/' || g FROM generate_series(1, 100) g;
-});
+create_osv($node, emb => {}, users => ['a'], documents => 100);
 my $next = 1;
 
 sub add_summaries
@@ -92,7 +32,7 @@ sub add_summaries
 }
 
 add_summaries(5);
-converged('first sync');
+qdrant_converged($q, $node, 'first sync');
 
 # --- Three 200 answers that are no success. ----------------------------------
 my @bodies = (
@@ -103,27 +43,27 @@ for my $b (@bodies)
 {
 	my ($name, $body) = @$b;
 	qdrant_request($q, 'DELETE', '/__test/requests');
-	add_faults({ method => 'PUT', path => '/points$', count => 1,
+	qdrant_add_faults($q, { method => 'PUT', path => '/points$', count => 1,
 		action => { type => 'status', status => 200, body => $body } });
 	add_summaries(2);
-	converged("200 with $name");
-	my @puts = put_points_requests();
+	qdrant_converged($q, $node, "200 with $name");
+	my @puts = qdrant_requests($q, 'PUT', qr{/points$});
 	cmp_ok(scalar(@puts), '>=', 2, "200 with $name: not a success, the points are sent again");
 }
 
 # --- Retry-After: 86400 is capped at osv.vector_sync_backoff_max. ------------
-add_faults({ method => 'PUT', path => '/points$', count => 1,
+qdrant_add_faults($q, { method => 'PUT', path => '/points$', count => 1,
 	action => { type => 'status', status => 429, retry_after => 86400 } });
 add_summaries(2);
 ok($node->poll_query_until('postgres', q{SELECT retry_at IS NOT NULL FROM osv.vector_sync_status}),
 	'Retry-After 86400: the target backs off');
 is($node->safe_psql('postgres', q{SELECT retry_at <= now() + interval '3 s' FROM osv.vector_sync_targets}),
 	't', 'Retry-After 86400: capped at osv.vector_sync_backoff_max');
-converged('after Retry-After 86400');
+qdrant_converged($q, $node, 'after Retry-After 86400');
 
 # --- A reload ends a back-off. -----------------------------------------------
-set_and_reload('osv.vector_sync_backoff_max' => '1h');
-add_faults({ method => 'PUT', path => '/points$', count => 1,
+set_and_reload($node, 'osv.vector_sync_backoff_max' => '1h');
+qdrant_add_faults($q, { method => 'PUT', path => '/points$', count => 1,
 	action => { type => 'status', status => 429, retry_after => 3600 } });
 add_summaries(2);
 ok($node->poll_query_until('postgres',
@@ -133,26 +73,26 @@ my $t0 = time();
 $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 ok($node->poll_query_until('postgres', q{SELECT retry_at IS NULL FROM osv.vector_sync_targets}),
 	'reload: the back-off is over');
-converged('after the reload');
+qdrant_converged($q, $node, 'after the reload');
 cmp_ok(time() - $t0, '<', 15, 'reload: synced at once, not after the naptime (60 s)');
-set_and_reload('osv.vector_sync_backoff_max' => undef);
+set_and_reload($node, 'osv.vector_sync_backoff_max' => undef);
 
 # --- pg_log_backend_memory_contexts during a slow request. -------------------
 qdrant_request($q, 'DELETE', '/__test/requests');
-add_faults({ method => 'PUT', path => '/points$', count => 1,
+qdrant_add_faults($q, { method => 'PUT', path => '/points$', count => 1,
 	action => { type => 'delay', ms => 2000 } });
 my $log_offset = -s $node->logfile;
 add_summaries(2);
 ok($node->poll_query_until('postgres', 'SELECT in_flight > 0 FROM osv.vector_sync_status'),
 	'slow request in flight');
 usleep(300_000);
-is($node->safe_psql('postgres', 'SELECT pg_log_backend_memory_contexts(' . worker_pid() . ')'),
+is($node->safe_psql('postgres', 'SELECT pg_log_backend_memory_contexts(' . backend_pid($node) . ')'),
 	't', 'memory contexts of the worker requested');
-converged('after logging memory contexts');
+qdrant_converged($q, $node, 'after logging memory contexts');
 ok($node->log_contains(qr/logging memory contexts of PID/, $log_offset), 'the worker logged its memory contexts');
 is($node->safe_psql('postgres', q{SELECT consecutive_failures || ' ' || coalesce(last_error, 'none') FROM osv.vector_sync_status}),
 	'0 none', 'the interrupt did not fail the request');
-is(scalar(put_points_requests()), 1, 'the slow request was sent once');
+is(scalar(qdrant_requests($q, 'PUT', qr{/points$})), 1, 'the slow request was sent once');
 
 # --- An external drainer's claim survives a restart of the worker. ----------
 # The claim is made in the transaction that enqueues, so the worker never
@@ -165,7 +105,7 @@ my $claim = $node->safe_psql('postgres', qq{
 	COMMIT;});
 $next += 3;
 like($claim, qr/^\d+$/, 'external drainer claimed the new entries');
-my $pid = worker_pid();
+my $pid = backend_pid($node);
 $log_offset = -s $node->logfile;
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
 ok($node->poll_query_until('postgres',
@@ -180,7 +120,7 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM osv.vector_outbox WHERE cl
 	'3', 'the external claim is still held after the restart');
 is($node->safe_psql('postgres', "SELECT osv.vector_sync_complete($claim, '{}')"), '0',
 	'the external drainer releases its claim');
-converged('after the external claim was released');
+qdrant_converged($q, $node, 'after the external claim was released');
 
 $node->stop;
 done_testing();

@@ -17,21 +17,9 @@ use OsvTest;
 
 my $q = start_qdrant();
 
-my $node = PostgreSQL::Test::Cluster->new('reembed');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.scheduler_worker = off
-restart_after_crash = on
-osv.qdrant_url = '$q->{url}'
-osv.vector_dimensions = 8
-osv.vector_sync_naptime = '1s'
-osv.vector_sync_backoff = '100ms'
-osv.vector_sync_backoff_max = '1s'
-osv.vector_sync_in_doubt_fence = '1s'
-});
-$node->start;
+my $node = osv_node('reembed', scheduler => 0, qdrant => $q,
+	sync => { naptime => '1s', backoff => '100ms', backoff_max => '1s', in_doubt_fence => '1s' },
+	conf => "restart_after_crash = on\n");
 
 # The plain collection of osv 1.0, with one point osv will find an orphan.
 my ($status) = qdrant_request($q, 'PUT', '/collections/osv_summaries',
@@ -41,15 +29,9 @@ is($status, 200, 'a plain collection osv_summaries exists (as osv 1.0 made it)')
 	{ points => [ { id => 999, vector => [ (0.5) x 8 ], payload => { user_id => 1 } } ] });
 is($status, 200, 'with a point of a summary that no longer exists');
 
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION osv;
-	-- the old model (8 dimensions) and the new ones (12, then 8 again)
-	CREATE FUNCTION emb(seed bigint, dims integer DEFAULT 8) RETURNS real[] LANGUAGE sql IMMUTABLE
-		AS $$ SELECT ARRAY(SELECT sin(seed * 7 + i * dims)::real FROM generate_series(1, dims) i) $$;
-	INSERT INTO osv.users (auth0_id, email)
-		SELECT 'auth0|r' || g, 'r' || g || '@example.org' FROM generate_series(1, 4) g;
-	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
-		SELECT 1 + (g % 4), 'pdf', 'doc ' || g, 'tap-bucket', 'k/' || g FROM generate_series(1, 60) g;
+# emb(): the old model (8 dimensions) and the new ones (12, then 8 again).
+create_osv($node, emb => { term => 'sin(seed * 7 + i * dims)', dims_argument => 1 }, users => 4, user_prefix => 'r',
+	documents => 60, sql => q{
 	INSERT INTO osv.summaries (document_id, topic, content, embedding)
 		SELECT d.id, 'topic' || (d.id % 3), 'summary ' || d.id, CASE WHEN d.id % 10 <> 0 THEN emb(d.id) END
 		  FROM osv.documents d WHERE d.id <= 50;
@@ -100,11 +82,7 @@ sub compare_next
 
 sub converged
 {
-	my ($name) = @_;
-	ok(wait_synced($node), "$name: outbox drained");
-	my @diff = compare_points($q, $node);
-	is_deeply(\@diff, [], "$name: the alias (or plain collection) equals summaries.embedding")
-	  or diag(join("\n", @diff[0 .. ($#diff > 10 ? 10 : $#diff)]));
+	qdrant_converged($q, $node, $_[0], what => 'the alias (or plain collection) equals summaries.embedding');
 }
 
 sub search_top

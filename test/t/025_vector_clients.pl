@@ -13,6 +13,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use OsvTest;
 use IPC::Run;
 
 my $root = $ENV{OSV_ROOT} or die "OSV_ROOT is not set (test/run sets it)";
@@ -21,11 +22,7 @@ my $modules = ($ENV{OSV_NODE_PG_DIR} || '/var/cache/osv-npm/node-pg') . '/node_m
 ok(-f "$modules/pg/package.json", "node-postgres is installed in $modules")
   or BAIL_OUT('run test/node_pg/install_node_pg');
 
-my $node = PostgreSQL::Test::Cluster->new('clients');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'osv'\nosv.scheduler_worker = off\nosv.vector_sync_worker = off\n");
-$node->start;
+my $node = osv_node('clients', database => undef, scheduler => 0, vector_sync => 0);
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION osv;
 	CREATE ROLE vector_client LOGIN IN ROLE osv_app;

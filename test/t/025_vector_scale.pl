@@ -11,72 +11,27 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
+use Time::HiRes ();
 use OsvTest;
 
 my $q = start_qdrant();
 
-my $node = PostgreSQL::Test::Cluster->new('scale');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.scheduler_worker = on
+my $node = osv_node('scale', scheduler => 1, qdrant => $q,
+	sync => { naptime => '1s', backoff => '100ms', backoff_max => '1s' },
+	conf => q{
 osv.reconcile_interval = '1 day'
-osv.qdrant_url = '$q->{url}'
-osv.vector_dimensions = 8
-osv.vector_sync_naptime = '1s'
-osv.vector_sync_backoff = '100ms'
-osv.vector_sync_backoff_max = '1s'
 osv.qdrant_timeout = '1s'
 osv.qdrant_shard_number = 3
 osv.qdrant_replication_factor = 2
 osv.qdrant_write_consistency_factor = 2
 });
-$node->start;
 
-sub set_and_reload
-{
-	my (%settings) = @_;
-	for my $k (sort keys %settings)
-	{
-		my $v = $settings{$k};
-		$node->safe_psql('postgres',
-			defined $v ? "ALTER SYSTEM SET $k = '$v'" : "ALTER SYSTEM RESET $k");
-	}
-	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-	usleep(300_000);
-}
-
-sub add_faults
-{
-	my (@faults) = @_;
-	my ($status) = qdrant_request($q, 'POST', '/__test/faults', { faults => \@faults });
-	die "could not add faults: $status" unless $status == 200;
-}
-
-sub converged
-{
-	my ($name) = @_;
-	ok(wait_synced($node), "$name: outbox drained");
-	my @diff = compare_points($q, $node);
-	is_deeply(\@diff, [], "$name: Qdrant equals the database")
-	  or diag(join("\n", @diff[0 .. ($#diff > 10 ? 10 : $#diff)]));
-}
-
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION osv;
-	CREATE FUNCTION emb(seed bigint) RETURNS real[] LANGUAGE sql IMMUTABLE
-		AS $$ SELECT ARRAY(SELECT sin(seed * 7 + i)::real FROM generate_series(1, 8) i) $$;
-	INSERT INTO osv.users (auth0_id, email)
-		SELECT 'auth0|u' || g, 'u' || g || '@example.org' FROM generate_series(1, 3) g;
-	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
-		SELECT 1 + g % 3, 'pdf', 'doc ' || g, 'tap-bucket', 'k/' || g FROM generate_series(1, 60) g;
+create_osv($node, emb => {}, users => 3, documents => 60, sql => q{
 	INSERT INTO osv.summaries (document_id, topic, content, embedding)
 		SELECT d.id, CASE WHEN d.id % 2 = 0 THEN 'even' ELSE 'odd' END, 'summary ' || d.id, emb(d.id)
 		FROM osv.documents d;
 });
-converged('first sync');
+qdrant_converged($q, $node, 'first sync');
 
 # --- 1. Cluster-ready collections --------------------------------------------
 my (undef, $info) = qdrant_request($q, 'GET', '/collections/osv_summaries');
@@ -87,18 +42,18 @@ ok($node->poll_query_until('postgres',
 		q{SELECT collection_mismatch IS NULL FROM osv.vector_sync_status}),
 	'no mismatch with the collection osv created');
 
-set_and_reload('osv.qdrant_shard_number' => 4, 'osv.qdrant_write_consistency_factor' => 1);
+set_and_reload($node, 'osv.qdrant_shard_number' => 4, 'osv.qdrant_write_consistency_factor' => 1);
 ok($node->poll_query_until('postgres',
 		q{SELECT collection_mismatch FROM osv.vector_sync_status},
 		'shard_number is 3, osv.qdrant_shard_number is 4; write_consistency_factor is 2, osv.qdrant_write_consistency_factor is 1'),
 	'after a reload, a mismatch with the existing collection is shown in osv.vector_sync_status');
 ok($node->wait_for_log(qr/WARNING:.*does not match osv's cluster settings/), 'and logged as a warning');
-set_and_reload('osv.qdrant_shard_number' => undef, 'osv.qdrant_write_consistency_factor' => undef,
+set_and_reload($node, 'osv.qdrant_shard_number' => undef, 'osv.qdrant_write_consistency_factor' => undef,
 	'osv.qdrant_replication_factor' => 1);
 ok($node->poll_query_until('postgres',
 		q{SELECT collection_mismatch FROM osv.vector_sync_status}, 'replication_factor is 2, osv.qdrant_replication_factor is 1'),
 	'the replication factor differs');
-set_and_reload('osv.qdrant_replication_factor' => undef);
+set_and_reload($node, 'osv.qdrant_replication_factor' => undef);
 ok($node->poll_query_until('postgres', q{SELECT collection_mismatch IS NULL FROM osv.vector_sync_status}),
 	'settings equal to the collection again: no mismatch');
 
@@ -110,7 +65,7 @@ $node->safe_psql('postgres', q{
 	UPDATE osv.summaries SET deleted_at = NULL WHERE id BETWEEN 4 AND 5;
 	UPDATE osv.summaries SET deleted_at = now() WHERE id = 6;
 });
-converged('writes after the ordering check began');
+qdrant_converged($q, $node, 'writes after the ordering check began');
 $node->safe_psql('postgres', 'SELECT osv.qdrant_delete_user_points(999)');
 my (undef, $log) = qdrant_request($q, 'GET', '/__test/requests');
 my @writes = grep { $_->{path} =~ m{/points(/delete)?$} && $_->{method} ne 'GET' } @{ $log->{result} };
@@ -179,7 +134,7 @@ my %faults = (
 	'a dropped connection' => { type => 'drop' });
 for my $name (sort keys %faults)
 {
-	add_faults({ method => 'POST', path => '/points/query$', count => -1, action => $faults{$name} });
+	qdrant_add_faults($q, { method => 'POST', path => '/points/query$', count => -1, action => $faults{$name} });
 	check_fallback($name);
 	reset_server();
 }
@@ -222,14 +177,14 @@ qdrant_request($q, 'POST', '/__test/outage', { seconds => 600 });
 isnt($rc, 0, 'fallback off: the search fails during an outage');
 like($err, qr/ERROR:\s+could not query Qdrant collection "osv_summaries"/, 'fallback off: with the error of the query');
 unlike($err, qr/in-database scan/, 'fallback off: no fallback');
-add_faults({ method => 'POST', path => '/points/query$', count => -1, action => { type => 'status', status => 401 } });
+qdrant_add_faults($q, { method => 'POST', path => '/points/query$', count => -1, action => { type => 'status', status => 401 } });
 qdrant_request($q, 'DELETE', '/__test/outage');
 $node->safe_psql('postgres', 'UPDATE osv.vector_sync_targets SET retry_at = NULL');
 ($rc, $out, $err) = $node->psql('postgres', "$query FROM $calls{search}");
 isnt($rc, 0, 'a refusal (401) is an error, not a fallback');
 like($err, qr/HTTP status 401/, 'a refusal: with Qdrant\'s status');
 reset_server();
-converged('after the outages');
+qdrant_converged($q, $node, 'after the outages');
 
 # --- 4. Reconcile by schedule ----------------------------------------------------
 # Make Qdrant differ: a point deleted behind osv's back (missing), an
@@ -244,7 +199,7 @@ qdrant_request($q, 'POST', '/collections/osv_summaries/points/payload?wait=true'
 ok($node->poll_query_until('postgres',
 		q{SELECT count(*) > 0 FROM osv.job_runs WHERE job = 'vector_reconcile' AND outcome = 'succeeded' AND affected = 0}),
 	'the scheduler reconciled, and found nothing to fix');
-set_and_reload('osv.reconcile_interval' => '1s');
+set_and_reload($node, 'osv.reconcile_interval' => '1s');
 ok($node->poll_query_until('postgres', q{
 		SELECT count(*) > 0 FROM osv.job_runs
 		WHERE job = 'vector_reconcile' AND outcome = 'succeeded' AND affected = 3}),
@@ -253,7 +208,7 @@ is($node->safe_psql('postgres', q{
 		SELECT run_by, details->>'orphaned', details->>'missing', details->>'stale', details->>'deleted', details->>'upserted'
 		FROM osv.job_runs WHERE job = 'vector_reconcile' AND affected = 3 ORDER BY id LIMIT 1}),
 	'worker|1|1|1|1|2', 'the run records what it fixed: one deleted, two upserted');
-converged('after the scheduled reconcile');
+qdrant_converged($q, $node, 'after the scheduled reconcile');
 
 # Qdrant cannot be read: a failed run with the reason, never a success.
 qdrant_request($q, 'POST', '/__test/outage', { seconds => 600 });
@@ -267,7 +222,7 @@ ok($node->poll_query_until('postgres', qq{
 		SELECT count(*) > 0 FROM osv.job_runs WHERE job = 'vector_reconcile' AND id > $last AND outcome = 'succeeded'}),
 	'Qdrant back: the next run succeeds')
   or diag($node->safe_psql('postgres', q{SELECT * FROM osv.job_runs WHERE job = 'vector_reconcile' ORDER BY id}));
-set_and_reload('osv.reconcile_interval' => '1 day');
+set_and_reload($node, 'osv.reconcile_interval' => '1 day');
 
 # The SQL function is the same streamed reconcile: with pages of 1000, 2500
 # points take three pages, and a missing point in the last range is found.
@@ -277,12 +232,12 @@ $node->safe_psql('postgres', q{
 	INSERT INTO osv.summaries (document_id, content, embedding)
 		SELECT d.id, 'bulk', emb(d.id) FROM osv.documents d WHERE d.title LIKE 'bulk %';
 });
-converged('2560 points');
+qdrant_converged($q, $node, '2560 points');
 my $max = $node->safe_psql('postgres', 'SELECT max(id) FROM osv.summaries');
 qdrant_request($q, 'POST', '/collections/osv_summaries/points/delete?wait=true', { points => [ 1500, $max + 0 ] });
 is($node->safe_psql('postgres', 'SELECT osv.vector_reconcile()'), '2',
 	'osv.vector_reconcile() finds the points missing in the middle and at the end');
-converged('after osv.vector_reconcile()');
+qdrant_converged($q, $node, 'after osv.vector_reconcile()');
 is($node->safe_psql('postgres', 'SELECT osv.vector_reconcile()'), '0', 'nothing left to reconcile');
 
 $node->stop;

@@ -12,28 +12,13 @@ use OsvTest;
 
 my $q = start_qdrant(api_key => 'right-key');
 
-my $node = PostgreSQL::Test::Cluster->new('refusal');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.qdrant_url = '$q->{url}'
+my $node = osv_node('refusal', qdrant => $q, sync => { naptime => '1s', backoff => '1h', backoff_max => '1h' },
+	conf => q{
 osv.qdrant_api_key = 'wrong-key'
-osv.vector_dimensions = 8
-osv.vector_sync_naptime = '1s'
-osv.vector_sync_backoff = '1h'
-osv.vector_sync_backoff_max = '1h'
 osv.qdrant_timeout = '1s'
 });
-$node->start;
 
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION osv;
-	CREATE FUNCTION emb(seed bigint) RETURNS real[] LANGUAGE sql IMMUTABLE
-		AS $$ SELECT ARRAY(SELECT sin(seed * 7 + i)::real FROM generate_series(1, 8) i) $$;
-	INSERT INTO osv.users (auth0_id, email) VALUES ('auth0|u1', 'u1@example.org');
-	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
-		SELECT 1, 'pdf', 'doc ' || g, 'tap-bucket', 'k/' || g FROM generate_series(1, 5) g;
+create_osv($node, emb => {}, users => ['u1'], documents => 5, sql => q{
 	INSERT INTO osv.summaries (document_id, topic, content, embedding)
 		SELECT d.id, 'odd', 'summary ' || d.id, emb(d.id) FROM osv.documents d;
 });

@@ -15,29 +15,13 @@ use OsvTest;
 
 my $q = start_qdrant();
 
-my $node = PostgreSQL::Test::Cluster->new('sweep_reload');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.qdrant_url = '$q->{url}'
-osv.vector_dimensions = 8
-osv.vector_sync_naptime = '1s'
-osv.vector_sync_backoff = '1h'
-osv.vector_sync_backoff_max = '1h'
+my $node = osv_node('sweep_reload', qdrant => $q, sync => { naptime => '1s', backoff => '1h', backoff_max => '1h' },
+	conf => q{
 osv.qdrant_timeout = '10s'
 osv.qdrant_connect_timeout = '1s'
 });
-$node->start;
 
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION osv;
-	CREATE FUNCTION emb(seed bigint) RETURNS real[] LANGUAGE sql IMMUTABLE
-		AS $$ SELECT ARRAY(SELECT sin(seed * 7 + i)::real FROM generate_series(1, 8) i) $$;
-	INSERT INTO osv.users (auth0_id, email)
-		SELECT 'auth0|u' || g, 'u' || g || '@example.org' FROM generate_series(1, 2) g;
-	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
-		SELECT 1 + g % 2, 'pdf', 'doc ' || g, 'tap-bucket', 'k/' || g FROM generate_series(1, 10) g;
+create_osv($node, emb => {}, users => 2, documents => 10, sql => q{
 	INSERT INTO osv.summaries (document_id, topic, content, embedding)
 		SELECT d.id, 'odd', 'summary ' || d.id, emb(d.id) FROM osv.documents d;
 });

@@ -24,32 +24,16 @@ use OsvTest;
 
 my $q = start_qdrant();
 
-my $node = PostgreSQL::Test::Cluster->new('erasure_gaps');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.qdrant_url = '$q->{url}'
-osv.vector_dimensions = 8
-osv.vector_sync_naptime = '60s'
-osv.vector_sync_backoff = '100ms'
-osv.vector_sync_backoff_max = '500ms'
+my $node = osv_node('erasure_gaps', qdrant => $q,
+	sync => { naptime => '60s', backoff => '100ms', backoff_max => '500ms', in_doubt_fence => '10s' },
+	conf => q{
 osv.qdrant_timeout = '20s'
 osv.qdrant_connect_timeout = '1s'
-osv.vector_sync_in_doubt_fence = '10s'
 osv.retention_interval = '1h'
 osv.reconcile_interval = '1h'
 });
-$node->start;
 
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION osv;
-	CREATE FUNCTION emb(seed bigint) RETURNS real[] LANGUAGE sql IMMUTABLE
-		AS $$ SELECT ARRAY(SELECT sin(seed * 7 + i)::real FROM generate_series(1, 8) i) $$;
-	INSERT INTO osv.users (auth0_id, email)
-		SELECT 'auth0|g' || g, 'g' || g || '@example.org' FROM generate_series(1, 3) g;
-	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
-		SELECT 1 + (g % 3), 'pdf', 'doc ' || g, 'tap-bucket', 'k/' || g FROM generate_series(1, 60) g;
+create_osv($node, emb => {}, users => 3, user_prefix => 'g', documents => 60, sql => q{
 	-- The test's way to make the workers' transactions fail: an insert into
 	-- the outbox by a worker (session user osv_worker) raises while the
 	-- flag is on.
@@ -68,36 +52,12 @@ $node->safe_psql('postgres', q{
 		FOR EACH ROW EXECUTE FUNCTION tap_fail_outbox();
 });
 
-sub add_summaries
-{
-	my ($user) = @_;
-	$node->safe_psql('postgres', qq{
-		INSERT INTO osv.summaries (document_id, topic, content, embedding)
-		SELECT d.id, 'topic', 'summary ' || d.id, emb(d.id)
-		  FROM osv.documents d WHERE d.user_id = $user
-		   AND NOT EXISTS (SELECT FROM osv.summaries s WHERE s.document_id = d.id)});
-}
-
-sub user_points
-{
-	my ($server, $user) = @_;
-	my $dump = qdrant_dump($server);
-	return scalar grep { ($_->{payload}{user_id} // -1) == $user } values %$dump;
-}
-
 sub ledger_qdrant
 {
 	my ($user) = @_;
 	return $node->safe_psql('postgres', qq{
 		SELECT targets->>'qdrant' FROM osv.erasure_ledger
 		 WHERE user_hash = osv.erasure_subject_hash('user', '$user') ORDER BY erased_at DESC LIMIT 1});
-}
-
-sub worker_pid
-{
-	my ($type) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = '$type'");
 }
 
 # Wait until the test server holds the request a fault of count 1 matched
@@ -118,23 +78,14 @@ sub cancel_worker
 {
 	my ($what) = @_;
 	my $offset = -s $node->logfile;
-	$node->safe_psql('postgres', "SELECT pg_cancel_backend(" . worker_pid('osv vector sync') . ")");
+	$node->safe_psql('postgres', "SELECT pg_cancel_backend(" . backend_pid($node, 'osv vector sync') . ")");
 	$node->wait_for_log(qr/ERROR:  canceling statement due to user request/, $offset);
 	pass("$what: the worker failed with an ERROR");
 }
 
-sub converged
-{
-	my ($name, $server) = @_;
-	ok($node->poll_query_until('postgres',
-			'SELECT pending = 0 AND in_flight = 0 AND in_doubt = 0 AND erasure_sweeps = 0 FROM osv.vector_sync_status'),
-		"$name: outbox drained, nothing in doubt, no sweep left");
-	my @diff = compare_points($server // $q, $node);
-	is_deeply(\@diff, [], "$name: Qdrant equals the database")
-	  or diag(join("\n", @diff[0 .. ($#diff > 10 ? 10 : $#diff)]));
-}
+sub converged { qdrant_converged($_[1] // $q, $node, $_[0], settled => 1); }
 
-add_summaries(2);
+add_user_summaries($node, 2);
 converged('initial sync');
 
 # --- 1. An upsert in flight when the worker fails, its user erased. ----------
@@ -145,7 +96,7 @@ converged('initial sync');
 # assumes).
 qdrant_request($q, 'POST', '/__test/faults', { faults => [
 	{ method => 'PUT', path => '/points$', count => 1, action => { type => 'delay', ms => 6000 } } ] });
-add_summaries(1);
+add_user_summaries($node, 1);
 ok(fault_fired(), 'in flight: Qdrant holds the upsert of the user');
 my $t0 = time();
 is($node->safe_psql('postgres', 'SELECT count(DISTINCT claimed_user_id) FROM osv.vector_outbox WHERE claim_id IS NOT NULL'),
@@ -184,7 +135,7 @@ is(ledger_qdrant(1), 'confirmed', 'in flight: the ledger ends confirmed');
 # --- 2. A sweep claimed when the worker fails is released. -------------------
 # The sweep's lease is osv.qdrant_timeout * 17 + 5 s (345 s here); the next
 # life of the worker must release and send it.
-add_summaries(3);
+add_user_summaries($node, 3);
 converged('user 3 synced');
 qdrant_request($q, 'POST', '/__test/faults', { faults => [
 	{ method => 'POST', path => '/points/delete$', count => 1, action => { type => 'delay', ms => 12000 } } ] });
@@ -207,7 +158,7 @@ converged('after the ERROR while sweeping');
 sub progress_rows
 {
 	my ($kind, $type) = @_;
-	my $pid = worker_pid($type);
+	my $pid = backend_pid($node, $type);
 	return $node->safe_psql('postgres', "SELECT count(*) FROM osv.progress WHERE kind = '$kind' AND pid = $pid");
 }
 

@@ -13,30 +13,19 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use OsvTest;
 
-my $node = PostgreSQL::Test::Cluster->new('hints');
-$node->init;
 # shared buffers smaller than the filler table, so that reading it into
 # shared buffers evicts the summaries' pages
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.vector_dimensions = 64
+my $node = osv_node('hints', dimensions => 64, conf => q{
 shared_buffers = '16MB'
 max_parallel_workers_per_gather = 0
 });
-$node->start;
 
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION osv;
+create_osv($node, emb => { dims => 64, term => 'sin(seed * 7 + i * (1 + seed % 5))' }, users => 10,
+	documents => 8000, sql => q{
 	CREATE EXTENSION pg_prewarm;
 	CREATE EXTENSION pg_buffercache;
-	CREATE FUNCTION emb(seed bigint) RETURNS real[] LANGUAGE sql IMMUTABLE
-		AS $$ SELECT ARRAY(SELECT sin(seed * 7 + i * (1 + seed % 5))::real FROM generate_series(1, 64) i) $$;
-	INSERT INTO osv.users (auth0_id, email)
-		SELECT 'auth0|u' || g, 'u' || g || '@example.org' FROM generate_series(1, 10) g;
-	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
-		SELECT 1 + g % 10, 'pdf', 'doc ' || g, 'tap-bucket', 'k/' || g FROM generate_series(1, 8000) g;
 	INSERT INTO osv.summaries (document_id, topic, content, embedding)
 		SELECT d.id, 'topic ' || d.id % 3, 'summary ' || d.id, emb(d.id % 499) FROM osv.documents d;
 	SELECT count(osv.soft_delete('osv.documents', id)) FROM osv.documents WHERE id % 11 = 0;

@@ -18,31 +18,22 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use OsvTest;
 use Time::HiRes qw(usleep);
 
-my $node = PostgreSQL::Test::Cluster->new('parallel');
-$node->init(allows_streaming => 1);
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.vector_dimensions = 64
+my $node = osv_node('parallel', streaming => 1, dimensions => 64, conf => q{
 max_worker_processes = 10
 max_parallel_workers = 6
 min_parallel_table_scan_size = '64kB'
 parallel_setup_cost = 0
 osv.search_parallel_workers = 4
 });
-$node->start;
 
 # 24,000 summaries over 30 users (half of them user 1's), 60% of topic
 # "common"; embeddings repeat every 997 rows, so that many scores tie and
 # the order between equal scores (lower id first) decides.
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION osv;
-	CREATE FUNCTION emb(seed bigint, dims integer DEFAULT 64) RETURNS real[] LANGUAGE sql IMMUTABLE
-		AS $$ SELECT ARRAY(SELECT sin(seed * 7 + i * (1 + seed % 5))::real FROM generate_series(1, dims) i) $$;
-	INSERT INTO osv.users (auth0_id, email)
-		SELECT 'auth0|u' || g, 'u' || g || '@example.org' FROM generate_series(1, 30) g;
+create_osv($node, emb => { dims => 64, dims_argument => 1, term => 'sin(seed * 7 + i * (1 + seed % 5))' },
+	users => 30, sql => q{
 	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
 		SELECT CASE WHEN g % 2 = 0 THEN 1 ELSE 2 + g % 29 END, 'pdf', 'doc ' || g, 'tap-bucket', 'k/' || g
 		FROM generate_series(1, 24000) g;

@@ -24,26 +24,11 @@ use OsvTest;
 
 my $q = start_qdrant();
 
-my $node = PostgreSQL::Test::Cluster->new('record_deadlock');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.scheduler_worker = off
-osv.qdrant_url = '$q->{url}'
-osv.vector_dimensions = 8
-osv.vector_sync_batch_size = 64
-osv.qdrant_timeout = '30s'
-});
-$node->start;
+my $node = osv_node('record_deadlock', scheduler => 0, qdrant => $q, sync => { batch_size => 64 },
+	conf => "osv.qdrant_timeout = '30s'\n");
 
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION osv;
-	CREATE FUNCTION emb(seed bigint) RETURNS real[] LANGUAGE sql IMMUTABLE
-		AS $$ SELECT ARRAY(SELECT cos(seed * 3 + i)::real FROM generate_series(1, 8) i) $$;
-	INSERT INTO osv.users (auth0_id, email) VALUES ('auth0|d1', 'd1@example.org');
-	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
-		SELECT 1, 'text', 'doc ' || g, 'docs', 'd/' || g FROM generate_series(1, 20) g;
+create_osv($node, emb => { term => 'cos(seed * 3 + i)' }, users => ['d1'], documents => 20, doc_type => 'text',
+	bucket => 'docs', key_prefix => 'd/', sql => q{
 	INSERT INTO osv.summaries (document_id, topic, content, embedding)
 		SELECT d.id, 'start', 'summary ' || d.id, emb(d.id) FROM osv.documents d;
 });
@@ -87,7 +72,7 @@ $app->query_safe('COMMIT');
 $app->quit;
 
 ok(wait_synced($node), 'the outbox drains after the application commits');
-is_deeply([ compare_points($q, $node) ], [], 'Qdrant equals the database');
+qdrant_matches($q, $node, 'Qdrant equals the database');
 my $log = slurp_file($node->logfile);
 unlike($log, qr/deadlock detected/, 'no deadlock in the server log');
 

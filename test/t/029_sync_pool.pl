@@ -21,44 +21,21 @@ use OsvTest;
 
 my $q = start_qdrant();
 
-my $node = PostgreSQL::Test::Cluster->new('sync_pool');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.scheduler_worker = off
+my $node = osv_node('sync_pool', scheduler => 0, qdrant => $q,
+	sync => { workers => 2, batch_size => 16, naptime => '60s', backoff => '100ms', backoff_max => '1s',
+		in_doubt_fence => '2s' },
+	conf => q{
 restart_after_crash = on
-osv.qdrant_url = '$q->{url}'
-osv.vector_dimensions = 8
-osv.vector_sync_workers = 2
-osv.vector_sync_batch_size = 16
-osv.vector_sync_naptime = '60s'
-osv.vector_sync_backoff = '100ms'
-osv.vector_sync_backoff_max = '1s'
 osv.qdrant_timeout = '60s'
-osv.vector_sync_in_doubt_fence = '2s'
 });
-$node->start;
 
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION osv;
-	CREATE FUNCTION emb(seed bigint) RETURNS real[] LANGUAGE sql IMMUTABLE
-		AS $$ SELECT ARRAY(SELECT cos(seed * 3 + i)::real FROM generate_series(1, 8) i) $$;
-	INSERT INTO osv.users (auth0_id, email) VALUES ('auth0|p1', 'p1@example.org');
-});
+create_osv($node, emb => { term => 'cos(seed * 3 + i)' }, users => ['p1']);
 
 sub workers
 {
 	return $node->safe_psql('postgres', q{
 		SELECT string_agg(application_name, ',' ORDER BY application_name)
 		  FROM pg_stat_activity WHERE backend_type = 'osv vector sync'});
-}
-
-sub worker_pid
-{
-	my ($name) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'osv vector sync' AND application_name = '$name'");
 }
 
 sub add_summaries
@@ -71,27 +48,6 @@ sub add_summaries
 			SELECT d.id, 'start', 'summary ' || d.id, emb(d.id) FROM osv.documents d
 			 WHERE d.storage_key LIKE 'p/%' AND split_part(d.storage_key, '/', 2)::int BETWEEN $from AND $to;
 	});
-}
-
-sub add_faults
-{
-	my (@rules) = @_;
-	my ($status) = qdrant_request($q, 'POST', '/__test/faults', { faults => \@rules });
-	die "faults: $status" unless $status == 200;
-}
-
-sub clear_faults
-{
-	qdrant_request($q, 'DELETE', '/__test/faults');
-}
-
-sub converged
-{
-	my ($name) = @_;
-	ok(wait_synced($node), "$name: outbox drained");
-	my @diff = compare_points($q, $node);
-	is_deeply(\@diff, [], "$name: Qdrant equals the database")
-	  or diag(join("\n", @diff[0 .. ($#diff > 10 ? 10 : $#diff)]));
 }
 
 # Entries in flight under each worker's claim of this life: "w0 w1".
@@ -125,14 +81,14 @@ ok($node->poll_query_until('postgres', qq{
 # --- A burst drains with both workers' batches in flight. --------------------
 # Every upsert answered after 300 ms: each worker's pipeline keeps one
 # batch in flight, so the burst of 20 batches shows both at once.
-add_faults({ method => 'PUT', path => '/points$', count => -1, action => { type => 'delay', ms => 300 } });
+qdrant_add_faults($q, { method => 'PUT', path => '/points$', count => -1, action => { type => 'delay', ms => 300 } });
 add_summaries(1, 320);
 ok(both_in_flight(), 'burst: both workers have a batch in flight at once');
-clear_faults();
-converged('burst of 320 summaries');
+qdrant_clear_faults($q);
+qdrant_converged($q, $node, 'burst of 320 summaries');
 
 # --- The same summaries changed again and again while the pool drains. -------
-add_faults({ method => 'PUT', path => '/points$', count => -1, action => { type => 'delay', ms => 200 } });
+qdrant_add_faults($q, { method => 'PUT', path => '/points$', count => -1, action => { type => 'delay', ms => 200 } });
 $node->safe_psql('postgres', q{UPDATE osv.summaries SET topic = 'round 1', embedding = emb(id + 1000)});
 ok(both_in_flight(), 'changes: both workers drain');
 for my $round (2 .. 4)
@@ -143,13 +99,13 @@ for my $round (2 .. 4)
 	usleep(150_000);
 }
 $node->safe_psql('postgres', q{UPDATE osv.summaries SET deleted_at = NULL WHERE id % 37 = 3});
-clear_faults();
-converged('changes of the same summaries while both drain');
+qdrant_clear_faults($q);
+qdrant_converged($q, $node, 'changes of the same summaries while both drain');
 
 # --- Worker 1 terminated in the middle of a batch. ---------------------------
 # Every upsert answered after 25 s, longer than worker 1's restart (10 s):
 # worker 0's batch is still in flight when worker 1 releases its claims.
-add_faults({ method => 'PUT', path => '/points$', count => -1, action => { type => 'delay', ms => 25000 } });
+qdrant_add_faults($q, { method => 'PUT', path => '/points$', count => -1, action => { type => 'delay', ms => 25000 } });
 $node->safe_psql('postgres', q{UPDATE osv.summaries SET topic = 'terminate' WHERE deleted_at IS NULL});
 ok(both_in_flight(), 'terminate: both workers have a batch in flight');
 # Each worker holds two batches: one in flight, the next claimed and written.
@@ -159,7 +115,7 @@ my ($w0, $w1) = split / /, $node->safe_psql('postgres', $in_flight_sql);
 my $claims = $node->safe_psql('postgres', q{SELECT worker_claim_id || ' ' || pool_claim_ids[1] FROM osv.vector_sync_targets});
 my ($c0, $c1) = split / /, $claims;
 my $log_offset = -s $node->logfile;
-my $pid1 = worker_pid('osv vector sync 1');
+my $pid1 = backend_pid($node, 'osv vector sync', 'osv vector sync 1');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid1)");
 ok($node->poll_query_until('postgres', qq{
 		SELECT pool_claim_ids[1] <> $c1 FROM osv.vector_sync_targets}),
@@ -175,21 +131,21 @@ is($node->safe_psql('postgres', qq{
 	"0 $w0", "terminate: worker 0's batch in flight is still claimed, and not in doubt");
 ok(!$node->log_contains(qr/osv vector sync released/, $log_offset),
 	'terminate: worker 0 released nothing');
-clear_faults();
-converged('worker 1 terminated mid-batch');
+qdrant_clear_faults($q);
+qdrant_converged($q, $node, 'worker 1 terminated mid-batch');
 
 # --- SIGKILL of worker 1 mid-batch: the postmaster restarts everything. ------
-add_faults({ method => 'PUT', path => '/points$', count => -1, action => { type => 'delay', ms => 3000 } });
+qdrant_add_faults($q, { method => 'PUT', path => '/points$', count => -1, action => { type => 'delay', ms => 3000 } });
 $node->safe_psql('postgres', q{UPDATE osv.summaries SET topic = 'kill' WHERE deleted_at IS NULL});
 ok(both_in_flight(), 'SIGKILL: both workers have a batch in flight');
 $log_offset = -s $node->logfile;
-kill 'KILL', worker_pid('osv vector sync 1');
+kill 'KILL', backend_pid($node, 'osv vector sync', 'osv vector sync 1');
 $node->wait_for_log(qr/terminated by signal 9/, $log_offset);
 ok($node->poll_query_until('postgres', q{
 		SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'osv vector sync'}),
 	'SIGKILL: both workers back after the crash');
-clear_faults();
-converged('after SIGKILL of worker 1 mid-batch');
+qdrant_clear_faults($q);
+qdrant_converged($q, $node, 'after SIGKILL of worker 1 mid-batch');
 ok($node->log_contains(qr/osv vector sync 1 released \d+ outbox entries claimed before a restart/, $log_offset),
 	'SIGKILL: worker 1 released its claims at its restart');
 
@@ -197,13 +153,13 @@ ok($node->log_contains(qr/osv vector sync 1 released \d+ outbox entries claimed 
 # An upsert of a summary that the TRUNCATE removes may land after the
 # marker's drop and the new collection; the entry in flight stays as a
 # change and is sent again, as a delete.
-add_faults({ method => 'PUT', path => '/points$', count => -1, action => { type => 'delay', ms => 1500 } });
+qdrant_add_faults($q, { method => 'PUT', path => '/points$', count => -1, action => { type => 'delay', ms => 1500 } });
 $node->safe_psql('postgres', q{UPDATE osv.summaries SET topic = 'before truncate' WHERE deleted_at IS NULL});
 ok(both_in_flight(), 'TRUNCATE: both workers have a batch in flight');
 $node->safe_psql('postgres', 'TRUNCATE osv.summaries CASCADE');
 add_summaries(401, 440);
-clear_faults();
-converged('TRUNCATE while both drain');
+qdrant_clear_faults($q);
+qdrant_converged($q, $node, 'TRUNCATE while both drain');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM osv.summaries'), '40', 'TRUNCATE: 40 summaries after it');
 
 # --- TRUNCATE beside another drainer's claim, whose upsert lands late. ------
@@ -229,12 +185,12 @@ my @late_points = map { +{ id => $_ + 0, vector => [ map { cos($_ * 3 + $_) } 1 
 my ($late_status) = qdrant_request($q, 'PUT', '/collections/osv_summaries/points?wait=true', { points => \@late_points });
 is($late_status, 200, "late upsert: the drainer's upsert lands after the marker");
 $node->safe_psql('postgres', "SELECT osv.vector_sync_complete($late_claim, '{$late_ids}')");
-converged('TRUNCATE beside a late upsert');
+qdrant_converged($q, $node, 'TRUNCATE beside a late upsert');
 
 # --- The back-off of the target holds every worker. --------------------------
 # Upserts fail with 503 and the back-off is at least 1.5 s (3 s with
 # jitter): in 5 s the two workers send a few requests, not one per round.
-add_faults({ method => 'PUT', path => '/points$', count => -1, action => { type => 'status', status => 503 } });
+qdrant_add_faults($q, { method => 'PUT', path => '/points$', count => -1, action => { type => 'status', status => 503 } });
 $node->safe_psql('postgres', q{
 	ALTER SYSTEM SET osv.vector_sync_backoff = '3s';
 	ALTER SYSTEM SET osv.vector_sync_backoff_max = '3s';
@@ -248,13 +204,13 @@ usleep(5_000_000);
 my (undef, $requests) = qdrant_request($q, 'GET', '/__test/requests');
 my $puts = grep { $_->{method} eq 'PUT' && $_->{path} =~ m{/points$} } @{ $requests->{result} };
 cmp_ok($puts, '<=', 16, "back-off: both workers honour it ($puts upserts in 5 s)");
-clear_faults();
+qdrant_clear_faults($q);
 $node->safe_psql('postgres', q{
 	ALTER SYSTEM RESET osv.vector_sync_backoff;
 	ALTER SYSTEM RESET osv.vector_sync_backoff_max;
 	SELECT pg_reload_conf();
 });
-converged('after the back-off');
+qdrant_converged($q, $node, 'after the back-off');
 
 # --- The backfill of a new collection counts the batches of both workers. ---
 # A new collection name: worker 0 creates the collection and enqueues every
@@ -265,7 +221,7 @@ converged('after the back-off');
 add_summaries(601, 1000);
 ok(wait_synced($node), 'backfill: 400 more summaries synced first');
 my $live = $node->safe_psql('postgres', q{SELECT count(*) FROM osv.summaries});
-add_faults({ method => 'PUT', path => '/points$', count => -1, action => { type => 'delay', ms => 300 } });
+qdrant_add_faults($q, { method => 'PUT', path => '/points$', count => -1, action => { type => 'delay', ms => 300 } });
 $node->safe_psql('postgres', q{
 	ALTER SYSTEM SET osv.qdrant_collection = 'pool_backfill';
 	SELECT pg_reload_conf();
@@ -278,13 +234,13 @@ ok($node->poll_query_until('postgres', qq{
   or diag($node->safe_psql('postgres', q{
 		SELECT p.done || ' done of ' || p.total || ', ' || (SELECT count(*) FROM osv.vector_outbox) || ' pending'
 		  FROM osv.progress p WHERE p.kind = 'backfill'}));
-clear_faults();
+qdrant_clear_faults($q);
 ok(wait_synced($node), 'backfill of a new collection: outbox drained');
 $node->safe_psql('postgres', q{
 	ALTER SYSTEM RESET osv.qdrant_collection;
 	SELECT pg_reload_conf();
 });
-converged('back to the first collection');
+qdrant_converged($q, $node, 'back to the first collection');
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM osv.progress WHERE kind IN ('backfill', 'reconcile')}),
 	'backfill: its row goes once it is over');
 
@@ -299,7 +255,7 @@ is(workers(), 'osv vector sync', 'osv.vector_sync_workers = 1: worker 0 alone');
 ok($node->poll_query_until('postgres', q{SELECT pool_claim_ids IS NULL FROM osv.vector_sync_targets}),
 	'osv.vector_sync_workers = 1: the slot of worker 1 is forgotten');
 $node->safe_psql('postgres', q{UPDATE osv.summaries SET topic = 'one worker'});
-converged('one worker');
+qdrant_converged($q, $node, 'one worker');
 
 $node->stop;
 done_testing();

@@ -20,28 +20,16 @@ use OsvTest;
 my $t_start = time();
 my $q = start_qdrant();
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.qdrant_url = '$q->{url}'
-osv.vector_dimensions = 8
-osv.vector_sync_naptime = '60s'
-osv.vector_sync_backoff = '100ms'
-osv.vector_sync_backoff_max = '500ms'
-# The claims of a batch in flight when the primary is lost are in doubt
-# after promotion; a short fence keeps the test from waiting 30 s for them.
-osv.vector_sync_in_doubt_fence = '2s'
+my $primary = osv_node('primary', streaming => 1, qdrant => $q,
+	# The claims of a batch in flight when the primary is lost are in doubt
+	# after promotion; a short fence keeps the test from waiting 30 s for them.
+	sync => { naptime => '60s', backoff => '100ms', backoff_max => '500ms', in_doubt_fence => '2s' },
+	conf => q{
 osv.qdrant_timeout = '20s'
 osv.qdrant_connect_timeout = '1s'
 osv.retention_interval = 3600
 });
-$primary->start;
-# The workers connect as osv.worker_role (osv_worker), which CREATE
-# EXTENSION osv creates; here it exists before the extension, as when an
-# operator created it or osv is installed in another database.
-$primary->safe_psql('postgres', 'CREATE ROLE osv_worker LOGIN');
+create_worker_role($primary);
 
 my @workers = ('osv vector sync', 'osv scheduler');
 
@@ -80,7 +68,7 @@ ok(wait_synced($primary), 'primary: outbox drained');
 # Recommendations come from Qdrant (osv.vector_search): refreshed once it holds
 # the summaries, or they depend on how far the worker got.
 $primary->safe_psql('postgres', 'SELECT osv.refresh_recommendations(2)');
-is_deeply([ compare_points($q, $primary) ], [], 'primary: Qdrant equals the database');
+qdrant_matches($q, $primary, 'primary: Qdrant equals the database');
 
 # --- A streaming hot standby. ------------------------------------------------
 $primary->backup('base');
@@ -171,7 +159,7 @@ for my $sql (@writes)
 my (undef, $log) = qdrant_request($q, 'GET', '/__test/requests');
 is_deeply([ map { "$_->{method} $_->{path}" } grep { $_->{method} ne 'GET' && $_->{path} !~ m{/points/(search|query|scroll)$} } @{ $log->{result} } ],
 	[], 'standby: the refused functions changed nothing in Qdrant');
-is_deeply([ compare_points($q, $primary) ], [], 'Qdrant still equals the database');
+qdrant_matches($q, $primary, 'Qdrant still equals the database');
 
 # --- Lose the primary with the outbox full. ----------------------------------
 # Qdrant is out: changes queue up on the primary and reach the standby by
@@ -231,9 +219,7 @@ is(osv_backends($standby), join(',', sort @workers), 'new primary: exactly the t
 ok(wait_synced($standby), 'new primary: the outbox left by the old primary drains');
 like(slurp_file($standby->logfile), qr/osv vector sync released \d+ outbox entries claimed before a restart/,
 	"new primary: the worker took back the old primary's claims");
-my @diff = compare_points($q, $standby);
-is_deeply(\@diff, [], 'new primary: Qdrant equals the database, nothing lost')
-  or diag(join("\n", @diff[0 .. ($#diff > 10 ? 10 : $#diff)]));
+qdrant_matches($q, $standby, 'new primary: Qdrant equals the database, nothing lost');
 is($standby->safe_psql('postgres', 'SELECT failed FROM osv.vector_sync_status'), '0', 'nothing parked');
 note(sprintf('drained %.1f s after promotion', time() - $t_promote));
 
@@ -243,7 +229,7 @@ $standby->safe_psql('postgres', q{
 	SELECT osv.data_delete(5);
 });
 ok(wait_synced($standby), 'new primary: later writes drain');
-is_deeply([ compare_points($q, $standby) ], [], 'new primary: Qdrant equals the database after more writes');
+qdrant_matches($q, $standby, 'new primary: Qdrant equals the database after more writes');
 
 # --- A failover that loses transactions. --------------------------------------
 # With asynchronous replication the last transactions of a lost primary may
@@ -278,21 +264,19 @@ for my $sql (
 	$lost{$_} = 1 for split /,/, $p2->safe_psql('postgres', $sql);
 }
 ok(wait_synced($p2), 'second primary: its last transactions reach Qdrant');
-is_deeply([ compare_points($q, $p2) ], [], 'second primary: Qdrant equals its database');
+qdrant_matches($q, $p2, 'second primary: Qdrant equals its database');
 $p2->stop('immediate');
 $standby2->start;
 $standby2->promote;
 ok(wait_synced($standby2), 'second standby promoted: its outbox drains');
-@diff = compare_points($q, $standby2);
+my @diff = compare_points($q, $standby2);
 my %diff_ids = map { /(\d+)/ ? ($1 => 1) : () } @diff;
 ok(@diff > 0, 'Qdrant holds what the lost transactions sent: ' . scalar(@diff) . ' differences');
 is_deeply([ grep { !$lost{$_} } sort keys %diff_ids ], [], 'every difference is a summary the lost transactions changed');
 cmp_ok($standby2->safe_psql('postgres', 'SELECT osv.vector_reconcile()'), '>=', scalar(keys %diff_ids),
 	'osv.vector_reconcile() enqueues them');
 ok(wait_synced($standby2), 'the reconcile drains');
-@diff = compare_points($q, $standby2);
-is_deeply(\@diff, [], 'after reconcile Qdrant equals the new primary')
-  or diag(join("\n", @diff[0 .. ($#diff > 10 ? 10 : $#diff)]));
+qdrant_matches($q, $standby2, 'after reconcile Qdrant equals the new primary');
 
 note(sprintf('030_replica took %.1f s', time() - $t_start));
 done_testing();

@@ -20,15 +20,9 @@ use OsvTest;
 my $t_start = time();
 my $q = start_qdrant();
 
-my $conf = qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.qdrant_url = '$q->{url}'
-osv.vector_dimensions = 8
-osv.vector_sync_backoff = '100ms'
-osv.vector_sync_backoff_max = '500ms'
-osv.retention_interval = 3600
-};
+# The settings of both clusters.
+my %settings = (qdrant => $q, sync => { backoff => '100ms', backoff_max => '500ms' },
+	conf => "osv.retention_interval = 3600\n");
 
 sub workers_running
 {
@@ -47,14 +41,8 @@ sub dump_schema
 	return $out;
 }
 
-my $old = PostgreSQL::Test::Cluster->new('old');
-$old->init;
-$old->append_conf('postgresql.conf', $conf);
-$old->start;
-# The workers connect as osv.worker_role (osv_worker), which CREATE
-# EXTENSION osv creates; here it exists before the extension, as when an
-# operator created it or osv is installed in another database.
-$old->safe_psql('postgres', 'CREATE ROLE osv_worker LOGIN');
+my $old = osv_node('old', %settings);
+create_worker_role($old);
 ok(workers_running($old), 'old cluster: both workers run');
 
 $old->safe_psql('postgres', q{
@@ -130,9 +118,7 @@ $old->append_conf('postgresql.conf', "osv.vector_sync_worker = on\nosv.scheduler
 $old->stop;
 
 # --- pg_upgrade. ---------------------------------------------------------------
-my $new = PostgreSQL::Test::Cluster->new('new');
-$new->init;
-$new->append_conf('postgresql.conf', $conf);
+my $new = osv_node('new', %settings, start => 0);
 
 my $bindir = dirname(`which pg_upgrade`);
 my $t_upgrade = time();
@@ -178,9 +164,7 @@ $new->append_conf('postgresql.conf', "osv.vector_sync_worker = on\nosv.scheduler
 $new->restart;
 ok(workers_running($new), 'new cluster: both workers run');
 ok(wait_synced($new), 'new cluster: the outbox left by the old cluster drains');
-my @diff = compare_points($q, $new);
-is_deeply(\@diff, [], 'new cluster: Qdrant equals the database')
-  or diag(join("\n", @diff[0 .. ($#diff > 10 ? 10 : $#diff)]));
+qdrant_matches($q, $new, 'new cluster: Qdrant equals the database');
 my ($runs_before) = $before{contents} =~ /^job_runs\|(\d+)\|/m;
 ok($new->poll_query_until('postgres', "SELECT count(*) > $runs_before FROM osv.job_runs"),
 	'new cluster: the scheduler ran the retention jobs');
@@ -195,7 +179,7 @@ $new->safe_psql('postgres', q{
 	SELECT osv.award_points(1, 1, 'after upgrade');
 });
 ok(wait_synced($new), 'new cluster: new writes drain');
-is_deeply([ compare_points($q, $new) ], [], 'new cluster: Qdrant equals the database after new writes');
+qdrant_matches($q, $new, 'new cluster: Qdrant equals the database after new writes');
 
 note(sprintf('031_pg_upgrade took %.1f s', time() - $t_start));
 done_testing();

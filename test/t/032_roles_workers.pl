@@ -18,30 +18,13 @@ my $q = start_qdrant(api_key => $key);
 my $dir = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir());
 my $key_file = "$dir/qdrant.key";
 
-sub write_key
-{
-	my ($k) = @_;
-	open(my $fh, '>', $key_file) or die "open $key_file: $!";
-	print $fh "$k\n";
-	close($fh);
-	chmod(0600, $key_file);
-}
-write_key($key);
+write_secret_file($key_file, $key);
 
-my $node = PostgreSQL::Test::Cluster->new('roles');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.qdrant_url = '$q->{url}'
+my $node = osv_node('roles', qdrant => $q, sync => { naptime => '1s', backoff => '100ms', backoff_max => '500ms' },
+	conf => qq{
 osv.qdrant_api_key_file = '$key_file'
-osv.vector_dimensions = 8
-osv.vector_sync_naptime = '1s'
-osv.vector_sync_backoff = '100ms'
-osv.vector_sync_backoff_max = '500ms'
 osv.retention_interval = '1h'
 });
-$node->start;
 
 # --- Before CREATE EXTENSION the worker role does not exist. --------------
 ok($node->poll_query_until('postgres', "SELECT true", 't'), 'server up');
@@ -49,14 +32,7 @@ usleep(1_000_000);
 like(slurp_file($node->logfile), qr/role "osv_worker" does not exist/,
 	'the workers cannot connect before the extension creates their role');
 
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION osv;
-	CREATE FUNCTION emb(seed bigint) RETURNS real[] LANGUAGE sql IMMUTABLE
-		AS $$ SELECT ARRAY(SELECT sin(seed * 7 + i)::real FROM generate_series(1, 8) i) $$;
-	INSERT INTO osv.users (auth0_id, email) VALUES ('auth0|w1', 'w1@example.org');
-	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
-		SELECT 1, 'pdf', 'doc ' || g, 'tap-bucket', 'tap/' || g FROM generate_series(1, 20) g;
-});
+create_osv($node, emb => {}, users => ['w1'], documents => 20, key_prefix => 'tap/');
 
 ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type IN ('osv vector sync', 'osv scheduler') AND usename = 'osv_worker'"),
@@ -70,10 +46,10 @@ $node->safe_psql('postgres', q{
 	INSERT INTO osv.summaries (document_id, content, embedding)
 	SELECT d.id, 'summary ' || d.id, emb(d.id) FROM osv.documents d WHERE d.id <= 10});
 ok(wait_synced($node), 'synced with the key from the file');
-is_deeply([ compare_points($q, $node) ], [], 'Qdrant equals the database');
+qdrant_matches($q, $node, 'Qdrant equals the database');
 
 # --- A wrong key in the file, reload: failures; the right one: synced. -----
-write_key('wrong-key-0000');
+write_secret_file($key_file, 'wrong-key-0000');
 $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 usleep(500_000);
 $node->safe_psql('postgres', q{
@@ -81,7 +57,7 @@ $node->safe_psql('postgres', q{
 	SELECT d.id, 'summary ' || d.id, emb(d.id) FROM osv.documents d WHERE d.id BETWEEN 11 AND 15});
 ok($node->poll_query_until('postgres', 'SELECT last_error IS NOT NULL FROM osv.vector_sync_status'),
 	'a wrong key read at reload makes the sync fail');
-write_key($key);
+write_secret_file($key_file, $key);
 $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 ok(wait_synced($node), 'the right key read at the next reload syncs again');
 
@@ -143,7 +119,7 @@ $node->safe_psql('postgres', q{
 	SELECT osv.soft_delete('osv.documents', 3);
 });
 ok(wait_synced($node), 'synced under a planted search_path');
-is_deeply([ compare_points($q, $node) ], [], 'Qdrant still equals the database');
+qdrant_matches($q, $node, 'Qdrant still equals the database');
 $node->safe_psql('postgres', 'SET search_path = pg_catalog; SELECT osv.run_retention()');
 usleep(1_500_000);
 is($node->safe_psql('postgres', "SET search_path = pg_catalog; SELECT count(*) FROM evil.calls WHERE backend_type LIKE 'osv %'"),

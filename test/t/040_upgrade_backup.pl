@@ -18,23 +18,18 @@ use File::Basename qw(dirname);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use OsvTest;
 use IPC::Run;
 
 my $root = $ENV{OSV_ROOT} || dirname(dirname(dirname(__FILE__)));
 my $sample = "$root/demo/sample_data.sql";
 
-my $node = PostgreSQL::Test::Cluster->new('backup');
-$node->init;
 # A Qdrant URL (nothing listens there; the sync worker is off) so that the
 # outbox holds pending entries, which a backup must keep too.
-$node->append_conf('postgresql.conf', <<'CONF');
-shared_preload_libraries = 'osv'
-osv.scheduler_worker = off
-osv.vector_sync_worker = off
+my $node = osv_node('backup', database => undef, scheduler => 0, vector_sync => 0, conf => q{
 osv.qdrant_url = 'http://127.0.0.1:9'
 timezone = 'UTC'
-CONF
-$node->start;
+});
 
 my $bindir = $node->config_data('--bindir');
 my $tmp = PostgreSQL::Test::Utils::tempdir;

@@ -11,6 +11,7 @@ use File::Basename qw(dirname);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use OsvTest;
 
 my $root = $ENV{OSV_ROOT} || dirname(dirname(dirname(__FILE__)));
 
@@ -59,16 +60,7 @@ while (my $line = <$fh>)
 close $fh;
 ok(@blocks >= 5, 'README.md has SQL examples (' . scalar(@blocks) . ' blocks)');
 
-my $node = PostgreSQL::Test::Cluster->new('readme');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'osv'
-osv.database = 'readme_template'
-osv.scheduler_worker = off
-osv.vector_sync_worker = off
-timezone = 'UTC'
-});
-$node->start;
+my $node = osv_node('readme', database => 'readme_template', scheduler => 0, vector_sync => 0, conf => "timezone = 'UTC'\n");
 $node->safe_psql('postgres', 'CREATE DATABASE readme_template');
 $node->safe_psql('readme_template', 'CREATE EXTENSION osv');
 my ($ret, $out, $err) = $node->psql('readme_template', undef,

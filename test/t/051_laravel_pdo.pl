@@ -12,6 +12,7 @@ use File::Basename qw(dirname);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use OsvTest;
 
 my $root = $ENV{OSV_ROOT} || dirname(dirname(dirname(__FILE__)));
 
@@ -21,16 +22,7 @@ plan skip_all => 'php (Debian php-cli) is not installed' unless $php;
 my $modules = `$php -m`;
 plan skip_all => 'pdo_pgsql (Debian php-pgsql) is not installed' unless $modules =~ /^pdo_pgsql$/m;
 
-my $node = PostgreSQL::Test::Cluster->new('laravel');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'osv'
-osv.database = 'fresh'
-osv.scheduler_worker = off
-osv.vector_sync_worker = off
-timezone = 'UTC'
-});
-$node->start;
+my $node = osv_node('laravel', database => 'fresh', scheduler => 0, vector_sync => 0, conf => "timezone = 'UTC'\n");
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('postgres', 'CREATE DATABASE old');
 $node->safe_psql('old', "CREATE EXTENSION osv VERSION '1.0'");

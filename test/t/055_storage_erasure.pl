@@ -12,95 +12,27 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use HTTP::Tiny;
 use JSON::PP;
 use Time::HiRes qw(usleep);
-use Cwd ();
+use OsvTest;
 
-my $root = $ENV{OSV_ROOT};
-my $s3rver = $ENV{OSV_S3RVER_DIR} // '/var/cache/osv-npm/s3rver';
-plan skip_all => "s3rver is not installed in $s3rver (test/run s3 tap installs it)"
-  unless -d "$s3rver/node_modules";
+my $gate = start_s3_gate();
+my ($s3, $s3dir) = ($gate->{url}, $gate->{dir});
 
-my $s3dir = Cwd::abs_path(PostgreSQL::Test::Utils::tempdir());
-my $port = `$root/test/s3/start $s3dir 2>>$s3dir/start.err`;
-chomp $port;
-die "test/s3/start failed: " . slurp_file("$s3dir/start.err") unless $port =~ /^\d+$/;
-END { system("$root/test/s3/stop", $s3dir) if $s3dir; }
-my $s3 = "http://127.0.0.1:$port";
-my $http = HTTP::Tiny->new(timeout => 30);
+sub seed { s3_seed($gate, $_[0], $_[1], "bytes of $_[1]"); }
+sub objects { return s3_objects($gate, @_); }
+sub test_api { return s3_test_api($gate, @_); }
 
-sub uri_encode
-{
-	my ($s, $keep_slash) = @_;
-	$s =~ s/([^A-Za-z0-9\-._~\/])/sprintf('%%%02X', ord($1))/ge;
-	$s =~ s/\//%2F/g unless $keep_slash;
-	return $s;
-}
+sub write_secret { write_secret_file($gate->{secret_file}, $_[0]); }
 
-sub seed
-{
-	my ($bucket, $key) = @_;
-	my $r = $http->request('PUT', "$s3/__test/objects/$bucket/" . uri_encode($key, 1), { content => "bytes of $key" });
-	die "seed $key: $r->{status} $r->{content}" unless $r->{success};
-}
-
-sub objects
-{
-	my ($bucket) = @_;
-	my $r = $http->get("$s3/__test/objects/$bucket");
-	die "list $bucket: $r->{status}" unless $r->{success};
-	return [ map { $_->{key} } @{ decode_json($r->{content})->{result}{objects} } ];
-}
-
-sub test_api
-{
-	my ($method, $path, $body) = @_;
-	my $r = $http->request($method, "$s3/__test/$path",
-		{ defined $body ? (content => encode_json($body), headers => { 'Content-Type' => 'application/json' }) : () });
-	die "$method /__test/$path: $r->{status}" unless $r->{success};
-	return decode_json($r->{content});
-}
-
-my $secret_file = "$s3dir/secret";
-sub write_secret
-{
-	open my $fh, '>', $secret_file or die;
-	print $fh "$_[0]\n";
-	close $fh;
-	chmod 0600, $secret_file;
-}
-write_secret('osvtestsecret');
-
-my $node = PostgreSQL::Test::Cluster->new('storage');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.scheduler_worker = off
-osv.s3_endpoint = '$s3'
-osv.s3_access_key_id = 'osvtestkey'
-osv.s3_secret_access_key_file = '$secret_file'
+my $node = osv_node('storage', scheduler => 0, s3 => $gate, conf => q{
 osv.erasure_ledger_bucket = 'osv-ledger'
 osv.s3_connect_timeout = '500ms'
 osv.s3_timeout = '5s'
 osv.storage_sync_backoff = '100ms'
 osv.storage_sync_backoff_max = '300ms'
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION osv');
-
-sub set_and_reload
-{
-	my (%settings) = @_;
-	for my $k (sort keys %settings)
-	{
-		my $v = $settings{$k};
-		$node->safe_psql('postgres', defined $v ? "ALTER SYSTEM SET $k = '$v'" : "ALTER SYSTEM RESET $k");
-	}
-	$node->reload;
-	usleep(300_000);
-}
 
 # Drain with osv.storage_sync() until nothing is pending (entries that
 # failed once wait for their backoff); returns the status row.
@@ -173,7 +105,7 @@ ok(!@refused, 'the gate accepted every signature')
 my $ledger = objects('osv-ledger');
 is(scalar @$ledger, 1, 'the receipt is copied to the ledger bucket');
 like($ledger->[0], qr{^erasures/\d{8}T\d{6}Z_${receipt}_[0-9a-f]{64}_[0-9a-f]{64}\.json$}, 'under a key of time, receipt and hashes');
-my $copy = $http->get("$s3/__test/objects/osv-ledger/" . uri_encode($ledger->[0], 1))->{content};
+my $copy = s3_object($gate, 'osv-ledger', $ledger->[0]);
 my $doc = decode_json($copy);
 is($doc->{targets}{object_storage}, 'confirmed', 'the copy says object storage confirmed');
 ok(defined $doc->{confirmed_at}, 'and the receipt confirmed');
@@ -202,14 +134,14 @@ my ($pending, $failed, $err) = split /\|/, status('object_storage');
 is("$pending|$failed", '1|1', 'a wrong secret key: the entry stays and is counted as failed');
 like($err, qr/^HTTP 403 SignatureDoesNotMatch/, 'the status says why');
 ok(grep({ $_ eq 'users/bob/also kept.txt' } @{ objects('osv-documents') }), 'the object is still there');
-set_and_reload('osv.s3_access_key_id' => 'someoneelse');
+set_and_reload($node, 'osv.s3_access_key_id' => 'someoneelse');
 write_secret('osvtestsecret');
 usleep(400_000);
 $node->psql('postgres', 'SELECT osv.storage_sync()');
 ($pending, $failed, $err) = split /\|/, status('object_storage');
 is($pending, 1, 'a wrong access key id: still queued');
 like($err, qr/^HTTP 403 InvalidAccessKeyId/, 'and the status says so');
-set_and_reload('osv.s3_access_key_id' => 'osvtestkey');
+set_and_reload($node, 'osv.s3_access_key_id' => 'osvtestkey');
 ok(drain(), 'fixed by a reload: the queue drains');
 ok(!grep({ $_ eq 'users/bob/also kept.txt' } @{ objects('osv-documents') }), 'the object is gone');
 my $server_log = slurp_file($node->logfile);
@@ -218,7 +150,7 @@ unlike($server_log, qr/osvtestsecret|not-the-secret/, 'no secret key in the serv
 # ------------------------------------------------------------------------
 # An unreachable endpoint and an outage: nothing lost, the status says why.
 # ------------------------------------------------------------------------
-set_and_reload('osv.s3_endpoint' => 'http://127.0.0.1:9');
+set_and_reload($node, 'osv.s3_endpoint' => 'http://127.0.0.1:9');
 $node->safe_psql('postgres', "DELETE FROM osv.users WHERE auth0_id = 'auth0|cy'");
 seed('osv-documents', 'users/zed/outage.bin');
 $node->safe_psql('postgres', "INSERT INTO osv.storage_deletions (storage_bucket, storage_key) VALUES ('osv-documents', 'users/zed/outage.bin')");
@@ -228,7 +160,7 @@ is("$pending|$failed", '1|1', 'unreachable endpoint: queued, failed, kept');
 like($err, qr/^could not reach "http:\/\/127\.0\.0\.1:9"/, 'the status names the endpoint');
 # (Long enough for a reload and two statements on a busy machine.)
 test_api('POST', 'outage', { seconds => 6 });
-set_and_reload('osv.s3_endpoint' => $s3);
+set_and_reload($node, 'osv.s3_endpoint' => $s3);
 $node->psql('postgres', 'SELECT osv.storage_sync()');
 is((split /\|/, status('object_storage'))[0], 1, 'during an outage: still queued');
 sleep 6;

@@ -13,93 +13,29 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use HTTP::Tiny;
-use JSON::PP;
 use Time::HiRes qw(usleep);
-use Cwd ();
+use OsvTest;
 
-my $root = $ENV{OSV_ROOT};
-my $s3rver = $ENV{OSV_S3RVER_DIR} // '/var/cache/osv-npm/s3rver';
-plan skip_all => "s3rver is not installed in $s3rver (test/run s3 tap installs it)"
-  unless -d "$s3rver/node_modules";
+my $gate = start_s3_gate(buckets => [ 'osv-documents', 'osv-extra' ]);
+my ($s3, $s3dir) = ($gate->{url}, $gate->{dir});
 
-my $s3dir = Cwd::abs_path(PostgreSQL::Test::Utils::tempdir());
-my $port = `$root/test/s3/start $s3dir --bucket osv-documents --bucket osv-extra 2>>$s3dir/start.err`;
-chomp $port;
-die "test/s3/start failed: " . slurp_file("$s3dir/start.err") unless $port =~ /^\d+$/;
-END { system("$root/test/s3/stop", $s3dir) if $s3dir; }
-my $s3 = "http://127.0.0.1:$port";
-my $http = HTTP::Tiny->new(timeout => 30);
-
-sub uri_encode
-{
-	my ($s) = @_;
-	utf8::encode($s) if utf8::is_utf8($s);
-	$s =~ s/([^A-Za-z0-9\-._~\/])/sprintf('%%%02X', ord($1))/ge;
-	return $s;
-}
-
-sub test_api
-{
-	my ($method, $path, $body) = @_;
-	my $r = $http->request($method, "$s3/__test/$path",
-		{ defined $body ? (content => encode_json($body), headers => { 'Content-Type' => 'application/json' }) : () });
-	die "$method /__test/$path: $r->{status} $r->{content}" unless $r->{success};
-	return decode_json($r->{content});
-}
-
-sub seed
-{
-	my ($bucket, $key) = @_;
-	my $r = $http->request('PUT', "$s3/__test/objects/$bucket/" . uri_encode($key), { content => 'bytes' });
-	die "seed $key: $r->{status} $r->{content}" unless $r->{success};
-}
-
-sub objects
-{
-	my ($bucket) = @_;
-	return [ map { $_->{key} } @{ test_api('GET', "objects/$bucket")->{result}{objects} } ];
-}
-
+sub test_api { return s3_test_api($gate, @_); }
+sub seed { s3_seed($gate, $_[0], $_[1], 'bytes'); }
+sub objects { return s3_objects($gate, @_); }
 sub faults { test_api('DELETE', 'faults'); test_api('POST', 'faults', { faults => [@_] }) if @_; }
 sub requests { return @{ test_api('GET', 'requests')->{result} }; }
 sub clear_log { test_api('DELETE', 'requests'); }
 
-my $secret_file = "$s3dir/secret";
-open my $fh, '>', $secret_file or die;
-print $fh "osvtestsecret\n";
-close $fh;
-chmod 0600, $secret_file;
-
-my $node = PostgreSQL::Test::Cluster->new('batch');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.scheduler_worker = off
-osv.vector_sync_worker = off
-osv.s3_endpoint = '$s3'
-osv.s3_access_key_id = 'osvtestkey'
-osv.s3_secret_access_key_file = '$secret_file'
+my $node = osv_node('batch', scheduler => 0, vector_sync => 0, s3 => $gate, conf => q{
 osv.s3_connect_timeout = '500ms'
 osv.s3_timeout = '5s'
 osv.storage_sync_backoff = '1ms'
 osv.storage_sync_backoff_max = '1ms'
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION osv');
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 sub lit { my $s = shift; $s =~ s/'/''/g; return "'$s'"; }
-
-sub set_and_reload
-{
-	my (%settings) = @_;
-	sql(defined $settings{$_} ? "ALTER SYSTEM SET $_ = " . lit($settings{$_}) : "ALTER SYSTEM RESET $_")
-	  for sort keys %settings;
-	$node->reload;
-	usleep(300_000);
-}
 
 # One osv.storage_sync() (failures back off 1 ms: the next call retries).
 sub sync_once { $node->psql('postgres', 'SELECT osv.storage_sync()'); usleep(5_000); }
@@ -226,10 +162,10 @@ for my $case ([ 'an unparsable answer', { type => 'garbage' }, qr/no complete De
 }
 
 seed_and_queue();
-set_and_reload('osv.s3_endpoint' => 'http://127.0.0.1:9');
+set_and_reload($node, 'osv.s3_endpoint' => 'http://127.0.0.1:9');
 sync_once();
 like(status(), qr{^5\|5\|could not reach "http://127\.0\.0\.1:9"}, 'an unreachable endpoint: queued, failed, named');
-set_and_reload('osv.s3_endpoint' => $s3);
+set_and_reload($node, 'osv.s3_endpoint' => $s3);
 sync_once();
 is(status(), '0|0|-', 'after a reload the queue drains');
 is(batch_left(), 0, 'and the objects are gone');
@@ -271,12 +207,12 @@ for my $bad (0, 1001)
 	like($err, qr/$bad is outside the valid range for parameter "osv.s3_delete_batch_size" \(1 \.\. 1000\)/,
 		"osv.s3_delete_batch_size = $bad is refused");
 }
-set_and_reload('osv.s3_delete_batch_size' => 1);
+set_and_reload($node, 'osv.s3_delete_batch_size' => 1);
 seed_and_queue();
 sync_once();
 is(status(), '0|0|-', 'batch size 1: done');
 is(join(',', map { $_->{method} } requests()), join(',', ('DELETE') x 5), 'with one DeleteObject per object');
-set_and_reload('osv.s3_delete_batch_size' => 2);
+set_and_reload($node, 'osv.s3_delete_batch_size' => 2);
 seed_and_queue();
 queue([ 'osv-documents', "batch/control\x01char" ]);
 sync_once();
@@ -286,6 +222,6 @@ is_deeply([ sort map { scalar @{ $_->[2] } } batches() ], [ 2, 2 ], 'two DeleteO
 is_deeply([ sort map { $_->{key} } grep { $_->{method} eq 'DELETE' } requests() ],
 	[ 'batch/control' . "\x01" . 'char', 'batch/object 5.bin' ],
 	'the fifth key and a key XML cannot carry go as DeleteObject');
-set_and_reload('osv.s3_delete_batch_size' => undef);
+set_and_reload($node, 'osv.s3_delete_batch_size' => undef);
 
 done_testing();

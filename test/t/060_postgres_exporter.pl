@@ -11,23 +11,17 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use OsvTest;
 
 my $root = $ENV{OSV_ROOT} || dirname(dirname(dirname(__FILE__)));
 my $exporter = '/usr/bin/prometheus-postgres-exporter';
 plan skip_all => "$exporter is not installed (Debian package prometheus-postgres-exporter)" unless -x $exporter;
 
-my $node = PostgreSQL::Test::Cluster->new('exporter');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'osv'
-osv.database = 'osvdb'
-osv.scheduler_worker = off
-osv.vector_sync_worker = off
+my $node = osv_node('exporter', database => 'osvdb', scheduler => 0, vector_sync => 0, conf => q{
 osv.qdrant_url = 'http://127.0.0.1:9'
 osv.qdrant_connect_timeout = 100
 timezone = 'UTC'
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE osvdb');
 $node->safe_psql('osvdb', 'CREATE EXTENSION osv');
 my ($ret, $out, $err) = $node->psql('osvdb', undef,

@@ -11,6 +11,7 @@ use File::Basename qw(dirname);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use OsvTest;
 
 my $root = $ENV{OSV_ROOT} || dirname(dirname(dirname(__FILE__)));
 
@@ -26,9 +27,7 @@ sub make_installcheck
 }
 
 # A server without osv preloaded: a clear refusal.
-my $plain = PostgreSQL::Test::Cluster->new('installcheck_plain');
-$plain->init;
-$plain->start;
+my $plain = osv_node('installcheck_plain', preload => '');
 my ($ok, $out) = make_installcheck($plain);
 ok(!$ok, 'make installcheck refuses a server that does not preload osv');
 like($out, qr/osv's tests need the running server set up as test\/osv.conf says:.*shared_preload_libraries = 'osv'.*osv.database = 'contrib_regression'/s,
@@ -37,10 +36,7 @@ like($out, qr/\(osv not preloaded\)/, 'and what it found');
 $plain->stop;
 
 # A server set up as test/osv.conf says: the PGXS installcheck passes.
-my $node = PostgreSQL::Test::Cluster->new('installcheck');
-$node->init;
-$node->append_conf('postgresql.conf', slurp_file("$root/test/osv.conf"));
-$node->start;
+my $node = osv_node('installcheck', preload => '', conf => slurp_file("$root/test/osv.conf"));
 ($ok, $out) = make_installcheck($node, 'REGRESS=schema errors', 'ISOLATION=archive_twice');
 ok($ok, 'make installcheck runs the suites against the running server') or diag $out;
 like($out, qr/schema\s+\.\.\. ok.*errors\s+\.\.\. ok/s, 'pg_regress ran there');

@@ -13,37 +13,16 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
 use OsvTest;
 
 my $q = start_qdrant();
 
-my $node = PostgreSQL::Test::Cluster->new('health');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.vector_dimensions = 8
-osv.vector_sync_naptime = '300ms'
-osv.vector_sync_batch_size = 100
-osv.vector_sync_backoff = '100ms'
-osv.vector_sync_backoff_max = '500ms'
+my $node = osv_node('health', dimensions => 8,
+	sync => { naptime => '300ms', batch_size => 100, backoff => '100ms', backoff_max => '500ms' },
+	conf => q{
 osv.qdrant_timeout = '5s'
 osv.retention_batch_size = 50
 });
-$node->start;
-
-sub set_and_reload
-{
-	my (%settings) = @_;
-	for my $k (sort keys %settings)
-	{
-		my $v = $settings{$k};
-		$node->safe_psql('postgres',
-			defined $v ? "ALTER SYSTEM SET $k = '$v'" : "ALTER SYSTEM RESET $k");
-	}
-	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-}
 
 sub worker
 {
@@ -51,13 +30,7 @@ sub worker
 	return $node->safe_psql('postgres', "SELECT $cols FROM osv.worker_status() WHERE worker = '$name'");
 }
 
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION osv;
-	CREATE FUNCTION emb(seed bigint) RETURNS real[] LANGUAGE sql IMMUTABLE
-		AS $$ SELECT ARRAY(SELECT sin(seed * 7 + i)::real FROM generate_series(1, 8) i) $$;
-	INSERT INTO osv.users (auth0_id, email) VALUES ('auth0|h1', 'h1@example.org');
-	INSERT INTO osv.documents (user_id, type, title, storage_bucket, storage_key)
-		SELECT 1, 'pdf', 'doc ' || g, 'tap-bucket', 'h/' || g FROM generate_series(1, 20000) g;
+create_osv($node, emb => {}, users => ['h1'], documents => 20000, key_prefix => 'h/', sql => q{
 	INSERT INTO osv.summaries (document_id, topic, content, embedding)
 		SELECT d.id, 'topic', 'summary ' || d.id, emb(d.id) FROM osv.documents d;
 });
@@ -95,7 +68,7 @@ is($node->safe_psql('postgres', q{
 my ($fs) = qdrant_request($q, 'POST', '/__test/faults',
 	{ faults => [ { method => 'PUT', path => '/points$', count => -1, action => { type => 'delay', ms => 20 } } ] });
 die "could not add faults: $fs" unless $fs == 200;
-set_and_reload('osv.qdrant_url' => $q->{url});
+alter_system_reload($node, 'osv.qdrant_url' => $q->{url});
 ok($node->poll_query_until('postgres', q{
 	SELECT p.total = 20000 AND p.done > 0 AND p.done < p.total AND p.rate_per_second > 0
 	   AND p.expected_end > now()
@@ -117,7 +90,7 @@ ok($node->poll_query_until('postgres', q{
 	'failing Qdrant: the worker is backing off, with the error');
 
 # --- The URL emptied: the old target's state is not shown as current. -------
-set_and_reload('osv.qdrant_url' => undef);
+alter_system_reload($node, 'osv.qdrant_url' => undef);
 ok($node->poll_query_until('postgres', q{
 	SELECT t.last_error IS NULL AND t.retry_at IS NULL AND t.consecutive_failures = 0
 	  FROM osv.vector_sync_targets t}),
@@ -149,7 +122,7 @@ is($node->safe_psql('postgres', q{SELECT affected FROM osv.job_runs WHERE job = 
 # --- Back to the same Qdrant: its 20,000 points are reconciled. ------------
 # (Its total is estimated as the live summaries, 10 here: done goes past it.)
 qdrant_request($q, 'DELETE', '/__test/outage');
-set_and_reload('osv.qdrant_url' => $q->{url});
+alter_system_reload($node, 'osv.qdrant_url' => $q->{url});
 ok($node->poll_query_until('postgres', qq{
 	SELECT p.detail = '$q->{url}' AND p.total_is_estimate AND p.done > 0
 	  FROM osv.progress p WHERE p.kind = 'reconcile'}),
