@@ -993,6 +993,26 @@ compare_int64(const void *a, const void *b)
 }
 
 /*
+ * The first column of the last SPI result (bigint, not null), sorted, as a
+ * palloc'd array; its length in *n.
+ */
+static int64 *
+spi_sorted_int64s(uint64 *n)
+{
+	int64	   *values = palloc(sizeof(int64) * Max(SPI_processed, 1));
+
+	*n = SPI_processed;
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		values[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	qsort(values, *n, sizeof(int64), compare_int64);
+	return values;
+}
+
+/*
  * Run "sql" with $1 = claim (bigint) and $2 = the bigint[] of the n ids
  * (Int64GetDatum); raises an ERROR unless SPI answers "expected".  SPI
  * connected.
@@ -1129,15 +1149,7 @@ split_off_held_entries(VsBatch *batch, VsBatch *held)
 					  "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)"
 					  " FOR UPDATE SKIP LOCKED",
 					  Int64GetDatum(batch->claim_id), ids, batch->n);
-	nlocked = SPI_processed;
-	locked = palloc(sizeof(int64) * Max(nlocked, 1));
-	for (uint64 i = 0; i < nlocked; i++)
-	{
-		bool		isnull;
-
-		locked[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	qsort(locked, nlocked, sizeof(int64), compare_int64);
+	locked = spi_sorted_int64s(&nlocked);
 
 	/*
 	 * The entries not locked: those whose row is still of this claim (as
@@ -1154,15 +1166,7 @@ split_off_held_entries(VsBatch *batch, VsBatch *held)
 						  " WHERE o.claim_id OPERATOR(pg_catalog.=) $1"
 						  "   AND o.summary_id OPERATOR(pg_catalog.=) ANY ($2)",
 						  Int64GetDatum(batch->claim_id), ids, nfree);
-		nours = SPI_processed;
-		ours = palloc(sizeof(int64) * Max(nours, 1));
-		for (uint64 i = 0; i < nours; i++)
-		{
-			bool		isnull;
-
-			ours[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		}
-		qsort(ours, nours, sizeof(int64), compare_int64);
+		ours = spi_sorted_int64s(&nours);
 	}
 
 	for (int i = 0; i < batch->n; i++)
@@ -1199,7 +1203,7 @@ sync_record(VsBatch *batch, VsBatch *held)
 	Datum	   *doubt_users = palloc(sizeof(Datum) * Max(batch->n, 1));
 	bool	   *doubt_nulls = palloc(sizeof(bool) * Max(batch->n, 1));
 	int			ndoubt = 0;
-	int64	   *deleted = palloc(sizeof(int64) * Max(batch->n, 1));
+	int64	   *deleted = NULL;
 	int			ndone = 0;
 	int			nunsent = 0;
 	uint64		completed = 0;
@@ -1241,14 +1245,7 @@ sync_record(VsBatch *batch, VsBatch *held)
 						  "   AND (o.in_doubt_until IS NULL OR o.last_attempt_at OPERATOR(pg_catalog.>=) o.in_doubt_until)"
 						  " RETURNING o.summary_id",
 						  claim, done, ndone);
-		completed = SPI_processed;
-		for (uint64 i = 0; i < completed; i++)
-		{
-			bool		isnull;
-
-			deleted[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		}
-		qsort(deleted, completed, sizeof(int64), compare_int64);
+		deleted = spi_sorted_int64s(&completed);
 		if (completed < (uint64) ndone)
 			execute_for_claim(SPI_OK_UPDATE, "UPDATE osv.vector_outbox o"
 							  " SET next_attempt_at = GREATEST(o.next_attempt_at, o.in_doubt_until), attempts = 0"
