@@ -18,18 +18,8 @@ use OsvTest;
 
 my $q = start_qdrant();
 
-my $node = PostgreSQL::Test::Cluster->new('pool_claim_slots');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.scheduler_worker = off
-osv.qdrant_url = '$q->{url}'
-osv.vector_dimensions = 8
-osv.vector_sync_workers = 3
-osv.vector_sync_naptime = '1s'
-});
-$node->start;
+my $node = osv_node('pool_claim_slots', scheduler => 0, qdrant => $q,
+	sync => { workers => 3, naptime => '1s' });
 $node->safe_psql('postgres', 'CREATE EXTENSION osv');
 
 sub worker_pid

@@ -19,20 +19,9 @@ use OsvTest;
 
 my $q = start_qdrant();
 
-my $node = PostgreSQL::Test::Cluster->new('held_new_life');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.scheduler_worker = off
-osv.qdrant_url = '$q->{url}'
-osv.vector_dimensions = 8
-osv.vector_sync_batch_size = 64
-osv.qdrant_timeout = '30s'
-osv.vector_sync_in_doubt_fence = '1s'
-log_min_messages = debug1
-});
-$node->start;
+my $node = osv_node('held_new_life', scheduler => 0, qdrant => $q,
+	sync => { batch_size => 64, in_doubt_fence => '1s' },
+	conf => "osv.qdrant_timeout = '30s'\nlog_min_messages = debug1\n");
 
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION osv;

@@ -10,33 +10,11 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use HTTP::Tiny;
-use JSON::PP;
-use Cwd ();
+use OsvTest;
 
-my $root = $ENV{OSV_ROOT};
-my $s3rver = $ENV{OSV_S3RVER_DIR} // '/var/cache/osv-npm/s3rver';
-plan skip_all => "s3rver is not installed in $s3rver (test/run s3 tap installs it)"
-  unless -d "$s3rver/node_modules";
+my $gate = start_s3_gate(buckets => ['osv-ledger']);
 
-my $s3dir = Cwd::abs_path(PostgreSQL::Test::Utils::tempdir());
-my $port = `$root/test/s3/start $s3dir --bucket osv-ledger 2>>$s3dir/start.err`;
-chomp $port;
-die "test/s3/start failed: " . slurp_file("$s3dir/start.err") unless $port =~ /^\d+$/;
-END { system("$root/test/s3/stop", $s3dir) if $s3dir; }
-my $s3 = "http://127.0.0.1:$port";
-my $http = HTTP::Tiny->new(timeout => 30);
-
-sub test_api
-{
-	my ($method, $path, $body) = @_;
-	my $r = $http->request($method, "$s3/__test/$path",
-		{ defined $body ? (content => encode_json($body), headers => { 'Content-Type' => 'application/json' }) : () });
-	die "$method /__test/$path: $r->{status} $r->{content}" unless $r->{success};
-	return decode_json($r->{content});
-}
-
-sub faults { test_api('DELETE', 'faults'); test_api('POST', 'faults', { faults => [@_] }) if @_; }
+sub faults { s3_test_api($gate, 'DELETE', 'faults'); s3_test_api($gate, 'POST', 'faults', { faults => [@_] }) if @_; }
 
 # A page of a ListObjectsV2 answer with no key, saying more follow.
 sub page
@@ -51,26 +29,8 @@ sub page
 			  . '</ListBucketResult>' } };
 }
 
-my $secret_file = "$s3dir/secret";
-open my $fh, '>', $secret_file or die;
-print $fh "osvtestsecret\n";
-close $fh;
-chmod 0600, $secret_file;
-
-my $node = PostgreSQL::Test::Cluster->new('ledger_listing');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'osv'
-osv.database = 'postgres'
-osv.scheduler_worker = off
-osv.vector_sync_worker = off
-osv.s3_endpoint = '$s3'
-osv.s3_access_key_id = 'osvtestkey'
-osv.s3_secret_access_key_file = '$secret_file'
-osv.s3_timeout = '5s'
-osv.erasure_ledger_bucket = 'osv-ledger'
-});
-$node->start;
+my $node = osv_node('ledger_listing', scheduler => 0, vector_sync => 0, s3 => $gate,
+	conf => "osv.s3_timeout = '5s'\nosv.erasure_ledger_bucket = 'osv-ledger'\n");
 $node->safe_psql('postgres', 'CREATE EXTENSION osv');
 
 my $list = q{SET statement_timeout = '20s'; SELECT count(*) FROM osv.erasure_ledger_objects()};
